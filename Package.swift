@@ -1,0 +1,119 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Build with `--explicit-target-dependency-import-check error` (the Makefile and scripts do):
+// a module that imports what it does not declare — a service importing another — fails the build.
+
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+let lifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let hummingbird: Target.Dependency = .product(name: "Hummingbird", package: "hummingbird")
+let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+
+/// A service: `<Name>App` holds all logic (tested), `<Name>Main` is the thin executable.
+func service(_ name: String, folder: String, extra: [Target.Dependency] = []) -> [Target] {
+    [
+        .target(
+            name: "\(name)App",
+            dependencies: ["ServiceHost", "ServiceRuntime", "EventBus", "Events", "Kafka", "Postgres", "JSON", "DomainPack", logging] + extra,
+            path: "Services/\(folder)/App"
+        ),
+        .executableTarget(
+            name: "\(name)Main",
+            dependencies: [.target(name: "\(name)App"), "ServiceRuntime", argumentParser, logging],
+            path: "Services/\(folder)/Main"
+        ),
+    ]
+}
+
+let package = Package(
+    name: "switchboard",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "switchboard", targets: ["SwitchboardCLI"]),
+        .executable(name: "switchboard-gateway", targets: ["GatewayMain"]),
+        .executable(name: "switchboard-planner", targets: ["PlannerMain"]),
+        .executable(name: "switchboard-executor", targets: ["ExecutorMain"]),
+        .executable(name: "switchboard-verifier", targets: ["VerifierMain"]),
+        .executable(name: "switchboard-hilqueue", targets: ["HILQueueMain"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+    ],
+    targets: [
+        // C libraries, each owned by exactly one Swift module below.
+        .systemLibrary(name: "CRdKafka", path: "Shared/CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
+        .systemLibrary(name: "CLibPQ", path: "Shared/CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CCurlSystem", path: "Shared/CCurlSystem", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .target(name: "CCurl", dependencies: ["CCurlSystem"], path: "Shared/CCurl"),
+
+        .target(name: "Kafka", dependencies: ["CRdKafka", logging], path: "Shared/Kafka"),
+        .target(name: "Postgres", dependencies: ["CLibPQ", logging], path: "Shared/Postgres"),
+        .target(name: "HTTPClient", dependencies: ["CCurl", logging], path: "Shared/HTTPClient"),
+        .target(name: "JSON", path: "Shared/JSON"),
+        .target(name: "JSONSchema", dependencies: ["JSON"], path: "Shared/JSONSchema"),
+
+        .target(name: "Events", dependencies: ["JSON", .product(name: "Crypto", package: "swift-crypto")], path: "Shared/Events"),
+        .target(name: "EventBus", dependencies: ["Events", "Kafka", logging, .product(name: "Metrics", package: "swift-metrics")], path: "Shared/EventBus"),
+        .target(name: "Projections", dependencies: ["EventBus", "Events", "Kafka", "Postgres", logging], path: "Shared/Projections"),
+        .target(
+            name: "DomainPack",
+            dependencies: ["JSON", "JSONSchema", .product(name: "Yams", package: "Yams"), .product(name: "Mustache", package: "swift-mustache")],
+            path: "Shared/DomainPack"
+        ),
+        .target(
+            name: "ServiceRuntime",
+            dependencies: [
+                hummingbird, lifecycle, logging, argumentParser,
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            path: "Shared/ServiceRuntime"
+        ),
+        .target(
+            name: "ServiceHost",
+            dependencies: ["ServiceRuntime", "EventBus", "Events", "Projections", "Kafka", "Postgres", hummingbird, lifecycle, logging],
+            path: "Shared/ServiceHost"
+        ),
+        .target(name: "DevStack", dependencies: ["HTTPClient", logging], path: "Shared/DevStack"),
+    ]
+    + service("Gateway", folder: "Gateway", extra: ["Projections", hummingbird, .product(name: "NIOCore", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types")])
+    + service("Planner", folder: "Planner")
+    + service("Executor", folder: "Executor")
+    + service("Verifier", folder: "Verifier", extra: ["JSONSchema"])
+    + service("HILQueue", folder: "HILQueue", extra: ["Projections", hummingbird])
+    + [
+        .executableTarget(
+            name: "SwitchboardCLI",
+            dependencies: ["DevStack", "Kafka", "ServiceRuntime", argumentParser, logging, .product(name: "UnixSignals", package: "swift-service-lifecycle")],
+            path: "Services/CLI"
+        ),
+
+        .testTarget(name: "JSONTests", dependencies: ["JSON"], path: "Tests/JSONTests"),
+        .testTarget(name: "JSONSchemaTests", dependencies: ["JSONSchema", "JSON"], path: "Tests/JSONSchemaTests"),
+        .testTarget(name: "KafkaTests", dependencies: ["Kafka", logging], path: "Tests/KafkaTests"),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", logging], path: "Tests/PostgresTests"),
+        .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient", logging], path: "Tests/HTTPClientTests", resources: [.copy("Resources/http_test_server.py")]),
+        .testTarget(name: "EventsTests", dependencies: ["Events", "JSON", "JSONSchema"], path: "Tests/EventsTests"),
+        .testTarget(name: "DomainPackTests", dependencies: ["DomainPack", "JSON"], path: "Tests/DomainPackTests"),
+        .testTarget(name: "PlannerTests", dependencies: ["PlannerApp", "DomainPack", "Events", "JSON"], path: "Tests/PlannerTests"),
+        .testTarget(name: "VerifierTests", dependencies: ["VerifierApp", "DomainPack", "Events", "JSON"], path: "Tests/VerifierTests"),
+        .testTarget(name: "GatewayTests", dependencies: ["GatewayApp", "JSON"], path: "Tests/GatewayTests"),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["DevStack", "EventBus", "Events", "HTTPClient", "JSON", "JSONSchema", "Kafka", "Postgres", logging],
+            path: "Tests/EndToEndTests"
+        ),
+    ]
+)

@@ -1,0 +1,105 @@
+import ArgumentParser
+import DevStack
+import Foundation
+import Kafka
+import Logging
+import ServiceRuntime
+import UnixSignals
+
+@main
+struct SwitchboardCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "switchboard",
+        abstract: "Switchboard: the development broker and the platform on one machine.",
+        subcommands: [BrokerCommand.self, UpCommand.self]
+    )
+}
+
+/// Waits for SIGINT or SIGTERM (Ctrl-C).
+func waitForTerminationSignal() async {
+    for await _ in await UnixSignalsSequence(trapping: .sigint, .sigterm) { return }
+}
+
+/// `switchboard broker`: librdkafka's mock cluster, the embedded development broker. It speaks
+/// the real Kafka protocol on loopback; the services use it exactly like a real cluster.
+struct BrokerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "broker", abstract: "Run the development Kafka broker (librdkafka mock cluster).")
+
+    @Option(help: "Partitions of the conversation topic. The dev broker keeps at most 5 MiB or 100k message sets per partition, so more partitions hold more history.")
+    var partitions: Int = 8
+    @Option(help: "Number of mock brokers.")
+    var brokers: Int = 1
+    @Option(name: .customLong("bootstrap-file"), help: "Also write the bootstrap address to this file once the topics exist.")
+    var bootstrapFile: String?
+
+    func run() async throws {
+        guard (1...256).contains(partitions) else { throw ValidationError("--partitions must be 1...256") }
+        ProcessBootstrap.bootstrap(logLevel: .info)
+        let logger = Logger(label: "switchboard.broker")
+        let cluster = try KafkaMockCluster(brokers: brokers, logger: logger)
+        try cluster.createTopic(Topics.conversations, partitions: partitions)
+        try cluster.createTopic(Topics.deadLetter, partitions: 2)
+        print("SWITCHBOARD_BOOTSTRAP=\(cluster.bootstrapServers)")
+        FileHandle.standardOutput.synchronizeFile()
+        if let bootstrapFile {
+            try cluster.bootstrapServers.write(toFile: bootstrapFile, atomically: true, encoding: .utf8)
+        }
+        logger.info("development broker running", metadata: ["kafka.bootstrap": "\(cluster.bootstrapServers)", "topic.partitions": "\(partitions)"])
+        await waitForTerminationSignal()
+        await cluster.close()
+    }
+}
+
+/// `switchboard up`: broker and the five services as processes, `.run/env` written, until Ctrl-C.
+struct UpCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "up", abstract: "Run the whole platform locally (needs DATABASE_URL).")
+
+    @Option(name: .customLong("database-url"), help: "Postgres URL (env DATABASE_URL).")
+    var databaseURL: String?
+    @Option(name: .customLong("run-dir"), help: "Run folder for env file and logs.")
+    var runDirectory: String = ".run"
+    @Option(name: .customLong("domain-pack"))
+    var domainPack: String = "deploy/packs/retail.yaml"
+    @Option(name: .customLong("base-port"), help: "Gateway port; the other services take the next four.")
+    var basePort: Int = 8080
+
+    func run() async throws {
+        ProcessBootstrap.bootstrap(logLevel: .info)
+        let logger = Logger(label: "switchboard.up")
+        guard let databaseURL = databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"] else {
+            throw ValidationError("set DATABASE_URL or --database-url")
+        }
+        let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
+        let cwd = FileManager.default.currentDirectoryPath
+        func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : cwd + "/" + path }
+        let stack = DevStack(options: .init(
+            binDirectory: binDirectory, runDirectory: absolute(runDirectory), databaseURL: databaseURL,
+            domainPackPath: absolute(domainPack), basePort: basePort
+        ), logger: logger)
+        do {
+            try await stack.start()
+        } catch {
+            await stack.stop()
+            throw error
+        }
+        print("""
+
+        Switchboard is up.
+          Gateway     \(stack.gatewayURL)   (POST /v1/conversations/{id}/messages?wait=10)
+          Planner     \(stack.url(of: "planner"))/metrics
+          Executor    \(stack.url(of: "executor"))/metrics
+          Verifier    \(stack.url(of: "verifier"))/metrics
+          HILQueue    \(stack.url(of: "hilqueue"))/v1/handovers
+          Env file    \(stack.envFilePath)   (source it to run or restart a service by hand)
+          Logs        \(absolute(runDirectory))/logs/
+        Try:
+          curl -s -X POST '\(stack.gatewayURL)/v1/conversations/demo-1/messages?wait=10' -H 'content-type: application/json' -d '{"customer_id":"cus_1001","text":"Where is my order ABC123?"}'
+        Ctrl-C stops everything.
+
+        """)
+        FileHandle.standardOutput.synchronizeFile()
+        await waitForTerminationSignal()
+        print("stopping…")
+        await stack.stop()
+    }
+}

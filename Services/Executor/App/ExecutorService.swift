@@ -1,0 +1,143 @@
+import DomainPack
+import EventBus
+public import Events
+import Foundation
+import JSON
+import Logging
+public import Postgres
+public import ServiceHost
+public import ServiceRuntime
+
+/// Runs approved steps exactly once (DESIGN.md §3, §4 step 4). The step id is recorded under a
+/// unique key in the same transaction as the tool's effect and the result event; a redelivered
+/// or re-proposed step gets the recorded result event back, byte for byte, instead of a rerun.
+public struct ExecutorReactor: Sendable {
+    public static let interestedIn: Set<String> = [StepApproved.eventType]
+
+    let pack: DomainPack
+    let tools: [String: any NativeTool]
+    let pool: PostgresPool
+    let producer: String
+    let logger: Logger
+    let publish: @Sendable (EventEnvelope) async throws -> Void
+
+    public init(pack: DomainPack, tools: [any NativeTool], pool: PostgresPool, producer: String, logger: Logger, publish: @escaping @Sendable (EventEnvelope) async throws -> Void) {
+        self.pack = pack
+        self.tools = Dictionary(uniqueKeysWithValues: tools.map { ($0.name, $0) })
+        self.pool = pool
+        self.producer = producer
+        self.logger = logger
+        self.publish = publish
+    }
+
+    public func handle(_ event: EventEnvelope) async throws {
+        let step = try event.decode(StepApproved.self)
+        if let recorded = try await ExecutorStore.recordedResult(stepID: step.stepID, pool: pool) {
+            logger.info("step already executed, returning recorded result", metadata: ["step.id": "\(step.stepID)"])
+            try await publish(recorded)
+            return
+        }
+        try await publish(try event.reaction(ToolCallStarted(planID: step.planID, stepID: step.stepID, tool: step.tool), producer: producer))
+
+        let tool = tools[step.tool]
+        let contract = pack.tools[step.tool]
+        let producer = self.producer
+        let result: EventEnvelope = try await pool.transaction { connection in
+            let claimed = try connection.query("""
+                INSERT INTO executor.tool_executions (step_id, plan_id, conversation_id, tenant_id, tool, args, status)
+                VALUES (\(step.stepID), \(step.planID), \(event.conversationID), \(event.tenantID), \(step.tool), \(String(decoding: step.args.serialized(), as: UTF8.self))::jsonb, 'running')
+                ON CONFLICT (step_id) DO NOTHING
+                """)
+            if claimed.affectedRows == 0 {
+                // Another delivery claimed it first; wait for its commit and return its result.
+                let rows = try connection.query("SELECT result_event FROM executor.tool_executions WHERE step_id = \(step.stepID) FOR UPDATE")
+                if let row = rows.first(where: { _ in true }), let bytes = try row.decode("result_event", as: String?.self) {
+                    return try EventCodec.decode(Array(bytes.utf8))
+                }
+            }
+            let started = ContinuousClock.now
+            var outcome: Result<JSONValue, ToolFailure>
+            if let tool, let contract {
+                try connection.query("SAVEPOINT tool_call")
+                try connection.query("SELECT set_config('statement_timeout', \(String(contract.timeoutMs)), true)")
+                do {
+                    outcome = .success(try tool.run(args: step.args, tenantID: event.tenantID, in: connection))
+                    try connection.query("RELEASE SAVEPOINT tool_call")
+                } catch let failure as ToolFailure {
+                    try connection.query("ROLLBACK TO SAVEPOINT tool_call")
+                    outcome = .failure(failure)
+                } catch let error as PostgresError where error.sqlState == "57014" {
+                    try connection.query("ROLLBACK TO SAVEPOINT tool_call")
+                    outcome = .failure(ToolFailure(code: "timeout", message: "tool exceeded \(contract.timeoutMs) ms", retriable: true))
+                }
+                try connection.query("SELECT set_config('statement_timeout', '0', true)")
+            } else {
+                outcome = .failure(ToolFailure(code: "not_implemented", message: "no native implementation for '\(step.tool)'", retriable: false))
+            }
+            let elapsed = ContinuousClock.now - started
+            let durationMs = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+            let resultEvent: EventEnvelope
+            let status: String
+            switch outcome {
+            case .success(let value):
+                status = "succeeded"
+                resultEvent = try event.reaction(ToolSucceeded(planID: step.planID, stepID: step.stepID, tool: step.tool, result: value, durationMs: durationMs), producer: producer, label: "result")
+            case .failure(let failure):
+                status = "failed"
+                resultEvent = try event.reaction(ToolFailed(planID: step.planID, stepID: step.stepID, tool: step.tool, error: ToolError(code: failure.code, message: failure.message, retriable: failure.retriable), durationMs: durationMs), producer: producer, label: "result")
+            }
+            try connection.query("""
+                UPDATE executor.tool_executions
+                SET status = \(status), result_event = \(String(decoding: EventCodec.encode(resultEvent), as: UTF8.self)), finished_at = now(), duration_ms = \(durationMs)
+                WHERE step_id = \(step.stepID)
+                """)
+            return resultEvent
+        }
+        try await publish(result)
+        logger.info("step executed", metadata: ["step.id": "\(step.stepID)", "tool": "\(step.tool)", "event.type": "\(result.type)"])
+    }
+}
+
+enum ExecutorStore {
+    static let migrations: [Migration] = [
+        Migration(version: 1, name: "tool_executions", sql: """
+            CREATE TABLE tool_executions (
+                step_id uuid PRIMARY KEY,
+                plan_id uuid NOT NULL,
+                conversation_id text NOT NULL,
+                tenant_id text NOT NULL,
+                tool text NOT NULL,
+                args jsonb NOT NULL,
+                status text NOT NULL CHECK (status IN ('running', 'succeeded', 'failed')),
+                -- The encoded result event, re-sent unchanged when the step is delivered again.
+                result_event text,
+                duration_ms integer,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                finished_at timestamptz
+            );
+            CREATE INDEX tool_executions_conversation ON tool_executions (conversation_id);
+            """),
+    ]
+
+    static func recordedResult(stepID: UUID, pool: PostgresPool) async throws -> EventEnvelope? {
+        let rows = try await pool.query("SELECT result_event FROM executor.tool_executions WHERE step_id = \(stepID) AND result_event IS NOT NULL")
+        guard let row = rows.first(where: { _ in true }) else { return nil }
+        return try EventCodec.decode(Array(try row.decode("result_event", as: String.self).utf8))
+    }
+}
+
+public enum ExecutorService {
+    public static func run(config: ServiceConfig, logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let pack = try DomainPack.load(path: config.domainPackPath)
+        let host = try await ServiceHost.start(config: config, logger: logger, schemas: [
+            (CommerceSchema.name, CommerceSchema.migrations),
+            ("executor", ExecutorStore.migrations),
+        ])
+        let publisher = host.publisher
+        let reactor = ExecutorReactor(pack: pack, tools: [GetOrderStatus()], pool: host.pool, producer: config.producerName, logger: logger, publish: { try await publisher.publish($0) })
+        try await host.run(
+            consumers: [host.reactor(role: "reactor", interestedIn: ExecutorReactor.interestedIn, handler: reactor.handle)],
+            onServerRunning: onServerRunning
+        )
+    }
+}

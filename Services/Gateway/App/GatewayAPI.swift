@@ -1,0 +1,196 @@
+import EventBus
+public import Events
+import Foundation
+import HTTPTypes
+public import Hummingbird
+import JSON
+import Logging
+import Postgres
+import ServiceRuntime
+
+/// The customer-facing chat API. Every input is validated at the edge (size, UTF-8, shape,
+/// identifiers) and rejected with problem+json before anything is appended to the log.
+public struct GatewayAPI: Sendable {
+    public static let maxBodyBytes = 16 * 1024
+    public static let maxTextCharacters = 4000
+    public static let maxWaitSeconds = 30
+
+    let publisher: EventPublisher
+    let pool: PostgresPool
+    let waiters: ReplyWaiters
+    let producer: String
+    let tenantID: String
+
+    init(publisher: EventPublisher, pool: PostgresPool, waiters: ReplyWaiters, producer: String, tenantID: String) {
+        self.publisher = publisher
+        self.pool = pool
+        self.waiters = waiters
+        self.producer = producer
+        self.tenantID = tenantID
+    }
+
+    public func addRoutes(to router: Router<BasicRequestContext>) {
+        router.post("/v1/conversations/:id/messages") { request, context in
+            try await self.postMessage(request, context: context)
+        }
+        router.get("/v1/conversations/:id") { request, context in
+            try await self.getConversation(request, context: context)
+        }
+    }
+
+    struct IncomingMessage {
+        var customerID: String
+        var text: String
+    }
+
+    func postMessage(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let conversationID = try Self.conversationID(context)
+        let wait = try Self.waitSeconds(request)
+        if let contentType = request.headers[.contentType], !contentType.lowercased().hasPrefix("application/json") {
+            throw ProblemDetails(.unsupportedMediaType, kind: "unsupported-media-type", title: "Body must be application/json")
+        }
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: Self.maxBodyBytes)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw ProblemDetails(.contentTooLarge, kind: "body-too-large", title: "Body larger than \(Self.maxBodyBytes) bytes")
+        }
+        let message = try Self.parseMessage(Array(buffer: body))
+
+        var turnID = UUID()
+        var messageID = UUID()
+        if let key = request.headers[HTTPField.Name("Idempotency-Key")!] {
+            guard (1...128).contains(key.utf8.count), key.unicodeScalars.allSatisfy({ $0.isASCII && $0.value >= 0x21 && $0.value < 0x7F }) else {
+                throw ProblemDetails(.badRequest, kind: "invalid-idempotency-key", title: "Idempotency-Key must be 1-128 visible ASCII characters", field: "Idempotency-Key")
+            }
+            // A retried request maps to the same event ids; the log's readers drop the repeat.
+            messageID = DerivedID.make(name: "idempotency/\(tenantID)/\(conversationID)/\(key)")
+            turnID = DerivedID.make(from: messageID, label: "turn")
+        }
+        let event = try EventEnvelope.start(
+            MessageReceived(customerID: message.customerID, text: message.text),
+            id: messageID, conversationID: conversationID, tenantID: tenantID, producer: producer,
+            correlationID: turnID, traceparent: request.headers[HTTPField.Name("traceparent")!]
+        )
+        if wait > 0 { await waiters.prepare(turnID) }
+        do {
+            try await publisher.publish(event)
+        } catch {
+            context.logger.error("append failed", metadata: ["error": "\(error)", "conversation.id": "\(conversationID)"])
+            throw ProblemDetails(.serviceUnavailable, kind: "log-unavailable", title: "The message could not be recorded; retry later", headers: [.retryAfter: "1"])
+        }
+        var fields: [String: JSONValue] = [
+            "turn_id": .string(turnID.uuidString.lowercased()),
+            "message_id": .string(messageID.uuidString.lowercased()),
+            "conversation_id": .string(conversationID),
+        ]
+        let location: HTTPFields = [.location: "/v1/conversations/\(conversationID)"]
+        if wait > 0, let reply = await waiters.wait(turnID, timeout: .seconds(wait)) {
+            fields["status"] = "replied"
+            fields["reply"] = .object([
+                "reply_id": .string(reply.replyID.uuidString.lowercased()),
+                "kind": .string(reply.kind.rawValue),
+                "text": .string(reply.text),
+            ])
+            return jsonResponse(.ok, bytes: JSONValue.object(fields).serialized(), headers: location)
+        }
+        fields["status"] = "accepted"
+        return jsonResponse(.accepted, bytes: JSONValue.object(fields).serialized(), headers: location)
+    }
+
+    func getConversation(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let conversationID = try Self.conversationID(context)
+        let tenantID = self.tenantID
+        let rows = try await pool.query("""
+            SELECT conversation_id, customer_id, status, owner, turn_count,
+                   to_char(first_activity_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS first_activity_at,
+                   to_char(last_activity_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS last_activity_at
+            FROM gateway.conversations WHERE conversation_id = \(conversationID) AND tenant_id = \(tenantID)
+            """)
+        guard let conversation = rows.first(where: { _ in true }) else {
+            throw ProblemDetails(.notFound, kind: "conversation-not-found", title: "No conversation with this id", field: "id")
+        }
+        let messages = try await pool.query("""
+            SELECT message_id, turn_id, role, kind, text,
+                   to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS occurred_at
+            FROM gateway.messages WHERE conversation_id = \(conversationID) ORDER BY log_offset
+            """)
+        var list: [JSONValue] = []
+        for row in messages {
+            var message: [String: JSONValue] = [
+                "message_id": .string(try row.decode("message_id", as: UUID.self).uuidString.lowercased()),
+                "turn_id": .string(try row.decode("turn_id", as: UUID.self).uuidString.lowercased()),
+                "role": .string(try row.decode("role", as: String.self)),
+                "text": .string(try row.decode("text", as: String.self)),
+                "occurred_at": .string(try row.decode("occurred_at", as: String.self)),
+            ]
+            if let kind = try row.decode("kind", as: String?.self) { message["kind"] = .string(kind) }
+            list.append(.object(message))
+        }
+        let body: JSONValue = .object([
+            "conversation_id": .string(try conversation.decode("conversation_id", as: String.self)),
+            "customer_id": .string(try conversation.decode("customer_id", as: String.self)),
+            "status": .string(try conversation.decode("status", as: String.self)),
+            "owner": .string(try conversation.decode("owner", as: String.self)),
+            "turn_count": .number(Double(try conversation.decode("turn_count", as: Int.self))),
+            "first_activity_at": .string(try conversation.decode("first_activity_at", as: String.self)),
+            "last_activity_at": .string(try conversation.decode("last_activity_at", as: String.self)),
+            "messages": .array(list),
+        ])
+        return jsonResponse(.ok, bytes: body.serialized())
+    }
+
+    static func conversationID(_ context: BasicRequestContext) throws -> String {
+        guard let id = context.parameters.get("id"), EnvelopeRules.isValidAggregateID(id) else {
+            throw ProblemDetails(.badRequest, kind: "invalid-conversation-id", title: "Conversation id must be 1-128 characters of A-Z a-z 0-9 . _ : -", field: "id")
+        }
+        return id
+    }
+
+    static func waitSeconds(_ request: Request) throws -> Int {
+        guard let raw = request.uri.queryParameters.get("wait") else { return 0 }
+        guard let seconds = Int(raw), (0...maxWaitSeconds).contains(seconds) else {
+            throw ProblemDetails(.badRequest, kind: "invalid-wait", title: "wait must be an integer number of seconds from 0 to \(maxWaitSeconds)", field: "wait")
+        }
+        return seconds
+    }
+
+    /// Body rules: UTF-8 JSON object with exactly `customer_id` and `text`.
+    static func parseMessage(_ bytes: [UInt8]) throws -> IncomingMessage {
+        guard String(validating: bytes, as: UTF8.self) != nil else {
+            throw ProblemDetails(.badRequest, kind: "invalid-utf8", title: "Body is not valid UTF-8")
+        }
+        let value: JSONValue
+        do {
+            value = try JSONValue.parse(bytes)
+        } catch {
+            throw ProblemDetails(.badRequest, kind: "invalid-json", title: "Body is not valid JSON", detail: String(describing: error))
+        }
+        guard case .object(let object) = value else {
+            throw ProblemDetails(.badRequest, kind: "invalid-json", title: "Body must be a JSON object")
+        }
+        if let unknown = object.keys.sorted().first(where: { $0 != "customer_id" && $0 != "text" }) {
+            throw ProblemDetails(.unprocessableContent, kind: "unknown-field", title: "Unknown field '\(unknown)'", field: unknown)
+        }
+        guard case .string(let customerID)? = object["customer_id"] else {
+            throw ProblemDetails(.unprocessableContent, kind: "invalid-field", title: "customer_id is required and must be a string", field: "customer_id")
+        }
+        guard EnvelopeRules.isValidAggregateID(customerID) else {
+            throw ProblemDetails(.unprocessableContent, kind: "invalid-field", title: "customer_id must be 1-128 characters of A-Z a-z 0-9 . _ : -", field: "customer_id")
+        }
+        guard case .string(let text)? = object["text"] else {
+            throw ProblemDetails(.unprocessableContent, kind: "invalid-field", title: "text is required and must be a string", field: "text")
+        }
+        guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw ProblemDetails(.unprocessableContent, kind: "empty-text", title: "text must not be empty", field: "text")
+        }
+        guard text.count <= maxTextCharacters else {
+            throw ProblemDetails(.unprocessableContent, kind: "text-too-long", title: "text must be at most \(maxTextCharacters) characters", field: "text")
+        }
+        // Postgres text cannot hold NUL; such a message could never be projected.
+        guard !text.unicodeScalars.contains(where: { $0.value == 0 }) else {
+            throw ProblemDetails(.unprocessableContent, kind: "invalid-field", title: "text must not contain NUL characters", field: "text")
+        }
+        return IncomingMessage(customerID: customerID, text: text)
+    }
+}

@@ -1,0 +1,78 @@
+import EventBus
+public import Events
+import Foundation
+public import Postgres
+public import Projections
+
+/// The gateway's read models (schema `gateway`): conversations and their messages, a pure
+/// function of the log (timestamps come from the events, never the clock) so a rebuild from
+/// offset 0 produces the same rows.
+public struct GatewayProjection: Projection {
+    public let name = "gateway.conversations"
+    public let schema = "gateway"
+    public let interestedIn: Set<String> = [MessageReceived.eventType, ReplyDelivered.eventType, HandoverQueued.eventType]
+
+    public init() {}
+
+    public static let migrations: [Migration] = [
+        projectionOffsetsMigration(version: 1),
+        Migration(version: 2, name: "conversations_messages", sql: """
+            CREATE TABLE conversations (
+                conversation_id text PRIMARY KEY,
+                tenant_id text NOT NULL,
+                customer_id text NOT NULL,
+                status text NOT NULL,
+                owner text NOT NULL,
+                turn_count integer NOT NULL,
+                first_activity_at timestamptz NOT NULL,
+                last_activity_at timestamptz NOT NULL
+            );
+            CREATE TABLE messages (
+                message_id uuid PRIMARY KEY,
+                conversation_id text NOT NULL,
+                turn_id uuid NOT NULL,
+                role text NOT NULL CHECK (role IN ('customer', 'assistant')),
+                kind text,
+                text text NOT NULL,
+                occurred_at timestamptz NOT NULL,
+                log_partition integer NOT NULL,
+                log_offset bigint NOT NULL
+            );
+            CREATE INDEX messages_conversation ON messages (conversation_id, log_offset);
+            """),
+    ]
+
+    public func apply(_ event: EventEnvelope, position: LogPosition, in connection: PostgresConnection) throws {
+        let at = event.occurredAt
+        switch event.type {
+        case MessageReceived.eventType:
+            let message = try event.decode(MessageReceived.self)
+            let inserted = try connection.query("""
+                INSERT INTO gateway.messages (message_id, conversation_id, turn_id, role, kind, text, occurred_at, log_partition, log_offset)
+                VALUES (\(event.id), \(event.conversationID), \(event.correlationID), 'customer', NULL, \(message.text), \(at), \(Int(position.partition)), \(position.offset))
+                ON CONFLICT (message_id) DO NOTHING
+                """)
+            guard inserted.affectedRows == 1 else { return }
+            try connection.query("""
+                INSERT INTO gateway.conversations (conversation_id, tenant_id, customer_id, status, owner, turn_count, first_activity_at, last_activity_at)
+                VALUES (\(event.conversationID), \(event.tenantID), \(message.customerID), 'open', 'ai', 1, \(at), \(at))
+                ON CONFLICT (conversation_id) DO UPDATE SET
+                    turn_count = conversations.turn_count + 1,
+                    last_activity_at = GREATEST(conversations.last_activity_at, EXCLUDED.last_activity_at)
+                """)
+        case ReplyDelivered.eventType:
+            let reply = try event.decode(ReplyDelivered.self)
+            let inserted = try connection.query("""
+                INSERT INTO gateway.messages (message_id, conversation_id, turn_id, role, kind, text, occurred_at, log_partition, log_offset)
+                VALUES (\(reply.replyID), \(event.conversationID), \(event.correlationID), 'assistant', \(reply.kind.rawValue), \(reply.text), \(at), \(Int(position.partition)), \(position.offset))
+                ON CONFLICT (message_id) DO NOTHING
+                """)
+            guard inserted.affectedRows == 1 else { return }
+            try connection.query("UPDATE gateway.conversations SET last_activity_at = GREATEST(last_activity_at, \(at)) WHERE conversation_id = \(event.conversationID)")
+        case HandoverQueued.eventType:
+            try connection.query("UPDATE gateway.conversations SET status = 'handed_over', owner = 'human', last_activity_at = GREATEST(last_activity_at, \(at)) WHERE conversation_id = \(event.conversationID)")
+        default:
+            return
+        }
+    }
+}

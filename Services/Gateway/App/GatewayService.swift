@@ -1,0 +1,57 @@
+import EventBus
+public import Events
+import Kafka
+public import Logging
+public import ServiceHost
+public import ServiceRuntime
+
+/// Delivers approved replies: the group-consumed reaction to `ReplyApproved` is `ReplyDelivered`,
+/// with an id derived from the approval so a redelivery appends the same event.
+public struct DeliveryReactor: Sendable {
+    public static let interestedIn: Set<String> = [ReplyApproved.eventType]
+    let producer: String
+    let publish: @Sendable (EventEnvelope) async throws -> Void
+
+    public func handle(_ event: EventEnvelope) async throws {
+        let approved = try event.decode(ReplyApproved.self)
+        try await publish(try event.reaction(ReplyDelivered(replyID: approved.replyID, kind: approved.kind, text: approved.text, channel: "api"), producer: producer))
+    }
+}
+
+public enum GatewayService {
+    public static func run(config: ServiceConfig, logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let host = try await ServiceHost.start(config: config, logger: logger, schemas: [("gateway", GatewayProjection.migrations)])
+        let publisher = host.publisher
+        let waiters = ReplyWaiters()
+        let delivery = DeliveryReactor(producer: config.producerName, publish: { try await publisher.publish($0) })
+        let api = GatewayAPI(publisher: publisher, pool: host.pool, waiters: waiters, producer: config.producerName, tenantID: config.defaultTenant)
+
+        // Per-replica tail of the whole log (no group, from the end): how a held request learns
+        // its reply whichever replica delivered it.
+        let tail = ClosureService(name: "reply-tail") {
+            let consumer = try KafkaConsumer(
+                config: config.kafka(client: "reply-tail"),
+                subscription: .allPartitions(topics: [config.conversationsTopic], startAt: .latest),
+                logger: logger
+            )
+            try await runUntilShutdown(consumer: consumer) {
+                try await consumer.run { record in
+                    guard record.header(EventHeaders.type) == ReplyDelivered.eventType,
+                          let event = try? EventCodec.decode(record.value),
+                          let reply = try? event.decode(ReplyDelivered.self)
+                    else { return }
+                    await waiters.deliver(event.correlationID, reply)
+                }
+            }
+        }
+        try await host.run(
+            consumers: [
+                host.projection(GatewayProjection()),
+                host.reactor(role: "delivery", interestedIn: DeliveryReactor.interestedIn, handler: delivery.handle),
+                tail,
+            ],
+            routes: { router in api.addRoutes(to: router) },
+            onServerRunning: onServerRunning
+        )
+    }
+}

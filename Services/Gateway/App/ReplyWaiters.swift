@@ -1,0 +1,70 @@
+import Events
+import Foundation
+
+/// Requests holding open for their turn's reply (`?wait=N`). Every gateway replica tails the
+/// whole log for `ReplyDelivered`, so the replica holding the request sees the reply whichever
+/// replica delivered it. A slot is prepared before the message is appended, so a fast reply
+/// cannot arrive before anyone listens.
+actor ReplyWaiters {
+    private enum Slot {
+        case waiting(CheckedContinuation<ReplyDelivered?, Never>?)
+        case delivered(ReplyDelivered)
+    }
+    private var slots: [UUID: Slot] = [:]
+
+    func prepare(_ turnID: UUID) {
+        slots[turnID] = .waiting(nil)
+    }
+
+    func deliver(_ turnID: UUID, _ reply: ReplyDelivered) {
+        switch slots[turnID] {
+        case .waiting(let continuation?):
+            slots[turnID] = nil
+            continuation.resume(returning: reply)
+        case .waiting(nil):
+            slots[turnID] = .delivered(reply)
+        case .delivered, nil:
+            return
+        }
+    }
+
+    /// The reply, or nil when `timeout` passes first (the slot is then released).
+    nonisolated func wait(_ turnID: UUID, timeout: Duration) async -> ReplyDelivered? {
+        await withTaskGroup(of: ReplyDelivered?.self) { group in
+            group.addTask { await self.suspend(turnID) }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                await self.release(turnID)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            await self.release(turnID)
+            return first
+        }
+    }
+
+    private func suspend(_ turnID: UUID) async -> ReplyDelivered? {
+        switch slots[turnID] {
+        case .delivered(let reply):
+            slots[turnID] = nil
+            return reply
+        case .waiting, nil:
+            // Cancelled before it got here (timeout won): `release` already ran, so nobody
+            // would resume a continuation stored now.
+            if Task.isCancelled { return nil }
+            return await withCheckedContinuation { continuation in
+                slots[turnID] = .waiting(continuation)
+            }
+        }
+    }
+
+    private func release(_ turnID: UUID) {
+        if case .waiting(let continuation?) = slots[turnID] {
+            continuation.resume(returning: nil)
+        }
+        slots[turnID] = nil
+    }
+
+    var count: Int { slots.count }
+}

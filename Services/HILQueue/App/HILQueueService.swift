@@ -1,0 +1,125 @@
+import EventBus
+public import Events
+import Foundation
+import Hummingbird
+import JSON
+public import Logging
+public import Postgres
+public import Projections
+public import ServiceHost
+public import ServiceRuntime
+
+/// Puts handed-over conversations in a queue for humans. This is the first slice of the
+/// handover service: queueing and the queue read model. Claims, replies, approvals and SLAs
+/// are the human-handover milestone.
+public struct HandoverReactor: Sendable {
+    public static let interestedIn: Set<String> = [HandoverRequested.eventType]
+    let producer: String
+    let publish: @Sendable (EventEnvelope) async throws -> Void
+
+    public func handle(_ event: EventEnvelope) async throws {
+        let request = try event.decode(HandoverRequested.self)
+        try await publish(try event.reaction(HandoverQueued(queue: Self.queue(for: request.skills), reason: request.reason, priority: Self.priority(for: request.reason)), producer: producer))
+    }
+
+    static func queue(for skills: [String]) -> String { skills.first ?? "general" }
+
+    /// Failures on our side go ahead of ordinary requests.
+    static func priority(for reason: String) -> Int {
+        switch reason {
+        case "tool_failed", "reply_blocked", "step_rejected": 1
+        default: 2
+        }
+    }
+}
+
+/// Read model of the handover queue (schema `hilqueue`).
+public struct HandoverProjection: Projection {
+    public let name = "hilqueue.handovers"
+    public let schema = "hilqueue"
+    public let interestedIn: Set<String> = [HandoverRequested.eventType, HandoverQueued.eventType]
+    public init() {}
+
+    public static let migrations: [Migration] = [
+        projectionOffsetsMigration(version: 1),
+        Migration(version: 2, name: "handovers", sql: """
+            CREATE TABLE handovers (
+                turn_id uuid PRIMARY KEY,
+                conversation_id text NOT NULL,
+                tenant_id text NOT NULL,
+                reason text NOT NULL,
+                summary text NOT NULL,
+                skills jsonb NOT NULL,
+                queue text,
+                priority integer,
+                status text NOT NULL,
+                requested_at timestamptz NOT NULL,
+                queued_at timestamptz
+            );
+            CREATE INDEX handovers_status ON handovers (status, priority, requested_at);
+            """),
+    ]
+
+    public func apply(_ event: EventEnvelope, position: LogPosition, in connection: PostgresConnection) throws {
+        switch event.type {
+        case HandoverRequested.eventType:
+            let request = try event.decode(HandoverRequested.self)
+            let skills = String(decoding: JSONValue.array(request.skills.map(JSONValue.string)).serialized(), as: UTF8.self)
+            try connection.query("""
+                INSERT INTO hilqueue.handovers (turn_id, conversation_id, tenant_id, reason, summary, skills, status, requested_at)
+                VALUES (\(event.correlationID), \(event.conversationID), \(event.tenantID), \(request.reason), \(request.summary), \(skills)::jsonb, 'requested', \(event.occurredAt))
+                ON CONFLICT (turn_id) DO NOTHING
+                """)
+        case HandoverQueued.eventType:
+            let queued = try event.decode(HandoverQueued.self)
+            try connection.query("""
+                UPDATE hilqueue.handovers SET status = 'queued', queue = \(queued.queue), priority = \(queued.priority), queued_at = \(event.occurredAt)
+                WHERE turn_id = \(event.correlationID)
+                """)
+        default:
+            return
+        }
+    }
+}
+
+public enum HILQueueService {
+    public static func run(config: ServiceConfig, logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let host = try await ServiceHost.start(config: config, logger: logger, schemas: [("hilqueue", HandoverProjection.migrations)])
+        let publisher = host.publisher
+        let reactor = HandoverReactor(producer: config.producerName, publish: { try await publisher.publish($0) })
+        let pool = host.pool
+        try await host.run(
+            consumers: [
+                host.projection(HandoverProjection()),
+                host.reactor(role: "reactor", interestedIn: HandoverReactor.interestedIn, handler: reactor.handle),
+            ],
+            routes: { router in
+                router.get("/v1/handovers") { request, _ in
+                    let status = request.uri.queryParameters.get("status") ?? "queued"
+                    guard ["requested", "queued"].contains(status) else {
+                        throw ProblemDetails(.badRequest, kind: "invalid-status", title: "status must be requested or queued", field: "status")
+                    }
+                    let rows = try await pool.query("""
+                        SELECT turn_id, conversation_id, reason, summary, skills::text AS skills, queue, priority
+                        FROM hilqueue.handovers WHERE status = \(status) AND tenant_id = \(config.defaultTenant)
+                        ORDER BY priority NULLS LAST, requested_at LIMIT 200
+                        """)
+                    var items: [JSONValue] = []
+                    for row in rows {
+                        items.append(.object([
+                            "turn_id": .string(try row.decode("turn_id", as: UUID.self).uuidString.lowercased()),
+                            "conversation_id": .string(try row.decode("conversation_id", as: String.self)),
+                            "reason": .string(try row.decode("reason", as: String.self)),
+                            "summary": .string(try row.decode("summary", as: String.self)),
+                            "skills": try JSONValue.parse(Array(try row.decode("skills", as: String.self).utf8)),
+                            "queue": try row.decode("queue", as: String?.self).map(JSONValue.string) ?? .null,
+                            "priority": try row.decode("priority", as: Int?.self).map { .number(Double($0)) } ?? .null,
+                        ]))
+                    }
+                    return jsonResponse(.ok, bytes: JSONValue.object(["handovers": .array(items)]).serialized())
+                }
+            },
+            onServerRunning: onServerRunning
+        )
+    }
+}

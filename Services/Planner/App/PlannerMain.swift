@@ -1,0 +1,24 @@
+import DomainPack
+import Events
+import Logging
+public import ServiceHost
+public import ServiceRuntime
+
+/// Planner process: migrates its schema, loads the domain pack, runs the reactor.
+public enum PlannerService {
+    public static let schema = "planner"
+
+    public static func run(config: ServiceConfig, logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let pack = try DomainPack.load(path: config.domainPackPath)
+        let host = try await ServiceHost.start(config: config, logger: logger, schemas: [(schema, PlannerStore.migrations)])
+        let publisher = host.publisher
+        let reactor = PlannerReactor(
+            brain: RulesBrain(pack: pack), pool: host.pool, producer: config.producerName, logger: logger,
+            publish: { events in try await publisher.publish(events) }
+        )
+        try await host.run(
+            consumers: [host.reactor(role: "reactor", interestedIn: PlannerReactor.interestedIn, handler: reactor.handle)],
+            onServerRunning: onServerRunning
+        )
+    }
+}

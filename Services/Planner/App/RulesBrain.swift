@@ -1,0 +1,160 @@
+public import DomainPack
+import Foundation
+public import Events
+public import JSON
+
+/// What the planner keeps per conversation between turns: the intent awaiting a slot, the slots
+/// known so far (with provenance), and how often each slot has been asked for.
+public struct ConversationState: Codable, Sendable, Equatable {
+    public var pendingIntent: String?
+    public var slots: [String: SlotValue]
+    public var clarifications: [String: Int]
+
+    public init(pendingIntent: String? = nil, slots: [String: SlotValue] = [:], clarifications: [String: Int] = [:]) {
+        self.pendingIntent = pendingIntent
+        self.slots = slots
+        self.clarifications = clarifications
+    }
+    enum CodingKeys: String, CodingKey { case pendingIntent = "pending_intent", slots, clarifications }
+}
+
+/// The brain's answer for one customer message.
+public struct BrainDecision: Sendable, Equatable {
+    public enum Action: Sendable, Equatable {
+        case plan(steps: [ProposedStep])
+        case clarify(slot: String, question: String, attempt: Int)
+        case respond(text: String)
+        case handover(reason: String, text: String, skills: [String])
+    }
+    public struct ProposedStep: Sendable, Equatable {
+        public var tool: String
+        public var args: JSONValue
+        public var why: String
+    }
+    public var intent: String
+    public var confidence: Double
+    public var action: Action
+    public var explain: String
+    /// Conversation state after this message.
+    public var state: ConversationState
+
+    public var nextAction: DecisionMade.NextAction {
+        switch action {
+        case .plan: .toolCalls
+        case .clarify: .clarify
+        case .respond: .respond
+        case .handover: .handover
+        }
+    }
+}
+
+/// The deterministic brain: intents by pattern, slots by pattern, replies from templates, all
+/// from the domain pack. It is the offline default and the last fallback behind any LLM.
+public struct RulesBrain: Sendable {
+    public let pack: DomainPack
+    public static let unknownIntent = "unknown"
+
+    public init(pack: DomainPack) { self.pack = pack }
+
+    public func decide(text: String, state: ConversationState) -> BrainDecision {
+        var state = state
+        // A message that fills the slot we asked for continues that intent, whatever else it says.
+        var intent: IntentSpec?
+        var confidence = 0.9
+        var explain: String
+        let asksForHuman = pack.intents.contains { $0.action == .handover && $0.patterns.contains { $0.matches(text) } }
+        if !asksForHuman, let pending = state.pendingIntent.flatMap(pack.intent(named:)),
+           pending.slots.contains(where: { $0.pattern.matches(text) }) {
+            intent = pending
+            explain = "message supplies a slot of pending intent \(pending.name)"
+        } else if let matched = pack.intents.first(where: { spec in spec.patterns.contains { $0.matches(text) } }) {
+            intent = matched
+            explain = "pattern matched intent \(matched.name)"
+        } else {
+            explain = "no intent pattern matched"
+            confidence = 0.0
+        }
+
+        guard let intent else {
+            state.pendingIntent = nil
+            return BrainDecision(
+                intent: Self.unknownIntent, confidence: confidence,
+                action: .handover(reason: "unknown_intent", text: pack.replies.unknownIntent.render([:]), skills: ["general"]),
+                explain: explain, state: state
+            )
+        }
+
+        switch intent.action {
+        case .respond:
+            state.pendingIntent = nil
+            return BrainDecision(intent: intent.name, confidence: confidence, action: .respond(text: intent.reply!.render(slotValues(state))), explain: explain, state: state)
+        case .handover:
+            state.pendingIntent = nil
+            return BrainDecision(
+                intent: intent.name, confidence: confidence,
+                action: .handover(reason: "customer_request", text: intent.reply!.render(slotValues(state)), skills: intent.skills),
+                explain: explain, state: state
+            )
+        case .toolCalls:
+            // What the customer says now outranks anything known before.
+            for slot in intent.slots {
+                if var value = slot.pattern.firstCapture(in: text) {
+                    if slot.uppercase { value = value.uppercased() }
+                    state.slots[slot.name] = SlotValue(value: value, source: .customer)
+                }
+            }
+            if let missing = intent.slots.first(where: { state.slots[$0.name] == nil }) {
+                let asked = state.clarifications[missing.name, default: 0]
+                guard asked < pack.policy.maxClarificationsPerSlot else {
+                    state.pendingIntent = nil
+                    return BrainDecision(
+                        intent: intent.name, confidence: confidence,
+                        action: .handover(reason: "clarification_limit", text: pack.replies.clarificationLimit.render([:]), skills: intent.skills),
+                        explain: explain + "; slot \(missing.name) still missing after \(asked) questions", state: state
+                    )
+                }
+                state.clarifications[missing.name] = asked + 1
+                state.pendingIntent = intent.name
+                return BrainDecision(
+                    intent: intent.name, confidence: confidence,
+                    action: .clarify(slot: missing.name, question: missing.question, attempt: asked + 1),
+                    explain: explain + "; slot \(missing.name) missing", state: state
+                )
+            }
+            state.pendingIntent = nil
+            for slot in intent.slots { state.clarifications[slot.name] = nil }
+            let values = slotValues(state)
+            let steps = intent.steps.map { step in
+                BrainDecision.ProposedStep(tool: step.tool, args: Self.fill(step.args, with: values), why: step.why)
+            }
+            return BrainDecision(intent: intent.name, confidence: confidence, action: .plan(steps: steps), explain: explain, state: state)
+        }
+    }
+
+    /// The customer-facing answer for a completed plan: the first answer case whose `when`
+    /// fields equal the result's, rendered with the slots and the result (the result wins).
+    public func answer(intent name: String, result: JSONValue, state: ConversationState) -> String? {
+        guard let intent = pack.intent(named: name) else { return nil }
+        guard case .object(let fields) = result else { return nil }
+        guard let chosen = intent.answers.first(where: { answer in
+            answer.when.allSatisfy { key, expected in fields[key] == expected }
+        }) else { return nil }
+        return chosen.template.render(slotValues(state).merging(fields) { _, result in result })
+    }
+
+    func slotValues(_ state: ConversationState) -> [String: JSONValue] {
+        state.slots.mapValues { .string($0.value) }
+    }
+
+    /// Replaces `{{slot}}` string values in step argument templates.
+    static func fill(_ template: JSONValue, with values: [String: JSONValue]) -> JSONValue {
+        switch template {
+        case .string(let text) where text.hasPrefix("{{") && text.hasSuffix("}}"):
+            let name = String(text.dropFirst(2).dropLast(2)).trimmingCharacters(in: .whitespaces)
+            return values[name] ?? .null
+        case .array(let items): return .array(items.map { fill($0, with: values) })
+        case .object(let object): return .object(object.mapValues { fill($0, with: values) })
+        default: return template
+        }
+    }
+}

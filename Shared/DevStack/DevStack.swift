@@ -1,0 +1,146 @@
+public import Foundation
+import HTTPClient
+public import Logging
+
+/// The whole platform on one machine: the development broker and the five services as real
+/// processes, each configured by nothing but the variables in the env file. Used by
+/// `switchboard up` and by the end-to-end tests, so both exercise the same start-up path.
+public final class DevStack: @unchecked Sendable {
+    public static let services = ["gateway", "planner", "executor", "verifier", "hilqueue"]
+
+    public struct Options: Sendable {
+        public var binDirectory: String
+        public var runDirectory: String
+        public var databaseURL: String
+        public var domainPackPath: String
+        /// HTTP port per service; missing ones get `basePort + index` (0: a free port each).
+        public var ports: [String: Int]
+        public var basePort: Int
+        public var partitions: Int
+        public var fetchWaitMs: Int
+        public var logLevel: String
+        public init(binDirectory: String, runDirectory: String, databaseURL: String, domainPackPath: String, ports: [String: Int] = [:], basePort: Int = 8080, partitions: Int = 8, fetchWaitMs: Int = 5, logLevel: String = "info") {
+            self.binDirectory = binDirectory
+            self.runDirectory = runDirectory
+            self.databaseURL = databaseURL
+            self.domainPackPath = domainPackPath
+            self.basePort = basePort
+            self.ports = ports
+            self.partitions = partitions
+            self.fetchWaitMs = fetchWaitMs
+            self.logLevel = logLevel
+        }
+    }
+
+    public let options: Options
+    public let logger: Logger
+    public private(set) var broker: ManagedProcess?
+    // Guarded by `lock`: services are restarted from test tasks.
+    private let lock = NSLock()
+    private var processes: [String: ManagedProcess] = [:]
+    public private(set) var environment: [String: String] = [:]
+    let http = HTTPClient(maxConcurrentRequests: 4, userAgent: "switchboard-devstack", logger: Logger(label: "devstack.http"))
+
+    public init(options: Options, logger: Logger) {
+        self.options = options
+        self.logger = logger
+    }
+
+    public var envFilePath: String { options.runDirectory + "/env" }
+    public var gatewayURL: String { environment["GATEWAY_URL"] ?? "" }
+    public func url(of service: String) -> String { "http://" + (environment["SWITCHBOARD_\(service.uppercased())_ADDR"] ?? "") }
+    public func process(_ service: String) -> ManagedProcess? { lock.withLock { processes[service] } }
+
+    /// Starts the broker, writes the env file, starts every service and waits until each is ready.
+    public func start() async throws {
+        try FileManager.default.createDirectory(atPath: options.runDirectory + "/logs", withIntermediateDirectories: true)
+        let readyFile = options.runDirectory + "/broker.bootstrap"
+        try? FileManager.default.removeItem(atPath: readyFile)
+        broker = try ManagedProcess(
+            name: "broker", executable: options.binDirectory + "/switchboard",
+            arguments: ["broker", "--partitions", String(options.partitions), "--bootstrap-file", readyFile],
+            environment: ["PATH": "/usr/bin:/bin", "SWITCHBOARD_EXIT_ON_STDIN_EOF": "1"], logPath: options.runDirectory + "/logs/broker.log"
+        )
+        let bootstrap = try await waitForFile(readyFile, timeout: .seconds(20))
+        var env: [String: String] = [
+            "SWITCHBOARD_BOOTSTRAP": bootstrap,
+            "DATABASE_URL": options.databaseURL,
+            "SWITCHBOARD_DOMAIN_PACK": options.domainPackPath,
+            "SWITCHBOARD_KAFKA_FETCH_WAIT_MS": String(options.fetchWaitMs),
+            "SWITCHBOARD_LOG_LEVEL": options.logLevel,
+        ]
+        for (index, service) in Self.services.enumerated() {
+            let port = try options.ports[service] ?? (options.basePort == 0 ? freeLoopbackPort() : options.basePort + index)
+            env["SWITCHBOARD_\(service.uppercased())_ADDR"] = "127.0.0.1:\(port)"
+        }
+        env["GATEWAY_URL"] = "http://" + env["SWITCHBOARD_GATEWAY_ADDR"]!
+        environment = env
+        let text = env.keys.sorted().map { "\($0)=\(env[$0]!)" }.joined(separator: "\n") + "\n"
+        try text.write(toFile: envFilePath, atomically: true, encoding: .utf8)
+        for service in Self.services { try startService(service) }
+        for service in Self.services { try await waitUntilReady(service) }
+    }
+
+    /// Starts one service with exactly the env file's variables (what an operator does by hand).
+    public func startService(_ service: String) throws {
+        let process = try ManagedProcess(
+            name: service, executable: options.binDirectory + "/switchboard-\(service)", arguments: [],
+            environment: environment.merging(["SWITCHBOARD_EXIT_ON_STDIN_EOF": "1"]) { a, _ in a }, logPath: options.runDirectory + "/logs/\(service).log"
+        )
+        lock.withLock { processes[service] = process }
+    }
+
+    public func waitUntilReady(_ service: String, timeout: Duration = .seconds(60)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        let url = url(of: service) + "/ready"
+        while ContinuousClock.now < deadline {
+            if let process = process(service), !process.isRunning {
+                throw DevStackError("\(service) exited with status \(process.exitStatus ?? -1) before it was ready:\n\(process.logTail())")
+            }
+            let request = HTTPRequest(method: "GET", url: url, timeout: .seconds(2), connectTimeout: .seconds(1))
+            if let response = try? await http.execute(request), response.status == 200 { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw DevStackError("\(service) not ready within \(timeout):\n\(process(service)?.logTail() ?? "")")
+    }
+
+    /// Stops services in reverse start order, then the broker.
+    public func stop() async {
+        for service in Self.services.reversed() {
+            if let process = process(service) { await process.stop() }
+        }
+        if let broker { await broker.stop() }
+        await http.shutdown()
+    }
+
+    func waitForFile(_ path: String, timeout: Duration) async throws -> String {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let data = FileManager.default.contents(atPath: path) {
+                let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                if !text.isEmpty { return text }
+            }
+            if let broker, !broker.isRunning {
+                throw DevStackError("broker exited before it was ready:\n\(broker.logTail())")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw DevStackError("broker did not write \(path) within \(timeout)")
+    }
+}
+
+/// A port that was free on 127.0.0.1 a moment ago (bind to 0, read it back, close).
+public func freeLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw DevStackError("socket() failed") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+    guard bound == 0 else { throw DevStackError("bind() failed") }
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+    return Int(UInt16(bigEndian: address.sin_port))
+}

@@ -1,0 +1,148 @@
+public import Foundation
+public import JSON
+public import JSONSchema
+import Mustache
+import Yams
+
+/// What a deployment knows, loaded from config (DESIGN.md §6): tool contracts, intents and
+/// slots, reply templates, policy limits. Everything is validated and compiled at load, so a
+/// broken pack stops a service at start-up with the path of the mistake, never mid-turn.
+public struct DomainPack: Sendable {
+    public var name: String
+    public var version: Int
+    public var tools: [String: ToolContract]
+    /// In priority order: the first intent whose pattern matches wins a tie.
+    public var intents: [IntentSpec]
+    public var replies: ReplyTexts
+    public var policy: PackPolicy
+
+    public func intent(named name: String) -> IntentSpec? { intents.first { $0.name == name } }
+}
+
+public enum RiskTier: String, Sendable, Codable {
+    /// Reads only; approved automatically when its arguments are valid.
+    case read
+    /// Changes something; a later milestone routes these through approval.
+    case write
+}
+
+/// A tool's contract: the verifier checks arguments and results against it, the executor
+/// enforces its timeout.
+public struct ToolContract: Sendable {
+    public var name: String
+    public var description: String
+    public var riskTier: RiskTier
+    public var timeoutMs: Int
+    /// `native` (implemented in the executor); HTTP/OpenAPI/MCP bindings come later.
+    public var binding: String
+    public var inputSchema: JSONSchema
+    public var outputSchema: JSONSchema
+    public var inputSchemaJSON: JSONValue
+}
+
+public struct IntentSpec: Sendable {
+    public enum Action: String, Sendable, Codable { case toolCalls = "tool_calls", respond, handover }
+    public var name: String
+    public var patterns: [TextPattern]
+    public var slots: [SlotSpec]
+    public var action: Action
+    public var steps: [StepTemplate]
+    /// For `respond` and `handover`: what to tell the customer.
+    public var reply: ReplyTemplate?
+    /// For `tool_calls`: chosen by the first case whose `when` matches the last step's result.
+    public var answers: [AnswerCase]
+    public var skills: [String]
+}
+
+public struct SlotSpec: Sendable {
+    public var name: String
+    /// First capture group (or whole match) is the value.
+    public var pattern: TextPattern
+    public var uppercase: Bool
+    public var question: String
+}
+
+public struct StepTemplate: Sendable {
+    public var tool: String
+    /// String values may be `{{slot}}`; they are replaced by slot values.
+    public var args: JSONValue
+    public var why: String
+}
+
+public struct AnswerCase: Sendable {
+    /// Top-level result fields that must equal these values; empty matches anything.
+    public var when: [String: JSONValue]
+    public var template: ReplyTemplate
+}
+
+public struct ReplyTexts: Sendable {
+    public var unknownIntent: ReplyTemplate
+    public var clarificationLimit: ReplyTemplate
+    public var stepRejected: ReplyTemplate
+    public var toolFailed: ReplyTemplate
+    public var replyBlocked: ReplyTemplate
+}
+
+public struct PackPolicy: Sendable {
+    /// Questions about one slot before the conversation goes to a human.
+    public var maxClarificationsPerSlot: Int
+    public var maxReplyCharacters: Int
+}
+
+/// A compiled regular expression. NSRegularExpression is immutable and documented thread-safe,
+/// which is why sharing it across tasks is sound.
+public struct TextPattern: @unchecked Sendable {
+    public let source: String
+    let regex: NSRegularExpression
+
+    public init(_ source: String) throws {
+        self.source = source
+        regex = try NSRegularExpression(pattern: source, options: [.caseInsensitive])
+    }
+
+    public func matches(_ text: String) -> Bool {
+        regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+    }
+
+    /// The first capture group of the first match (the whole match if the pattern has no group).
+    public func firstCapture(in text: String) -> String? {
+        guard let match = regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) else { return nil }
+        let range = match.numberOfRanges > 1 ? match.range(at: 1) : match.range
+        return Range(range, in: text).map { String(text[$0]) }
+    }
+}
+
+/// A Mustache reply template rendered as plain text (no HTML escaping).
+public struct ReplyTemplate: @unchecked Sendable {
+    // MustacheTemplate is an immutable parsed tree after init; rendering does not mutate it.
+    let template: MustacheTemplate
+    public let source: String
+
+    public init(_ source: String) throws {
+        self.source = source
+        template = try MustacheTemplate(string: "{{% CONTENT_TYPE: TEXT}}" + source)
+    }
+
+    public func render(_ values: [String: JSONValue]) -> String {
+        template.render(values.mapValues(\.mustacheContext))
+    }
+}
+
+extension JSONValue {
+    var mustacheContext: Any {
+        switch self {
+        case .null: return Optional<String>.none as Any
+        case .bool(let value): return value
+        case .number(let value): return value == value.rounded() && abs(value) < 1e15 ? Int(value) as Any : value as Any
+        case .string(let value): return value
+        case .array(let values): return values.map(\.mustacheContext)
+        case .object(let object): return object.mapValues(\.mustacheContext)
+        }
+    }
+}
+
+public struct DomainPackError: Error, CustomStringConvertible {
+    public var path: String
+    public var message: String
+    public var description: String { "domain pack: \(path): \(message)" }
+}

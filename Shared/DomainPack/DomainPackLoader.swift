@@ -1,0 +1,199 @@
+public import Foundation
+public import JSON
+import JSONSchema
+import Yams
+
+extension DomainPack {
+    public static func load(path: String) throws -> DomainPack {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DomainPackError(path: path, message: "cannot read file")
+        }
+        return try parse(yaml: String(decoding: data, as: UTF8.self))
+    }
+
+    public static func parse(yaml: String) throws -> DomainPack {
+        let document: Any?
+        do {
+            document = try Yams.load(yaml: yaml)
+        } catch {
+            throw DomainPackError(path: "$", message: "invalid YAML: \(error)")
+        }
+        let root = try Node(value: try JSONValue(yaml: document, path: "$"), path: "$")
+
+        var tools: [String: ToolContract] = [:]
+        for (name, tool) in try root.object("tools") {
+            let schemaIn = try tool.required("input_schema").value
+            let schemaOut = try tool.required("output_schema").value
+            tools[name] = ToolContract(
+                name: name,
+                description: try tool.string("description"),
+                riskTier: try tool.enumeration("risk_tier", RiskTier.self),
+                timeoutMs: try tool.int("timeout_ms", default: 2000, range: 1...120_000),
+                binding: try tool.string("binding"),
+                inputSchema: try tool.schema(schemaIn, at: "input_schema"),
+                outputSchema: try tool.schema(schemaOut, at: "output_schema"),
+                inputSchemaJSON: schemaIn
+            )
+        }
+
+        var intents: [IntentSpec] = []
+        for intent in try root.array("intents") {
+            let name = try intent.string("name")
+            let action = try intent.enumeration("action", IntentSpec.Action.self)
+            var steps: [StepTemplate] = []
+            for step in try intent.array("steps", optional: true) {
+                let tool = try step.string("tool")
+                guard tools[tool] != nil else { throw DomainPackError(path: step.path + ".tool", message: "unknown tool '\(tool)'") }
+                steps.append(StepTemplate(tool: tool, args: try step.required("args").value, why: try step.string("why")))
+            }
+            var answers: [AnswerCase] = []
+            for answer in try intent.array("answers", optional: true) {
+                var when: [String: JSONValue] = [:]
+                if let condition = answer.optional("when") {
+                    guard case .object(let object) = condition.value else {
+                        throw DomainPackError(path: condition.path, message: "must be a mapping")
+                    }
+                    when = object
+                }
+                answers.append(AnswerCase(when: when, template: try answer.template("text")))
+            }
+            if action == .toolCalls, steps.isEmpty || answers.isEmpty {
+                throw DomainPackError(path: intent.path, message: "tool_calls intents need steps and answers")
+            }
+            if action != .toolCalls, intent.optional("reply") == nil {
+                throw DomainPackError(path: intent.path, message: "\(action.rawValue) intents need a reply")
+            }
+            intents.append(IntentSpec(
+                name: name,
+                patterns: try intent.array("patterns").map { try $0.pattern() },
+                slots: try intent.array("slots", optional: true).map { slot in
+                    SlotSpec(name: try slot.string("name"), pattern: try slot.child("pattern").pattern(),
+                             uppercase: try slot.bool("uppercase", default: false), question: try slot.string("question"))
+                },
+                action: action,
+                steps: steps,
+                reply: intent.optional("reply") != nil ? try intent.template("reply") : nil,
+                answers: answers,
+                skills: try intent.array("skills", optional: true).map { try $0.stringValue() }
+            ))
+        }
+
+        let replies = try root.child("replies")
+        let policy = try root.child("policy")
+        return DomainPack(
+            name: try root.string("name"),
+            version: try root.int("version", default: 1, range: 1...10_000),
+            tools: tools,
+            intents: intents,
+            replies: ReplyTexts(
+                unknownIntent: try replies.template("unknown_intent"),
+                clarificationLimit: try replies.template("clarification_limit"),
+                stepRejected: try replies.template("step_rejected"),
+                toolFailed: try replies.template("tool_failed"),
+                replyBlocked: try replies.template("reply_blocked")
+            ),
+            policy: PackPolicy(
+                maxClarificationsPerSlot: try policy.int("max_clarifications_per_slot", default: 2, range: 1...10),
+                maxReplyCharacters: try policy.int("max_reply_characters", default: 2000, range: 100...100_000)
+            )
+        )
+    }
+}
+
+/// A position in the pack document, for errors that say where.
+struct Node {
+    let value: JSONValue
+    let path: String
+
+    init(value: JSONValue, path: String) throws {
+        self.value = value
+        self.path = path
+    }
+
+    func optional(_ key: String) -> Node? {
+        guard case .object(let object) = value, let child = object[key], child != .null else { return nil }
+        return try? Node(value: child, path: path + "." + key)
+    }
+    func required(_ key: String) throws -> Node {
+        guard let node = optional(key) else { throw DomainPackError(path: path + "." + key, message: "required") }
+        return node
+    }
+    func child(_ key: String) throws -> Node { try required(key) }
+
+    func stringValue() throws -> String {
+        guard case .string(let text) = value, !text.isEmpty else { throw DomainPackError(path: path, message: "must be a non-empty string") }
+        return text
+    }
+    func string(_ key: String) throws -> String { try required(key).stringValue() }
+    func int(_ key: String, default fallback: Int, range: ClosedRange<Int>) throws -> Int {
+        guard let node = optional(key) else { return fallback }
+        guard case .number(let number) = node.value, number == number.rounded(), range.contains(Int(number)) else {
+            throw DomainPackError(path: node.path, message: "must be an integer in \(range)")
+        }
+        return Int(number)
+    }
+    func bool(_ key: String, default fallback: Bool) throws -> Bool {
+        guard let node = optional(key) else { return fallback }
+        guard case .bool(let flag) = node.value else { throw DomainPackError(path: node.path, message: "must be true or false") }
+        return flag
+    }
+    func enumeration<E: RawRepresentable>(_ key: String, _: E.Type) throws -> E where E.RawValue == String {
+        let raw = try string(key)
+        guard let value = E(rawValue: raw) else { throw DomainPackError(path: path + "." + key, message: "unknown value '\(raw)'") }
+        return value
+    }
+    func object(_ key: String) throws -> [(String, Node)] {
+        let node = try required(key)
+        guard case .object(let object) = node.value else { throw DomainPackError(path: node.path, message: "must be a mapping") }
+        return try object.keys.sorted().map { ($0, try Node(value: object[$0]!, path: node.path + "." + $0)) }
+    }
+    func array(_ key: String, optional isOptional: Bool = false) throws -> [Node] {
+        guard let node = isOptional ? optional(key) : try required(key) else { return [] }
+        guard case .array(let items) = node.value else { throw DomainPackError(path: node.path, message: "must be a list") }
+        return try items.enumerated().map { try Node(value: $0.element, path: "\(node.path)[\($0.offset)]") }
+    }
+    func pattern() throws -> TextPattern {
+        let source = try stringValue()
+        do { return try TextPattern(source) } catch {
+            throw DomainPackError(path: path, message: "invalid regular expression: \(error)")
+        }
+    }
+    func template(_ key: String) throws -> ReplyTemplate {
+        let node = try required(key)
+        do { return try ReplyTemplate(try node.stringValue()) } catch let error as DomainPackError { throw error } catch {
+            throw DomainPackError(path: node.path, message: "invalid template: \(error)")
+        }
+    }
+    func schema(_ value: JSONValue, at key: String) throws -> JSONSchema {
+        do { return try JSONSchema(value) } catch {
+            throw DomainPackError(path: path + "." + key, message: "invalid JSON Schema: \(error)")
+        }
+    }
+}
+
+extension JSONValue {
+    /// Converts what Yams loads (Swift collections and scalars) into JSON, rejecting what JSON
+    /// cannot hold (dates, binary, non-string keys) with the path of the value.
+    init(yaml: Any?, path: String) throws {
+        switch yaml {
+        case nil, is NSNull: self = .null
+        case let flag as Bool: self = .bool(flag)
+        case let number as Int: self = .number(Double(number))
+        case let number as Double: self = .number(number)
+        case let text as String: self = .string(text)
+        case let list as [Any]:
+            self = .array(try list.enumerated().map { try JSONValue(yaml: $0.element, path: "\(path)[\($0.offset)]") })
+        case let mapping as [String: Any]:
+            self = .object(try mapping.reduce(into: [:]) { result, entry in
+                result[entry.key] = try JSONValue(yaml: entry.value, path: path + "." + entry.key)
+            })
+        case let mapping as [AnyHashable: Any]:
+            self = .object(try mapping.reduce(into: [:]) { result, entry in
+                guard let key = entry.key.base as? String else { throw DomainPackError(path: path, message: "mapping keys must be strings") }
+                result[key] = try JSONValue(yaml: entry.value, path: path + "." + key)
+            })
+        default:
+            throw DomainPackError(path: path, message: "unsupported YAML value \(type(of: yaml!))")
+        }
+    }
+}

@@ -1,0 +1,100 @@
+extension JSONValue {
+    /// Compact JSON (no insignificant whitespace), UTF-8.
+    ///
+    /// With `sortedKeys` (the default) the output is canonical: object members are ordered by
+    /// the code points of their keys, integral numbers print without a fraction (`1`, not
+    /// `1.0`), other numbers print in the shortest form that reads back to the same `Double`
+    /// (`0.1`, `1e-7`, `1.5e300`), and `-0` prints as `0`. Strings escape only `"`, `\` and
+    /// control characters; everything else is written as raw UTF-8. Non-finite numbers,
+    /// which JSON cannot express and the parser never produces, are written as `null`.
+    public func serialized(sortedKeys: Bool = true) -> [UInt8] {
+        var output: [UInt8] = []
+        output.reserveCapacity(64)
+        Self.write(self, into: &output, sortedKeys: sortedKeys)
+        return output
+    }
+
+    /// ``serialized(sortedKeys:)`` as a `String`.
+    public func serializedString(sortedKeys: Bool = true) -> String {
+        String(decoding: serialized(sortedKeys: sortedKeys), as: UTF8.self)
+    }
+
+    private static func write(_ value: JSONValue, into output: inout [UInt8], sortedKeys: Bool) {
+        switch value {
+        case .null:
+            output.append(contentsOf: "null".utf8)
+        case .bool(let flag):
+            output.append(contentsOf: (flag ? "true" : "false").utf8)
+        case .number(let number):
+            output.append(contentsOf: formatNumber(number).utf8)
+        case .string(let string):
+            writeString(string, into: &output)
+        case .array(let elements):
+            output.append(UInt8(ascii: "["))
+            for (offset, element) in elements.enumerated() {
+                if offset > 0 { output.append(UInt8(ascii: ",")) }
+                write(element, into: &output, sortedKeys: sortedKeys)
+            }
+            output.append(UInt8(ascii: "]"))
+        case .object(let members):
+            output.append(UInt8(ascii: "{"))
+            var first = true
+            func member(_ key: String, _ member: JSONValue) {
+                if !first { output.append(UInt8(ascii: ",")) }
+                first = false
+                writeString(key, into: &output)
+                output.append(UInt8(ascii: ":"))
+                write(member, into: &output, sortedKeys: sortedKeys)
+            }
+            if sortedKeys {
+                // UTF-8 byte order equals code point order and ignores Unicode normalisation.
+                for key in members.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+                    member(key, members[key]!)
+                }
+            } else {
+                for (key, value) in members { member(key, value) }
+            }
+            output.append(UInt8(ascii: "}"))
+        }
+    }
+
+    /// Shortest round-trip text for a finite double, in JSON number syntax.
+    static func formatNumber(_ number: Double) -> String {
+        guard number.isFinite else { return "null" }
+        if number.rounded(.towardZero) == number, abs(number) < 9.0e18 {
+            return String(Int64(number))
+        }
+        // Swift's description is the shortest representation that round-trips; normalise
+        // its exponent ("1e-07" -> "1e-7", "1e+20" -> "1e20").
+        let text = number.description
+        guard let e = text.firstIndex(where: { $0 == "e" || $0 == "E" }) else { return text }
+        let mantissa = text[..<e]
+        var exponentText = text[text.index(after: e)...]
+        if exponentText.first == "+" { exponentText = exponentText.dropFirst() }
+        let exponent = Int(exponentText) ?? 0
+        return "\(mantissa)e\(exponent)"
+    }
+
+    private static func hexDigit(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
+    }
+
+    private static func writeString(_ string: String, into output: inout [UInt8]) {
+        output.append(UInt8(ascii: "\""))
+        for byte in string.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): output.append(contentsOf: [0x5C, 0x22])
+            case UInt8(ascii: "\\"): output.append(contentsOf: [0x5C, 0x5C])
+            case 0x0A: output.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+            case 0x0D: output.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+            case 0x09: output.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+            case 0x08: output.append(contentsOf: [0x5C, UInt8(ascii: "b")])
+            case 0x0C: output.append(contentsOf: [0x5C, UInt8(ascii: "f")])
+            case 0x00..<0x20:
+                output.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hexDigit(byte >> 4), hexDigit(byte & 0xF)])
+            default: output.append(byte)
+            }
+        }
+        output.append(UInt8(ascii: "\""))
+    }
+}

@@ -1,0 +1,132 @@
+internal import CRdKafka
+import Foundation
+import Logging
+import Synchronization
+
+/// librdkafka's in-process mock cluster (`rdkafka_mock.h`): real Kafka protocol on loopback ports,
+/// in memory. The development broker and the integration tests' broker.
+///
+/// Differences from Kafka that matter (librdkafka 2.0.2): each partition keeps at most 5 MiB or
+/// 100,000 message sets and silently drops the oldest; nothing survives `close()`; ports are
+/// ephemeral (read `bootstrapServers`); any metadata request for an unknown topic creates it with 4
+/// partitions (the mock speaks Metadata v2, which cannot say "don't create"); CreateTopics waits for a
+/// controller that does not exist and times out (use `createTopic` here); an empty fetch is
+/// held for the consumer's full `fetch.wait.max.ms`; group rebalances wait `session.timeout.ms - 1s`
+/// (see `KafkaConfig.mockClusterGroupSettings`); commits during a join-triggered rebalance are
+/// rejected, so a revoked consumer's last records may be redelivered.
+public final class KafkaMockCluster: Sendable {
+    /// The mock needs an `rd_kafka_t` to host it; `rk` is an idle producer that never connects.
+    private struct Pointers: @unchecked Sendable {
+        // Handed from the owner to the destroying thread exactly once (taken out of `state`).
+        let rk: OpaquePointer
+        let cluster: OpaquePointer
+    }
+
+    private let state: Mutex<Pointers?>
+    private let context: ClientContext
+    public let bootstrapServers: String
+
+    public init(brokers: Int = 1, logger: Logger) throws {
+        guard let brokerCount = Int32(exactly: brokers), brokerCount > 0 else {
+            throw KafkaError(code: .invalidArgument, message: "mock cluster: broker count must be positive")
+        }
+        let context = ClientContext(logger: logger)
+        guard let conf = rd_kafka_conf_new() else {
+            throw KafkaError(code: .invalidConfiguration, message: "rd_kafka_conf_new failed")
+        }
+        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(context).toOpaque())
+        rd_kafka_conf_set_log_cb(conf, mockLogCallback)
+        var errstr = [CChar](repeating: 0, count: 512)
+        guard let rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &errstr, errstr.count) else {
+            rd_kafka_conf_destroy(conf)
+            throw KafkaError(code: .invalidConfiguration, message: "mock cluster: \(cString(errstr))")
+        }
+        guard let cluster = rd_kafka_mock_cluster_new(rk, brokerCount) else {
+            rd_kafka_destroy(rk)
+            throw KafkaError(code: .other, message: "mock cluster: rd_kafka_mock_cluster_new failed")
+        }
+        self.bootstrapServers = String(cString: rd_kafka_mock_cluster_bootstraps(cluster))
+        self.context = context
+        self.state = Mutex(Pointers(rk: rk, cluster: cluster))
+        logger.info("kafka mock cluster started", metadata: ["kafka.bootstrap": "\(bootstrapServers)"])
+    }
+
+    deinit {
+        // Not closed explicitly: destroy without blocking the releasing thread.
+        if let pointers = takePointers() {
+            let context = self.context
+            Thread.detachNewThread { Self.destroy(pointers, keepingAlive: context) }
+        }
+    }
+
+    /// Creates a topic (replication factor 1). "Already exists" is not an error (partition count
+    /// is not compared). Blocks only for a round trip to the mock's own thread.
+    public func createTopic(_ name: String, partitions: Int) throws {
+        guard let count = Int32(exactly: partitions), count > 0 else {
+            throw KafkaError(code: .invalidArgument, message: "mock createTopic: partitions must be positive")
+        }
+        let err = try state.withLock { pointers -> rd_kafka_resp_err_t in
+            guard let pointers else { throw KafkaError.closed("mock createTopic") }
+            return rd_kafka_mock_topic_create(pointers.cluster, name, count, 1)
+        }
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS {
+            throw KafkaError(rdKafka: err, operation: "mock createTopic")
+        }
+    }
+
+    /// Fault injection: makes metadata and requests for `topic` fail with `code` (nil clears it).
+    /// Supported: `.unknownTopicOrPartition`, `.brokerUnavailable` (leader not available),
+    /// `.authorization`. Creates the topic if needed.
+    public func setTopicError(_ topic: String, _ code: KafkaError.Code?) throws {
+        let err: rd_kafka_resp_err_t
+        switch code {
+        case nil: err = RD_KAFKA_RESP_ERR_NO_ERROR
+        case .unknownTopicOrPartition: err = RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
+        case .brokerUnavailable: err = RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE
+        case .authorization: err = RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED
+        case .some(let other):
+            throw KafkaError(code: .invalidArgument, message: "mock setTopicError: \(other.rawValue) cannot be injected")
+        }
+        try state.withLock { pointers in
+            guard let pointers else { throw KafkaError.closed("mock setTopicError") }
+            rd_kafka_mock_topic_set_error(pointers.cluster, topic, err)
+        }
+    }
+
+    /// Stops the brokers (clients see disconnects) and frees everything. Idempotent.
+    /// Destroying the mock can block for up to a second (its thread sleeps in 1 s polls), so it
+    /// runs on a thread of its own.
+    public func close() async {
+        guard let pointers = takePointers() else { return }
+        let context = self.context
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            Thread.detachNewThread {
+                Self.destroy(pointers, keepingAlive: context)
+                continuation.resume()
+            }
+        }
+        context.logger.debug("kafka mock cluster closed")
+    }
+
+    private func takePointers() -> Pointers? {
+        state.withLock { state in
+            let taken = state
+            state = nil
+            return taken
+        }
+    }
+
+    /// `context` is the log callback's opaque; it must outlive the `rd_kafka_t`.
+    private static func destroy(_ pointers: Pointers, keepingAlive context: ClientContext) {
+        rd_kafka_mock_cluster_destroy(pointers.cluster)
+        rd_kafka_destroy(pointers.rk)
+        withExtendedLifetime(context) {}
+    }
+}
+
+private let mockLogCallback: @convention(c) (OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafePointer<CChar>?) -> Void = {
+    rk, level, _, message in
+    guard let rk, let opaque = rd_kafka_opaque(rk), let message else { return }
+    let context = Unmanaged<ClientContext>.fromOpaque(opaque).takeUnretainedValue()
+    context.logger.log(level: level <= 4 ? .info : .debug, "\(String(cString: message))", metadata: ["kafka.facility": "mock"])
+}

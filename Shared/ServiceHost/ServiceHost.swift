@@ -1,0 +1,134 @@
+public import EventBus
+public import Events
+public import Hummingbird
+public import Kafka
+public import Logging
+public import Postgres
+public import Projections
+public import ServiceLifecycle
+public import ServiceRuntime
+
+/// What every Switchboard service process holds: a Postgres pool with its schema migrated, an
+/// idempotent producer, and helpers that turn reactors and projections into lifecycle services.
+/// One place wires these so the five executables differ only in what they react to.
+public struct ServiceHost: Sendable {
+    public let config: ServiceConfig
+    public let logger: Logger
+    public let pool: PostgresPool
+    public let producer: KafkaProducer
+    public let admin: KafkaAdmin
+    public let publisher: EventPublisher
+
+    /// Connects and migrates each `(schema, migrations)` before anything consumes.
+    public static func start(config: ServiceConfig, logger: Logger, schemas: [(String, [Migration])]) async throws -> ServiceHost {
+        let pool = PostgresPool(url: config.databaseURL, size: config.databasePoolSize, logger: logger)
+        for (schema, migrations) in schemas {
+            try await migrate(pool, schema: schema, migrations: migrations, logger: logger)
+        }
+        let producer = try KafkaProducer(config: config.kafka(client: "producer"), logger: logger)
+        let admin = try KafkaAdmin(config: config.kafka(client: "admin"), logger: logger)
+        return ServiceHost(
+            config: config, logger: logger, pool: pool, producer: producer, admin: admin,
+            publisher: EventPublisher(producer: producer, topic: config.conversationsTopic)
+        )
+    }
+
+    /// Consumer-group name of a reactor, shared by every replica of the service.
+    public func groupID(_ role: String) -> String { "switchboard.\(config.serviceName).\(role)" }
+
+    /// A reactor: consumes the conversation log in a consumer group (offsets committed to the
+    /// broker after the handler succeeded) and dead-letters what it cannot handle.
+    public func reactor(role: String, interestedIn: Set<String>, handler: @escaping @Sendable (EventEnvelope) async throws -> Void) -> any Service {
+        let config = self.config
+        let logger = self.logger
+        let producer = self.producer
+        let group = groupID(role)
+        return ClosureService(name: group) {
+            let consumer = try KafkaConsumer(
+                config: config.kafka(client: role),
+                subscription: .group(id: group, topics: [config.conversationsTopic], startAt: .earliest),
+                logger: logger
+            )
+            let events = EventConsumer(
+                consumer: consumer,
+                deadLetters: DeadLetterPublisher(producer: producer, topic: config.deadLetterTopic, consumerGroup: group),
+                interestedIn: interestedIn, logger: logger
+            )
+            try await runUntilShutdown(consumer: consumer) {
+                try await events.run { event, _ in try await handler(event) }
+            }
+        }
+    }
+
+    /// A projection kept in this service's schema (offsets in the same transaction as the rows).
+    public func projection(_ projection: any Projection) -> any Service {
+        let runner = ProjectionRunner(
+            projection: projection, pool: pool, databaseURL: config.databaseURL, kafka: config.kafka(client: "projection-\(projection.name)"),
+            topic: config.conversationsTopic, producer: producer, deadLetterTopic: config.deadLetterTopic, logger: logger
+        )
+        return ClosureService(name: projection.name) {
+            try await cancelWhenGracefulShutdown { try await runner.run() }
+        }
+    }
+
+    /// Broker and database reachability, for `/ready`.
+    public var readinessChecks: [ReadinessCheck] {
+        let admin = self.admin
+        let pool = self.pool
+        return [
+            ReadinessCheck(name: "kafka") { try await admin.ping(timeout: .seconds(2)) },
+            ReadinessCheck(name: "postgres") { try await pool.ping() },
+        ]
+    }
+
+    /// Runs the process: producer (stops last, flushing), the given consumers, then HTTP
+    /// (stops first), until SIGTERM/SIGINT.
+    public func run(
+        consumers: [any Service],
+        routes: (Router<BasicRequestContext>) -> Void = { _ in },
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) async throws {
+        let producer = self.producer
+        let pool = self.pool
+        let producerService = ClosureService(name: "producer") {
+            try? await gracefulShutdown()
+            await producer.close()
+            await pool.close()
+        }
+        let checks = readinessChecks
+        let service = config.serviceName
+        let http = makeHTTPServer(config: config, logger: logger, routes: { router in
+            router.addObservabilityRoutes(service: service, checks: checks)
+            routes(router)
+        }, onServerRunning: { [logger] port in
+            logger.info("listening", metadata: ["http.port": "\(port)"])
+            await onServerRunning(port)
+        })
+        try await runServiceGroup([producerService] + consumers + [http], logger: logger)
+    }
+}
+
+/// Runs a consumer loop until graceful shutdown or failure, then leaves the group cleanly. A
+/// failure is rethrown, which ends the service group and the process (exit status 1) so its
+/// supervisor restarts it: a consumer never idles silently after an error.
+public func runUntilShutdown(consumer: KafkaConsumer, _ body: @escaping @Sendable () async throws -> Void) async throws {
+    do {
+        try await cancelWhenGracefulShutdown { try await body() }
+    } catch is CancellationError {
+    } catch {
+        await consumer.close()
+        throw error
+    }
+    await consumer.close()
+}
+
+extension ServiceConfig {
+    public func kafka(client: String) -> KafkaConfig {
+        var config = KafkaConfig(bootstrapServers: bootstrapServers, clientID: "switchboard-\(serviceName)-\(client)")
+        config.fetchWaitMaxMs = kafkaFetchWaitMaxMs
+        // Fast failure detection so a killed replica's partitions move within seconds (6 s is
+        // also real Kafka's minimum session timeout). SWITCHBOARD_KAFKA_PROPERTIES overrides.
+        config.extra = ["session.timeout.ms": "6000", "heartbeat.interval.ms": "1000"].merging(kafkaProperties) { _, configured in configured }
+        return config
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// A named dependency `/ready` checks (broker, database). It throws when the dependency is
+/// unreachable; its error text is logged and summarised, never echoed with secrets.
+public struct ReadinessCheck: Sendable {
+    public var name: String
+    public var check: @Sendable () async throws -> Void
+    public init(name: String, check: @escaping @Sendable () async throws -> Void) {
+        self.name = name
+        self.check = check
+    }
+}
+
+extension Router {
+    /// `/health` (process is up), `/ready` (every dependency reachable, else 503 naming the
+    /// failing ones) and `/metrics` (Prometheus text format) — on every service.
+    public func addObservabilityRoutes(service: String, checks: [ReadinessCheck]) {
+        get("/health") { _, _ -> Response in
+            jsonResponse(.ok, ["status": "ok", "service": service])
+        }
+        get("/ready") { _, context -> Response in
+            var failures: [String: String] = [:]
+            await withTaskGroup(of: (String, String?).self) { group in
+                for check in checks {
+                    group.addTask {
+                        do {
+                            try await check.check()
+                            return (check.name, nil)
+                        } catch {
+                            return (check.name, String(describing: error))
+                        }
+                    }
+                }
+                for await (name, failure) in group {
+                    if let failure { failures[name] = failure }
+                }
+            }
+            if failures.isEmpty {
+                return jsonResponse(.ok, ["status": "ready", "service": service])
+            }
+            context.logger.warning("not ready", metadata: ["ready.failures": "\(failures)"])
+            return jsonResponse(.serviceUnavailable, ["status": "not-ready", "service": service, "failing": failures.keys.sorted().joined(separator: ",")])
+        }
+        get("/metrics") { _, _ -> Response in
+            var buffer: [UInt8] = []
+            ProcessBootstrap.metricsRegistry.emit(into: &buffer)
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: buffer))
+            )
+        }
+    }
+}
+
+/// A JSON response from already-encoded bytes.
+public func jsonResponse(_ status: HTTPResponse.Status, bytes: [UInt8], headers: HTTPFields = [:]) -> Response {
+    var headers = headers
+    headers[.contentType] = "application/json"
+    return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+}
+
+func jsonResponse(_ status: HTTPResponse.Status, _ object: [String: String]) -> Response {
+    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+    return jsonResponse(status, bytes: Array(data))
+}

@@ -1,0 +1,150 @@
+import ArgumentParser
+import Foundation
+import Logging
+
+/// Configuration every Switchboard service shares. Each value comes from a flag, else from the
+/// environment (the variables `make up` writes to `.run/env`), else a default; required values
+/// without either fail start-up with a message naming the variable.
+public struct ServiceConfig: Sendable {
+    public var serviceName: String
+    public var instanceID: String
+    public var bootstrapServers: String
+    public var databaseURL: String
+    public var databasePoolSize: Int
+    public var httpHost: String
+    public var httpPort: Int
+    public var logLevel: Logger.Level
+    /// Dev broker: ~5 ms (it holds empty fetches for the whole wait). Real Kafka: ~100 ms.
+    public var kafkaFetchWaitMaxMs: Int
+    /// Extra librdkafka properties (`k=v,k=v`), e.g. SASL/TLS for a real cluster.
+    public var kafkaProperties: [String: String]
+    public var conversationsTopic: String
+    public var deadLetterTopic: String
+    public var domainPackPath: String
+    public var defaultTenant: String
+
+    /// `producer` field of every event this process appends: `service@instance`.
+    public var producerName: String { "\(serviceName)@\(instanceID)" }
+
+    public init(
+        serviceName: String, instanceID: String, bootstrapServers: String, databaseURL: String,
+        databasePoolSize: Int = 4, httpHost: String = "127.0.0.1", httpPort: Int,
+        logLevel: Logger.Level = .info, kafkaFetchWaitMaxMs: Int = 5, kafkaProperties: [String: String] = [:],
+        conversationsTopic: String = Topics.conversations, deadLetterTopic: String = Topics.deadLetter,
+        domainPackPath: String = "deploy/packs/retail.yaml", defaultTenant: String = "default"
+    ) {
+        self.serviceName = serviceName
+        self.instanceID = instanceID
+        self.bootstrapServers = bootstrapServers
+        self.databaseURL = databaseURL
+        self.databasePoolSize = databasePoolSize
+        self.httpHost = httpHost
+        self.httpPort = httpPort
+        self.logLevel = logLevel
+        self.kafkaFetchWaitMaxMs = kafkaFetchWaitMaxMs
+        self.kafkaProperties = kafkaProperties
+        self.conversationsTopic = conversationsTopic
+        self.deadLetterTopic = deadLetterTopic
+        self.domainPackPath = domainPackPath
+        self.defaultTenant = defaultTenant
+    }
+}
+
+/// Topic names of the log (DESIGN.md §3).
+public enum Topics {
+    public static let conversations = "switchboard.conversations.v1"
+    public static let deadLetter = "switchboard.deadletter.v1"
+}
+
+/// Default HTTP ports on one machine; production sets `SWITCHBOARD_<SERVICE>_ADDR`.
+public enum DefaultPorts {
+    public static let gateway = 8080
+    public static let planner = 8081
+    public static let executor = 8082
+    public static let verifier = 8083
+    public static let hilqueue = 8084
+}
+
+public struct ConfigError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Flags shared by the service executables; `@OptionGroup` them in each `@main`.
+public struct CommonOptions: ParsableArguments, Sendable {
+    @Option(help: "Kafka bootstrap servers (env SWITCHBOARD_BOOTSTRAP).")
+    public var bootstrap: String?
+    @Option(name: .customLong("database-url"), help: "Postgres URL (env DATABASE_URL).")
+    public var databaseURL: String?
+    @Option(help: "HTTP listen address host:port (env SWITCHBOARD_<SERVICE>_ADDR).")
+    public var http: String?
+    @Option(name: .customLong("log-level"), help: "trace|debug|info|notice|warning|error|critical (env SWITCHBOARD_LOG_LEVEL).")
+    public var logLevel: String?
+    @Option(name: .customLong("instance-id"), help: "Instance id used in the events' producer field (env SWITCHBOARD_INSTANCE_ID).")
+    public var instanceID: String?
+    @Option(name: .customLong("domain-pack"), help: "Domain pack YAML (env SWITCHBOARD_DOMAIN_PACK).")
+    public var domainPack: String?
+
+    public init() {}
+
+    /// Resolves flags over environment over defaults.
+    public func resolve(service: String, defaultPort: Int, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServiceConfig {
+        func env(_ name: String) -> String? {
+            guard let value = environment[name], !value.isEmpty else { return nil }
+            return value
+        }
+        guard let bootstrap = bootstrap ?? env("SWITCHBOARD_BOOTSTRAP") else {
+            throw ConfigError("missing Kafka bootstrap servers: set SWITCHBOARD_BOOTSTRAP or --bootstrap")
+        }
+        guard let databaseURL = databaseURL ?? env("DATABASE_URL") else {
+            throw ConfigError("missing Postgres URL: set DATABASE_URL or --database-url")
+        }
+        let address = http ?? env("SWITCHBOARD_\(service.uppercased())_ADDR") ?? "127.0.0.1:\(defaultPort)"
+        let (host, port) = try Self.parseAddress(address)
+        let levelName = logLevel ?? env("SWITCHBOARD_LOG_LEVEL") ?? "info"
+        guard let level = Logger.Level(rawValue: levelName) else {
+            throw ConfigError("invalid log level '\(levelName)'")
+        }
+        let instance = instanceID ?? env("SWITCHBOARD_INSTANCE_ID") ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
+        let fetchWait = try env("SWITCHBOARD_KAFKA_FETCH_WAIT_MS").map { raw in
+            guard let value = Int(raw), (0...10_000).contains(value) else {
+                throw ConfigError("SWITCHBOARD_KAFKA_FETCH_WAIT_MS must be 0...10000, got '\(raw)'")
+            }
+            return value
+        } ?? 5
+        let poolSize = try env("SWITCHBOARD_DB_POOL_SIZE").map { raw in
+            guard let value = Int(raw), (1...256).contains(value) else {
+                throw ConfigError("SWITCHBOARD_DB_POOL_SIZE must be 1...256, got '\(raw)'")
+            }
+            return value
+        } ?? 4
+        return ServiceConfig(
+            serviceName: service, instanceID: instance, bootstrapServers: bootstrap, databaseURL: databaseURL,
+            databasePoolSize: poolSize, httpHost: host, httpPort: port, logLevel: level,
+            kafkaFetchWaitMaxMs: fetchWait,
+            kafkaProperties: try Self.parseProperties(env("SWITCHBOARD_KAFKA_PROPERTIES") ?? ""),
+            conversationsTopic: env("SWITCHBOARD_TOPIC_CONVERSATIONS") ?? Topics.conversations,
+            deadLetterTopic: env("SWITCHBOARD_TOPIC_DEADLETTER") ?? Topics.deadLetter,
+            domainPackPath: domainPack ?? env("SWITCHBOARD_DOMAIN_PACK") ?? "deploy/packs/retail.yaml",
+            defaultTenant: env("SWITCHBOARD_DEFAULT_TENANT") ?? "default"
+        )
+    }
+
+    static func parseAddress(_ address: String) throws -> (String, Int) {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
+              (0...65535).contains(port)
+        else { throw ConfigError("invalid listen address '\(address)', expected host:port") }
+        return (String(address[..<colon]), port)
+    }
+
+    static func parseProperties(_ raw: String) throws -> [String: String] {
+        var result: [String: String] = [:]
+        for pair in raw.split(separator: ",") where !pair.trimmingCharacters(in: .whitespaces).isEmpty {
+            guard let eq = pair.firstIndex(of: "=") else {
+                throw ConfigError("SWITCHBOARD_KAFKA_PROPERTIES entries must be key=value")
+            }
+            result[pair[..<eq].trimmingCharacters(in: .whitespaces)] = pair[pair.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+        }
+        return result
+    }
+}

@@ -1,0 +1,45 @@
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+/// Wraps an async closure as a lifecycle `Service`, for loops (consumers, the producer's
+/// drain) that must start and stop with the process.
+public struct ClosureService: Service {
+    let name: String
+    let body: @Sendable () async throws -> Void
+    public init(name: String, _ body: @escaping @Sendable () async throws -> Void) {
+        self.name = name
+        self.body = body
+    }
+    public func run() async throws { try await body() }
+}
+
+/// Builds the HTTP server every service exposes (observability routes plus the service's own).
+public func makeHTTPServer(
+    config: ServiceConfig,
+    logger: Logger,
+    routes: (Router<BasicRequestContext>) -> Void = { _ in },
+    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) -> some Service {
+    let router = Router(context: BasicRequestContext.self)
+    router.add(middleware: ProblemMiddleware())
+    routes(router)
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(config.httpHost, port: config.httpPort), serverName: "switchboard-\(config.serviceName)"),
+        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? config.httpPort) },
+        logger: logger
+    )
+}
+
+/// Runs a service's parts under one ServiceGroup with graceful shutdown on SIGTERM/SIGINT.
+/// Parts shut down in reverse order: list the producer first, then consumers, then HTTP, so
+/// HTTP stops accepting first, consumers finish their in-flight event, and the producer flushes last.
+public func runServiceGroup(_ services: [any Service], logger: Logger) async throws {
+    let group = ServiceGroup(configuration: .init(
+        services: services.map { .init(service: $0) },
+        gracefulShutdownSignals: [.sigterm, .sigint],
+        logger: logger
+    ))
+    try await group.run()
+}

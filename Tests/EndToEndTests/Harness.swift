@@ -1,0 +1,191 @@
+import DevStack
+import EventBus
+import Events
+import Foundation
+import HTTPClient
+import JSON
+import JSONSchema
+import Kafka
+import Logging
+import Postgres
+import Testing
+
+/// One platform per test: its own database, broker process and five service processes on free
+/// ports, built from the binaries `make test` just built. Nothing here fakes our infrastructure.
+final class Platform: @unchecked Sendable {
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let stack: DevStack
+    let databaseURL: String
+    let adminURL: String
+    let databaseName: String
+    let http = HTTPClient(maxConcurrentRequests: 8, logger: Logger(label: "e2e.http"))
+    let log: LogReader
+    let pool: PostgresPool
+
+    static func start(_ name: String) async throws -> Platform {
+        let env = ProcessInfo.processInfo.environment
+        let adminURL = try #require(env["DATABASE_URL"], "DATABASE_URL is not set: run the tests with `make test`, which starts Postgres")
+        let binDirectory = env["SWITCHBOARD_BIN_DIR"] ?? repoRoot.appendingPathComponent(".build/debug").path
+        let runRoot = env["SWITCHBOARD_TEST_RUN_DIR"] ?? repoRoot.appendingPathComponent(".run/test").path
+        let databaseName = "e2e_\(name)_\(UInt32.random(in: 0...UInt32.max))"
+        let admin = PostgresPool(url: adminURL, size: 1, logger: Logger(label: "e2e.admin"))
+        try await admin.withConnection { try $0.execute(simple: "CREATE DATABASE \(databaseName)") }
+        await admin.close()
+        let databaseURL = adminURL.replacingOccurrences(of: #"/[^/]*$"#, with: "/\(databaseName)", options: .regularExpression)
+        let stack = DevStack(options: .init(
+            binDirectory: binDirectory, runDirectory: runRoot + "/" + databaseName, databaseURL: databaseURL,
+            domainPackPath: repoRoot.appendingPathComponent("deploy/packs/retail.yaml").path,
+            basePort: 0, partitions: 4, fetchWaitMs: 5, logLevel: "info"
+        ), logger: Logger(label: "e2e.stack"))
+        do {
+            try await stack.start()
+        } catch {
+            await stack.stop()
+            throw error
+        }
+        let log = try LogReader(bootstrap: stack.environment["SWITCHBOARD_BOOTSTRAP"]!)
+        return Platform(stack: stack, databaseURL: databaseURL, adminURL: adminURL, databaseName: databaseName, log: log)
+    }
+
+    init(stack: DevStack, databaseURL: String, adminURL: String, databaseName: String, log: LogReader) {
+        self.stack = stack
+        self.databaseURL = databaseURL
+        self.adminURL = adminURL
+        self.databaseName = databaseName
+        self.log = log
+        pool = PostgresPool(url: databaseURL, size: 2, logger: Logger(label: "e2e.db"))
+    }
+
+    func stop() async {
+        await log.stop()
+        await pool.close()
+        await stack.stop()
+        await http.shutdown()
+        let admin = PostgresPool(url: adminURL, size: 1, logger: Logger(label: "e2e.admin"))
+        _ = try? await admin.withConnection { try $0.execute(simple: "DROP DATABASE IF EXISTS \(self.databaseName) WITH (FORCE)") }
+        await admin.close()
+    }
+
+    /// Runs `body` against a fresh platform and always stops it, printing service logs on failure.
+    static func with(_ name: String, _ body: (Platform) async throws -> Void) async throws {
+        let platform = try await start(name)
+        do {
+            try await body(platform)
+        } catch {
+            for service in DevStack.services {
+                print("---- \(service) log (tail) ----\n\(platform.stack.process(service)?.logTail(lines: 30) ?? "")")
+            }
+            await platform.stop()
+            throw error
+        }
+        await platform.stop()
+    }
+
+    struct Reply {
+        var status: Int
+        var json: JSONValue
+        var contentType: String?
+    }
+
+    func post(_ conversation: String, _ body: String, wait: Int? = 15, headers: HTTPHeaders = ["content-type": "application/json"]) async throws -> Reply {
+        try await post(conversation, bytes: Array(body.utf8), wait: wait, headers: headers)
+    }
+
+    func post(_ conversation: String, bytes: [UInt8], wait: Int? = 15, headers: HTTPHeaders = ["content-type": "application/json"]) async throws -> Reply {
+        let query = wait.map { "?wait=\($0)" } ?? ""
+        let response = try await http.execute(HTTPRequest(method: "POST", url: "\(stack.gatewayURL)/v1/conversations/\(conversation)/messages\(query)", headers: headers, body: bytes, timeout: .seconds(40)))
+        return Reply(status: response.status, json: (try? JSONValue.parse(response.body)) ?? .null, contentType: response.header("content-type"))
+    }
+
+    func get(_ path: String, service: String = "gateway") async throws -> Reply {
+        let response = try await http.execute(HTTPRequest(method: "GET", url: stack.url(of: service) + path, timeout: .seconds(10)))
+        return Reply(status: response.status, json: (try? JSONValue.parse(response.body)) ?? .null, contentType: response.header("content-type"))
+    }
+
+    /// Polls until `check` returns a value (projections are eventually consistent).
+    func eventually<T>(_ what: String, timeout: Duration = .seconds(20), _ check: () async throws -> T?) async throws -> T {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let value = try await check() { return value }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw DevStackError("timed out waiting for \(what)")
+    }
+}
+
+/// A separate consumer reading the whole conversation log (no group), as an analyst would.
+final class LogReader: Sendable {
+    private let consumer: KafkaConsumer
+    private let task: Task<Void, Never>
+    private let received = Received()
+
+    final class Received: @unchecked Sendable {
+        // Appended from the consumer task, read from the test task.
+        private let lock = NSLock()
+        private var records: [KafkaRecord] = []
+        func append(_ record: KafkaRecord) { lock.withLock { records.append(record) } }
+        var all: [KafkaRecord] { lock.withLock { records } }
+    }
+
+    init(bootstrap: String, topic: String = Topics.conversations) throws {
+        var config = KafkaConfig(bootstrapServers: bootstrap, clientID: "e2e-log-reader")
+        config.fetchWaitMaxMs = 5
+        let consumer = try KafkaConsumer(config: config, subscription: .allPartitions(topics: [topic], startAt: .earliest), logger: Logger(label: "e2e.log"))
+        self.consumer = consumer
+        let received = self.received
+        task = Task { try? await consumer.run { record in received.append(record) } }
+    }
+
+    func stop() async {
+        task.cancel()
+        _ = await task.value
+        await consumer.close()
+    }
+
+    var allRecords: [KafkaRecord] { received.all }
+
+    /// Distinct events (by id: a redelivered reaction appears once), in log order per conversation.
+    func events(conversation: String) -> [EventEnvelope] {
+        var seen = Set<UUID>()
+        return received.all.compactMap { try? EventCodec.decode($0.value) }
+            .filter { $0.conversationID == conversation && seen.insert($0.id).inserted }
+    }
+
+    func waitForEvents(conversation: String, count: Int, timeout: Duration = .seconds(20)) async throws -> [EventEnvelope] {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let events = events(conversation: conversation)
+            if events.count >= count { return events }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let got = events(conversation: conversation).map(\.type)
+        throw DevStackError("expected \(count) events for \(conversation), got \(got.count): \(got)")
+    }
+}
+
+/// Validates an event against the published schemas in docs/events.
+enum PublishedSchemas {
+    static let envelope = load("envelope.v1.json")
+    static let lock = NSLock()
+    nonisolated(unsafe) static var payloads: [String: JSONSchema] = [:]
+
+    static func load(_ file: String) -> JSONSchema {
+        let url = Platform.repoRoot.appendingPathComponent("docs/events/\(file)")
+        return try! JSONSchema(try! JSONValue.parse(Array(try! Data(contentsOf: url))))
+    }
+
+    static func validate(_ event: EventEnvelope) -> [String] {
+        var problems: [String] = []
+        let envelopeResult = envelope.validate(try! JSONValue.parse(EventCodec.encode(event)))
+        problems += envelopeResult.errors.map { "envelope \($0)" }
+        let file = "\(event.type).v\(event.version).json"
+        let schema = lock.withLock {
+            if let cached = payloads[file] { return cached }
+            let loaded = load(file)
+            payloads[file] = loaded
+            return loaded
+        }
+        problems += schema.validate(event.payload).errors.map { "\(event.type) \($0)" }
+        return problems
+    }
+}

@@ -1,0 +1,194 @@
+import DevStack
+import EventBus
+import Events
+import Foundation
+import HTTPClient
+import JSON
+import Kafka
+import Logging
+import Postgres
+import Testing
+
+let foundOrderSequence = [
+    "MessageReceived", "DecisionMade", "PlanProposed", "StepApproved", "ToolCallStarted",
+    "ToolSucceeded", "StepVerified", "ReplyDrafted", "ReplyApproved", "ReplyDelivered",
+]
+let clarificationSequence = ["MessageReceived", "DecisionMade", "ClarificationRequested", "ReplyDrafted", "ReplyApproved", "ReplyDelivered"]
+
+/// The platform as real processes: broker, five services, Postgres; driven over HTTP; the log
+/// read back by a separate consumer. Serialized: each test runs a whole platform on 2 cores.
+@Suite(.serialized, .timeLimit(.minutes(5)))
+struct TurnFlowTests {
+    @Test func foundUnknownAndClarifiedOrdersGetGroundedRepliesWithExactEventSequences() async throws {
+        try await Platform.with("turns") { p in
+            // 1. A shipped order: carrier and tracking number come from the tool.
+            let found = try await p.post("conv-found", #"{"customer_id":"cus_1001","text":"Where is my order ABC123?"}"#)
+            #expect(found.status == 200)
+            let foundText = try #require(found.json["reply"]?["text"]?.stringValue)
+            #expect(foundText.contains("ABC123") && foundText.contains("UPS") && foundText.contains("1Z999AA10123456784"), "\(foundText)")
+            let turnID = try #require(found.json["turn_id"]?.stringValue)
+
+            // 2. An order that does not exist: the reply says so, from the tool's answer.
+            let unknown = try await p.post("conv-unknown", #"{"customer_id":"cus_1001","text":"Can you track order ZZZ999?"}"#)
+            #expect(unknown.status == 200)
+            let unknownText = try #require(unknown.json["reply"]?["text"]?.stringValue)
+            #expect(unknownText.contains("couldn't find") && unknownText.contains("ZZZ999"), "\(unknownText)")
+
+            // 3. No order id: one question for it, then the answer once it is given.
+            let ask = try await p.post("conv-clarify", #"{"customer_id":"cus_1002","text":"Where is my order?"}"#)
+            #expect(ask.status == 200)
+            #expect(ask.json["reply"]?["kind"] == "clarification")
+            #expect(ask.json["reply"]?["text"]?.stringValue?.contains("order number") == true)
+            let answer = try await p.post("conv-clarify", #"{"customer_id":"cus_1002","text":"It's abc123"}"#)
+            #expect(answer.status == 200)
+            #expect(answer.json["reply"]?["text"]?.stringValue?.contains("1Z999AA10123456784") == true)
+
+            // Exact event sequences, read back from the log by a separate consumer.
+            let foundEvents = try await p.log.waitForEvents(conversation: "conv-found", count: foundOrderSequence.count)
+            #expect(foundEvents.map(\.type) == foundOrderSequence)
+            #expect(Set(foundEvents.map { $0.correlationID.uuidString.lowercased() }) == [turnID], "one turn id across the chain")
+            for (cause, effect) in zip(foundEvents, foundEvents.dropFirst()) {
+                #expect(effect.causationID == cause.id, "\(effect.type) must be caused by \(cause.type)")
+            }
+            let unknownEvents = try await p.log.waitForEvents(conversation: "conv-unknown", count: foundOrderSequence.count)
+            #expect(unknownEvents.map(\.type) == foundOrderSequence)
+            let result = try #require(unknownEvents.first { $0.type == "ToolSucceeded" }).payload["result"]
+            #expect(result?["found"] == .bool(false))
+            let clarifyEvents = try await p.log.waitForEvents(conversation: "conv-clarify", count: clarificationSequence.count + foundOrderSequence.count)
+            #expect(clarifyEvents.map(\.type) == clarificationSequence + foundOrderSequence)
+
+            // Every event the services appended validates against docs/events.
+            for event in foundEvents + unknownEvents + clarifyEvents {
+                #expect(PublishedSchemas.validate(event).isEmpty, "\(event.type): \(PublishedSchemas.validate(event))")
+            }
+
+            // The conversation read model, from the gateway's Postgres projection.
+            let conversation = try await p.eventually("projected conversation") { () -> JSONValue? in
+                let reply = try await p.get("/v1/conversations/conv-clarify")
+                return reply.json["messages"]?.arrayValue?.count == 4 ? reply.json : nil
+            }
+            #expect(conversation["turn_count"] == 2)
+            #expect(conversation["status"] == "open")
+            let messages = try #require(conversation["messages"]?.arrayValue)
+            #expect(messages.map { $0["role"]?.stringValue ?? "" } == ["customer", "assistant", "customer", "assistant"])
+            #expect(messages[2]["text"] == "It's abc123")
+            #expect(messages[3]["text"]?.stringValue?.contains("UPS") == true)
+        }
+    }
+
+    @Test func unknownIntentIsAnsweredPolitelyAndHandedOver() async throws {
+        try await Platform.with("handover") { p in
+            let reply = try await p.post("conv-poem", #"{"customer_id":"cus_1003","text":"Write me a poem about cheese"}"#)
+            #expect(reply.status == 200)
+            #expect(reply.json["reply"]?["kind"] == "handover")
+            #expect(reply.json["reply"]?["text"]?.stringValue?.contains("member of our team") == true)
+            let events = try await p.log.waitForEvents(conversation: "conv-poem", count: 7)
+            #expect(Array(events.map(\.type).prefix(4)) == ["MessageReceived", "DecisionMade", "ReplyDrafted", "HandoverRequested"])
+            #expect(Set(events.map(\.type).suffix(3)) == ["ReplyApproved", "ReplyDelivered", "HandoverQueued"])
+            let queue = try await p.eventually("handover in queue") { () -> [JSONValue]? in
+                let list = try await p.get("/v1/handovers", service: "hilqueue").json["handovers"]?.arrayValue ?? []
+                return list.isEmpty ? nil : list
+            }
+            #expect(queue.first?["conversation_id"] == "conv-poem")
+            #expect(queue.first?["reason"] == "unknown_intent")
+            let status = try await p.eventually("conversation handed over") { () -> JSONValue? in
+                let c = try await p.get("/v1/conversations/conv-poem").json
+                return c["status"] == "handed_over" ? c : nil
+            }
+            #expect(status["owner"] == "human")
+        }
+    }
+
+    @Test func badInputGetsProblemJSONAndAppendsNothing() async throws {
+        try await Platform.with("badinput") { p in
+            // A valid message first, so the log is not empty and offsets are meaningful.
+            let ok = try await p.post("conv-ok", #"{"customer_id":"c1","text":"hello"}"#)
+            #expect(ok.status == 200)
+            _ = try await p.log.waitForEvents(conversation: "conv-ok", count: 5)
+            try await Task.sleep(for: .milliseconds(300))
+            let before = p.log.allRecords.count
+
+            let cases: [(String, [UInt8], HTTPHeaders, Int, String)] = [
+                ("conv-1", Array(#"{"customer_id":"c1","text":"#.utf8), ["content-type": "application/json"], 400, "invalid-json"),
+                ("conv-1", Array((#"{"customer_id":"c1","text":""# + String(repeating: "a", count: 17 * 1024) + #""}"#).utf8), ["content-type": "application/json"], 413, "body-too-large"),
+                ("conv-1", Array(#"{"customer_id":"c1","text":""#.utf8) + [0xC3, 0x28] + Array(#""}"#.utf8), ["content-type": "application/json"], 400, "invalid-utf8"),
+                ("conv-1", Array(#"{"customer_id":"c1","text":"   "}"#.utf8), ["content-type": "application/json"], 422, "empty-text"),
+                ("bad%20id", Array(#"{"customer_id":"c1","text":"hi"}"#.utf8), ["content-type": "application/json"], 400, "invalid-conversation-id"),
+                (String(repeating: "x", count: 129), Array(#"{"customer_id":"c1","text":"hi"}"#.utf8), ["content-type": "application/json"], 400, "invalid-conversation-id"),
+                ("conv-1", Array(#"{"customer_id":"c1"}"#.utf8), ["content-type": "application/json"], 422, "invalid-field"),
+                ("conv-1", Array(#"{"customer_id":"c1","text":"hi","admin":true}"#.utf8), ["content-type": "application/json"], 422, "unknown-field"),
+                ("conv-1", Array("text=hi".utf8), ["content-type": "application/x-www-form-urlencoded"], 415, "unsupported-media-type"),
+            ]
+            for (conversation, body, headers, status, kind) in cases {
+                let reply = try await p.post(conversation, bytes: body, wait: nil, headers: headers)
+                #expect(reply.status == status, "\(kind): got \(reply.status) \(reply.json)")
+                #expect(reply.contentType == "application/problem+json", "\(kind)")
+                #expect(reply.json["type"]?.stringValue?.hasSuffix("/" + kind) == true, "\(kind): \(reply.json)")
+                #expect(reply.json["title"]?.stringValue?.isEmpty == false)
+            }
+            let badWait = try await p.post("conv-1", #"{"customer_id":"c1","text":"hi"}"#, wait: 31)
+            #expect(badWait.status == 400 && badWait.json["field"] == "wait")
+            let notFound = try await p.get("/v1/conversations/nope")
+            #expect(notFound.status == 404 && notFound.contentType == "application/problem+json")
+
+            // Nothing was appended: give a stray append time to show up, then count.
+            try await Task.sleep(for: .seconds(1))
+            #expect(p.log.allRecords.count == before)
+        }
+    }
+
+    @Test func undecodableEventsAreDeadLetteredAndConsumptionContinues() async throws {
+        try await Platform.with("dlq") { p in
+            var config = KafkaConfig(bootstrapServers: p.stack.environment["SWITCHBOARD_BOOTSTRAP"]!, clientID: "e2e-poison")
+            config.fetchWaitMaxMs = 5
+            let producer = try KafkaProducer(config: config, logger: Logger(label: "e2e.poison"))
+            let poison = try await producer.send(topic: Topics.conversations, key: Array("conv-dlq".utf8), value: Array("{not json".utf8), headers: [KafkaHeader(key: EventHeaders.type, value: Array("MessageReceived".utf8))])
+            await producer.close()
+
+            let dead = try LogReader(bootstrap: config.bootstrapServers, topic: Topics.deadLetter)
+            let planners = try await p.eventually("dead letter from the planner") { () -> KafkaRecord? in
+                dead.allRecords.first { $0.header(DeadLetterHeaders.consumerGroup) == "switchboard.planner.reactor" }
+            }
+            #expect(planners.header(DeadLetterHeaders.originTopic) == Topics.conversations)
+            #expect(planners.header(DeadLetterHeaders.originPartition) == String(poison.partition))
+            #expect(planners.header(DeadLetterHeaders.originOffset) == String(poison.offset))
+            #expect(planners.header(DeadLetterHeaders.error)?.contains("not JSON") == true)
+            #expect(planners.value == Array("{not json".utf8))
+            await dead.stop()
+
+            // The same partition keeps flowing after the poison record.
+            let after = try await p.post("conv-dlq", #"{"customer_id":"c1","text":"Where is my order ABC123?"}"#)
+            #expect(after.status == 200)
+            #expect(after.json["reply"]?["text"]?.stringValue?.contains("UPS") == true)
+        }
+    }
+
+    @Test func redeliveredStepReturnsTheRecordedResultInsteadOfRunningAgain() async throws {
+        try await Platform.with("exactlyonce") { p in
+            let reply = try await p.post("conv-once", #"{"customer_id":"c1","text":"Where is my order GHI789?"}"#)
+            #expect(reply.status == 200)
+            let events = try await p.log.waitForEvents(conversation: "conv-once", count: foundOrderSequence.count)
+            let approved = try #require(events.first { $0.type == "StepApproved" })
+            let original = try #require(events.first { $0.type == "ToolSucceeded" })
+            let stepID = try approved.decode(StepApproved.self).stepID
+
+            // Deliver the same approval again, as a redelivery after a crash would.
+            var config = KafkaConfig(bootstrapServers: p.stack.environment["SWITCHBOARD_BOOTSTRAP"]!, clientID: "e2e-redeliver")
+            config.fetchWaitMaxMs = 5
+            let producer = try KafkaProducer(config: config, logger: Logger(label: "e2e.redeliver"))
+            let publisher = EventPublisher(producer: producer, topic: Topics.conversations)
+            try await publisher.publish(approved)
+            await producer.close()
+
+            let results = try await p.eventually("re-sent result") { () -> [KafkaRecord]? in
+                let matches = p.log.allRecords.filter { $0.header(EventHeaders.type) == "ToolSucceeded" && ((try? EventCodec.decode($0.value))?.conversationID == "conv-once") }
+                return matches.count >= 2 ? matches : nil
+            }
+            let decoded = try results.map { try EventCodec.decode($0.value) }
+            #expect(Set(decoded.map(\.id)) == [original.id], "the re-sent result is the recorded event")
+            #expect(results[0].value == results[1].value, "byte for byte")
+            let rows = try await p.pool.query("SELECT count(*) AS n FROM executor.tool_executions WHERE step_id = \(stepID)")
+            #expect(try rows.first(where: { _ in true })?.decode("n", as: Int.self) == 1)
+        }
+    }
+}

@@ -1,0 +1,85 @@
+import Events
+import Foundation
+import JSON
+import JSONSchema
+import Testing
+
+/// Keeps docs/events/*.json, docs/EVENTS.md and the code's EventCatalog in agreement, and checks
+/// that events as the code builds them validate against the published schemas.
+@Suite struct EventContractTests {
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let eventsDir = repoRoot.appendingPathComponent("docs/events")
+
+    static func schema(_ file: String) throws -> JSONSchema {
+        let data = try Data(contentsOf: eventsDir.appendingPathComponent(file))
+        return try JSONSchema(try JSONValue.parse(Array(data)))
+    }
+
+    @Test func everyCatalogTypeHasASchemaAndARowAndNothingElseDoes() throws {
+        let files = Set(try FileManager.default.contentsOfDirectory(atPath: Self.eventsDir.path).filter { $0.hasSuffix(".json") && $0 != "envelope.v1.json" })
+        let expected = Set(EventCatalog.all.map { "\($0.eventType).v\($0.eventVersion).json" })
+        #expect(files == expected)
+        let catalogue = try String(contentsOf: Self.repoRoot.appendingPathComponent("docs/EVENTS.md"), encoding: .utf8)
+        for type in EventCatalog.all {
+            #expect(catalogue.contains("| \(type.eventType) | \(type.eventVersion) |"), "docs/EVENTS.md lacks a row for \(type.eventType)")
+        }
+    }
+
+    @Test(arguments: EventSamples.all)
+    func sampleValidatesAgainstItsSchema(sample: EventSamples.Sample) throws {
+        let event = try sample.make()
+        let envelope = try JSONValue.parse(EventCodec.encode(event))
+        let envelopeResult = try Self.schema("envelope.v1.json").validate(envelope)
+        #expect(envelopeResult.isValid, "\(envelopeResult.errors)")
+        let payloadResult = try Self.schema("\(event.type).v\(event.version).json").validate(event.payload)
+        #expect(payloadResult.isValid, "\(event.type): \(payloadResult.errors)")
+    }
+
+    @Test func schemasRejectWhatTheCodeWouldNotEmit() throws {
+        let schema = try Self.schema("MessageReceived.v1.json")
+        #expect(!schema.validate(["customer_id": "c", "text": "", "channel": "api"]).isValid)
+        #expect(!schema.validate(["customer_id": "c", "text": "x", "channel": "api", "extra": 1]).isValid)
+        #expect(!schema.validate(["customer_id": "c", "channel": "api"]).isValid)
+    }
+
+    @Test func everyCatalogTypeHasASample() {
+        #expect(Set(EventSamples.all.map(\.type)) == Set(EventCatalog.all.map { $0.eventType }))
+    }
+}
+
+/// One realistic instance of every v1 event type, built the way the services build them.
+enum EventSamples {
+    struct Sample: Sendable, CustomTestStringConvertible {
+        var type: String
+        var make: @Sendable () throws -> EventEnvelope
+        var testDescription: String { type }
+    }
+
+    static let message = try! EventEnvelope.start(MessageReceived(customerID: "cus_1001", text: "Where is my order ABC123?"), conversationID: "conv-7", tenantID: "default", producer: "gateway@test")
+    static let plan = UUID()
+    static let step = UUID()
+
+    static func reaction<P: EventPayload>(_ payload: P) -> Sample {
+        Sample(type: P.eventType) { try message.reaction(payload, producer: "test@1") }
+    }
+
+    static let all: [Sample] = [
+        Sample(type: MessageReceived.eventType) { message },
+        reaction(DecisionMade(brain: "rules", intent: "order_status", confidence: 0.9, entities: ["order_id": SlotValue(value: "ABC123", source: .customer)], nextAction: .toolCalls, explain: "pattern")),
+        reaction(PlanProposed(planID: plan, intent: "order_status", steps: [PlanStep(stepID: step, tool: "get_order_status", args: ["order_id": "ABC123"], why: "asked")])),
+        reaction(ClarificationRequested(intent: "order_status", slot: "order_id", question: "Which order?", attempt: 1)),
+        reaction(StepApproved(planID: plan, stepID: step, tool: "get_order_status", args: ["order_id": "ABC123"], riskTier: "read")),
+        reaction(StepRejected(planID: plan, stepID: step, tool: "get_order_status", reason: "invalid_args", issues: [ValidationIssue(path: "/args/order_id", message: "pattern")])),
+        reaction(ToolCallStarted(planID: plan, stepID: step, tool: "get_order_status")),
+        reaction(ToolSucceeded(planID: plan, stepID: step, tool: "get_order_status", result: ["order_id": "ABC123", "found": true], durationMs: 3)),
+        reaction(ToolFailed(planID: plan, stepID: step, tool: "get_order_status", error: ToolError(code: "timeout", message: "slow", retriable: true), durationMs: 2000)),
+        reaction(StepVerified(planID: plan, stepID: step, tool: "get_order_status", result: ["order_id": "ABC123", "found": false])),
+        reaction(StepFailed(planID: plan, stepID: step, tool: "get_order_status", reason: "tool_failed", issues: [])),
+        reaction(ReplyDrafted(replyID: UUID(), kind: .answer, text: "Shipped.", grounding: [step])),
+        reaction(ReplyApproved(replyID: UUID(), kind: .answer, text: "Shipped.")),
+        reaction(ReplyBlocked(replyID: UUID(), kind: .answer, reason: "pii")),
+        reaction(ReplyDelivered(replyID: UUID(), kind: .clarification, text: "Which order?", channel: "api")),
+        reaction(HandoverRequested(reason: "unknown_intent", summary: "s", skills: ["general"])),
+        reaction(HandoverQueued(queue: "general", reason: "unknown_intent", priority: 2)),
+    ]
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# `make test`: build, start a throwaway Postgres, run every test (unit, real broker via
+# librdkafka's mock cluster, real Postgres, real service processes), stop what it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+flags=(--explicit-target-dependency-import-check error)
+swift build --build-tests "${flags[@]}"
+run=$(pwd)/.run/test
+rm -rf "$run" && mkdir -p "$run"
+trap 'scripts/postgres.sh stop "$run/pg"' EXIT
+eval "export $(SWITCHBOARD_PG_OPTIONS='-c fsync=off -c synchronous_commit=off -c full_page_writes=off' scripts/postgres.sh start "$run/pg" "${SWITCHBOARD_TEST_PG_PORT:-55433}")"
+export SWITCHBOARD_BIN_DIR=$(swift build --show-bin-path "${flags[@]}")
+export SWITCHBOARD_TEST_RUN_DIR="$run"
+swift test --skip-build "$@"
