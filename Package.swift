@@ -73,7 +73,7 @@ let package = Package(
         .target(
             name: "ServiceRuntime",
             dependencies: [
-                hummingbird, lifecycle, logging, argumentParser,
+                "JSON", hummingbird, lifecycle, logging, argumentParser,
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -15,6 +15,11 @@ struct SwitchboardCommand: AsyncParsableCommand {
     )
 }
 
+/// Unbuffered, so a supervisor or a pipe sees it at once.
+func writeOut(_ text: String) {
+    FileHandle.standardOutput.write(Data(text.utf8))
+}
+
 /// Waits for SIGINT or SIGTERM (Ctrl-C).
 func waitForTerminationSignal() async {
     for await _ in await UnixSignalsSequence(trapping: .sigint, .sigterm) { return }
@@ -39,8 +44,7 @@ struct BrokerCommand: AsyncParsableCommand {
         let cluster = try KafkaMockCluster(brokers: brokers, logger: logger)
         try cluster.createTopic(Topics.conversations, partitions: partitions)
         try cluster.createTopic(Topics.deadLetter, partitions: 2)
-        print("SWITCHBOARD_BOOTSTRAP=\(cluster.bootstrapServers)")
-        FileHandle.standardOutput.synchronizeFile()
+        writeOut("SWITCHBOARD_BOOTSTRAP=\(cluster.bootstrapServers)\n")
         if let bootstrapFile {
             try cluster.bootstrapServers.write(toFile: bootstrapFile, atomically: true, encoding: .utf8)
         }
@@ -82,7 +86,7 @@ struct UpCommand: AsyncParsableCommand {
             await stack.stop()
             throw error
         }
-        print("""
+        writeOut("""
 
         Switchboard is up.
           Gateway     \(stack.gatewayURL)   (POST /v1/conversations/{id}/messages?wait=10)
@@ -96,10 +100,10 @@ struct UpCommand: AsyncParsableCommand {
           curl -s -X POST '\(stack.gatewayURL)/v1/conversations/demo-1/messages?wait=10' -H 'content-type: application/json' -d '{"customer_id":"cus_1001","text":"Where is my order ABC123?"}'
         Ctrl-C stops everything.
 
+
         """)
-        FileHandle.standardOutput.synchronizeFile()
         await waitForTerminationSignal()
-        print("stopping…")
+        writeOut("stopping…\n")
         await stack.stop()
     }
 }

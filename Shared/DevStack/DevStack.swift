@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import HTTPClient
 public import Logging
 
@@ -67,6 +67,7 @@ public final class DevStack: @unchecked Sendable {
             "DATABASE_URL": options.databaseURL,
             "SWITCHBOARD_DOMAIN_PACK": options.domainPackPath,
             "SWITCHBOARD_KAFKA_FETCH_WAIT_MS": String(options.fetchWaitMs),
+            "SWITCHBOARD_KAFKA_SESSION_TIMEOUT_MS": "4000",
             "SWITCHBOARD_LOG_LEVEL": options.logLevel,
         ]
         for (index, service) in Self.services.enumerated() {

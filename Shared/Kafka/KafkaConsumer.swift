@@ -136,6 +136,8 @@ public final class KafkaConsumer: Sendable {
                     }
                 case .nothing:
                     continue
+                case .failed(let error as KafkaError) where error.code == .closed:
+                    return
                 case .failed(let error):
                     throw error
                 }

@@ -22,7 +22,7 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
         case authorization
         /// The message was purged before delivery (producer closed before it was acknowledged).
         case purged
-        /// The broker does not implement the request (e.g. CreateTopics on the 2.0.2 mock cluster).
+        /// The broker does not implement the request.
         case unsupportedFeature
         /// The client instance is unusable (e.g. idempotent producer fenced); recreate it.
         case fatal
@@ -84,8 +84,7 @@ extension KafkaError {
             code = .authorization
         case RD_KAFKA_RESP_ERR__PURGE_QUEUE, RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
             code = .purged; retriableByCode = true
-        case RD_KAFKA_RESP_ERR__UNSUPPORTED_FEATURE, RD_KAFKA_RESP_ERR_UNSUPPORTED_VERSION,
-             RD_KAFKA_RESP_ERR_INVALID_REQUEST:
+        case RD_KAFKA_RESP_ERR__UNSUPPORTED_FEATURE, RD_KAFKA_RESP_ERR_UNSUPPORTED_VERSION:
             code = .unsupportedFeature
         case RD_KAFKA_RESP_ERR__FATAL, RD_KAFKA_RESP_ERR__FENCED, RD_KAFKA_RESP_ERR_PRODUCER_FENCED,
              RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER:

@@ -25,8 +25,8 @@ public struct ServiceHost: Sendable {
         for (schema, migrations) in schemas {
             try await migrate(pool, schema: schema, migrations: migrations, logger: logger)
         }
-        let producer = try KafkaProducer(config: config.kafka(client: "producer"), logger: logger)
-        let admin = try KafkaAdmin(config: config.kafka(client: "admin"), logger: logger)
+        let producer = try KafkaProducer(config: config.kafka(client: "producer", consumer: false), logger: logger)
+        let admin = try KafkaAdmin(config: config.kafka(client: "admin", consumer: false), logger: logger)
         return ServiceHost(
             config: config, logger: logger, pool: pool, producer: producer, admin: admin,
             publisher: EventPublisher(producer: producer, topic: config.conversationsTopic)
@@ -85,6 +85,7 @@ public struct ServiceHost: Sendable {
     /// (stops first), until SIGTERM/SIGINT.
     public func run(
         consumers: [any Service],
+        extraReadinessChecks: [ReadinessCheck] = [],
         routes: (Router<BasicRequestContext>) -> Void = { _ in },
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws {
@@ -95,7 +96,7 @@ public struct ServiceHost: Sendable {
             await producer.close()
             await pool.close()
         }
-        let checks = readinessChecks
+        let checks = readinessChecks + extraReadinessChecks
         let service = config.serviceName
         let http = makeHTTPServer(config: config, logger: logger, routes: { router in
             router.addObservabilityRoutes(service: service, checks: checks)
@@ -123,12 +124,17 @@ public func runUntilShutdown(consumer: KafkaConsumer, _ body: @escaping @Sendabl
 }
 
 extension ServiceConfig {
-    public func kafka(client: String) -> KafkaConfig {
+    /// Kafka client settings; consumers also get the group failure-detection defaults.
+    public func kafka(client: String, consumer: Bool = true) -> KafkaConfig {
         var config = KafkaConfig(bootstrapServers: bootstrapServers, clientID: "switchboard-\(serviceName)-\(client)")
         config.fetchWaitMaxMs = kafkaFetchWaitMaxMs
-        // Fast failure detection so a killed replica's partitions move within seconds (6 s is
-        // also real Kafka's minimum session timeout). SWITCHBOARD_KAFKA_PROPERTIES overrides.
-        config.extra = ["session.timeout.ms": "6000", "heartbeat.interval.ms": "1000"].merging(kafkaProperties) { _, configured in configured }
+        // Fast failure detection so a killed replica's partitions move within seconds.
+        // SWITCHBOARD_KAFKA_PROPERTIES overrides.
+        let defaults = consumer ? [
+            "session.timeout.ms": String(kafkaSessionTimeoutMs),
+            "heartbeat.interval.ms": String(max(200, kafkaSessionTimeoutMs / 20)),
+        ] : [:]
+        config.extra = defaults.merging(kafkaProperties) { _, configured in configured }
         return config
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import JSON
 import Logging
 import NIOCore
 
@@ -65,6 +66,5 @@ public func jsonResponse(_ status: HTTPResponse.Status, bytes: [UInt8], headers:
 }
 
 func jsonResponse(_ status: HTTPResponse.Status, _ object: [String: String]) -> Response {
-    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
-    return jsonResponse(status, bytes: Array(data))
+    return jsonResponse(status, bytes: JSONValue.object(object.mapValues(JSONValue.string)).serialized())
 }

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import JSON
 import NIOCore
 
 /// RFC 9457 problem details: every HTTP error Switchboard returns has a stable `type` URI, a
@@ -27,14 +28,14 @@ public struct ProblemDetails: HTTPResponseError, Sendable {
     public static let typeBase = "https://switchboard.dev/problems/"
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        var object: [String: Any] = [
-            "type": Self.typeBase + kind,
-            "title": title,
-            "status": Int(status.code),
+        var object: [String: JSONValue] = [
+            "type": .string(Self.typeBase + kind),
+            "title": .string(title),
+            "status": .number(Double(status.code)),
         ]
-        if let detail { object["detail"] = detail }
-        if let field { object["field"] = field }
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        if let detail { object["detail"] = .string(detail) }
+        if let field { object["field"] = .string(field) }
+        let data = JSONValue.object(object).serialized()
         var headers = self.headers
         headers[.contentType] = "application/problem+json"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))

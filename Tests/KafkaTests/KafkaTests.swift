@@ -172,7 +172,7 @@ struct KafkaTests {
         )
         let collector = Collector()
         let running = startConsuming(restarted, into: collector)
-        try await collector.wait(forCount: 5)
+        try await collector.wait("the last record") { $0.contains { $0.offset == 9 } }
         await restarted.close()
         try await running.value
         #expect(collector.records.map(\.offset) == [5, 6, 7, 8, 9])
@@ -257,6 +257,33 @@ struct KafkaTests {
         #expect(Set(collector.records.map { text($0.value) }) == ["after-0", "after-1", "after-2"])
         #expect(collector.records.count == 3)
         #expect(everything.records.filter { text($0.value).hasPrefix("before-") }.count == 6)
+    }
+
+    @Test("cancelling run returns normally; a new run continues where it stopped", .timeLimit(.minutes(1)))
+    func cancelAndResume() async throws {
+        let broker = try Broker("cancel", topics: ["feed": 1])
+        let producer = try KafkaProducer(config: broker.producerConfig, logger: broker.logger)
+        for index in 0..<3 { _ = try await producer.send(topic: "feed", key: nil, value: bytes("\(index)")) }
+        let consumer = try KafkaConsumer(
+            config: broker.consumerConfig("cancel"), subscription: .allPartitions(topics: ["feed"], startAt: .earliest),
+            logger: broker.logger
+        )
+        let first = Collector()
+        let running = startConsuming(consumer, into: first)
+        try await first.wait(forCount: 3)
+        running.cancel()
+        try await running.value  // returns, does not throw
+
+        _ = try await producer.send(topic: "feed", key: nil, value: bytes("3"))
+        let second = Collector()
+        let resumed = startConsuming(consumer, into: second)
+        try await second.wait(forCount: 1)
+        await consumer.close()
+        try await resumed.value
+        await producer.close()
+
+        #expect(first.records.map(\.offset) == [0, 1, 2])
+        #expect(second.records.map(\.offset) == [3])
     }
 
     @Test("allPartitions on an unknown topic fails run and assignment", .timeLimit(.minutes(1)))

@@ -5,7 +5,7 @@ import Foundation
 import JSON
 import Logging
 public import Postgres
-public import ServiceHost
+import ServiceHost
 public import ServiceRuntime
 
 /// Runs approved steps exactly once (DESIGN.md §3, §4 step 4). The step id is recorded under a

@@ -1,5 +1,5 @@
 import EventBus
-public import Events
+import Events
 import Foundation
 import HTTPTypes
 public import Hummingbird

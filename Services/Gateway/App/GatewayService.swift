@@ -2,7 +2,7 @@ import EventBus
 public import Events
 import Kafka
 public import Logging
-public import ServiceHost
+import ServiceHost
 public import ServiceRuntime
 
 /// Delivers approved replies: the group-consumed reaction to `ReplyApproved` is `ReplyDelivered`,
@@ -34,6 +34,10 @@ public enum GatewayService {
                 subscription: .allPartitions(topics: [config.conversationsTopic], startAt: .latest),
                 logger: logger
             )
+            // Pins the start at the current end before the gateway reports ready, so no reply
+            // appended after a request was accepted can be missed.
+            _ = try await consumer.assignment()
+            await waiters.markTailReady()
             try await runUntilShutdown(consumer: consumer) {
                 try await consumer.run { record in
                     guard record.header(EventHeaders.type) == ReplyDelivered.eventType,
@@ -50,6 +54,9 @@ public enum GatewayService {
                 host.reactor(role: "delivery", interestedIn: DeliveryReactor.interestedIn, handler: delivery.handle),
                 tail,
             ],
+            extraReadinessChecks: [ReadinessCheck(name: "reply-tail") {
+                guard await waiters.isTailReady else { throw ConfigError("reply tail not assigned yet") }
+            }],
             routes: { router in api.addRoutes(to: router) },
             onServerRunning: onServerRunning
         )

@@ -11,6 +11,9 @@ actor ReplyWaiters {
         case delivered(ReplyDelivered)
     }
     private var slots: [UUID: Slot] = [:]
+    private(set) var isTailReady = false
+
+    func markTailReady() { isTailReady = true }
 
     func prepare(_ turnID: UUID) {
         slots[turnID] = .waiting(nil)

@@ -6,7 +6,7 @@ import JSON
 public import Logging
 public import Postgres
 public import Projections
-public import ServiceHost
+import ServiceHost
 public import ServiceRuntime
 
 /// Puts handed-over conversations in a queue for humans. This is the first slice of the

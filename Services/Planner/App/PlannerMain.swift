@@ -1,7 +1,7 @@
 import DomainPack
 import Events
 import Logging
-public import ServiceHost
+import ServiceHost
 public import ServiceRuntime
 
 /// Planner process: migrates its schema, loads the domain pack, runs the reactor.

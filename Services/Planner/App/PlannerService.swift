@@ -1,12 +1,12 @@
 import DomainPack
-public import EventBus
+import EventBus
 public import Events
 import Foundation
 import JSON
 import Kafka
 public import Logging
 public import Postgres
-public import ServiceRuntime
+import ServiceRuntime
 
 /// The planner's side of a turn (DESIGN.md §4 steps 2 and 5): reacts to customer messages,
 /// verified or failed steps, rejections and blocked replies; appends decisions, plans,

@@ -1,7 +1,7 @@
 import DomainPack
 public import Events
 import Logging
-public import ServiceHost
+import ServiceHost
 public import ServiceRuntime
 
 /// Reacts to plans, tool results and drafted replies (DESIGN.md §4 steps 3, 5, 6). Stateless for

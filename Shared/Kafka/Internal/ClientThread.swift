@@ -25,8 +25,10 @@ final class ClientThread: Sendable {
 
     init(name: String, idle: (@Sendable () -> Bool)? = nil, interrupt: (@Sendable () -> Void)? = nil) {
         self.state = Mutex(State(idle: idle, interrupt: interrupt))
-        let thread = Thread { [self] in self.loop() }
-        thread.name = name
+        let thread = Thread { [self] in
+            Thread.current.name = name  // set from the thread itself so the OS thread is named too
+            self.loop()
+        }
         thread.start()
     }
 

@@ -60,7 +60,7 @@ final class RdKafkaHandle: @unchecked Sendable {
             rd_kafka_conf_destroy(conf)  // rd_kafka_new only takes ownership on success
             throw KafkaError(
                 code: .invalidConfiguration,
-                message: "rd_kafka_new: \(String(decoding: errstr.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))"
+                message: "rd_kafka_new: \(cString(errstr))"
             )
         }
         self.pointer = rk
@@ -69,7 +69,7 @@ final class RdKafkaHandle: @unchecked Sendable {
         case .producer:
             self.pollQueue = rd_kafka_queue_get_main(rk)
         case .consumer:
-            // Serve rebalance, error and log events from rd_kafka_consumer_poll.
+            // Serve rebalance and error events from rd_kafka_consumer_poll (on our client thread).
             rd_kafka_poll_set_consumer(rk)
             self.pollQueue = rd_kafka_queue_get_consumer(rk)
         }

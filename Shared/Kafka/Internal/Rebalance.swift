@@ -28,10 +28,8 @@ final class RebalanceHandler: Sendable {
 
         switch err {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
-            logger.info(
-                "kafka partitions assigned",
-                metadata: ["kafka.partitions": "\(topicPartitions.count)", "kafka.assigned": "\(topicPartitions)"]
-            )
+            logger.info("kafka partitions assigned", metadata: ["kafka.partitions": "\(topicPartitions.count)"])
+            logger.debug("kafka assignment", metadata: ["kafka.assigned": "\(topicPartitions)"])
             switch mode {
             case .group:
                 // Offsets are RD_KAFKA_OFFSET_INVALID: librdkafka fetches the committed ones
