@@ -73,7 +73,7 @@ let package = Package(
         .target(
             name: "ServiceRuntime",
             dependencies: [
-                "JSON", hummingbird, lifecycle, logging, argumentParser,
+                "JSON", "Events", hummingbird, lifecycle, logging, argumentParser,
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -96,7 +96,7 @@ let package = Package(
     + [
         .executableTarget(
             name: "SwitchboardCLI",
-            dependencies: ["DevStack", "Kafka", "ServiceRuntime", argumentParser, logging, .product(name: "UnixSignals", package: "swift-service-lifecycle")],
+            dependencies: ["DevStack", "Events", "Kafka", "ServiceRuntime", argumentParser, logging, .product(name: "UnixSignals", package: "swift-service-lifecycle")],
             path: "Services/CLI"
         ),
 
@@ -109,6 +109,8 @@ let package = Package(
         .testTarget(name: "DomainPackTests", dependencies: ["DomainPack", "JSON"], path: "Tests/DomainPackTests"),
         .testTarget(name: "PlannerTests", dependencies: ["PlannerApp", "DomainPack", "Events", "JSON"], path: "Tests/PlannerTests"),
         .testTarget(name: "VerifierTests", dependencies: ["VerifierApp", "DomainPack", "Events", "JSON"], path: "Tests/VerifierTests"),
+        .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "EventBus", "Events", "Kafka", "Postgres", logging], path: "Tests/ProjectionsTests"),
+        .testTarget(name: "ServiceRuntimeTests", dependencies: ["ServiceRuntime", "Events"], path: "Tests/ServiceRuntimeTests"),
         .testTarget(name: "GatewayTests", dependencies: ["GatewayApp", "JSON"], path: "Tests/GatewayTests"),
         .testTarget(
             name: "EndToEndTests",

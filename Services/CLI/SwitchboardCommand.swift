@@ -1,5 +1,6 @@
 import ArgumentParser
 import DevStack
+import Events
 import Foundation
 import Kafka
 import Logging

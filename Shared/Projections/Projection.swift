@@ -80,11 +80,11 @@ public struct ProjectionRunner: Sendable {
             ),
             logger: logger
         )
-        let events = EventConsumer(consumer: consumer, deadLetters: deadLetters, interestedIn: [], logger: logger)
         do {
-            try await consumer.run { record in
-                try await self.handle(record, events: events)
-            }
+            try await consumer.run { record in try await self.handle(record) }
+        } catch is CancellationError {
+            // Stopping mid-event: that event's transaction did not commit, so it is applied
+            // after the restart. Not a failure.
         } catch {
             await consumer.close()
             throw error
@@ -94,7 +94,7 @@ public struct ProjectionRunner: Sendable {
 
     /// Applies one record. Every record advances the stored offset, also those the projection
     /// ignores and those dead-lettered, so a restart never re-reads them.
-    func handle(_ record: KafkaRecord, events: EventConsumer) async throws {
+    func handle(_ record: KafkaRecord) async throws {
         let position = record.position
         var event: EventEnvelope?
         let type = record.header(EventHeaders.type)

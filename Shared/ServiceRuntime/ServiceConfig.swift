@@ -1,4 +1,5 @@
 import ArgumentParser
+public import Events
 import Foundation
 import Logging
 
@@ -53,12 +54,6 @@ public struct ServiceConfig: Sendable {
         self.domainPackPath = domainPackPath
         self.defaultTenant = defaultTenant
     }
-}
-
-/// Topic names of the log (DESIGN.md §3).
-public enum Topics {
-    public static let conversations = "switchboard.conversations.v1"
-    public static let deadLetter = "switchboard.deadletter.v1"
 }
 
 /// Default HTTP ports on one machine; production sets `SWITCHBOARD_<SERVICE>_ADDR`.

@@ -28,7 +28,9 @@ struct RestartTests {
 
             let conversation = try await p.eventually("reply after restart", timeout: .seconds(60)) { () -> JSONValue? in
                 let c = try await p.get("/v1/conversations/conv-\(service)-down").json
-                return (c["messages"]?.arrayValue?.count ?? 0) >= 2 ? c : nil
+                // Not a ternary: `cond ? c : nil` would make nil a JSONValue.null and end the wait.
+                guard (c["messages"]?.arrayValue?.count ?? 0) >= 2 else { return nil }
+                return c
             }
             let messages = try #require(conversation["messages"]?.arrayValue)
             #expect(messages.last?["role"] == "assistant")

@@ -47,8 +47,16 @@ struct TurnFlowTests {
             let foundEvents = try await p.log.waitForEvents(conversation: "conv-found", count: foundOrderSequence.count)
             #expect(foundEvents.map(\.type) == foundOrderSequence)
             #expect(Set(foundEvents.map { $0.correlationID.uuidString.lowercased() }) == [turnID], "one turn id across the chain")
-            for (cause, effect) in zip(foundEvents, foundEvents.dropFirst()) {
-                #expect(effect.causationID == cause.id, "\(effect.type) must be caused by \(cause.type)")
+            // Each event names the event it reacts to.
+            let causes = [
+                "DecisionMade": "MessageReceived", "PlanProposed": "MessageReceived", "StepApproved": "PlanProposed",
+                "ToolCallStarted": "StepApproved", "ToolSucceeded": "StepApproved", "StepVerified": "ToolSucceeded",
+                "ReplyDrafted": "StepVerified", "ReplyApproved": "ReplyDrafted", "ReplyDelivered": "ReplyApproved",
+            ]
+            let byID = Dictionary(uniqueKeysWithValues: foundEvents.map { ($0.id, $0) })
+            #expect(foundEvents[0].causationID == nil)
+            for event in foundEvents.dropFirst() {
+                #expect(event.causationID.flatMap { byID[$0]?.type } == causes[event.type], "cause of \(event.type)")
             }
             let unknownEvents = try await p.log.waitForEvents(conversation: "conv-unknown", count: foundOrderSequence.count)
             #expect(unknownEvents.map(\.type) == foundOrderSequence)
@@ -65,7 +73,8 @@ struct TurnFlowTests {
             // The conversation read model, from the gateway's Postgres projection.
             let conversation = try await p.eventually("projected conversation") { () -> JSONValue? in
                 let reply = try await p.get("/v1/conversations/conv-clarify")
-                return reply.json["messages"]?.arrayValue?.count == 4 ? reply.json : nil
+                guard reply.json["messages"]?.arrayValue?.count == 4 else { return nil }
+                return reply.json
             }
             #expect(conversation["turn_count"] == 2)
             #expect(conversation["status"] == "open")
@@ -93,7 +102,8 @@ struct TurnFlowTests {
             #expect(queue.first?["reason"] == "unknown_intent")
             let status = try await p.eventually("conversation handed over") { () -> JSONValue? in
                 let c = try await p.get("/v1/conversations/conv-poem").json
-                return c["status"] == "handed_over" ? c : nil
+                guard c["status"] == "handed_over" else { return nil }
+                return c
             }
             #expect(status["owner"] == "human")
         }

@@ -53,28 +53,40 @@ public struct VerifierChecks: Sendable {
         return nil
     }
 
-    /// A run of 13–19 digits (spaces or dashes allowed between) that passes the Luhn check:
-    /// what a payment card number looks like. Replies must never echo one.
+    /// Digits grouped like a payment card number (13–19 digits, optionally split by single
+    /// spaces or dashes) that pass the Luhn check. Candidates start and end at group
+    /// boundaries, so a long reference number does not match by a lucky window inside it.
     static func containsCardNumber(_ text: String) -> Bool {
-        var digits: [Int] = []
-        func luhnWindowMatches() -> Bool {
-            guard digits.count >= 13 else { return false }
-            for length in 13...min(19, digits.count) {
-                for start in 0...(digits.count - length) where luhn(digits[start..<(start + length)]) { return true }
+        var groups: [[Int]] = []
+        var current: [Int] = []
+        func endRun() -> Bool {
+            if !current.isEmpty { groups.append(current) }
+            defer { groups.removeAll(); current.removeAll() }
+            for start in groups.indices {
+                var digits: [Int] = []
+                for end in start..<groups.count {
+                    digits += groups[end]
+                    if digits.count > 19 { break }
+                    if digits.count >= 13, luhn(digits[...]) { return true }
+                }
             }
             return false
         }
+        var previousWasSeparator = false
         for scalar in text.unicodeScalars {
-            if let digit = Int(String(scalar)), scalar.isASCII {
-                digits.append(digit)
-            } else if scalar == " " || scalar == "-" {
-                continue
+            if scalar.isASCII, let digit = Int(String(scalar)) {
+                current.append(digit)
+                previousWasSeparator = false
+            } else if (scalar == " " || scalar == "-"), !current.isEmpty, !previousWasSeparator {
+                groups.append(current)
+                current = []
+                previousWasSeparator = true
             } else {
-                if luhnWindowMatches() { return true }
-                digits.removeAll()
+                if endRun() { return true }
+                previousWasSeparator = false
             }
         }
-        return luhnWindowMatches()
+        return endRun()
     }
 
     static func luhn(_ digits: ArraySlice<Int>) -> Bool {

@@ -1,0 +1,54 @@
+import ServiceRuntime
+import Events
+import Testing
+
+@Suite struct ServiceConfigTests {
+    let env = [
+        "SWITCHBOARD_BOOTSTRAP": "127.0.0.1:9092",
+        "DATABASE_URL": "postgres://u@127.0.0.1:5432/db",
+        "SWITCHBOARD_PLANNER_ADDR": "0.0.0.0:9001",
+        "SWITCHBOARD_KAFKA_PROPERTIES": "security.protocol=SASL_SSL, sasl.mechanism=PLAIN",
+    ]
+
+    @Test func environmentIsRead() throws {
+        let config = try CommonOptions.parse([]).resolve(service: "planner", defaultPort: 8081, environment: env)
+        #expect(config.bootstrapServers == "127.0.0.1:9092")
+        #expect(config.httpHost == "0.0.0.0" && config.httpPort == 9001)
+        #expect(config.kafkaProperties == ["security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN"])
+        #expect(config.kafkaFetchWaitMaxMs == 5 && config.kafkaSessionTimeoutMs == 6000)
+        #expect(config.conversationsTopic == "switchboard.conversations.v1")
+        #expect(config.producerName.hasPrefix("planner@"))
+    }
+
+    @Test func flagsWinOverEnvironment() throws {
+        let options = try CommonOptions.parse(["--bootstrap", "k:1", "--http", "127.0.0.1:7000"])
+        let config = try options.resolve(service: "planner", defaultPort: 8081, environment: env)
+        #expect(config.bootstrapServers == "k:1")
+        #expect(config.httpPort == 7000)
+    }
+
+    @Test func defaultPortWhenUnset() throws {
+        var env = self.env
+        env["SWITCHBOARD_PLANNER_ADDR"] = nil
+        #expect(try CommonOptions.parse([]).resolve(service: "planner", defaultPort: 8081, environment: env).httpPort == 8081)
+    }
+
+    @Test(arguments: [
+        ("SWITCHBOARD_BOOTSTRAP", nil, "SWITCHBOARD_BOOTSTRAP"),
+        ("DATABASE_URL", nil, "DATABASE_URL"),
+        ("SWITCHBOARD_PLANNER_ADDR", "nope", "listen address"),
+        ("SWITCHBOARD_KAFKA_FETCH_WAIT_MS", "-1", "FETCH_WAIT"),
+        ("SWITCHBOARD_LOG_LEVEL", "loud", "log level"),
+        ("SWITCHBOARD_KAFKA_PROPERTIES", "novalue", "key=value"),
+    ] as [(String, String?, String)])
+    func badConfigurationIsNamed(variable: String, value: String?, mention: String) {
+        var env = self.env
+        env[variable] = value
+        do {
+            _ = try CommonOptions.parse([]).resolve(service: "planner", defaultPort: 8081, environment: env)
+            Issue.record("accepted \(variable)=\(value ?? "<unset>")")
+        } catch {
+            #expect(String(describing: error).contains(mention), "\(error)")
+        }
+    }
+}
