@@ -14,14 +14,20 @@ struct CountingProjection: Projection {
     let name: String
     let schema: String
     let interestedIn: Set<String> = [MessageReceived.eventType]
-    let failedOnce = Mutex(false)
+    let failedOnce = Flag()
+
+    final class Flag: Sendable {
+        private let value = Mutex(false)
+        /// True the first time only.
+        func firstTime() -> Bool { value.withLock { failed in defer { failed = true }; return !failed } }
+    }
 
     func apply(_ event: EventEnvelope, position: LogPosition, in connection: PostgresConnection) throws {
         let message = try event.decode(MessageReceived.self)
         try connection.query("INSERT INTO \(identifier: schema).applied (event_id, text) VALUES (\(event.id), \(message.text))")
         // A crash between the row write and the commit, once: the row must roll back together
         // with the offset, and the runner must retry.
-        if message.text == "fail-once", failedOnce.withLock({ failed in defer { failed = true }; return !failed }) {
+        if message.text == "fail-once", failedOnce.firstTime() {
             struct SimulatedCrash: Error {}
             throw SimulatedCrash()
         }
