@@ -1,0 +1,34 @@
+import DevStack
+import Foundation
+import JSON
+import Testing
+
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct OperationsTests {
+    @Test func everyServiceServesHealthReadyMetricsAndStopsGracefullyOnSIGTERM() async throws {
+        try await Platform.with("ops") { p in
+            let turn = try await p.post("conv-ops", #"{"customer_id":"c1","text":"Where is my order ABC123?"}"#)
+            #expect(turn.status == 200)
+            for service in DevStack.services {
+                let health = try await p.get("/health", service: service)
+                #expect(health.status == 200 && health.json["status"] == "ok", "\(service) /health")
+                let ready = try await p.get("/ready", service: service)
+                #expect(ready.status == 200 && ready.json["status"] == "ready", "\(service) /ready: \(ready.json)")
+                let metrics = try await p.http.execute(.init(url: p.stack.url(of: service) + "/metrics"))
+                let text = String(decoding: metrics.body, as: UTF8.self)
+                #expect(metrics.status == 200)
+                #expect(metrics.header("content-type")?.hasPrefix("text/plain") == true)
+                #expect(text.contains("switchboard_events_handled_total"), "\(service) counts handled events")
+            }
+            let unknownRoute = try await p.get("/v2/nothing-here")
+            #expect(unknownRoute.status == 404 && unknownRoute.contentType == "application/problem+json")
+
+            // SIGTERM: stop accepting, finish in flight, leave the group, flush, exit 0.
+            for service in DevStack.services {
+                let process = try #require(p.stack.process(service))
+                let status = await process.stop(grace: .seconds(15))
+                #expect(status == 0, "\(service) exited with \(status) on SIGTERM:\n\(process.logTail(lines: 10))")
+            }
+        }
+    }
+}
