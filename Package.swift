@@ -19,7 +19,7 @@ func service(_ name: String, folder: String, extra: [Target.Dependency] = []) ->
         ),
         .executableTarget(
             name: "\(name)Main",
-            dependencies: [.target(name: "\(name)App"), "ServiceRuntime", argumentParser, logging],
+            dependencies: [.target(name: "\(name)App"), "ServiceRuntime", argumentParser],
             path: "Services/\(folder)/Main"
         ),
     ]
@@ -96,7 +96,7 @@ let package = Package(
     + [
         .executableTarget(
             name: "SwitchboardCLI",
-            dependencies: ["DevStack", "Events", "Kafka", "ServiceRuntime", argumentParser, logging, .product(name: "UnixSignals", package: "swift-service-lifecycle")],
+            dependencies: ["DevStack", "Events", "HTTPClient", "JSON", "Kafka", "ServiceRuntime", argumentParser, logging, .product(name: "UnixSignals", package: "swift-service-lifecycle")],
             path: "Services/CLI"
         ),
 

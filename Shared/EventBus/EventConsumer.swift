@@ -11,6 +11,33 @@ public struct PermanentEventError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
+/// An error that knows whether retrying can help (a database or broker outage) or not (a bug,
+/// a constraint violation). Wrappers' errors conform where the services are wired.
+public protocol RetriableError: Error {
+    var isRetriable: Bool { get }
+}
+
+extension KafkaError: RetriableError {}
+
+/// How long to keep retrying a failing handler before dead-lettering the event. Transient
+/// failures are retried without limit: an outage must stall, not drop, the log.
+public struct RetryPolicy: Sendable {
+    public var initialBackoff: Duration = .milliseconds(100)
+    public var maxBackoff: Duration = .seconds(10)
+    /// Attempts for errors that are not known to be transient, then the dead-letter topic.
+    public var maxAttemptsForPermanentErrors = 5
+    public init() {}
+
+    public func shouldRetry(_ error: any Error, attempt: Int) -> Bool {
+        if let error = error as? any RetriableError, error.isRetriable { return true }
+        return attempt < maxAttemptsForPermanentErrors
+    }
+
+    public func backoff(after attempt: Int) -> Duration {
+        min(initialBackoff * (1 << min(attempt - 1, 20)), maxBackoff)
+    }
+}
+
 /// Consumes events of interest from the log: decodes and validates each record, hands it to the
 /// handler, dead-letters what cannot be decoded or handled, and retries transient failures with
 /// backoff (the offset is stored only after success, so a crash redelivers instead of losing).
@@ -19,9 +46,7 @@ public struct EventConsumer: Sendable {
     public let deadLetters: DeadLetterPublisher
     public let interestedIn: Set<String>
     public let logger: Logger
-    /// Backoff for transient handler failures: doubles from `initialBackoff` up to `maxBackoff`, forever.
-    public var initialBackoff: Duration = .milliseconds(100)
-    public var maxBackoff: Duration = .seconds(10)
+    public var retry = RetryPolicy()
 
     public init(consumer: KafkaConsumer, deadLetters: DeadLetterPublisher, interestedIn: Set<String>, logger: Logger) {
         self.consumer = consumer
@@ -49,30 +74,35 @@ public struct EventConsumer: Sendable {
                 return
             }
             guard interestedIn.contains(event.type) else { return }
-            var backoff = initialBackoff
+            var attempt = 0
             while true {
+                attempt += 1
                 do {
                     try await handler(event, record)
                     handled.increment()
                     return
                 } catch let error as PermanentEventError {
-                    try await deadLetters.send(record, error: String(describing: error), logger: logger)
+                    try await deadLetters.send(record, error: error.description, logger: logger)
                     deadLettered.increment()
                     return
                 } catch let error as EventPayloadError {
-                    try await deadLetters.send(record, error: String(describing: error), logger: logger)
+                    try await deadLetters.send(record, error: error.description, logger: logger)
                     deadLettered.increment()
                     return
                 } catch is CancellationError {
                     throw CancellationError()
                 } catch {
+                    guard retry.shouldRetry(error, attempt: attempt) else {
+                        try await deadLetters.send(record, error: "handler failed \(attempt) times: \(error)", logger: logger)
+                        deadLettered.increment()
+                        return
+                    }
                     retries.increment()
+                    let backoff = retry.backoff(after: attempt)
                     logger.error("event handler failed, retrying", metadata: [
-                        "event.id": "\(event.id)", "event.type": "\(event.type)", "error": "\(error)",
-                        "retry.in_ms": "\(backoff.components.seconds * 1000 + backoff.components.attoseconds / 1_000_000_000_000_000)",
+                        "event.id": "\(event.id)", "event.type": "\(event.type)", "error": "\(error)", "attempt": "\(attempt)",
                     ])
                     try await Task.sleep(for: backoff)
-                    backoff = min(backoff * 2, maxBackoff)
                 }
             }
         }

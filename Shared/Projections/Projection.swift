@@ -106,8 +106,10 @@ public struct ProjectionRunner: Sendable {
                 try await deadLetters.send(record, error: String(describing: error), logger: logger)
             }
         }
-        var backoff: Duration = .milliseconds(100)
+        let retry = RetryPolicy()
+        var attempt = 0
         while true {
+            attempt += 1
             do {
                 try await pool.transaction { [projection, event] connection in
                     if let event { try projection.apply(event, position: position, in: connection) }
@@ -120,15 +122,25 @@ public struct ProjectionRunner: Sendable {
                 return
             } catch let error as EventPayloadError {
                 // The payload does not fit its type: park the record, advance past it.
-                try await deadLetters.send(record, error: String(describing: error), logger: logger)
+                try await deadLetters.send(record, error: error.description, logger: logger)
                 event = nil
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
+                if event != nil, !retry.shouldRetry(error, attempt: attempt) {
+                    // Applying this event keeps failing for a reason retrying cannot fix:
+                    // park it and advance, rather than stop the projection.
+                    try await deadLetters.send(record, error: "projection \(projection.name) failed \(attempt) times: \(error)", logger: logger)
+                    event = nil
+                    continue
+                }
                 logger.error("projection write failed, retrying", metadata: ["projection": "\(projection.name)", "kafka.offset": "\(position)", "error": "\(error)"])
-                try await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, .seconds(10))
+                try await Task.sleep(for: retry.backoff(after: attempt))
             }
         }
     }
 }
+
+// Postgres outages are retried without limit; constraint violations and bugs are not. Declared
+// here, the one module that knows both the event bus and Postgres.
+extension PostgresError: RetriableError {}

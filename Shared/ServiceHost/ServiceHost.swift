@@ -86,8 +86,7 @@ public struct ServiceHost: Sendable {
     public func run(
         consumers: [any Service],
         extraReadinessChecks: [ReadinessCheck] = [],
-        routes: (Router<BasicRequestContext>) -> Void = { _ in },
-        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+        routes: (Router<BasicRequestContext>) -> Void = { _ in }
     ) async throws {
         let producer = self.producer
         let pool = self.pool
@@ -101,9 +100,6 @@ public struct ServiceHost: Sendable {
         let http = makeHTTPServer(config: config, logger: logger, routes: { router in
             router.addObservabilityRoutes(service: service, checks: checks)
             routes(router)
-        }, onServerRunning: { [logger] port in
-            logger.info("listening", metadata: ["http.port": "\(port)"])
-            await onServerRunning(port)
         })
         try await runServiceGroup([producerService] + consumers + [http], logger: logger)
     }

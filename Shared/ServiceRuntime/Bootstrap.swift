@@ -17,3 +17,16 @@ public enum ProcessBootstrap {
         ParentWatch.startIfRequested()
     }
 }
+
+extension CommonOptions {
+    /// What every service's `@main` does: resolve configuration, bootstrap logging and metrics
+    /// (executables only), then run the service with a logger labelled `switchboard.<service>`.
+    public func runService(
+        _ service: String, defaultPort: Int,
+        _ body: (ServiceConfig, Logger) async throws -> Void
+    ) async throws {
+        let config = try resolve(service: service, defaultPort: defaultPort)
+        ProcessBootstrap.bootstrap(logLevel: config.logLevel)
+        try await body(config, Logger(label: "switchboard.\(service)"))
+    }
+}

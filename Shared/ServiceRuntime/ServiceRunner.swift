@@ -18,8 +18,7 @@ public struct ClosureService: Service {
 public func makeHTTPServer(
     config: ServiceConfig,
     logger: Logger,
-    routes: (Router<BasicRequestContext>) -> Void = { _ in },
-    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    routes: (Router<BasicRequestContext>) -> Void = { _ in }
 ) -> some Service {
     let router = Router(context: BasicRequestContext.self)
     router.add(middleware: ProblemMiddleware())
@@ -27,7 +26,6 @@ public func makeHTTPServer(
     return Application(
         router: router,
         configuration: .init(address: .hostname(config.httpHost, port: config.httpPort), serverName: "switchboard-\(config.serviceName)"),
-        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? config.httpPort) },
         logger: logger
     )
 }

@@ -1,5 +1,6 @@
 import DevStack
 import Foundation
+import HTTPClient
 import JSON
 import Testing
 
@@ -20,6 +21,21 @@ struct OperationsTests {
                 #expect(metrics.header("content-type")?.hasPrefix("text/plain") == true)
                 #expect(text.contains("switchboard_events_handled_total"), "\(service) counts handled events")
             }
+            // A client retry with the same Idempotency-Key is the same turn, with the same reply.
+            let key: HTTPHeaders = ["content-type": "application/json", "Idempotency-Key": "order-q-42"]
+            let first = try await p.post("conv-idem", #"{"customer_id":"c1","text":"Where is my order GHI789?"}"#, headers: key)
+            let retry = try await p.post("conv-idem", #"{"customer_id":"c1","text":"Where is my order GHI789?"}"#, headers: key)
+            #expect(first.status == 200 && retry.status == 200, "\(retry.json)")
+            #expect(first.json["turn_id"] != nil && first.json["turn_id"] == retry.json["turn_id"])
+            #expect(first.json["reply"]?["text"] == retry.json["reply"]?["text"])
+            let conversation = try await p.eventually("projected idempotent turn") { () -> JSONValue? in
+                let c = try await p.get("/v1/conversations/conv-idem").json
+                guard c["messages"]?.arrayValue?.count == 2 else { return nil }
+                return c
+            }
+            #expect(conversation["turn_count"] == 1, "the retry did not start a second turn")
+            #expect(p.log.events(conversation: "conv-idem").filter { $0.type == "ReplyDelivered" }.count == 1)
+
             let unknownRoute = try await p.get("/v2/nothing-here")
             #expect(unknownRoute.status == 404 && unknownRoute.contentType == "application/problem+json")
 

@@ -201,4 +201,32 @@ struct TurnFlowTests {
             #expect(try rows.first(where: { _ in true })?.decode("n", as: Int.self) == 1)
         }
     }
+
+    @Test func invalidStepIsRejectedBackToThePlannerWhichHandsOver() async throws {
+        try await Platform.with("rejected") { p in
+            // A plan no rules-brain turn would make: arguments that break the tool's input schema.
+            let message = try EventEnvelope.start(MessageReceived(customerID: "c1", text: "(injected)"), conversationID: "conv-reject", tenantID: "default", producer: "e2e@test")
+            let plan = try message.reaction(PlanProposed(planID: UUID(), intent: "order_status", steps: [
+                PlanStep(stepID: UUID(), tool: "get_order_status", args: ["order_id": "nope", "admin": true], why: "test"),
+            ]), producer: "e2e@test")
+            var config = KafkaConfig(bootstrapServers: p.stack.environment["SWITCHBOARD_BOOTSTRAP"]!, clientID: "e2e-plan")
+            config.fetchWaitMaxMs = 5
+            let producer = try KafkaProducer(config: config, logger: Logger(label: "e2e.plan"))
+            try await EventPublisher(producer: producer, topic: Topics.conversations).publish(plan)
+            await producer.close()
+
+            let events = try await p.log.waitForEvents(conversation: "conv-reject", count: 7)
+            #expect(Array(events.map(\.type).prefix(4)) == ["PlanProposed", "StepRejected", "ReplyDrafted", "HandoverRequested"])
+            #expect(Set(events.map(\.type).suffix(3)) == ["ReplyApproved", "ReplyDelivered", "HandoverQueued"])
+            let rejected = try events[1].decode(StepRejected.self)
+            #expect(rejected.reason == "invalid_args")
+            #expect(rejected.issues.contains { $0.path == "/args/order_id" }, "\(rejected.issues)")
+            #expect(rejected.issues.count >= 2, "the pattern and the unknown property: \(rejected.issues)")
+            #expect(!events.contains { $0.type == "StepApproved" || $0.type == "ToolCallStarted" }, "nothing ran")
+            let draft = try events[2].decode(ReplyDrafted.self)
+            #expect(draft.kind == .fallback)
+            #expect(try events[3].decode(HandoverRequested.self).reason == "step_rejected")
+            for event in events { #expect(PublishedSchemas.validate(event).isEmpty, "\(event.type)") }
+        }
+    }
 }

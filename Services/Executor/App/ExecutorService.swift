@@ -127,7 +127,7 @@ enum ExecutorStore {
 }
 
 public enum ExecutorService {
-    public static func run(config: ServiceConfig, logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+    public static func run(config: ServiceConfig, logger: Logger) async throws {
         let pack = try DomainPack.load(path: config.domainPackPath)
         let host = try await ServiceHost.start(config: config, logger: logger, schemas: [
             (CommerceSchema.name, CommerceSchema.migrations),
@@ -136,8 +136,7 @@ public enum ExecutorService {
         let publisher = host.publisher
         let reactor = ExecutorReactor(pack: pack, tools: [GetOrderStatus()], pool: host.pool, producer: config.producerName, logger: logger, publish: { try await publisher.publish($0) })
         try await host.run(
-            consumers: [host.reactor(role: "reactor", interestedIn: ExecutorReactor.interestedIn, handler: reactor.handle)],
-            onServerRunning: onServerRunning
+            consumers: [host.reactor(role: "reactor", interestedIn: ExecutorReactor.interestedIn, handler: reactor.handle)]
         )
     }
 }

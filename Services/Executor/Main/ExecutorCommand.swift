@@ -1,6 +1,5 @@
 import ArgumentParser
 import ExecutorApp
-import Logging
 import ServiceRuntime
 
 @main
@@ -9,8 +8,6 @@ struct ExecutorCommand: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func run() async throws {
-        let config = try common.resolve(service: "executor", defaultPort: DefaultPorts.executor)
-        ProcessBootstrap.bootstrap(logLevel: config.logLevel)
-        try await ExecutorService.run(config: config, logger: Logger(label: "switchboard.executor"))
+        try await common.runService("executor", defaultPort: DefaultPorts.executor, ExecutorService.run)
     }
 }

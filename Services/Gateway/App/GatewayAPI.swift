@@ -85,17 +85,48 @@ public struct GatewayAPI: Sendable {
             "conversation_id": .string(conversationID),
         ]
         let location: HTTPFields = [.location: "/v1/conversations/\(conversationID)"]
-        if wait > 0, let reply = await waiters.wait(turnID, timeout: .seconds(wait)) {
-            fields["status"] = "replied"
-            fields["reply"] = .object([
-                "reply_id": .string(reply.replyID.uuidString.lowercased()),
-                "kind": .string(reply.kind.rawValue),
-                "text": .string(reply.text),
-            ])
-            return jsonResponse(.ok, bytes: JSONValue.object(fields).serialized(), headers: location)
+        if wait > 0 {
+            // A retried request (same Idempotency-Key) whose reply went out before this request
+            // started listening finds it in the read model; otherwise the tail delivers it.
+            if let reply = try await awaitReply(turnID: turnID, timeout: .seconds(wait)) {
+                fields["status"] = "replied"
+                fields["reply"] = .object([
+                    "reply_id": .string(reply.replyID.uuidString.lowercased()),
+                    "kind": .string(reply.kind.rawValue),
+                    "text": .string(reply.text),
+                ])
+                return jsonResponse(.ok, bytes: JSONValue.object(fields).serialized(), headers: location)
+            }
         }
         fields["status"] = "accepted"
         return jsonResponse(.accepted, bytes: JSONValue.object(fields).serialized(), headers: location)
+    }
+
+    /// The turn's reply from the log tail, or from the read model for a retried request whose
+    /// reply went out before it listened (rechecked every half second: the projection can lag
+    /// the tail by a few milliseconds).
+    func awaitReply(turnID: UUID, timeout: Duration) async throws -> ReplyDelivered? {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if let reply = try await deliveredReply(turnID: turnID) { return reply }
+            let remaining = deadline - ContinuousClock.now
+            guard remaining > .zero else { return nil }
+            await waiters.prepare(turnID)
+            if let reply = await waiters.wait(turnID, timeout: min(remaining, .milliseconds(500))) { return reply }
+        }
+    }
+
+    func deliveredReply(turnID: UUID) async throws -> ReplyDelivered? {
+        let rows = try await pool.query("""
+            SELECT message_id, kind, text FROM gateway.messages
+            WHERE turn_id = \(turnID) AND role = 'assistant' ORDER BY log_offset LIMIT 1
+            """)
+        guard let row = rows.first else { return nil }
+        return ReplyDelivered(
+            replyID: try row.decode("message_id", as: UUID.self),
+            kind: ReplyKind(rawValue: try row.decode("kind", as: String?.self) ?? "") ?? .answer,
+            text: try row.decode("text", as: String.self), channel: "api"
+        )
     }
 
     func getConversation(_ request: Request, context: BasicRequestContext) async throws -> Response {

@@ -39,6 +39,7 @@ public struct GatewayProjection: Projection {
                 log_offset bigint NOT NULL
             );
             CREATE INDEX messages_conversation ON messages (conversation_id, log_offset);
+            CREATE INDEX messages_turn ON messages (turn_id);
             """),
     ]
 

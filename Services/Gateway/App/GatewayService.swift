@@ -19,7 +19,7 @@ public struct DeliveryReactor: Sendable {
 }
 
 public enum GatewayService {
-    public static func run(config: ServiceConfig, logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+    public static func run(config: ServiceConfig, logger: Logger) async throws {
         let host = try await ServiceHost.start(config: config, logger: logger, schemas: [("gateway", GatewayProjection.migrations)])
         let publisher = host.publisher
         let waiters = ReplyWaiters()
@@ -57,8 +57,7 @@ public enum GatewayService {
             extraReadinessChecks: [ReadinessCheck(name: "reply-tail") {
                 guard await waiters.isTailReady else { throw ConfigError("reply tail not assigned yet") }
             }],
-            routes: { router in api.addRoutes(to: router) },
-            onServerRunning: onServerRunning
+            routes: { router in api.addRoutes(to: router) }
         )
     }
 }

@@ -15,8 +15,9 @@ actor ReplyWaiters {
 
     func markTailReady() { isTailReady = true }
 
+    /// Starts listening for the turn; keeps a reply that already arrived.
     func prepare(_ turnID: UUID) {
-        slots[turnID] = .waiting(nil)
+        if slots[turnID] == nil { slots[turnID] = .waiting(nil) }
     }
 
     func deliver(_ turnID: UUID, _ reply: ReplyDelivered) {

@@ -1,6 +1,5 @@
 import ArgumentParser
 import GatewayApp
-import Logging
 import ServiceRuntime
 
 @main
@@ -9,8 +8,6 @@ struct GatewayCommand: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func run() async throws {
-        let config = try common.resolve(service: "gateway", defaultPort: DefaultPorts.gateway)
-        ProcessBootstrap.bootstrap(logLevel: config.logLevel)
-        try await GatewayService.run(config: config, logger: Logger(label: "switchboard.gateway"))
+        try await common.runService("gateway", defaultPort: DefaultPorts.gateway, GatewayService.run)
     }
 }

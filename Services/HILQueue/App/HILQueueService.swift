@@ -83,7 +83,7 @@ public struct HandoverProjection: Projection {
 }
 
 public enum HILQueueService {
-    public static func run(config: ServiceConfig, logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+    public static func run(config: ServiceConfig, logger: Logger) async throws {
         let host = try await ServiceHost.start(config: config, logger: logger, schemas: [("hilqueue", HandoverProjection.migrations)])
         let publisher = host.publisher
         let reactor = HandoverReactor(producer: config.producerName, publish: { try await publisher.publish($0) })
@@ -118,8 +118,7 @@ public enum HILQueueService {
                     }
                     return jsonResponse(.ok, bytes: JSONValue.object(["handovers": .array(items)]).serialized())
                 }
-            },
-            onServerRunning: onServerRunning
+            }
         )
     }
 }

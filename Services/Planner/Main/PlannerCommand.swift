@@ -1,5 +1,4 @@
 import ArgumentParser
-import Logging
 import PlannerApp
 import ServiceRuntime
 
@@ -9,8 +8,6 @@ struct PlannerCommand: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func run() async throws {
-        let config = try common.resolve(service: "planner", defaultPort: DefaultPorts.planner)
-        ProcessBootstrap.bootstrap(logLevel: config.logLevel)
-        try await PlannerService.run(config: config, logger: Logger(label: "switchboard.planner"))
+        try await common.runService("planner", defaultPort: DefaultPorts.planner, PlannerService.run)
     }
 }

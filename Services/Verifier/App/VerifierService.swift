@@ -58,14 +58,13 @@ public struct VerifierReactor: Sendable {
 }
 
 public enum VerifierService {
-    public static func run(config: ServiceConfig, logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+    public static func run(config: ServiceConfig, logger: Logger) async throws {
         let pack = try DomainPack.load(path: config.domainPackPath)
         let host = try await ServiceHost.start(config: config, logger: logger, schemas: [])
         let publisher = host.publisher
         let reactor = VerifierReactor(checks: VerifierChecks(pack: pack), producer: config.producerName, publish: { try await publisher.publish($0) })
         try await host.run(
-            consumers: [host.reactor(role: "reactor", interestedIn: VerifierReactor.interestedIn, handler: reactor.handle)],
-            onServerRunning: onServerRunning
+            consumers: [host.reactor(role: "reactor", interestedIn: VerifierReactor.interestedIn, handler: reactor.handle)]
         )
     }
 }

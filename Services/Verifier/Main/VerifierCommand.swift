@@ -1,7 +1,6 @@
 import ArgumentParser
-import Logging
-import ServiceRuntime
 import VerifierApp
+import ServiceRuntime
 
 @main
 struct VerifierCommand: AsyncParsableCommand {
@@ -9,8 +8,6 @@ struct VerifierCommand: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func run() async throws {
-        let config = try common.resolve(service: "verifier", defaultPort: DefaultPorts.verifier)
-        ProcessBootstrap.bootstrap(logLevel: config.logLevel)
-        try await VerifierService.run(config: config, logger: Logger(label: "switchboard.verifier"))
+        try await common.runService("verifier", defaultPort: DefaultPorts.verifier, VerifierService.run)
     }
 }

@@ -1,0 +1,208 @@
+import DomainPack
+import EventBus
+public import Events
+import Foundation
+import JSON
+import Kafka
+public import Logging
+public import Postgres
+import ServiceRuntime
+
+/// The planner's side of a turn (DESIGN.md §4 steps 2 and 5): reacts to customer messages,
+/// verified or failed steps, rejections and blocked replies; appends decisions, plans,
+/// clarifications, drafted replies and handovers.
+///
+/// Effectively-once: outputs carry ids derived from the causing event, are appended before the
+/// state change commits, and the event id is recorded with that commit. A crash in between
+/// re-runs the handler on unchanged state, so it appends the same ids again, which readers drop.
+public struct PlannerReactor: Sendable {
+    public static let interestedIn: Set<String> = [
+        MessageReceived.eventType, StepVerified.eventType, StepFailed.eventType,
+        StepRejected.eventType, ReplyBlocked.eventType,
+    ]
+
+    let brain: RulesBrain
+    let pool: PostgresPool
+    let publish: @Sendable ([EventEnvelope]) async throws -> Void
+    let producer: String
+    let logger: Logger
+
+    public init(brain: RulesBrain, pool: PostgresPool, producer: String, logger: Logger, publish: @escaping @Sendable ([EventEnvelope]) async throws -> Void) {
+        self.brain = brain
+        self.pool = pool
+        self.producer = producer
+        self.logger = logger
+        self.publish = publish
+    }
+
+    public func handle(_ event: EventEnvelope) async throws {
+        if try await PlannerStore.isProcessed(event.id, pool: pool) { return }
+        switch event.type {
+        case MessageReceived.eventType: try await onMessage(event, try event.decode(MessageReceived.self))
+        case StepVerified.eventType: try await onStepVerified(event, try event.decode(StepVerified.self))
+        case StepFailed.eventType:
+            let failed = try event.decode(StepFailed.self)
+            try await handOver(after: event, reason: "tool_failed", text: brain.pack.replies.toolFailed.render([:]), summary: "Tool \(failed.tool) failed (\(failed.reason)).", planID: failed.planID)
+        case StepRejected.eventType:
+            let rejected = try event.decode(StepRejected.self)
+            try await handOver(after: event, reason: "step_rejected", text: brain.pack.replies.stepRejected.render([:]), summary: "Step \(rejected.tool) was rejected (\(rejected.reason)).", planID: rejected.planID)
+        case ReplyBlocked.eventType:
+            let blocked = try event.decode(ReplyBlocked.self)
+            // A blocked fallback is not redrafted: that could loop. The handover still happens.
+            let text: String? = blocked.kind == .fallback || blocked.kind == .handover ? nil : brain.pack.replies.replyBlocked.render([:])
+            try await handOver(after: event, reason: "reply_blocked", text: text, summary: "A drafted reply was blocked (\(blocked.reason)).", planID: nil)
+        default:
+            return
+        }
+    }
+
+    func onMessage(_ event: EventEnvelope, _ message: MessageReceived) async throws {
+        let state = try await PlannerStore.loadState(event.conversationID, pool: pool)
+        let decision = brain.decide(text: message.text, state: state)
+        var outputs = [try event.reaction(DecisionMade(
+            brain: "rules", intent: decision.intent, confidence: decision.confidence,
+            entities: decision.state.slots, nextAction: decision.nextAction, explain: decision.explain
+        ), producer: producer)]
+        var turn: PlannerStore.Turn?
+        switch decision.action {
+        case .plan(let steps):
+            let planID = DerivedID.make(from: event.id, label: "plan")
+            let planSteps = steps.enumerated().map { index, step in
+                PlanStep(stepID: DerivedID.make(from: planID, label: "step/\(index)"), tool: step.tool, args: step.args, why: step.why)
+            }
+            outputs.append(try event.reaction(PlanProposed(planID: planID, intent: decision.intent, steps: planSteps), producer: producer))
+            turn = PlannerStore.Turn(planID: planID, turnID: event.correlationID, conversationID: event.conversationID, intent: decision.intent, stepIDs: planSteps.map(\.stepID))
+        case .clarify(let slot, let question, let attempt):
+            outputs.append(try event.reaction(ClarificationRequested(intent: decision.intent, slot: slot, question: question, attempt: attempt), producer: producer))
+            outputs.append(try event.reaction(ReplyDrafted(replyID: DerivedID.make(from: event.id, label: "reply"), kind: .clarification, text: question, grounding: []), producer: producer))
+        case .respond(let text):
+            outputs.append(try event.reaction(ReplyDrafted(replyID: DerivedID.make(from: event.id, label: "reply"), kind: .answer, text: text, grounding: []), producer: producer))
+        case .handover(let reason, let text, let skills):
+            outputs.append(try event.reaction(ReplyDrafted(replyID: DerivedID.make(from: event.id, label: "reply"), kind: .handover, text: text, grounding: []), producer: producer))
+            outputs.append(try event.reaction(HandoverRequested(reason: reason, summary: "Customer asked: intent \(decision.intent); \(decision.explain).", skills: skills), producer: producer))
+        }
+        try await publish(outputs)
+        try await PlannerStore.commit(event: event, state: decision.state, newTurn: turn, pool: pool)
+        logger.info("decided", metadata: ["conversation.id": "\(event.conversationID)", "turn.id": "\(event.correlationID)", "intent": "\(decision.intent)", "next_action": "\(decision.nextAction.rawValue)"])
+    }
+
+    func onStepVerified(_ event: EventEnvelope, _ verified: StepVerified) async throws {
+        guard var turn = try await PlannerStore.loadTurn(planID: verified.planID, pool: pool) else {
+            throw PermanentEventError("no plan \(verified.planID) for verified step \(verified.stepID)")
+        }
+        turn.results[verified.stepID] = verified.result
+        var outputs: [EventEnvelope] = []
+        if turn.stepIDs.allSatisfy({ turn.results[$0] != nil }) {
+            let state = try await PlannerStore.loadState(event.conversationID, pool: pool)
+            let last = turn.results[turn.stepIDs.last!]!
+            if let text = brain.answer(intent: turn.intent, result: last, state: state) {
+                outputs.append(try event.reaction(ReplyDrafted(replyID: DerivedID.make(from: turn.planID, label: "reply"), kind: .answer, text: text, grounding: turn.stepIDs), producer: producer))
+            } else {
+                outputs.append(try event.reaction(ReplyDrafted(replyID: DerivedID.make(from: turn.planID, label: "reply"), kind: .handover, text: brain.pack.replies.toolFailed.render([:]), grounding: []), producer: producer))
+                outputs.append(try event.reaction(HandoverRequested(reason: "no_answer_template", summary: "No answer template matched the result of \(verified.tool).", skills: ["general"]), producer: producer))
+            }
+        }
+        try await publish(outputs)
+        try await PlannerStore.commit(event: event, state: nil, updatedTurn: turn, pool: pool)
+    }
+
+    func handOver(after event: EventEnvelope, reason: String, text: String?, summary: String, planID: UUID?) async throws {
+        var outputs: [EventEnvelope] = []
+        if let text {
+            outputs.append(try event.reaction(ReplyDrafted(replyID: DerivedID.make(from: event.id, label: "reply"), kind: .fallback, text: text, grounding: []), producer: producer))
+        }
+        outputs.append(try event.reaction(HandoverRequested(reason: reason, summary: summary, skills: ["general"]), producer: producer))
+        try await publish(outputs)
+        try await PlannerStore.commit(event: event, state: nil, pool: pool)
+    }
+}
+
+/// The planner's own tables (schema `planner`): case state per conversation, plans per turn,
+/// and the ids of events already handled.
+enum PlannerStore {
+    struct Turn: Sendable {
+        var planID: UUID
+        var turnID: UUID
+        var conversationID: String
+        var intent: String
+        var stepIDs: [UUID]
+        var results: [UUID: JSONValue] = [:]
+    }
+
+    static let migrations: [Migration] = [
+        Migration(version: 1, name: "planner_state", sql: """
+            CREATE TABLE processed_events (
+                event_id uuid PRIMARY KEY,
+                event_type text NOT NULL,
+                processed_at timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE TABLE conversations (
+                conversation_id text PRIMARY KEY,
+                tenant_id text NOT NULL,
+                state jsonb NOT NULL,
+                updated_at timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE TABLE turns (
+                plan_id uuid PRIMARY KEY,
+                turn_id uuid NOT NULL,
+                conversation_id text NOT NULL,
+                intent text NOT NULL,
+                step_ids jsonb NOT NULL,
+                results jsonb NOT NULL DEFAULT '{}'
+            );
+            CREATE INDEX turns_conversation ON turns (conversation_id);
+            """),
+    ]
+
+    static func isProcessed(_ id: UUID, pool: PostgresPool) async throws -> Bool {
+        try await pool.query("SELECT 1 FROM planner.processed_events WHERE event_id = \(id)").count > 0
+    }
+
+    static func loadState(_ conversationID: String, pool: PostgresPool) async throws -> ConversationState {
+        let rows = try await pool.query("SELECT state::text AS state FROM planner.conversations WHERE conversation_id = \(conversationID)")
+        guard let row = rows.first(where: { _ in true }) else { return ConversationState() }
+        return try JSONDecoder().decode(ConversationState.self, from: Data(try row.decode("state", as: String.self).utf8))
+    }
+
+    static func loadTurn(planID: UUID, pool: PostgresPool) async throws -> Turn? {
+        let rows = try await pool.query("SELECT turn_id, conversation_id, intent, step_ids::text AS step_ids, results::text AS results FROM planner.turns WHERE plan_id = \(planID)")
+        guard let row = rows.first(where: { _ in true }) else { return nil }
+        let stepIDs = try JSONDecoder().decode([UUID].self, from: Data(try row.decode("step_ids", as: String.self).utf8))
+        let results = try JSONValue.parse(Array(try row.decode("results", as: String.self).utf8))
+        var turn = Turn(planID: planID, turnID: try row.decode("turn_id", as: UUID.self), conversationID: try row.decode("conversation_id", as: String.self), intent: try row.decode("intent", as: String.self), stepIDs: stepIDs)
+        if case .object(let object) = results {
+            for (key, value) in object { if let id = UUID(uuidString: key) { turn.results[id] = value } }
+        }
+        return turn
+    }
+
+    /// Records the event as handled together with the state it produced, in one transaction.
+    static func commit(event: EventEnvelope, state: ConversationState?, newTurn: Turn? = nil, updatedTurn: Turn? = nil, pool: PostgresPool) async throws {
+        let stateJSON = try state.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+        let newTurnJSON = try newTurn.map { String(decoding: try JSONEncoder().encode($0.stepIDs), as: UTF8.self) }
+        let resultsJSON = updatedTurn.map { turn in
+            String(decoding: JSONValue.object(Dictionary(uniqueKeysWithValues: turn.results.map { ($0.key.uuidString, $0.value) })).serialized(), as: UTF8.self)
+        }
+        try await pool.transaction { connection in
+            let inserted = try connection.query("INSERT INTO planner.processed_events (event_id, event_type) VALUES (\(event.id), \(event.type)) ON CONFLICT DO NOTHING")
+            // Another instance handled it meanwhile (a rebalance overlap): keep its result.
+            guard inserted.affectedRows == 1 else { return }
+            if let stateJSON {
+                try connection.query("""
+                    INSERT INTO planner.conversations (conversation_id, tenant_id, state) VALUES (\(event.conversationID), \(event.tenantID), \(stateJSON)::jsonb)
+                    ON CONFLICT (conversation_id) DO UPDATE SET state = EXCLUDED.state, updated_at = now()
+                    """)
+            }
+            if let newTurn, let newTurnJSON {
+                try connection.query("""
+                    INSERT INTO planner.turns (plan_id, turn_id, conversation_id, intent, step_ids)
+                    VALUES (\(newTurn.planID), \(newTurn.turnID), \(newTurn.conversationID), \(newTurn.intent), \(newTurnJSON)::jsonb)
+                    ON CONFLICT (plan_id) DO NOTHING
+                    """)
+            }
+            if let updatedTurn, let resultsJSON {
+                try connection.query("UPDATE planner.turns SET results = \(resultsJSON)::jsonb WHERE plan_id = \(updatedTurn.planID)")
+            }
+        }
+    }
+}
