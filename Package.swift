@@ -88,7 +88,7 @@ let package = Package(
         ),
         .target(name: "DevStack", dependencies: ["HTTPClient", logging], path: "Shared/DevStack"),
     ]
-    + service("Gateway", folder: "Gateway", extra: ["Projections", hummingbird, .product(name: "NIOCore", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types")])
+    + service("Gateway", folder: "Gateway", extra: ["Projections", hummingbird, lifecycle, .product(name: "NIOCore", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types")])
     + service("Planner", folder: "Planner")
     + service("Executor", folder: "Executor")
     + service("Verifier", folder: "Verifier", extra: ["JSONSchema"])

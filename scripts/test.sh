@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 flags=(--explicit-target-dependency-import-check error)
 swift build --build-tests "${flags[@]}"
 run=$(pwd)/.run/test
+# A cluster left running by an interrupted run is stopped before its folder is reused.
+[ -d "$run/pg" ] && scripts/postgres.sh stop "$run/pg"
 rm -rf "$run" && mkdir -p "$run"
 trap 'scripts/postgres.sh stop "$run/pg"' EXIT
 eval "export $(SWITCHBOARD_PG_OPTIONS='-c fsync=off -c synchronous_commit=off -c full_page_writes=off' scripts/postgres.sh start "$run/pg" "${SWITCHBOARD_TEST_PG_PORT:-55433}")"

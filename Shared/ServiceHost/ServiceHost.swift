@@ -81,10 +81,12 @@ public struct ServiceHost: Sendable {
         ]
     }
 
-    /// Runs the process: producer (stops last, flushing), the given consumers, then HTTP
-    /// (stops first), until SIGTERM/SIGINT.
+    /// Runs the process until SIGTERM/SIGINT. Shutdown runs in reverse: `stoppingBeforeHTTP`
+    /// (e.g. releasing held requests), HTTP (stops accepting, drains), the consumers (finish
+    /// the event in hand, leave the group), and last the producer (flushes).
     public func run(
         consumers: [any Service],
+        stoppingBeforeHTTP: [any Service] = [],
         extraReadinessChecks: [ReadinessCheck] = [],
         routes: (Router<BasicRequestContext>) -> Void = { _ in }
     ) async throws {
@@ -101,7 +103,7 @@ public struct ServiceHost: Sendable {
             router.addObservabilityRoutes(service: service, checks: checks)
             routes(router)
         })
-        try await runServiceGroup([producerService] + consumers + [http], logger: logger)
+        try await runServiceGroup([producerService] + consumers + [http] + stoppingBeforeHTTP, logger: logger)
     }
 }
 

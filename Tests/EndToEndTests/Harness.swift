@@ -71,6 +71,13 @@ final class Platform: @unchecked Sendable {
         let platform = try await start(name)
         do {
             try await body(platform)
+            // Every event the services appended during the test matches its published schema
+            // (records that are not events at all were injected by the test itself).
+            for record in platform.log.allRecords {
+                guard let event = try? EventCodec.decode(record.value) else { continue }
+                let problems = PublishedSchemas.validate(event)
+                #expect(problems.isEmpty, "\(event.type) from \(event.producer): \(problems)")
+            }
         } catch {
             for service in DevStack.services {
                 print("---- \(service) log (tail) ----\n\(platform.stack.process(service)?.logTail(lines: 30) ?? "")")

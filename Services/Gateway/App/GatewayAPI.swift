@@ -110,7 +110,7 @@ public struct GatewayAPI: Sendable {
         while true {
             if let reply = try await deliveredReply(turnID: turnID) { return reply }
             let remaining = deadline - ContinuousClock.now
-            guard remaining > .zero else { return nil }
+            guard remaining > .zero, await !waiters.isShuttingDownNow else { return nil }
             await waiters.prepare(turnID)
             if let reply = await waiters.wait(turnID, timeout: min(remaining, .milliseconds(500))) { return reply }
         }

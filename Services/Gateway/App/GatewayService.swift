@@ -1,6 +1,7 @@
 import EventBus
 public import Events
 import Kafka
+import ServiceLifecycle
 public import Logging
 import ServiceHost
 public import ServiceRuntime
@@ -54,6 +55,10 @@ public enum GatewayService {
                 host.reactor(role: "delivery", interestedIn: DeliveryReactor.interestedIn, handler: delivery.handle),
                 tail,
             ],
+            stoppingBeforeHTTP: [ClosureService(name: "release-held-requests") {
+                try? await gracefulShutdown()
+                await waiters.shutdown()
+            }],
             extraReadinessChecks: [ReadinessCheck(name: "reply-tail") {
                 guard await waiters.isTailReady else { throw ConfigError("reply tail not assigned yet") }
             }],

@@ -15,9 +15,22 @@ actor ReplyWaiters {
 
     func markTailReady() { isTailReady = true }
 
+    private var isShuttingDown = false
+
     /// Starts listening for the turn; keeps a reply that already arrived.
     func prepare(_ turnID: UUID) {
+        guard !isShuttingDown else { return }
         if slots[turnID] == nil { slots[turnID] = .waiting(nil) }
+    }
+
+    /// Graceful shutdown: every held request is answered now (202; the reply still reaches the
+    /// read model), so HTTP can drain without waiting out `?wait`.
+    func shutdown() {
+        isShuttingDown = true
+        for (_, slot) in slots {
+            if case .waiting(let continuation?) = slot { continuation.resume(returning: nil) }
+        }
+        slots.removeAll()
     }
 
     func deliver(_ turnID: UUID, _ reply: ReplyDelivered) {
@@ -54,6 +67,7 @@ actor ReplyWaiters {
             slots[turnID] = nil
             return reply
         case .waiting, nil:
+            if isShuttingDown { return nil }
             // Cancelled before it got here (timeout won): `release` already ran, so nobody
             // would resume a continuation stored now.
             if Task.isCancelled { return nil }
@@ -71,4 +85,5 @@ actor ReplyWaiters {
     }
 
     var count: Int { slots.count }
+    var isShuttingDownNow: Bool { isShuttingDown }
 }
