@@ -87,6 +87,7 @@ let package = Package(
             path: "Shared/ServiceHost"
         ),
         .target(name: "DevStack", dependencies: ["HTTPClient", logging], path: "Shared/DevStack"),
+        .target(name: "LogTools", dependencies: ["EventBus", "Events", "Kafka", logging], path: "Shared/LogTools"),
     ]
     + service("Gateway", folder: "Gateway", extra: ["Projections", hummingbird, lifecycle, .product(name: "NIOCore", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types")])
     + service("Planner", folder: "Planner")
@@ -96,7 +97,7 @@ let package = Package(
     + [
         .executableTarget(
             name: "SwitchboardCLI",
-            dependencies: ["DevStack", "Events", "HTTPClient", "JSON", "Kafka", "ServiceRuntime", argumentParser, logging, .product(name: "UnixSignals", package: "swift-service-lifecycle")],
+            dependencies: ["DevStack", "EventBus", "Events", "HTTPClient", "JSON", "Kafka", "LogTools", "ServiceRuntime", argumentParser, logging, .product(name: "UnixSignals", package: "swift-service-lifecycle")],
             path: "Services/CLI"
         ),
 
@@ -109,6 +110,7 @@ let package = Package(
         .testTarget(name: "DomainPackTests", dependencies: ["DomainPack", "JSON"], path: "Tests/DomainPackTests"),
         .testTarget(name: "PlannerTests", dependencies: ["PlannerApp", "DomainPack", "Events", "JSON"], path: "Tests/PlannerTests"),
         .testTarget(name: "VerifierTests", dependencies: ["VerifierApp", "DomainPack", "Events", "JSON"], path: "Tests/VerifierTests"),
+        .testTarget(name: "LogToolsTests", dependencies: ["LogTools", "EventBus", "Events", "JSON", "Kafka", logging], path: "Tests/LogToolsTests"),
         .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "EventBus", "Events", "Kafka", "Postgres", logging], path: "Tests/ProjectionsTests"),
         .testTarget(name: "ServiceRuntimeTests", dependencies: ["ServiceRuntime", "Events"], path: "Tests/ServiceRuntimeTests"),
         .testTarget(name: "GatewayTests", dependencies: ["GatewayApp", "JSON"], path: "Tests/GatewayTests"),

@@ -1,4 +1,5 @@
 import DevStack
+import Events
 import Foundation
 import HTTPClient
 import JSON
@@ -36,6 +37,21 @@ struct OperationsTests {
             #expect(conversation["turn_count"] == 1, "the retry did not start a second turn")
             #expect(p.log.events(conversation: "conv-idem").filter { $0.type == "ReplyDelivered" }.count == 1)
 
+            // The analyst's export, run as the real CLI against this platform's broker.
+            let exported = try runCLI(p, ["events", "export", "--conversation", "conv-ops", "--type", "MessageReceived", "--type", "ReplyDelivered"])
+            #expect(exported.status == 0, "\(exported.stderr)")
+            let lines = exported.stdout.split(separator: "\n")
+            #expect(try lines.map { try EventCodec.decode(Array($0.utf8)).type } == ["MessageReceived", "ReplyDelivered"])
+            #expect(exported.stderr.contains("exported 2 events"))
+            let csv = try runCLI(p, ["events", "export", "--conversation", "conv-ops", "--format", "csv"])
+            #expect(csv.stdout.components(separatedBy: "\r\n").filter { !$0.isEmpty }.count == 1 + foundOrderSequence.count)
+            let file = p.stack.options.runDirectory + "/conv-ops.jsonl"
+            try exported.stdout.write(toFile: file, atomically: true, encoding: .utf8)
+            let dryRun = try runCLI(p, ["events", "import", "--dry-run", "--input", file])
+            #expect(dryRun.status == 0 && dryRun.stderr.contains("validated 2 events"), "\(dryRun.stderr)")
+            let badTime = try runCLI(p, ["events", "export", "--from", "yesterday"])
+            #expect(badTime.status != 0 && badTime.stderr.contains("--from must be"), "\(badTime.stderr)")
+
             let unknownRoute = try await p.get("/v2/nothing-here")
             #expect(unknownRoute.status == 404 && unknownRoute.contentType == "application/problem+json")
 
@@ -58,4 +74,21 @@ struct OperationsTests {
             }
         }
     }
+}
+
+/// Runs the `switchboard` CLI with the platform's env file variables, as an analyst would.
+func runCLI(_ p: Platform, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: p.stack.options.binDirectory + "/switchboard")
+    process.arguments = arguments
+    process.environment = p.stack.environment
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
 }

@@ -1,0 +1,130 @@
+public import Events
+public import Kafka
+public import Logging
+
+/// The broker no longer holds the start of a partition (retention, or the dev broker's
+/// 5 MiB / 100k-batch cap): a history read from it would be silently partial, so it is refused.
+public struct TruncatedLogError: Error, CustomStringConvertible {
+    public var topic: String
+    public var partition: Int32
+    public var logStartOffset: Int64
+    public var requestedOffset: Int64
+    public var description: String {
+        "\(topic)/\(partition) starts at offset \(logStartOffset) but offset \(requestedOffset) was requested: the log is truncated there, refusing to produce a partial result"
+    }
+}
+
+/// What a scan saw: how many records, how many matched, how many were not events at all.
+public struct ScanSummary: Sendable, Equatable {
+    public var records = 0
+    public var matched = 0
+    public var notEvents = 0
+    public init(records: Int = 0, matched: Int = 0, notEvents: Int = 0) {
+        self.records = records
+        self.matched = matched
+        self.notEvents = notEvents
+    }
+}
+
+/// Reads a topic's events without a consumer group and without holding more than one record:
+/// either everything up to the end as it was when the scan started (export), or everything from
+/// the end on until cancelled (tail).
+public struct LogScanner: Sendable {
+    public let kafka: KafkaConfig
+    public let topic: String
+    public let logger: Logger
+
+    public init(kafka: KafkaConfig, topic: String, logger: Logger) {
+        self.kafka = kafka
+        self.topic = topic
+        self.logger = logger
+    }
+
+    /// The history up to the high watermarks taken at the start. Throws `TruncatedLogError`
+    /// when a partition no longer starts where the filter needs it to.
+    public func export(_ filter: EventFilter, _ emit: @escaping @Sendable (KafkaRecord, EventEnvelope) throws -> Void) async throws -> ScanSummary {
+        let admin = try KafkaAdmin(config: kafka, logger: logger)
+        var remaining: [Int32: Int64] = [:]
+        do {
+            let partitions = try await admin.partitionCount(topic: topic, timeout: .seconds(10))
+            for partition in 0..<Int32(partitions) {
+                let (low, high) = try await admin.watermarks(TopicPartition(topic: topic, partition: partition), timeout: .seconds(10))
+                let wanted = max(filter.fromOffset ?? 0, 0)
+                try Self.checkNotTruncated(topic: topic, partition: partition, low: low, high: high, wanted: wanted)
+                let end = filter.toOffset.map { min($0, high) } ?? high
+                if end > wanted { remaining[partition] = end }
+            }
+        } catch {
+            await admin.close()
+            throw error
+        }
+        await admin.close()
+        guard !remaining.isEmpty else { return ScanSummary() }
+
+        let consumer = try KafkaConsumer(config: kafka, subscription: .allPartitions(topics: [topic], startAt: .earliest), logger: logger)
+        let state = ScanState(remaining: remaining)
+        struct Done: Error {}
+        do {
+            try await consumer.run { record in
+                if let end = state.remaining(record.partition), record.offset < end {
+                    try state.handle(record, filter: filter, emit: emit)
+                }
+                if state.reached(record.partition, record.offset) { throw Done() }
+            }
+        } catch is Done {
+        } catch {
+            await consumer.close()
+            throw error
+        }
+        await consumer.close()
+        return state.summary
+    }
+
+    /// Refuses when records the read needs (from `wanted`) are gone from the partition.
+    public static func checkNotTruncated(topic: String, partition: Int32, low: Int64, high: Int64, wanted: Int64) throws {
+        if low > wanted, high > wanted {
+            throw TruncatedLogError(topic: topic, partition: partition, logStartOffset: low, requestedOffset: wanted)
+        }
+    }
+
+    /// Events appended from now on, until the task is cancelled.
+    public func tail(_ filter: EventFilter, _ emit: @escaping @Sendable (KafkaRecord, EventEnvelope) throws -> Void) async throws {
+        let consumer = try KafkaConsumer(config: kafka, subscription: .allPartitions(topics: [topic], startAt: .latest), logger: logger)
+        let state = ScanState(remaining: [:])
+        do {
+            try await consumer.run { record in try state.handle(record, filter: filter, emit: emit) }
+        } catch {
+            await consumer.close()
+            throw error
+        }
+        await consumer.close()
+    }
+}
+
+/// Progress of one scan. Touched only from the consumer's handler, one record at a time.
+final class ScanState: @unchecked Sendable {
+    private var ends: [Int32: Int64]
+    private(set) var summary = ScanSummary()
+
+    init(remaining: [Int32: Int64]) { ends = remaining }
+
+    func remaining(_ partition: Int32) -> Int64? { ends[partition] }
+
+    /// Marks the partition done when `offset` is its last wanted record; true when all are done.
+    func reached(_ partition: Int32, _ offset: Int64) -> Bool {
+        if let end = ends[partition], offset + 1 >= end { ends[partition] = nil }
+        return ends.isEmpty
+    }
+
+    func handle(_ record: KafkaRecord, filter: EventFilter, emit: (KafkaRecord, EventEnvelope) throws -> Void) throws {
+        summary.records += 1
+        guard filter.mightMatch(record) else { return }
+        guard let event = try? EventCodec.decode(record.value) else {
+            summary.notEvents += 1
+            return
+        }
+        guard filter.matches(event) else { return }
+        summary.matched += 1
+        try emit(record, event)
+    }
+}
