@@ -12,7 +12,8 @@ public protocol Projection: Sendable {
     var name: String { get }
     /// Postgres schema holding the projection's tables and its offsets.
     var schema: String { get }
-    var interestedIn: Set<String> { get }
+    /// Event types `apply` is called for; nil means every event (an archive).
+    var interestedIn: Set<String>? { get }
     /// Writes one event's effect. Must be deterministic in the event alone (no clocks, no
     /// randomness) so a rebuild produces the same rows as the live projection.
     func apply(_ event: EventEnvelope, position: LogPosition, in connection: PostgresConnection) throws
@@ -98,10 +99,11 @@ public struct ProjectionRunner: Sendable {
         let position = record.position
         var event: EventEnvelope?
         let type = record.header(EventHeaders.type)
-        if type == nil || projection.interestedIn.contains(type!) {
+        let interested = projection.interestedIn
+        if type == nil || interested == nil || interested!.contains(type!) {
             do {
                 let decoded = try EventCodec.decode(record.value)
-                if projection.interestedIn.contains(decoded.type) { event = decoded }
+                if interested?.contains(decoded.type) ?? true { event = decoded }
             } catch {
                 try await deadLetters.send(record, error: String(describing: error), logger: logger)
             }

@@ -82,6 +82,31 @@ struct TurnFlowTests {
             #expect(messages.map { $0["role"]?.stringValue ?? "" } == ["customer", "assistant", "customer", "assistant"])
             #expect(messages[2]["text"] == "It's abc123")
             #expect(messages[3]["text"]?.stringValue?.contains("UPS") == true)
+
+            // The conversation's events from the audit projection equal the log's.
+            let audited = try await p.eventually("audited events") { () -> [JSONValue]? in
+                let list = try await p.get("/v1/conversations/conv-found/events").json["events"]?.arrayValue ?? []
+                guard list.count == foundEvents.count else { return nil }
+                return list
+            }
+            #expect(try audited.map { try EventCodec.decode($0.serialized()) } == foundEvents)
+            let page = try await p.get("/v1/conversations/conv-found/events?limit=4")
+            #expect(page.json["events"]?.arrayValue?.count == 4)
+            let rest = try await p.get("/v1/conversations/conv-found/events?after=\(page.json["next_after"]?.stringValue ?? "x")")
+            #expect(rest.json["events"]?.arrayValue?.count == foundEvents.count - 4)
+
+            // The conversation list, newest activity first, paged with an opaque cursor.
+            let first = try await p.get("/v1/conversations?limit=2")
+            let second = try await p.get("/v1/conversations?limit=2&cursor=\(first.json["next_cursor"]?.stringValue ?? "")")
+            let listed = (first.json["conversations"]?.arrayValue ?? []) + (second.json["conversations"]?.arrayValue ?? [])
+            #expect(listed.compactMap { $0["conversation_id"]?.stringValue } == ["conv-clarify", "conv-unknown", "conv-found"])
+            #expect(second.json["next_cursor"] == .null)
+            #expect(try await p.get("/v1/conversations?status=handed_over").json["conversations"]?.arrayValue?.isEmpty == true)
+            #expect(try await p.get("/v1/conversations?customer_id=cus_1002").json["conversations"]?.arrayValue?.count == 1)
+            for bad in ["status=closed", "limit=0", "limit=500", "cursor=%21%21", "owner=robot"] {
+                let reply = try await p.get("/v1/conversations?\(bad)")
+                #expect(reply.status == 400 && reply.contentType == "application/problem+json", "\(bad)")
+            }
         }
     }
 

@@ -13,7 +13,7 @@ import Testing
 struct CountingProjection: Projection {
     let name: String
     let schema: String
-    let interestedIn: Set<String> = [MessageReceived.eventType]
+    let interestedIn: Set<String>? = [MessageReceived.eventType]
     let failedOnce = Flag()
 
     final class Flag: Sendable {

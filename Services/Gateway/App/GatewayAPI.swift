@@ -36,6 +36,7 @@ public struct GatewayAPI: Sendable {
         router.get("/v1/conversations/:id") { request, context in
             try await self.getConversation(request, context: context)
         }
+        addReadRoutes(to: router)
     }
 
     struct IncomingMessage {

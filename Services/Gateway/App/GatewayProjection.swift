@@ -10,7 +10,7 @@ public import Projections
 public struct GatewayProjection: Projection {
     public let name = "gateway.conversations"
     public let schema = "gateway"
-    public let interestedIn: Set<String> = [MessageReceived.eventType, ReplyDelivered.eventType, HandoverQueued.eventType]
+    public let interestedIn: Set<String>? = [MessageReceived.eventType, ReplyDelivered.eventType, HandoverQueued.eventType]
 
     public init() {}
 

@@ -21,7 +21,7 @@ public struct DeliveryReactor: Sendable {
 
 public enum GatewayService {
     public static func run(config: ServiceConfig, logger: Logger) async throws {
-        let host = try await ServiceHost.start(config: config, logger: logger, schemas: [("gateway", GatewayProjection.migrations)])
+        let host = try await ServiceHost.start(config: config, logger: logger, schemas: [("gateway", GatewayProjection.migrations + AuditProjection.migrations)])
         let publisher = host.publisher
         let waiters = ReplyWaiters()
         let delivery = DeliveryReactor(producer: config.producerName, publish: { try await publisher.publish($0) })
@@ -52,6 +52,7 @@ public enum GatewayService {
         try await host.run(
             consumers: [
                 host.projection(GatewayProjection()),
+                host.projection(AuditProjection()),
                 host.reactor(role: "delivery", interestedIn: DeliveryReactor.interestedIn, handler: delivery.handle),
                 tail,
             ],

@@ -37,7 +37,7 @@ public struct HandoverReactor: Sendable {
 public struct HandoverProjection: Projection {
     public let name = "hilqueue.handovers"
     public let schema = "hilqueue"
-    public let interestedIn: Set<String> = [HandoverRequested.eventType, HandoverQueued.eventType]
+    public let interestedIn: Set<String>? = [HandoverRequested.eventType, HandoverQueued.eventType]
     public init() {}
 
     public static let migrations: [Migration] = [
