@@ -1,4 +1,5 @@
 public import Events
+public import Foundation
 public import Kafka
 
 /// Which events an analyst wants: every given condition must hold. Times are `occurred_at`
@@ -6,6 +7,8 @@ public import Kafka
 public struct EventFilter: Sendable, Equatable {
     public var types: Set<String> = []
     public var conversationID: String?
+    /// The turn (correlation id).
+    public var turnID: UUID?
     public var tenantID: String?
     public var fromMillis: Int64?
     public var toMillis: Int64?
@@ -35,6 +38,7 @@ public struct EventFilter: Sendable, Equatable {
     public func matches(_ event: EventEnvelope) -> Bool {
         if !types.isEmpty, !types.contains(event.type) { return false }
         if let conversationID, event.conversationID != conversationID { return false }
+        if let turnID, event.correlationID != turnID { return false }
         if let tenantID, event.tenantID != tenantID { return false }
         if let fromMillis, event.occurredAtMillis < fromMillis { return false }
         if let toMillis, event.occurredAtMillis >= toMillis { return false }

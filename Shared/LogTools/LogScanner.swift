@@ -43,33 +43,43 @@ public struct LogScanner: Sendable {
     /// The history up to the high watermarks taken at the start. Throws `TruncatedLogError`
     /// when a partition no longer starts where the filter needs it to.
     public func export(_ filter: EventFilter, _ emit: @escaping @Sendable (KafkaRecord, EventEnvelope) throws -> Void) async throws -> ScanSummary {
+        let state = ScanState()
+        try await scanRecords(fromOffset: filter.fromOffset ?? 0, toOffset: filter.toOffset) { record in
+            try state.handle(record, filter: filter, emit: emit)
+        }
+        return state.summary
+    }
+
+    /// Every record (event or not) from `fromOffset` in each partition up to the end as it was
+    /// when the scan started (or `toOffset`), one at a time.
+    public func scanRecords(fromOffset: Int64 = 0, toOffset: Int64? = nil, _ handle: @escaping @Sendable (KafkaRecord) throws -> Void) async throws {
         let admin = try KafkaAdmin(config: kafka, logger: logger)
-        var remaining: [Int32: Int64] = [:]
+        var ends: [Int32: Int64] = [:]
         do {
             let partitions = try await admin.partitionCount(topic: topic, timeout: .seconds(10))
             for partition in 0..<Int32(partitions) {
                 let (low, high) = try await admin.watermarks(TopicPartition(topic: topic, partition: partition), timeout: .seconds(10))
-                let wanted = max(filter.fromOffset ?? 0, 0)
+                let wanted = max(fromOffset, 0)
                 try Self.checkNotTruncated(topic: topic, partition: partition, low: low, high: high, wanted: wanted)
-                let end = filter.toOffset.map { min($0, high) } ?? high
-                if end > wanted { remaining[partition] = end }
+                let end = toOffset.map { min($0, high) } ?? high
+                if end > wanted { ends[partition] = end }
             }
         } catch {
             await admin.close()
             throw error
         }
         await admin.close()
-        guard !remaining.isEmpty else { return ScanSummary() }
+        guard !ends.isEmpty else { return }
 
         let consumer = try KafkaConsumer(config: kafka, subscription: .allPartitions(topics: [topic], startAt: .earliest), logger: logger)
-        let state = ScanState(remaining: remaining)
+        let progress = ScanProgress(ends: ends)
         struct Done: Error {}
         do {
             try await consumer.run { record in
-                if let end = state.remaining(record.partition), record.offset < end {
-                    try state.handle(record, filter: filter, emit: emit)
+                if let end = progress.end(of: record.partition), record.offset < end, record.offset >= fromOffset {
+                    try handle(record)
                 }
-                if state.reached(record.partition, record.offset) { throw Done() }
+                if progress.reached(record.partition, record.offset) { throw Done() }
             }
         } catch is Done {
         } catch {
@@ -77,7 +87,6 @@ public struct LogScanner: Sendable {
             throw error
         }
         await consumer.close()
-        return state.summary
     }
 
     /// Refuses when records the read needs (from `wanted`) are gone from the partition.
@@ -90,7 +99,7 @@ public struct LogScanner: Sendable {
     /// Events appended from now on, until the task is cancelled.
     public func tail(_ filter: EventFilter, _ emit: @escaping @Sendable (KafkaRecord, EventEnvelope) throws -> Void) async throws {
         let consumer = try KafkaConsumer(config: kafka, subscription: .allPartitions(topics: [topic], startAt: .latest), logger: logger)
-        let state = ScanState(remaining: [:])
+        let state = ScanState()
         do {
             try await consumer.run { record in try state.handle(record, filter: filter, emit: emit) }
         } catch {
@@ -101,20 +110,24 @@ public struct LogScanner: Sendable {
     }
 }
 
-/// Progress of one scan. Touched only from the consumer's handler, one record at a time.
-final class ScanState: @unchecked Sendable {
+/// Where each partition's scan ends; partitions are removed as they reach it.
+final class ScanProgress: @unchecked Sendable {
+    // Touched only from the consumer's handler, one record at a time.
     private var ends: [Int32: Int64]
-    private(set) var summary = ScanSummary()
+    init(ends: [Int32: Int64]) { self.ends = ends }
 
-    init(remaining: [Int32: Int64]) { ends = remaining }
-
-    func remaining(_ partition: Int32) -> Int64? { ends[partition] }
+    func end(of partition: Int32) -> Int64? { ends[partition] }
 
     /// Marks the partition done when `offset` is its last wanted record; true when all are done.
     func reached(_ partition: Int32, _ offset: Int64) -> Bool {
         if let end = ends[partition], offset + 1 >= end { ends[partition] = nil }
         return ends.isEmpty
     }
+}
+
+/// Counts and filters of one scan. Touched only from the consumer's handler.
+final class ScanState: @unchecked Sendable {
+    private(set) var summary = ScanSummary()
 
     func handle(_ record: KafkaRecord, filter: EventFilter, emit: (KafkaRecord, EventEnvelope) throws -> Void) throws {
         summary.records += 1

@@ -83,6 +83,15 @@ struct TurnFlowTests {
             #expect(messages[2]["text"] == "It's abc123")
             #expect(messages[3]["text"]?.stringValue?.contains("UPS") == true)
 
+            // The turn as a waterfall, from the log alone, through the real CLI.
+            let trace = try runCLI(p, ["trace", turnID])
+            #expect(trace.status == 0, "\(trace.stderr)")
+            #expect(trace.stdout.contains("\(foundOrderSequence.count) events"))
+            for type in foundOrderSequence { #expect(trace.stdout.contains(type)) }
+            #expect(trace.stdout.contains("+") && trace.stdout.contains("after StepApproved"))
+            let conversationTrace = try runCLI(p, ["trace", "conv-clarify"])
+            #expect(conversationTrace.stdout.components(separatedBy: "turn ").count - 1 == 2, "two turns")
+
             // The conversation's events from the audit projection equal the log's.
             let audited = try await p.eventually("audited events") { () -> [JSONValue]? in
                 let list = try await p.get("/v1/conversations/conv-found/events").json["events"]?.arrayValue ?? []
@@ -190,6 +199,24 @@ struct TurnFlowTests {
             #expect(planners.header(DeadLetterHeaders.error)?.contains("not JSON") == true)
             #expect(planners.value == Array("{not json".utf8))
             await dead.stop()
+
+            // The operator's view, and a fix sent back through the real CLI.
+            let listed = try runCLI(p, ["dlq", "list", "--group", "switchboard.planner.reactor"])
+            #expect(listed.status == 0 && listed.stdout.contains("\(Topics.conversations)/\(poison.partition)@\(poison.offset)"), "\(listed.stdout) \(listed.stderr)")
+            let entry = String(listed.stdout.split(separator: "\t").first ?? "")
+            let stillBroken = try runCLI(p, ["dlq", "redrive", entry])
+            #expect(stillBroken.status != 0 && stillBroken.stderr.contains("still not a valid event"), "\(stillBroken.stderr)")
+            let fix = try EventEnvelope.start(MessageReceived(customerID: "c1", text: "Where is my order JKL012?"), conversationID: "conv-dlq", tenantID: "default", producer: "operator@cli")
+            let fixFile = p.stack.options.runDirectory + "/fix.json"
+            try Data(EventCodec.encode(fix) + [10]).write(to: URL(fileURLWithPath: fixFile))
+            let redriven = try runCLI(p, ["dlq", "redrive", entry, "--value-file", fixFile])
+            #expect(redriven.status == 0 && redriven.stdout.contains("redriven \(entry) to \(Topics.conversations)"), "\(redriven.stderr)")
+            let answered = try await p.eventually("reply to the redriven message") { () -> JSONValue? in
+                let c = try await p.get("/v1/conversations/conv-dlq").json
+                guard c["messages"]?.arrayValue?.contains(where: { $0["text"]?.stringValue?.contains("JKL012 was cancelled") == true }) == true else { return nil }
+                return c
+            }
+            #expect(answered["turn_count"] == 1)
 
             // The same partition keeps flowing after the poison record.
             let after = try await p.post("conv-dlq", #"{"customer_id":"c1","text":"Where is my order ABC123?"}"#)
