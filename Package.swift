@@ -87,13 +87,14 @@ let package = Package(
             path: "Shared/ServiceHost"
         ),
         .target(name: "DevStack", dependencies: ["HTTPClient", logging], path: "Shared/DevStack"),
+        .target(name: "ReadModels", dependencies: ["Projections", "EventBus", "Events", "Postgres", "JSON"], path: "Shared/ReadModels"),
         .target(name: "LogTools", dependencies: ["EventBus", "Events", "Kafka", logging], path: "Shared/LogTools"),
     ]
-    + service("Gateway", folder: "Gateway", extra: ["Projections", hummingbird, lifecycle, .product(name: "NIOCore", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types")])
+    + service("Gateway", folder: "Gateway", extra: ["Projections", "ReadModels", hummingbird, lifecycle, .product(name: "NIOCore", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types")])
     + service("Planner", folder: "Planner")
     + service("Executor", folder: "Executor")
     + service("Verifier", folder: "Verifier", extra: ["JSONSchema"])
-    + service("HILQueue", folder: "HILQueue", extra: ["Projections", hummingbird])
+    + service("HILQueue", folder: "HILQueue", extra: ["Projections", "ReadModels", hummingbird])
     + [
         .executableTarget(
             name: "SwitchboardCLI",

@@ -1,5 +1,6 @@
 public import EventBus
 public import Events
+import Foundation
 public import Kafka
 public import Logging
 public import Postgres
@@ -12,6 +13,11 @@ public protocol Projection: Sendable {
     var name: String { get }
     /// Postgres schema holding the projection's tables and its offsets.
     var schema: String { get }
+    /// Code version of `apply`. Changing it makes the projection rebuild itself from offset 0
+    /// at the next start (restart every replica of the owning service together).
+    var version: Int { get }
+    /// The tables `apply` writes (in `schema`): emptied on a rebuild, compared by verify.
+    var tables: [String] { get }
     /// Event types `apply` is called for; nil means every event (an archive).
     var interestedIn: Set<String>? { get }
     /// Writes one event's effect. Must be deterministic in the event alone (no clocks, no
@@ -19,7 +25,8 @@ public protocol Projection: Sendable {
     func apply(_ event: EventEnvelope, position: LogPosition, in connection: PostgresConnection) throws
 }
 
-/// Migration creating the offsets table every projection schema carries.
+/// Migration creating the bookkeeping every projection schema carries: consumed offsets and
+/// the code version the rows were written by.
 public func projectionOffsetsMigration(version: Int) -> Migration {
     Migration(version: version, name: "projection_offsets", sql: """
         CREATE TABLE projection_offsets (
@@ -29,7 +36,32 @@ public func projectionOffsetsMigration(version: Int) -> Migration {
             next_offset bigint NOT NULL,
             PRIMARY KEY (projection, topic, partition)
         );
+        CREATE TABLE projection_versions (
+            projection text PRIMARY KEY,
+            version integer NOT NULL
+        );
         """)
+}
+
+/// The stored offset was not the one this runner wrote last: the schema was swapped for a
+/// rebuilt one, or another replica wrote meanwhile. The runner re-reads its offsets and seeks.
+struct OffsetsMoved: Error, CustomStringConvertible {
+    var partition: TopicPartition
+    var description: String { "stored offset of \(partition) moved under this runner" }
+}
+
+/// Offsets this runner last wrote (or loaded), per partition. Set on the consumer's poll thread
+/// at assignment and by the handler after each commit.
+final class OffsetLedger: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: [TopicPartition: Int64] = [:]
+    func set(_ offsets: [TopicPartition: Int64], for partitions: [TopicPartition]) {
+        lock.withLock {
+            for partition in partitions { stored[partition] = offsets[partition] }
+        }
+    }
+    func expected(_ partition: TopicPartition) -> Int64? { lock.withLock { stored[partition] } }
+    func record(_ partition: TopicPartition, _ offset: Int64) { lock.withLock { stored[partition] = offset } }
 }
 
 /// Drives one projection from the log: a consumer group whose start offsets come from the
@@ -59,30 +91,40 @@ public struct ProjectionRunner: Sendable {
     /// uses its own short-lived blocking connection rather than the async pool.
     static func loadOffsets(databaseURL: String, schema: String, projection: String, partitions: [TopicPartition]) throws -> [TopicPartition: Int64] {
         let connection = try PostgresConnection.connect(url: databaseURL)
-        let rows = try connection.query("SELECT topic, partition, next_offset FROM \(identifier: schema).projection_offsets WHERE projection = \(projection)")
-        var stored: [TopicPartition: Int64] = [:]
-        for row in rows {
-            let tp = TopicPartition(topic: try row.decode("topic", as: String.self), partition: Int32(try row.decode("partition", as: Int.self)))
-            stored[tp] = try row.decode("next_offset", as: Int64.self)
-        }
+        let stored = try ProjectionStore.offsets(schema: schema, projection: projection, in: connection)
         return stored.filter { partitions.contains($0.key) }
     }
 
     public func run() async throws {
+        try await ProjectionStore.ensureVersion(projection, pool: pool, logger: logger)
+        while !Task.isCancelled {
+            do {
+                try await runOnce()
+                return
+            } catch let moved as OffsetsMoved {
+                logger.warning("projection offsets moved, re-reading them", metadata: ["projection": "\(projection.name)", "kafka.partition": "\(moved.partition)"])
+            }
+        }
+    }
+
+    func runOnce() async throws {
         let projection = self.projection
         let databaseURL = self.databaseURL
+        let ledger = OffsetLedger()
         let consumer = try KafkaConsumer(
             config: kafka,
             subscription: .groupWithExternalOffsets(
                 id: Self.groupID(projection.name), topics: [topic], startAt: .earliest,
                 startOffsets: { partitions in
-                    try Self.loadOffsets(databaseURL: databaseURL, schema: projection.schema, projection: projection.name, partitions: partitions)
+                    let offsets = try Self.loadOffsets(databaseURL: databaseURL, schema: projection.schema, projection: projection.name, partitions: partitions)
+                    ledger.set(offsets, for: partitions)
+                    return offsets
                 }
             ),
             logger: logger
         )
         do {
-            try await consumer.run { record in try await self.handle(record) }
+            try await consumer.run { record in try await self.handle(record, ledger: ledger) }
         } catch is CancellationError {
             // Stopping mid-event: that event's transaction did not commit, so it is applied
             // after the restart. Not a failure.
@@ -95,8 +137,9 @@ public struct ProjectionRunner: Sendable {
 
     /// Applies one record. Every record advances the stored offset, also those the projection
     /// ignores and those dead-lettered, so a restart never re-reads them.
-    func handle(_ record: KafkaRecord) async throws {
+    func handle(_ record: KafkaRecord, ledger: OffsetLedger) async throws {
         let position = record.position
+        let partition = record.topicPartition
         var event: EventEnvelope?
         let type = record.header(EventHeaders.type)
         let interested = projection.interestedIn
@@ -113,15 +156,17 @@ public struct ProjectionRunner: Sendable {
         while true {
             attempt += 1
             do {
+                let expected = ledger.expected(partition)
                 try await pool.transaction { [projection, event] connection in
                     if let event { try projection.apply(event, position: position, in: connection) }
-                    try connection.query("""
-                        INSERT INTO \(identifier: projection.schema).projection_offsets (projection, topic, partition, next_offset)
-                        VALUES (\(projection.name), \(position.topic), \(Int(position.partition)), \(position.offset + 1))
-                        ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset
-                        """)
+                    guard try ProjectionStore.advance(projection, position: position, expected: expected, in: connection) else {
+                        throw OffsetsMoved(partition: partition)
+                    }
                 }
+                ledger.record(partition, position.offset + 1)
                 return
+            } catch let moved as OffsetsMoved {
+                throw moved
             } catch let error as EventPayloadError {
                 // The payload does not fit its type: park the record, advance past it.
                 try await deadLetters.send(record, error: error.description, logger: logger)
@@ -139,6 +184,76 @@ public struct ProjectionRunner: Sendable {
                 logger.error("projection write failed, retrying", metadata: ["projection": "\(projection.name)", "kafka.offset": "\(position)", "error": "\(error)"])
                 try await Task.sleep(for: retry.backoff(after: attempt))
             }
+        }
+    }
+}
+
+/// SQL for a projection's bookkeeping tables.
+public enum ProjectionStore {
+    public static func offsets(schema: String, projection: String, in connection: PostgresConnection) throws -> [TopicPartition: Int64] {
+        let rows = try connection.query("SELECT topic, partition, next_offset FROM \(identifier: schema).projection_offsets WHERE projection = \(projection)")
+        var stored: [TopicPartition: Int64] = [:]
+        for row in rows {
+            let tp = TopicPartition(topic: try row.decode("topic", as: String.self), partition: Int32(try row.decode("partition", as: Int.self)))
+            stored[tp] = try row.decode("next_offset", as: Int64.self)
+        }
+        return stored
+    }
+
+    /// Stores `position + 1` as the partition's next offset, only if the stored one is still
+    /// `expected` (nil: no row yet). False means someone else moved it.
+    public static func advance(_ projection: any Projection, position: LogPosition, expected: Int64?, in connection: PostgresConnection) throws -> Bool {
+        let next = position.offset + 1
+        let rows: PostgresRows
+        if let expected {
+            rows = try connection.query("""
+                UPDATE \(identifier: projection.schema).projection_offsets SET next_offset = \(next)
+                WHERE projection = \(projection.name) AND topic = \(position.topic) AND partition = \(Int(position.partition)) AND next_offset = \(expected)
+                """)
+        } else {
+            rows = try connection.query("""
+                INSERT INTO \(identifier: projection.schema).projection_offsets (projection, topic, partition, next_offset)
+                VALUES (\(projection.name), \(position.topic), \(Int(position.partition)), \(next))
+                ON CONFLICT (projection, topic, partition) DO NOTHING
+                """)
+        }
+        return rows.affectedRows == 1
+    }
+
+    /// Sets offsets without a check (rebuilds, which own their schema alone).
+    public static func setOffsets(_ projection: any Projection, _ offsets: [TopicPartition: Int64], in connection: PostgresConnection) throws {
+        for (tp, next) in offsets {
+            try connection.query("""
+                INSERT INTO \(identifier: projection.schema).projection_offsets (projection, topic, partition, next_offset)
+                VALUES (\(projection.name), \(tp.topic), \(Int(tp.partition)), \(next))
+                ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset
+                """)
+        }
+    }
+
+    /// A projection whose code version differs from the one its rows were written by is
+    /// emptied (rows and offsets) so it rebuilds from offset 0; the new version is recorded.
+    public static func ensureVersion(_ projection: any Projection, pool: PostgresPool, logger: Logger) async throws {
+        let rebuilt: Int? = try await pool.transaction { connection in
+            try connection.query("SELECT pg_advisory_xact_lock(hashtext(\(projection.schema + "/" + projection.name)))")
+            let rows = try connection.query("SELECT version FROM \(identifier: projection.schema).projection_versions WHERE projection = \(projection.name)")
+            let stored = try rows.first.map { try $0.decode("version", as: Int.self) }
+            if stored == projection.version { return nil }
+            let hasOffsets = try connection.query("SELECT 1 FROM \(identifier: projection.schema).projection_offsets WHERE projection = \(projection.name) LIMIT 1").count > 0
+            if stored != nil || hasOffsets {
+                for table in projection.tables {
+                    try connection.query("TRUNCATE \(identifier: projection.schema).\(identifier: table)")
+                }
+                try connection.query("DELETE FROM \(identifier: projection.schema).projection_offsets WHERE projection = \(projection.name)")
+            }
+            try connection.query("""
+                INSERT INTO \(identifier: projection.schema).projection_versions (projection, version) VALUES (\(projection.name), \(projection.version))
+                ON CONFLICT (projection) DO UPDATE SET version = EXCLUDED.version
+                """)
+            return stored ?? (hasOffsets ? 0 : nil)
+        }
+        if let rebuilt {
+            logger.notice("projection code version changed: rebuilding from offset 0", metadata: ["projection": "\(projection.name)", "version.from": "\(rebuilt)", "version.to": "\(projection.version)"])
         }
     }
 }

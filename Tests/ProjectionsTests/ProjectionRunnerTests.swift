@@ -14,6 +14,8 @@ struct CountingProjection: Projection {
     let name: String
     let schema: String
     let interestedIn: Set<String>? = [MessageReceived.eventType]
+    let version = 1
+    let tables = ["applied"]
     let failedOnce = Flag()
 
     final class Flag: Sendable {

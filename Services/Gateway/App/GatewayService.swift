@@ -1,6 +1,7 @@
 import EventBus
 public import Events
 import Kafka
+import ReadModels
 import ServiceLifecycle
 public import Logging
 import ServiceHost
@@ -21,7 +22,7 @@ public struct DeliveryReactor: Sendable {
 
 public enum GatewayService {
     public static func run(config: ServiceConfig, logger: Logger) async throws {
-        let host = try await ServiceHost.start(config: config, logger: logger, schemas: [("gateway", GatewayProjection.migrations + AuditProjection.migrations)])
+        let host = try await ServiceHost.start(config: config, logger: logger, schemas: [(ReadModels.gateway.liveSchema, ReadModels.gateway.migrations)])
         let publisher = host.publisher
         let waiters = ReplyWaiters()
         let delivery = DeliveryReactor(producer: config.producerName, publish: { try await publisher.publish($0) })
@@ -50,9 +51,7 @@ public enum GatewayService {
             }
         }
         try await host.run(
-            consumers: [
-                host.projection(GatewayProjection()),
-                host.projection(AuditProjection()),
+            consumers: ReadModels.gateway.projections().map(host.projection) + [
                 host.reactor(role: "delivery", interestedIn: DeliveryReactor.interestedIn, handler: delivery.handle),
                 tail,
             ],

@@ -4,8 +4,10 @@ import Foundation
 import Hummingbird
 import JSON
 public import Logging
-public import Postgres
-public import Projections
+import Postgres
+import ReadModels
+import ReadModels
+import Projections
 import ServiceHost
 public import ServiceRuntime
 
@@ -33,64 +35,14 @@ public struct HandoverReactor: Sendable {
     }
 }
 
-/// Read model of the handover queue (schema `hilqueue`).
-public struct HandoverProjection: Projection {
-    public let name = "hilqueue.handovers"
-    public let schema = "hilqueue"
-    public let interestedIn: Set<String>? = [HandoverRequested.eventType, HandoverQueued.eventType]
-    public init() {}
-
-    public static let migrations: [Migration] = [
-        projectionOffsetsMigration(version: 1),
-        Migration(version: 2, name: "handovers", sql: """
-            CREATE TABLE handovers (
-                turn_id uuid PRIMARY KEY,
-                conversation_id text NOT NULL,
-                tenant_id text NOT NULL,
-                reason text NOT NULL,
-                summary text NOT NULL,
-                skills jsonb NOT NULL,
-                queue text,
-                priority integer,
-                status text NOT NULL,
-                requested_at timestamptz NOT NULL,
-                queued_at timestamptz
-            );
-            CREATE INDEX handovers_status ON handovers (status, priority, requested_at);
-            """),
-    ]
-
-    public func apply(_ event: EventEnvelope, position: LogPosition, in connection: PostgresConnection) throws {
-        switch event.type {
-        case HandoverRequested.eventType:
-            let request = try event.decode(HandoverRequested.self)
-            let skills = String(decoding: JSONValue.array(request.skills.map(JSONValue.string)).serialized(), as: UTF8.self)
-            try connection.query("""
-                INSERT INTO hilqueue.handovers (turn_id, conversation_id, tenant_id, reason, summary, skills, status, requested_at)
-                VALUES (\(event.correlationID), \(event.conversationID), \(event.tenantID), \(request.reason), \(request.summary), \(skills)::jsonb, 'requested', \(event.occurredAt))
-                ON CONFLICT (turn_id) DO NOTHING
-                """)
-        case HandoverQueued.eventType:
-            let queued = try event.decode(HandoverQueued.self)
-            try connection.query("""
-                UPDATE hilqueue.handovers SET status = 'queued', queue = \(queued.queue), priority = \(queued.priority), queued_at = \(event.occurredAt)
-                WHERE turn_id = \(event.correlationID)
-                """)
-        default:
-            return
-        }
-    }
-}
-
 public enum HILQueueService {
     public static func run(config: ServiceConfig, logger: Logger) async throws {
-        let host = try await ServiceHost.start(config: config, logger: logger, schemas: [("hilqueue", HandoverProjection.migrations)])
+        let host = try await ServiceHost.start(config: config, logger: logger, schemas: [(ReadModels.hilqueue.liveSchema, ReadModels.hilqueue.migrations)])
         let publisher = host.publisher
         let reactor = HandoverReactor(producer: config.producerName, publish: { try await publisher.publish($0) })
         let pool = host.pool
         try await host.run(
-            consumers: [
-                host.projection(HandoverProjection()),
+            consumers: ReadModels.hilqueue.projections().map(host.projection) + [
                 host.reactor(role: "reactor", interestedIn: HandoverReactor.interestedIn, handler: reactor.handle),
             ],
             routes: { router in

@@ -4,15 +4,17 @@ import Foundation
 public import Postgres
 public import Projections
 
-/// The gateway's read models (schema `gateway`): conversations and their messages, a pure
-/// function of the log (timestamps come from the events, never the clock) so a rebuild from
-/// offset 0 produces the same rows.
-public struct GatewayProjection: Projection {
+/// Conversations and their messages (owned by the gateway, schema `gateway`): a pure function
+/// of the log (timestamps come from the events, never the clock), so a rebuild from offset 0
+/// produces the same rows.
+public struct ConversationsProjection: Projection {
     public let name = "gateway.conversations"
-    public let schema = "gateway"
+    public let schema: String
+    public let version = 1
+    public let tables = ["conversations", "messages"]
     public let interestedIn: Set<String>? = [MessageReceived.eventType, ReplyDelivered.eventType, HandoverQueued.eventType]
 
-    public init() {}
+    public init(schema: String = "gateway") { self.schema = schema }
 
     public static let migrations: [Migration] = [
         projectionOffsetsMigration(version: 1),
@@ -49,13 +51,13 @@ public struct GatewayProjection: Projection {
         case MessageReceived.eventType:
             let message = try event.decode(MessageReceived.self)
             let inserted = try connection.query("""
-                INSERT INTO gateway.messages (message_id, conversation_id, turn_id, role, kind, text, occurred_at, log_partition, log_offset)
+                INSERT INTO \(identifier: schema).messages (message_id, conversation_id, turn_id, role, kind, text, occurred_at, log_partition, log_offset)
                 VALUES (\(event.id), \(event.conversationID), \(event.correlationID), 'customer', NULL, \(message.text), \(at), \(Int(position.partition)), \(position.offset))
                 ON CONFLICT (message_id) DO NOTHING
                 """)
             guard inserted.affectedRows == 1 else { return }
             try connection.query("""
-                INSERT INTO gateway.conversations (conversation_id, tenant_id, customer_id, status, owner, turn_count, first_activity_at, last_activity_at)
+                INSERT INTO \(identifier: schema).conversations (conversation_id, tenant_id, customer_id, status, owner, turn_count, first_activity_at, last_activity_at)
                 VALUES (\(event.conversationID), \(event.tenantID), \(message.customerID), 'open', 'ai', 1, \(at), \(at))
                 ON CONFLICT (conversation_id) DO UPDATE SET
                     turn_count = conversations.turn_count + 1,
@@ -64,14 +66,14 @@ public struct GatewayProjection: Projection {
         case ReplyDelivered.eventType:
             let reply = try event.decode(ReplyDelivered.self)
             let inserted = try connection.query("""
-                INSERT INTO gateway.messages (message_id, conversation_id, turn_id, role, kind, text, occurred_at, log_partition, log_offset)
+                INSERT INTO \(identifier: schema).messages (message_id, conversation_id, turn_id, role, kind, text, occurred_at, log_partition, log_offset)
                 VALUES (\(reply.replyID), \(event.conversationID), \(event.correlationID), 'assistant', \(reply.kind.rawValue), \(reply.text), \(at), \(Int(position.partition)), \(position.offset))
                 ON CONFLICT (message_id) DO NOTHING
                 """)
             guard inserted.affectedRows == 1 else { return }
-            try connection.query("UPDATE gateway.conversations SET last_activity_at = GREATEST(last_activity_at, \(at)) WHERE conversation_id = \(event.conversationID)")
+            try connection.query("UPDATE \(identifier: schema).conversations SET last_activity_at = GREATEST(last_activity_at, \(at)) WHERE conversation_id = \(event.conversationID)")
         case HandoverQueued.eventType:
-            try connection.query("UPDATE gateway.conversations SET status = 'handed_over', owner = 'human', last_activity_at = GREATEST(last_activity_at, \(at)) WHERE conversation_id = \(event.conversationID)")
+            try connection.query("UPDATE \(identifier: schema).conversations SET status = 'handed_over', owner = 'human', last_activity_at = GREATEST(last_activity_at, \(at)) WHERE conversation_id = \(event.conversationID)")
         default:
             return
         }

@@ -10,10 +10,12 @@ public import Projections
 /// history tools can read below the broker's log start (issue 3).
 public struct AuditProjection: Projection {
     public let name = "gateway.audit"
-    public let schema = "gateway"
+    public let schema: String
+    public let version = 1
+    public let tables = ["audit_log"]
     public let interestedIn: Set<String>? = nil
 
-    public init() {}
+    public init(schema: String = "gateway") { self.schema = schema }
 
     public static let migrations: [Migration] = [
         Migration(version: 3, name: "audit_log", sql: """
@@ -43,7 +45,7 @@ public struct AuditProjection: Projection {
 
     public func apply(_ event: EventEnvelope, position: LogPosition, in connection: PostgresConnection) throws {
         try connection.query("""
-            INSERT INTO gateway.audit_log (topic, partition, log_offset, event_id, type, version, conversation_id, tenant_id,
+            INSERT INTO \(identifier: schema).audit_log (topic, partition, log_offset, event_id, type, version, conversation_id, tenant_id,
                                            occurred_at, producer, causation_id, correlation_id, envelope)
             VALUES (\(position.topic), \(Int(position.partition)), \(position.offset), \(event.id), \(event.type), \(event.version),
                     \(event.conversationID), \(event.tenantID), \(event.occurredAt), \(event.producer), \(event.causationID),

@@ -1,0 +1,34 @@
+public import Postgres
+public import Projections
+
+/// A Postgres schema of read models: its migrations and the projections that fill it, built
+/// for any schema name so the same code serves the live schema and a rebuild beside it.
+public struct ReadModelSchema: Sendable {
+    /// The service that runs these projections live.
+    public var owner: String
+    public var liveSchema: String
+    public var migrations: [Migration]
+    public var make: @Sendable (_ schema: String) -> [any Projection]
+
+    public func projections(in schema: String? = nil) -> [any Projection] { make(schema ?? liveSchema) }
+}
+
+/// Every read model the platform keeps, by owning service.
+public enum ReadModels {
+    public static let gateway = ReadModelSchema(
+        owner: "gateway", liveSchema: "gateway",
+        migrations: ConversationsProjection.migrations + AuditProjection.migrations,
+        make: { [ConversationsProjection(schema: $0), AuditProjection(schema: $0)] }
+    )
+    public static let hilqueue = ReadModelSchema(
+        owner: "hilqueue", liveSchema: "hilqueue",
+        migrations: HandoverProjection.migrations,
+        make: { [HandoverProjection(schema: $0)] }
+    )
+    public static let all = [gateway, hilqueue]
+
+    /// The schema group holding a projection (by name) or named by its live schema.
+    public static func group(named name: String) -> ReadModelSchema? {
+        all.first { $0.liveSchema == name || $0.projections().contains { $0.name == name } }
+    }
+}
