@@ -88,6 +88,7 @@ let package = Package(
         ),
         .target(name: "DevStack", dependencies: ["HTTPClient", logging], path: "Shared/DevStack"),
         .target(name: "ReadModels", dependencies: ["Projections", "EventBus", "Events", "Postgres", "JSON"], path: "Shared/ReadModels"),
+        .target(name: "ProjectionRebuild", dependencies: ["Projections", "ReadModels", "LogTools", "EventBus", "Events", "Kafka", "Postgres", logging], path: "Shared/ProjectionRebuild"),
         .target(name: "LogTools", dependencies: ["EventBus", "Events", "Kafka", logging], path: "Shared/LogTools"),
     ]
     + service("Gateway", folder: "Gateway", extra: ["Projections", "ReadModels", hummingbird, lifecycle, .product(name: "NIOCore", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types")])
@@ -98,7 +99,7 @@ let package = Package(
     + [
         .executableTarget(
             name: "SwitchboardCLI",
-            dependencies: ["DevStack", "EventBus", "Events", "HTTPClient", "JSON", "Kafka", "LogTools", "ServiceRuntime", argumentParser, logging, .product(name: "UnixSignals", package: "swift-service-lifecycle")],
+            dependencies: ["DevStack", "EventBus", "Events", "HTTPClient", "JSON", "Kafka", "LogTools", "Postgres", "ProjectionRebuild", "ReadModels", "ServiceRuntime", argumentParser, logging, .product(name: "UnixSignals", package: "swift-service-lifecycle")],
             path: "Services/CLI"
         ),
 

@@ -52,32 +52,48 @@ public struct LogScanner: Sendable {
 
     /// Every record (event or not) from `fromOffset` in each partition up to the end as it was
     /// when the scan started (or `toOffset`), one at a time.
-    public func scanRecords(fromOffset: Int64 = 0, toOffset: Int64? = nil, _ handle: @escaping @Sendable (KafkaRecord) throws -> Void) async throws {
+    public func scanRecords(fromOffset: Int64 = 0, toOffset: Int64? = nil, _ handle: @escaping @Sendable (KafkaRecord) async throws -> Void) async throws {
+        _ = try await scan(from: { _ in fromOffset }, to: { _, high in toOffset.map { min($0, high) } ?? high }, handle)
+    }
+
+    /// Records in `[from(p), to(p, high))` of every partition p, where `high` is the partition's
+    /// high watermark when the scan starts. Returns those high watermarks. Refuses (before
+    /// reading anything) when a partition no longer holds `from(p)`.
+    @discardableResult
+    public func scan(
+        from: @Sendable (Int32) -> Int64,
+        to: @Sendable (Int32, Int64) -> Int64,
+        _ handle: @escaping @Sendable (KafkaRecord) async throws -> Void
+    ) async throws -> [Int32: Int64] {
         let admin = try KafkaAdmin(config: kafka, logger: logger)
-        var ends: [Int32: Int64] = [:]
+        var ranges: [Int32: Range<Int64>] = [:]
+        var highs: [Int32: Int64] = [:]
         do {
             let partitions = try await admin.partitionCount(topic: topic, timeout: .seconds(10))
             for partition in 0..<Int32(partitions) {
                 let (low, high) = try await admin.watermarks(TopicPartition(topic: topic, partition: partition), timeout: .seconds(10))
-                let wanted = max(fromOffset, 0)
+                highs[partition] = high
+                let wanted = max(from(partition), 0)
+                let end = min(to(partition, high), high)
+                guard end > wanted else { continue }
                 try Self.checkNotTruncated(topic: topic, partition: partition, low: low, high: high, wanted: wanted)
-                let end = toOffset.map { min($0, high) } ?? high
-                if end > wanted { ends[partition] = end }
+                ranges[partition] = wanted..<end
             }
         } catch {
             await admin.close()
             throw error
         }
         await admin.close()
-        guard !ends.isEmpty else { return }
+        guard !ranges.isEmpty else { return highs }
+        let wantedRanges = ranges
 
         let consumer = try KafkaConsumer(config: kafka, subscription: .allPartitions(topics: [topic], startAt: .earliest), logger: logger)
-        let progress = ScanProgress(ends: ends)
+        let progress = ScanProgress(ends: ranges.mapValues(\.upperBound))
         struct Done: Error {}
         do {
             try await consumer.run { record in
-                if let end = progress.end(of: record.partition), record.offset < end, record.offset >= fromOffset {
-                    try handle(record)
+                if let range = wantedRanges[record.partition], range.contains(record.offset) {
+                    try await handle(record)
                 }
                 if progress.reached(record.partition, record.offset) { throw Done() }
             }
@@ -87,6 +103,7 @@ public struct LogScanner: Sendable {
             throw error
         }
         await consumer.close()
+        return highs
     }
 
     /// Refuses when records the read needs (from `wanted`) are gone from the partition.

@@ -1,0 +1,103 @@
+import ArgumentParser
+import Foundation
+import Kafka
+import Logging
+import Postgres
+import ProjectionRebuild
+import ReadModels
+
+struct ProjectionsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "projections", abstract: "Rebuild read models from the log beside the live ones, verify, swap.",
+        subcommands: [RebuildProjections.self, VerifyProjections.self]
+    )
+}
+
+struct ProjectionOptions: ParsableArguments {
+    @OptionGroup var log: LogOptions
+    @Option(name: .customLong("database-url"), help: "Postgres URL (env DATABASE_URL).")
+    var databaseURL: String?
+    @Option(help: "A projection name (e.g. gateway.audit) or a read-model schema (gateway, hilqueue); default: all. A projection is rebuilt with the others of its schema.")
+    var projection: String?
+
+    func groups() throws -> [ReadModelSchema] {
+        guard let projection else { return ReadModels.all }
+        guard let group = ReadModels.group(named: projection) else {
+            let known = ReadModels.all.flatMap { [$0.liveSchema] + $0.projections().map(\.name) }
+            throw ValidationError("unknown projection '\(projection)'; known: \(known.joined(separator: ", "))")
+        }
+        return [group]
+    }
+
+    func rebuilder() throws -> (ProjectionRebuilder, PostgresPool) {
+        guard let url = databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"] else {
+            throw ValidationError("set DATABASE_URL (source .run/env) or --database-url")
+        }
+        let pool = PostgresPool(url: url, size: 2, logger: quietLogger())
+        return (ProjectionRebuilder(pool: pool, kafka: try log.kafka(client: "rebuild"), topic: log.topic, logger: quietLogger()), pool)
+    }
+}
+
+struct RebuildProjections: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "rebuild", abstract: "Replay the log from offset 0 into a fresh schema while the live one keeps serving.")
+    @OptionGroup var options: ProjectionOptions
+    @Option(help: "Target schema (default <live>_rebuild). Only with a single schema.")
+    var into: String?
+    @Flag(help: "Drop the target schema first if it exists.")
+    var replace = false
+    @Flag(help: "Afterwards make the rebuilt schema the live one, atomically (the old one is kept, renamed).")
+    var swap = false
+
+    func run() async throws {
+        let groups = try options.groups()
+        if into != nil, groups.count != 1 { throw ValidationError("--into needs --projection naming one schema") }
+        let (rebuilder, pool) = try options.rebuilder()
+        do {
+            for group in groups {
+                let target = into ?? "\(group.liveSchema)_rebuild"
+                let progress = try await rebuilder.rebuild(group, into: target, replace: replace) { progress in
+                    FileHandle.standardError.write(Data("\(group.liveSchema): \(progress.line)\n".utf8))
+                }
+                writeOut("rebuilt \(group.liveSchema) into \(target): \(progress.events) events in \(String(format: "%.2f", progress.seconds))s (\(String(format: "%.0f", progress.eventsPerSecond)) events/s)\n")
+                if swap {
+                    let replaced = try await rebuilder.swap(group, rebuilt: target)
+                    writeOut("swapped: \(target) is now \(group.liveSchema); the previous one is \(replaced)\n")
+                }
+            }
+        } catch {
+            await pool.close()
+            throw error
+        }
+        await pool.close()
+    }
+}
+
+struct VerifyProjections: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "verify", abstract: "Compare every projected table, row by row, between live and rebuilt; exits non-zero on a difference.")
+    @OptionGroup var options: ProjectionOptions
+    @Option(help: "Rebuilt schema to compare with (default: rebuild into <live>_verify now, and drop it afterwards).")
+    var against: String?
+
+    func run() async throws {
+        let groups = try options.groups()
+        let (rebuilder, pool) = try options.rebuilder()
+        var allEqual = true
+        do {
+            for group in groups {
+                let rebuilt = against ?? "\(group.liveSchema)_verify"
+                if against == nil { try await rebuilder.rebuild(group, into: rebuilt, replace: true) }
+                let report = try await rebuilder.verify(group, rebuilt: rebuilt)
+                writeOut(report.text + "\n")
+                allEqual = allEqual && report.equal
+                if against == nil {
+                    try await pool.withConnection { try $0.execute(simple: "DROP SCHEMA \(try PostgresQuery.quotedIdentifier(rebuilt)) CASCADE") }
+                }
+            }
+        } catch {
+            await pool.close()
+            throw error
+        }
+        await pool.close()
+        if !allEqual { throw ExitCode(1) }
+    }
+}

@@ -1,0 +1,183 @@
+import EventBus
+import Events
+import Foundation
+public import Kafka
+import LogTools
+public import Logging
+public import Postgres
+import Projections
+public import ReadModels
+
+/// Rebuilds a schema of read models from offset 0 into a fresh schema beside the live one,
+/// verifies the two table by table at the same log offsets, and swaps them atomically.
+public struct ProjectionRebuilder: Sendable {
+    public let pool: PostgresPool
+    public let kafka: KafkaConfig
+    public let topic: String
+    public let logger: Logger
+    /// Events per transaction during a rebuild (live projections write one event each).
+    public var batchSize = 500
+
+    public init(pool: PostgresPool, kafka: KafkaConfig, topic: String, logger: Logger) {
+        self.pool = pool
+        self.kafka = kafka
+        self.topic = topic
+        self.logger = logger
+    }
+
+    public struct Progress: Sendable {
+        public var events: Int
+        public var total: Int
+        public var seconds: Double
+        public var eventsPerSecond: Double { seconds > 0 ? Double(events) / seconds : 0 }
+        public var etaSeconds: Double? { eventsPerSecond > 0 ? Double(total - events) / eventsPerSecond : nil }
+        public var line: String {
+            let eta = etaSeconds.map { String(format: "%.0fs", $0) } ?? "?"
+            return "\(events)/\(total) events  \(String(format: "%.0f", eventsPerSecond)) events/s  ETA \(eta)"
+        }
+    }
+
+    public struct SchemaExists: Error, CustomStringConvertible {
+        public var schema: String
+        public var description: String { "schema \(schema) already exists; pass --replace to drop it first" }
+    }
+
+    /// Replays the log from offset 0 up to its end as of now into `schema`, created with the
+    /// group's migrations. The live schema keeps serving throughout.
+    @discardableResult
+    public func rebuild(_ group: ReadModelSchema, into schema: String, replace: Bool, progress: @escaping @Sendable (Progress) -> Void = { _ in }) async throws -> Progress {
+        precondition(schema != group.liveSchema, "a rebuild never writes into the live schema")
+        let exists = try await pool.query("SELECT 1 FROM pg_namespace WHERE nspname = \(schema)").count > 0
+        if exists {
+            guard replace else { throw SchemaExists(schema: schema) }
+            try await pool.withConnection { try $0.execute(simple: "DROP SCHEMA \(try PostgresQuery.quotedIdentifier(schema)) CASCADE") }
+        }
+        try await migrate(pool, schema: schema, migrations: group.migrations, logger: logger)
+        let projections = group.projections(in: schema)
+        try await pool.transaction { connection in
+            for projection in projections {
+                try connection.query("INSERT INTO \(identifier: schema).projection_versions (projection, version) VALUES (\(projection.name), \(projection.version))")
+            }
+        }
+        return try await advance(projections, from: { _ in 0 }, to: nil, progress: progress)
+    }
+
+    /// Applies records `[from(p), to[p])` (nil: to the end as of now) of every partition to
+    /// `projections`, in batched transactions that also store the offsets reached.
+    @discardableResult
+    func advance(_ projections: [any Projection], from: @escaping @Sendable (Int32) -> Int64, to: [Int32: Int64]?, progress: @escaping @Sendable (Progress) -> Void) async throws -> Progress {
+        let batch = Batch(projections: projections, size: batchSize, pool: pool, logger: logger, progress: progress)
+        let highs = try await LogScanner(kafka: kafka, topic: topic, logger: logger).scan(
+            from: from,
+            to: { partition, high in
+                let end = to.map { $0[partition] ?? 0 } ?? high
+                batch.expect(partition: partition, from: from(partition), to: min(end, high))
+                return end
+            },
+            { record in try await batch.add(record) }
+        )
+        try await batch.flush()
+        // Partitions with nothing (left) to read still get their end offset stored.
+        var ends: [TopicPartition: Int64] = [:]
+        for (partition, high) in highs {
+            let end = min(to.map { $0[partition] ?? 0 } ?? high, high)
+            if end > 0 { ends[TopicPartition(topic: topic, partition: partition)] = end }
+        }
+        let reached = ends
+        try await pool.transaction { connection in
+            for projection in projections {
+                let stored = try ProjectionStore.offsets(schema: projection.schema, projection: projection.name, in: connection)
+                try ProjectionStore.setOffsets(projection, reached.filter { stored[$0.key] ?? 0 < $0.value }, in: connection)
+            }
+        }
+        return batch.finalProgress
+    }
+
+    /// Events grouped into one transaction each. Only the scan's handler touches it.
+    final class Batch: @unchecked Sendable {
+        let projections: [any Projection]
+        let size: Int
+        let pool: PostgresPool
+        let logger: Logger
+        let progress: @Sendable (Progress) -> Void
+        var records: [KafkaRecord] = []
+        var applied = 0
+        var total = 0
+        let started = ContinuousClock.now
+        var lastReport = ContinuousClock.now
+
+        init(projections: [any Projection], size: Int, pool: PostgresPool, logger: Logger, progress: @escaping @Sendable (Progress) -> Void) {
+            self.projections = projections
+            self.size = size
+            self.pool = pool
+            self.logger = logger
+            self.progress = progress
+        }
+
+        func expect(partition: Int32, from: Int64, to: Int64) { total += Int(max(0, to - max(from, 0))) }
+
+        var finalProgress: Progress {
+            let elapsed = ContinuousClock.now - started
+            return Progress(events: applied, total: total, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        }
+
+        func add(_ record: KafkaRecord) async throws {
+            records.append(record)
+            if records.count >= size { try await flush() }
+        }
+
+        func flush() async throws {
+            guard !records.isEmpty else { return }
+            let records = self.records
+            self.records.removeAll(keepingCapacity: true)
+            do {
+                try await pool.transaction { [projections] connection in
+                    for record in records {
+                        try Self.apply(record, projections, in: connection, skipPermanentFailures: false)
+                    }
+                    try Self.storeOffsets(of: records, projections, in: connection)
+                }
+            } catch {
+                // Some event fails to apply (as it did live, where it was dead-lettered and
+                // skipped): redo this batch one event per transaction, skipping the same way.
+                for record in records {
+                    try await pool.transaction { [projections] connection in
+                        try Self.apply(record, projections, in: connection, skipPermanentFailures: true)
+                        try Self.storeOffsets(of: [record], projections, in: connection)
+                    }
+                }
+            }
+            applied += records.count
+            if ContinuousClock.now - lastReport > .seconds(1) {
+                lastReport = ContinuousClock.now
+                progress(finalProgress)
+            }
+        }
+
+        static func apply(_ record: KafkaRecord, _ projections: [any Projection], in connection: PostgresConnection, skipPermanentFailures: Bool) throws {
+            // Records that are not events were dead-lettered live and never applied.
+            guard let event = try? EventCodec.decode(record.value) else { return }
+            for projection in projections where projection.interestedIn?.contains(event.type) ?? true {
+                if skipPermanentFailures {
+                    try connection.query("SAVEPOINT apply_event")
+                    do {
+                        try projection.apply(event, position: record.position, in: connection)
+                        try connection.query("RELEASE SAVEPOINT apply_event")
+                    } catch let error as PostgresError where error.isRetriable {
+                        throw error
+                    } catch {
+                        try connection.query("ROLLBACK TO SAVEPOINT apply_event")
+                    }
+                } else {
+                    try projection.apply(event, position: record.position, in: connection)
+                }
+            }
+        }
+
+        static func storeOffsets(of records: [KafkaRecord], _ projections: [any Projection], in connection: PostgresConnection) throws {
+            var next: [TopicPartition: Int64] = [:]
+            for record in records { next[record.topicPartition] = max(next[record.topicPartition] ?? 0, record.offset + 1) }
+            for projection in projections { try ProjectionStore.setOffsets(projection, next, in: connection) }
+        }
+    }
+}
