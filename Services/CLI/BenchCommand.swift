@@ -5,7 +5,7 @@ import JSON
 import Logging
 
 struct BenchCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "bench", abstract: "Benchmarks against a running platform.", subcommands: [BenchTurns.self])
+    static let configuration = CommandConfiguration(commandName: "bench", abstract: "Benchmarks against a running platform.", subcommands: [BenchTurns.self, BenchRebuild.self])
 }
 
 /// `switchboard bench turns`: complete customer turns through the running services (HTTP in,
