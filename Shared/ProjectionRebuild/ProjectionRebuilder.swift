@@ -16,7 +16,7 @@ public struct ProjectionRebuilder: Sendable {
     public let topic: String
     public let logger: Logger
     /// Events per transaction during a rebuild (live projections write one event each).
-    public var batchSize = 500
+    public var batchSize = 2000
 
     public init(pool: PostgresPool, kafka: KafkaConfig, topic: String, logger: Logger) {
         self.pool = pool
@@ -132,8 +132,11 @@ public struct ProjectionRebuilder: Sendable {
             self.records.removeAll(keepingCapacity: true)
             do {
                 try await pool.transaction { [projections] connection in
-                    for record in records {
-                        try Self.apply(record, projections, in: connection, skipPermanentFailures: false)
+                    // Records that are not events were dead-lettered live and never applied.
+                    let events = records.compactMap { record in (try? EventCodec.decode(record.value)).map { ($0, record.position) } }
+                    for projection in projections {
+                        let wanted = projection.interestedIn.map { types in events.filter { types.contains($0.0.type) } } ?? events
+                        if !wanted.isEmpty { try projection.applyBatch(wanted, in: connection) }
                     }
                     try Self.storeOffsets(of: records, projections, in: connection)
                 }

@@ -23,6 +23,16 @@ public protocol Projection: Sendable {
     /// Writes one event's effect. Must be deterministic in the event alone (no clocks, no
     /// randomness) so a rebuild produces the same rows as the live projection.
     func apply(_ event: EventEnvelope, position: LogPosition, in connection: PostgresConnection) throws
+    /// Applies many events (in log order) at once, for rebuilds: the schema is fresh and
+    /// offsets only grow. Must leave exactly the rows that `apply` one by one leaves; the
+    /// rebuild-verify tests compare the two. Default: one by one.
+    func applyBatch(_ events: [(EventEnvelope, LogPosition)], in connection: PostgresConnection) throws
+}
+
+extension Projection {
+    public func applyBatch(_ events: [(EventEnvelope, LogPosition)], in connection: PostgresConnection) throws {
+        for (event, position) in events { try apply(event, position: position, in: connection) }
+    }
 }
 
 /// Migration creating the bookkeeping every projection schema carries: consumed offsets and

@@ -53,4 +53,19 @@ public struct AuditProjection: Projection {
             ON CONFLICT (topic, partition, log_offset) DO NOTHING
             """)
     }
+
+    /// COPY: the audit log is append-only and keyed by position, which a rebuild never repeats.
+    public func applyBatch(_ events: [(EventEnvelope, LogPosition)], in connection: PostgresConnection) throws {
+        let table = "\(try PostgresQuery.quotedIdentifier(schema)).audit_log"
+        _ = try connection.copyIn(
+            "COPY \(table) (topic, partition, log_offset, event_id, type, version, conversation_id, tenant_id, occurred_at, producer, causation_id, correlation_id, envelope) FROM STDIN",
+            rows: events.lazy.map { event, position in
+                [
+                    position.topic, String(position.partition), String(position.offset), event.id.uuidString, event.type, String(event.version),
+                    event.conversationID, event.tenantID, Timestamp.format(millis: event.occurredAtMillis), event.producer,
+                    event.causationID?.uuidString, event.correlationID.uuidString, String(decoding: EventCodec.encode(event), as: UTF8.self),
+                ]
+            }
+        )
+    }
 }

@@ -78,4 +78,107 @@ public struct ConversationsProjection: Projection {
             return
         }
     }
+
+    /// Set-based: messages go in through COPY and one INSERT … ON CONFLICT DO NOTHING (whose
+    /// RETURNING says which were new, as `apply` learns row by row); conversation rows are
+    /// folded in memory in log order from the rows they had, then written with one upsert.
+    public func applyBatch(_ events: [(EventEnvelope, LogPosition)], in connection: PostgresConnection) throws {
+        let quotedSchema = try PostgresQuery.quotedIdentifier(schema)
+        // 1. Message rows; the first occurrence of an id wins, as with one-by-one inserts.
+        var messageRows: [[String?]] = []
+        var firstSeen = Set<UUID>()
+        for (event, position) in events {
+            let row: (UUID, String, String?, String)
+            switch event.type {
+            case MessageReceived.eventType:
+                row = (event.id, "customer", nil, try event.decode(MessageReceived.self).text)
+            case ReplyDelivered.eventType:
+                let reply = try event.decode(ReplyDelivered.self)
+                row = (reply.replyID, "assistant", reply.kind.rawValue, reply.text)
+            default:
+                continue
+            }
+            guard firstSeen.insert(row.0).inserted else { continue }
+            messageRows.append([
+                row.0.uuidString, event.conversationID, event.correlationID.uuidString, row.1, row.2, row.3,
+                Timestamp.format(millis: event.occurredAtMillis), String(position.partition), String(position.offset),
+            ])
+        }
+        var inserted = Set<UUID>()
+        if !messageRows.isEmpty {
+            try connection.execute(simple: "CREATE TEMP TABLE IF NOT EXISTS batch_messages (LIKE \(quotedSchema).messages) ON COMMIT DELETE ROWS")
+            _ = try connection.copyIn("COPY batch_messages FROM STDIN", rows: messageRows)
+            for row in try connection.query(PostgresQuery(unsafeSQL: "INSERT INTO \(quotedSchema).messages SELECT * FROM batch_messages ON CONFLICT (message_id) DO NOTHING RETURNING message_id")) {
+                inserted.insert(try row.decode("message_id", as: UUID.self))
+            }
+        }
+
+        // 2. Conversations: fold from their stored rows, in log order.
+        struct Conversation {
+            var tenant: String, customer: String, status: String, owner: String, turns: Int, first: Int64, last: Int64
+        }
+        let touched = Array(Set(events.map(\.0.conversationID)))
+        var state: [String: Conversation] = [:]
+        for chunk in stride(from: 0, to: touched.count, by: 1000).map({ Array(touched[$0..<min($0 + 1000, touched.count)]) }) {
+            let placeholders = chunk.indices.map { "$\($0 + 1)" }.joined(separator: ",")
+            let rows = try connection.query(PostgresQuery(unsafeSQL: """
+                SELECT conversation_id, tenant_id, customer_id, status, owner, turn_count,
+                       (extract(epoch FROM first_activity_at) * 1000)::bigint AS first_ms,
+                       (extract(epoch FROM last_activity_at) * 1000)::bigint AS last_ms
+                FROM \(quotedSchema).conversations WHERE conversation_id IN (\(placeholders))
+                """, binds: chunk.map { PostgresValue($0) }))
+            for row in rows {
+                state[try row.decode("conversation_id", as: String.self)] = Conversation(
+                    tenant: try row.decode("tenant_id", as: String.self), customer: try row.decode("customer_id", as: String.self),
+                    status: try row.decode("status", as: String.self), owner: try row.decode("owner", as: String.self),
+                    turns: try row.decode("turn_count", as: Int.self), first: try row.decode("first_ms", as: Int64.self), last: try row.decode("last_ms", as: Int64.self)
+                )
+            }
+        }
+        var changed = Set<String>()
+        var counted = Set<UUID>()
+        for (event, _) in events {
+            let id = event.conversationID
+            let at = event.occurredAtMillis
+            switch event.type {
+            case MessageReceived.eventType:
+                guard inserted.contains(event.id), counted.insert(event.id).inserted else { continue }
+                if var conversation = state[id] {
+                    conversation.turns += 1
+                    conversation.last = max(conversation.last, at)
+                    state[id] = conversation
+                } else {
+                    let message = try event.decode(MessageReceived.self)
+                    state[id] = Conversation(tenant: event.tenantID, customer: message.customerID, status: "open", owner: "ai", turns: 1, first: at, last: at)
+                }
+                changed.insert(id)
+            case ReplyDelivered.eventType:
+                let replyID = try event.decode(ReplyDelivered.self).replyID
+                guard inserted.contains(replyID), counted.insert(replyID).inserted, var conversation = state[id] else { continue }
+                conversation.last = max(conversation.last, at)
+                state[id] = conversation
+                changed.insert(id)
+            case HandoverQueued.eventType:
+                guard var conversation = state[id] else { continue }
+                conversation.status = "handed_over"
+                conversation.owner = "human"
+                conversation.last = max(conversation.last, at)
+                state[id] = conversation
+                changed.insert(id)
+            default:
+                continue
+            }
+        }
+        guard !changed.isEmpty else { return }
+        try connection.execute(simple: "CREATE TEMP TABLE IF NOT EXISTS batch_conversations (LIKE \(quotedSchema).conversations) ON COMMIT DELETE ROWS")
+        _ = try connection.copyIn("COPY batch_conversations FROM STDIN", rows: changed.map { id -> [String?] in
+            let c = state[id]!
+            return [id, c.tenant, c.customer, c.status, c.owner, String(c.turns), Timestamp.format(millis: c.first), Timestamp.format(millis: c.last)]
+        })
+        try connection.query(PostgresQuery(unsafeSQL: """
+            INSERT INTO \(quotedSchema).conversations SELECT * FROM batch_conversations
+            ON CONFLICT (conversation_id) DO UPDATE SET status = EXCLUDED.status, owner = EXCLUDED.owner,
+                turn_count = EXCLUDED.turn_count, last_activity_at = EXCLUDED.last_activity_at
+            """))
+    }
 }
