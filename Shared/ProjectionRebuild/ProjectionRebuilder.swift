@@ -121,39 +121,56 @@ public struct ProjectionRebuilder: Sendable {
             return Progress(events: applied, total: total, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
         }
 
+        /// The batch being written while the scan fills the next one (batches commit in order).
+        var writing: Task<Void, any Error>?
+
         func add(_ record: KafkaRecord) async throws {
             records.append(record)
-            if records.count >= size { try await flush() }
+            if records.count >= size { try await flush(wait: false) }
         }
 
-        func flush() async throws {
-            guard !records.isEmpty else { return }
-            let records = self.records
-            self.records.removeAll(keepingCapacity: true)
+        /// Hands the filled batch to a writer task and keeps scanning; waits for the previous
+        /// batch first so batches (and stored offsets) commit in log order.
+        func flush(wait: Bool = true) async throws {
+            try await writing?.value
+            writing = nil
+            if !records.isEmpty {
+                let records = self.records
+                self.records.removeAll(keepingCapacity: true)
+                let (pool, projections) = (self.pool, self.projections)
+                writing = Task { try await Self.write(records, projections, pool: pool) }
+                applied += records.count
+            }
+            if wait {
+                try await writing?.value
+                writing = nil
+            }
+            if ContinuousClock.now - lastReport > .seconds(1) {
+                lastReport = ContinuousClock.now
+                progress(finalProgress)
+            }
+        }
+
+        static func write(_ records: [KafkaRecord], _ projections: [any Projection], pool: PostgresPool) async throws {
             do {
-                try await pool.transaction { [projections] connection in
+                try await pool.transaction { connection in
                     // Records that are not events were dead-lettered live and never applied.
                     let events = records.compactMap { record in (try? EventCodec.decode(record.value)).map { ($0, record.position) } }
                     for projection in projections {
                         let wanted = projection.interestedIn.map { types in events.filter { types.contains($0.0.type) } } ?? events
                         if !wanted.isEmpty { try projection.applyBatch(wanted, in: connection) }
                     }
-                    try Self.storeOffsets(of: records, projections, in: connection)
+                    try storeOffsets(of: records, projections, in: connection)
                 }
             } catch {
                 // Some event fails to apply (as it did live, where it was dead-lettered and
                 // skipped): redo this batch one event per transaction, skipping the same way.
                 for record in records {
-                    try await pool.transaction { [projections] connection in
-                        try Self.apply(record, projections, in: connection, skipPermanentFailures: true)
-                        try Self.storeOffsets(of: [record], projections, in: connection)
+                    try await pool.transaction { connection in
+                        try apply(record, projections, in: connection, skipPermanentFailures: true)
+                        try storeOffsets(of: [record], projections, in: connection)
                     }
                 }
-            }
-            applied += records.count
-            if ContinuousClock.now - lastReport > .seconds(1) {
-                lastReport = ContinuousClock.now
-                progress(finalProgress)
             }
         }
 
