@@ -47,6 +47,8 @@ public struct EventConsumer: Sendable {
     public let interestedIn: Set<String>
     public let logger: Logger
     public var retry = RetryPolicy()
+    /// Partitions handled at once; one partition's events always one at a time, in order.
+    public var maxConcurrentPartitions = 1
 
     public init(consumer: KafkaConsumer, deadLetters: DeadLetterPublisher, interestedIn: Set<String>, logger: Logger) {
         self.consumer = consumer
@@ -61,7 +63,7 @@ public struct EventConsumer: Sendable {
         let handled = Counter(label: "switchboard_events_handled_total", dimensions: [("group", group)])
         let deadLettered = Counter(label: "switchboard_events_dead_lettered_total", dimensions: [("group", group)])
         let retries = Counter(label: "switchboard_event_handler_retries_total", dimensions: [("group", group)])
-        try await consumer.run { record in
+        try await consumer.run(maxConcurrentPartitions: maxConcurrentPartitions) { record in
             // Skip what this service does not react to without parsing it; a record lacking the
             // header is parsed so that a malformed event is never silently ignored.
             if let type = record.header(EventHeaders.type), !interestedIn.contains(type) { return }

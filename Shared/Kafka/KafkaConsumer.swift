@@ -2,13 +2,14 @@ internal import CRdKafka
 import Logging
 import Synchronization
 
-/// A consumer whose handler sees one record at a time, in partition order, and whose offsets only
-/// move past records the handler finished (at-least-once).
+/// A consumer whose handler sees each partition's records one at a time and in offset order, and
+/// whose offsets only move past records the handler finished (at-least-once).
 ///
-/// Polling runs on a dedicated thread; the handler runs on the caller's task. There is no next poll
-/// before the handler returned, which is the back-pressure, and also why rebalances happen between
-/// records: a slow handler delays the whole group's rebalance (up to `max.poll.interval.ms`, after
-/// which this member is removed from the group).
+/// Polling runs on a dedicated thread; handlers run in child tasks of `run`. Only a bounded number
+/// of records is taken out of librdkafka ahead of the handler (see `run`), which is the
+/// back-pressure. While that bound is reached nothing is polled, so rebalances wait for handlers
+/// to make room: a handler stuck for longer than `max.poll.interval.ms` gets this member removed
+/// from the group.
 ///
 /// `extra` must not set `group.id` or `enable.auto.offset.store` (nor `enable.auto.commit` for
 /// subscriptions that never commit); the offset guarantees depend on them.
@@ -59,7 +60,8 @@ public final class KafkaConsumer: Sendable {
         }
         properties += config.extra.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
 
-        let context = ClientContext(logger: logger, rebalance: mode.map(RebalanceHandler.init(mode:)))
+        let flow = PartitionFlow()
+        let context = ClientContext(logger: logger, rebalance: mode.map { RebalanceHandler(mode: $0, flow: flow) })
         let handle = try RdKafkaHandle(kind: .consumer, properties: properties, context: context)
         if mode != nil {
             // Non-blocking: the group join happens on librdkafka's threads and in our polls.
@@ -73,7 +75,7 @@ public final class KafkaConsumer: Sendable {
                 if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(rdKafka: err, operation: "subscribe") }
             }
         }
-        self.core = ConsumerCore(handle: handle, storesOffsets: { if case .group = mode { true } else { false } }())
+        self.core = ConsumerCore(handle: handle, flow: flow, storesOffsets: { if case .group = mode { true } else { false } }())
         if mode == nil {
             // Resolve partitions and start offsets on the client thread; polls and `assignment()`
             // queue behind it.
@@ -93,13 +95,40 @@ public final class KafkaConsumer: Sendable {
         core.thread.stop()
     }
 
-    /// Hands each record to `handler`, one at a time; stores its offset after the handler returned.
+    /// Hands each record to `handler` and stores its offset after the handler returned.
     ///
-    /// Returns when the task is cancelled or `close()` is called (after the current handler call
-    /// finished). If the handler throws, stops without storing that record's offset and rethrows:
-    /// the record is redelivered after a restart (call `close()` so the group moves on). Also throws
-    /// fatal client errors and failures of `startOffsets`. One `run` at a time per consumer.
-    public func run(_ handler: @Sendable (KafkaRecord) async throws -> Void) async throws {
+    /// - Records of one partition are handled strictly in offset order, one at a time; records of
+    ///   different partitions may be handled concurrently, at most `maxConcurrentPartitions`
+    ///   handler calls at once. (A key maps to one partition, so one key's records never overlap.)
+    /// - A record's offset is stored (`.group` only; committed by auto-commit, on revoke and on
+    ///   close) only after its handler returned, and never past a record whose handler has not
+    ///   finished or failed.
+    /// - Bounded read-ahead: at most 4 × `maxConcurrentPartitions` records in total, and 4 per
+    ///   partition, are buffered or in flight (exactly 1 when `maxConcurrentPartitions` is 1: poll,
+    ///   handle, store, poll). At the total bound polling stops; a partition at its bound has its
+    ///   fetcher paused until it drained to 2.
+    /// - If the handler throws: no new records are handed out, the other in-flight handlers finish
+    ///   (their offsets are stored), then the first error is rethrown; the failed record's offset
+    ///   is not stored. Call `close()` so the group moves on; a new `run` on this consumer starts
+    ///   again at the failed record.
+    /// - Cancellation or `close()`: in-flight handlers finish and their offsets are stored, then
+    ///   `run` returns. Buffered records that were not started are not stored; a later `run` (or
+    ///   the partition's next owner) gets them again. Handlers run in child tasks, so they see the
+    ///   cancellation; one that throws because of it counts as failed (see above).
+    /// - Rebalance: a revoke drops the revoked partitions' buffered records and commits only what
+    ///   was handled. A handler already running for a revoked partition finishes, but its offset
+    ///   is not stored, so the new owner handles that record again (at-least-once; the revoke does
+    ///   not wait for handlers). If the partition comes back to this consumer, its records wait for
+    ///   that handler.
+    ///
+    /// Also throws fatal client errors and failures of `startOffsets` (after in-flight handlers
+    /// finished). One `run` at a time per consumer.
+    public func run(
+        maxConcurrentPartitions: Int = 1, _ handler: @Sendable (KafkaRecord) async throws -> Void
+    ) async throws {
+        guard maxConcurrentPartitions >= 1 else {
+            throw KafkaError(code: .invalidArgument, message: "run: maxConcurrentPartitions must be at least 1")
+        }
         let core = self.core
         switch core.beginRun() {
         case .started: break
@@ -108,50 +137,72 @@ public final class KafkaConsumer: Sendable {
             throw KafkaError(code: .invalidArgument, message: "run: this consumer is already running")
         }
         defer { core.endRun() }
+        let flow = core.flow
+        flow.begin(FlowLimits(maxConcurrentPartitions: maxConcurrentPartitions))
+        let id = ObjectIdentifier(self)
 
         try await withTaskCancellationHandler {
-            var pendingStore: PendingStore?
-            while true {
-                if Task.isCancelled || core.isClosing {
-                    if let last = pendingStore {
-                        _ = try? await core.thread.submit("store", interrupting: false) { core.store(last) }
+            // The handler tasks are children awaited before this returns, so the handler does not
+            // really escape.
+            await withoutActuallyEscaping(handler) { handler in
+                await withTaskGroup(of: Void.self) { group in
+                    for _ in 0..<maxConcurrentPartitions {
+                        group.addTask {
+                            while let item = await flow.next() {
+                                do {
+                                    try await KafkaConsumer.$handlerOf.withValue(id) { try await handler(item.record) }
+                                    if flow.complete(item, store: core.storeOffset) {
+                                        core.thread.interrupt()  // cut the poll short so the resume is applied
+                                    }
+                                } catch {
+                                    flow.fail(item, error: error)
+                                    core.thread.interrupt()
+                                }
+                            }
+                        }
                     }
-                    return
-                }
-                let toStore = pendingStore
-                let outcome: PollOutcome
-                do {
-                    outcome = try await core.thread.submit("poll", interrupting: false) { core.poll(storing: toStore) }
-                } catch let error as KafkaError where error.code == .closed {
-                    return
-                }
-                pendingStore = nil
-                switch outcome {
-                case .record(let record):
-                    try await KafkaConsumer.$handlerOf.withValue(ObjectIdentifier(self)) {
-                        try await handler(record)
-                    }
-                    if core.storesOffsets {
-                        pendingStore = PendingStore(topic: record.topic, partition: record.partition, offset: record.offset + 1)
-                    }
-                case .nothing:
-                    continue
-                case .failed(let error as KafkaError) where error.code == .closed:
-                    return
-                case .failed(let error):
-                    throw error
+                    await core.pump()
+                    await group.waitForAll()
                 }
             }
+            // Poll thread: resume what this run paused and rewind what it took but did not handle.
+            let finished: Void? = try? await core.thread.submit("finish", interrupting: false) { core.finishRun() }
+            if finished == nil { _ = flow.finish() }  // closed meanwhile: just empty the buffers
+            if let error = flow.firstError { throw error }
         } onCancel: {
+            flow.stop()
             core.thread.interrupt()
         }
     }
 
-    /// Waits for a running `run` to finish its current record, commits stored offsets, leaves the
-    /// group (`rd_kafka_consumer_close`) and destroys the handle. Idempotent.
+    /// Records taken from librdkafka by the current (or last) `run` and not yet handled; for
+    /// metrics and tests.
+    public struct FlowStatistics: Sendable {
+        /// Polled, waiting for their partition's handler.
+        public var buffered: Int
+        /// Handler running.
+        public var inFlight: Int
+        /// Highest buffered + in-flight total since the run started.
+        public var peakTotal: Int
+        /// Highest buffered + in-flight count of a single partition since the run started.
+        public var peakPerPartition: Int
+    }
+
+    public var flowStatistics: FlowStatistics {
+        let statistics = core.flow.statistics
+        return FlowStatistics(
+            buffered: statistics.buffered, inFlight: statistics.inFlight,
+            peakTotal: statistics.peakTotal, peakPerPartition: statistics.peakPerPartition
+        )
+    }
+
+    /// Waits for a running `run` to finish its in-flight records, commits stored offsets, leaves the
+    /// group (`rd_kafka_consumer_close`) and destroys the handle. Idempotent. Called from inside a
+    /// handler, it does not wait for `run` (other in-flight records are then not stored).
     public func close() async {
         let core = self.core
         core.beginClose()
+        core.flow.stop()
         core.thread.interrupt()
         if KafkaConsumer.handlerOf != ObjectIdentifier(self) {
             await core.waitUntilRunExited()
@@ -178,8 +229,7 @@ struct PendingStore: Sendable {
 }
 
 enum PollOutcome: Sendable {
-    case record(KafkaRecord)
-    case nothing
+    case polled
     case failed(any Error)
 }
 
@@ -199,10 +249,12 @@ final class ConsumerCore: Sendable {
     let thread: ClientThread
     let context: ClientContext
     let storesOffsets: Bool
+    let flow: PartitionFlow
 
-    init(handle: RdKafkaHandle, storesOffsets: Bool) {
+    init(handle: RdKafkaHandle, flow: PartitionFlow, storesOffsets: Bool) {
         self.handle = HandleSlot(handle)
         self.context = handle.context
+        self.flow = flow
         self.storesOffsets = storesOffsets
         self.thread = ClientThread(name: "kafka-consumer", interrupt: { [weak handle] in handle?.interruptPoll() })
     }
@@ -243,52 +295,149 @@ final class ConsumerCore: Sendable {
         }
     }
 
+    // MARK: Run (caller's task)
+
+    /// Polls on the client thread whenever the flow has room, until the run stops.
+    func pump() async {
+        while let room = await flow.waitForRoom() {
+            if Task.isCancelled || isClosing {
+                flow.stop()
+                return
+            }
+            let outcome: PollOutcome
+            do {
+                outcome = try await thread.submit("poll", interrupting: false) { self.poll(upTo: room) }
+            } catch {
+                flow.stop()  // only `.closed`: the client thread stopped
+                return
+            }
+            switch outcome {
+            case .polled:
+                continue
+            case .failed(let error as KafkaError) where error.code == .closed:
+                flow.stop()
+            case .failed(let error):
+                flow.fail(error)
+            }
+        }
+    }
+
+    /// A handler returned: stores `offset + 1` (`.group` only). Called under the flow's lock, so a
+    /// revoke cannot slip in between the ownership check and the store. `rd_kafka_offsets_store`
+    /// only takes librdkafka's partition lock, so this does not block the calling task's thread.
+    func storeOffset(_ record: KafkaRecord) {
+        guard storesOffsets else { return }
+        handle.withCurrent { rdHandle in
+            store(PendingStore(topic: record.topic, partition: record.partition, offset: record.offset + 1), on: rdHandle)
+        }
+    }
+
     // MARK: Client-thread jobs
 
     private var currentHandle: RdKafkaHandle? { handle.current }
 
-    /// Stores the previous record's offset, then polls once (serving rebalances in between).
-    func poll(storing pending: PendingStore?) -> PollOutcome {
+    /// Resumes drained partitions, then moves up to `limit` records into the flow (waiting up to a
+    /// second for the first), serving rebalances in between. Pauses partitions that reach their
+    /// bound.
+    func poll(upTo limit: Int) -> PollOutcome {
         guard let rdHandle = currentHandle else { return .failed(KafkaError.closed("poll")) }
-        if let pending { store(pending, on: rdHandle) }
+        resume(flow.takeResumes(), on: rdHandle)
         if let failure = context.currentFailure { return .failed(failure) }
 
-        return rdHandle.withPointer { rk -> PollOutcome in
-            // Long timeout: `interrupt()` (rd_kafka_queue_yield) ends it early for close/cancel.
-            guard let message = rd_kafka_consumer_poll(rk, 1000) else {
-                if let failure = context.currentFailure { return .failed(failure) }
-                return .nothing
+        var taken = 0
+        // Long timeout: `interrupt()` (rd_kafka_queue_yield) ends it early for close/cancel/resume.
+        var timeoutMs: Int32 = 1000
+        while taken < limit {
+            let outcome = rdHandle.withPointer { rk -> PollOutcome? in
+                guard let message = rd_kafka_consumer_poll(rk, timeoutMs) else {
+                    if let failure = context.currentFailure { return .failed(failure) }
+                    return .polled
+                }
+                defer { rd_kafka_message_destroy(message) }
+                let err = message.pointee.err
+                if err == RD_KAFKA_RESP_ERR_NO_ERROR {
+                    let record = makeRecord(message)
+                    if flow.accept(record) == .pause {
+                        setPaused(true, [record.topicPartition], on: rdHandle)
+                    }
+                    taken += 1
+                    return nil
+                }
+                if let fatal = rdHandle.fatalError(operation: "consume") {
+                    context.recordFailure(fatal)
+                    return .failed(fatal)
+                }
+                let error = KafkaError(rdKafka: err, operation: "consume")
+                if error.code == .authorization || error.code == .authentication {
+                    return .failed(error)
+                }
+                // Partition EOF, unknown topic (may be created later), transport errors: librdkafka
+                // retries; keep polling.
+                context.logger.debug(
+                    "kafka consumer event",
+                    metadata: [
+                        "kafka.error": "\(String(cString: rd_kafka_err2name(err)))",
+                        "kafka.topic": "\(message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "")",
+                        "kafka.partition": "\(message.pointee.partition)",
+                    ]
+                )
+                return nil
             }
-            defer { rd_kafka_message_destroy(message) }
-            let err = message.pointee.err
-            if err == RD_KAFKA_RESP_ERR_NO_ERROR {
-                return .record(makeRecord(message))
+            if let outcome { return outcome }
+            timeoutMs = 0  // take what is already queued, do not wait for more
+        }
+        return .polled
+    }
+
+    /// After the handler tasks ended: resumes partitions the run paused and seeks partitions whose
+    /// records were taken but not handled back to the first of them, so that a later `run` on this
+    /// consumer does not skip them (and then store offsets past them).
+    func finishRun() {
+        let leftovers = flow.finish()
+        guard let rdHandle = currentHandle else { return }
+        setPaused(false, leftovers.paused, on: rdHandle)
+        seek(leftovers.seek.map { ($0.key, $0.value) }, on: rdHandle)
+    }
+
+    /// Resumes paused fetchers at the offset after the last record taken from them. The seek is
+    /// what gets them going: librdkafka 2.0.2 handles a resume without waking the broker thread,
+    /// which then only refetches after its 1 s idle wait; a seek wakes it.
+    func resume(_ partitions: [(TopicPartition, Int64)], on rdHandle: RdKafkaHandle) {
+        guard !partitions.isEmpty else { return }
+        setPaused(false, partitions.map(\.0), on: rdHandle)
+        seek(partitions, on: rdHandle)
+    }
+
+    /// `rd_kafka_seek_partitions`; waits until librdkafka applied it. Failures only cost
+    /// redelivery or latency, so they are logged.
+    func seek(_ partitions: [(TopicPartition, Int64)], on rdHandle: RdKafkaHandle) {
+        guard !partitions.isEmpty else { return }
+        rdHandle.withPointer { rk in
+            _ = withPartitionList(partitions) { list in
+                if let error = rd_kafka_seek_partitions(rk, list, 10_000) {
+                    context.logger.info("kafka seek failed", metadata: ["kafka.error": "\(KafkaError(consuming: error, operation: "seek"))"])
+                }
+                for index in 0..<Int(list.pointee.cnt) where list.pointee.elems[index].err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                    // _STATE: no longer assigned; its next owner starts from the committed offset.
+                    context.logger.debug(
+                        "kafka partition not repositioned",
+                        metadata: [
+                            "kafka.topic": "\(String(cString: list.pointee.elems[index].topic))",
+                            "kafka.partition": "\(list.pointee.elems[index].partition)",
+                            "kafka.error": "\(String(cString: rd_kafka_err2name(list.pointee.elems[index].err)))",
+                        ]
+                    )
+                }
             }
-            if let fatal = rdHandle.fatalError(operation: "consume") {
-                context.recordFailure(fatal)
-                return .failed(fatal)
-            }
-            let error = KafkaError(rdKafka: err, operation: "consume")
-            if error.code == .authorization || error.code == .authentication {
-                return .failed(error)
-            }
-            // Partition EOF, unknown topic (may be created later), transport errors: librdkafka
-            // retries; keep polling.
-            context.logger.debug(
-                "kafka consumer event",
-                metadata: [
-                    "kafka.error": "\(String(cString: rd_kafka_err2name(err)))",
-                    "kafka.topic": "\(message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "")",
-                    "kafka.partition": "\(message.pointee.partition)",
-                ]
-            )
-            return .nothing
         }
     }
 
-    func store(_ pending: PendingStore) {
-        guard let rdHandle = currentHandle else { return }
-        store(pending, on: rdHandle)
+    /// Pauses or resumes fetchers (synchronous, waits for the partition's broker thread).
+    /// Only ever resume what was paused here: a resume bumps the partition's version, and on a
+    /// running fetcher librdkafka would then refetch from a stale position (duplicates).
+    func setPaused(_ paused: Bool, _ partitions: [TopicPartition], on rdHandle: RdKafkaHandle) {
+        guard !partitions.isEmpty else { return }
+        rdHandle.withPointer { rk in pausePartitions(rk, paused, partitions, logger: context.logger) }
     }
 
     private func store(_ pending: PendingStore, on rdHandle: RdKafkaHandle) {

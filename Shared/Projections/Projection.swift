@@ -84,6 +84,9 @@ public struct ProjectionRunner: Sendable {
     public let topic: String
     public let deadLetters: DeadLetterPublisher
     public let logger: Logger
+    /// Partitions applied at once (rows of different partitions never overlap: a conversation
+    /// lives in one partition, an audit row is keyed by its position).
+    public var maxConcurrentPartitions = 1
 
     public init(projection: any Projection, pool: PostgresPool, databaseURL: String, kafka: KafkaConfig, topic: String, producer: KafkaProducer, deadLetterTopic: String, logger: Logger) {
         self.projection = projection
@@ -134,7 +137,7 @@ public struct ProjectionRunner: Sendable {
             logger: logger
         )
         do {
-            try await consumer.run { record in try await self.handle(record, ledger: ledger) }
+            try await consumer.run(maxConcurrentPartitions: maxConcurrentPartitions) { record in try await self.handle(record, ledger: ledger) }
         } catch is CancellationError {
             // Stopping mid-event: that event's transaction did not commit, so it is applied
             // after the restart. Not a failure.

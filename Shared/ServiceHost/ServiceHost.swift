@@ -49,12 +49,13 @@ public struct ServiceHost: Sendable {
                 subscription: .group(id: group, topics: [config.conversationsTopic], startAt: .earliest),
                 logger: logger
             )
-            let events = EventConsumer(
+            var events = EventConsumer(
                 consumer: consumer,
                 deadLetters: DeadLetterPublisher(producer: producer, topic: config.deadLetterTopic, consumerGroup: group),
                 interestedIn: interestedIn, logger: logger
             )
-            try await runUntilShutdown(consumer: consumer) {
+            events.maxConcurrentPartitions = config.consumerConcurrency
+            try await runUntilShutdown(consumer: consumer) { [events] in
                 try await events.run { event, _ in try await handler(event) }
             }
         }
@@ -62,11 +63,12 @@ public struct ServiceHost: Sendable {
 
     /// A projection kept in this service's schema (offsets in the same transaction as the rows).
     public func projection(_ projection: any Projection) -> any Service {
-        let runner = ProjectionRunner(
+        var runner = ProjectionRunner(
             projection: projection, pool: pool, databaseURL: config.databaseURL, kafka: config.kafka(client: "projection-\(projection.name)"),
             topic: config.conversationsTopic, producer: producer, deadLetterTopic: config.deadLetterTopic, logger: logger
         )
-        return ClosureService(name: projection.name) {
+        runner.maxConcurrentPartitions = config.consumerConcurrency
+        return ClosureService(name: projection.name) { [runner] in
             try await cancelWhenGracefulShutdown { try await runner.run() }
         }
     }

@@ -21,6 +21,9 @@ public struct ServiceConfig: Sendable {
     /// here); librdkafka's mock cluster needs more than ~3500 and finishes a rebalance only
     /// after session−1 s, so the dev stack uses 4000 for faster failover.
     public var kafkaSessionTimeoutMs: Int
+    /// Partitions a consumer handles at once (events of one partition, hence of one
+    /// conversation, are always handled one at a time, in order).
+    public var consumerConcurrency: Int
     /// Extra librdkafka properties (`k=v,k=v`), e.g. SASL/TLS for a real cluster.
     public var kafkaProperties: [String: String]
     public var conversationsTopic: String
@@ -34,7 +37,7 @@ public struct ServiceConfig: Sendable {
     public init(
         serviceName: String, instanceID: String, bootstrapServers: String, databaseURL: String,
         databasePoolSize: Int = 4, httpHost: String = "127.0.0.1", httpPort: Int,
-        logLevel: Logger.Level = .info, kafkaFetchWaitMaxMs: Int = 5, kafkaSessionTimeoutMs: Int = 6000, kafkaProperties: [String: String] = [:],
+        logLevel: Logger.Level = .info, kafkaFetchWaitMaxMs: Int = 5, kafkaSessionTimeoutMs: Int = 6000, consumerConcurrency: Int = 4, kafkaProperties: [String: String] = [:],
         conversationsTopic: String = Topics.conversations, deadLetterTopic: String = Topics.deadLetter,
         domainPackPath: String = "deploy/packs/retail.yaml", defaultTenant: String = "default"
     ) {
@@ -48,6 +51,7 @@ public struct ServiceConfig: Sendable {
         self.logLevel = logLevel
         self.kafkaFetchWaitMaxMs = kafkaFetchWaitMaxMs
         self.kafkaSessionTimeoutMs = kafkaSessionTimeoutMs
+        self.consumerConcurrency = consumerConcurrency
         self.kafkaProperties = kafkaProperties
         self.conversationsTopic = conversationsTopic
         self.deadLetterTopic = deadLetterTopic
@@ -118,6 +122,12 @@ public struct CommonOptions: ParsableArguments, Sendable {
             }
             return value
         } ?? 6000
+        let concurrency = try env("SWITCHBOARD_CONSUMER_CONCURRENCY").map { raw in
+            guard let value = Int(raw), (1...64).contains(value) else {
+                throw ConfigError("SWITCHBOARD_CONSUMER_CONCURRENCY must be 1...64, got '\(raw)'")
+            }
+            return value
+        } ?? 4
         let poolSize = try env("SWITCHBOARD_DB_POOL_SIZE").map { raw in
             guard let value = Int(raw), (1...256).contains(value) else {
                 throw ConfigError("SWITCHBOARD_DB_POOL_SIZE must be 1...256, got '\(raw)'")
@@ -127,7 +137,7 @@ public struct CommonOptions: ParsableArguments, Sendable {
         return ServiceConfig(
             serviceName: service, instanceID: instance, bootstrapServers: bootstrap, databaseURL: databaseURL,
             databasePoolSize: poolSize, httpHost: host, httpPort: port, logLevel: level,
-            kafkaFetchWaitMaxMs: fetchWait, kafkaSessionTimeoutMs: sessionTimeout,
+            kafkaFetchWaitMaxMs: fetchWait, kafkaSessionTimeoutMs: sessionTimeout, consumerConcurrency: concurrency,
             kafkaProperties: try Self.parseProperties(env("SWITCHBOARD_KAFKA_PROPERTIES") ?? ""),
             conversationsTopic: env("SWITCHBOARD_TOPIC_CONVERSATIONS") ?? Topics.conversations,
             deadLetterTopic: env("SWITCHBOARD_TOPIC_DEADLETTER") ?? Topics.deadLetter,

@@ -31,7 +31,9 @@ struct Broker {
     func consumerConfig(_ clientID: String, fetchWaitMaxMs: Int = 5) -> KafkaConfig {
         KafkaConfig(
             bootstrapServers: cluster.bootstrapServers, clientID: clientID, fetchWaitMaxMs: fetchWaitMaxMs,
-            extra: KafkaConfig.mockClusterGroupSettings
+            extra: KafkaConfig.mockClusterGroupSettings.merging(
+                ProcessInfo.processInfo.environment["KAFKA_RDDEBUG"].map { ["debug": $0] } ?? [:]
+            ) { $1 }
         )
     }
 }

@@ -195,6 +195,15 @@ final class HandleSlot: Sendable {
 
     var current: RdKafkaHandle? { slot.withLock { $0 } }
 
+    /// Runs `body` with the handle while holding the slot, for callers off the client thread: the
+    /// reference never outlives the lock, so the last one is still dropped by `take`'s caller.
+    /// `body` must not block.
+    func withCurrent(_ body: (RdKafkaHandle) -> Void) {
+        slot.withLock { handle in
+            if let handle { body(handle) }
+        }
+    }
+
     func take() -> RdKafkaHandle? {
         slot.withLock { state in
             let taken = state

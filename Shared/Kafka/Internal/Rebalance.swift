@@ -2,8 +2,10 @@ internal import CRdKafka
 import Logging
 
 /// What the consumer does when the group coordinator assigns or revokes partitions. Runs inside
-/// `rd_kafka_consumer_poll`/`rd_kafka_consumer_close` on the consumer's client thread, never while
-/// the handler is running, so every handled record's offset has been stored before a revoke.
+/// `rd_kafka_consumer_poll`/`rd_kafka_consumer_close` on the consumer's client thread, possibly
+/// while handlers of other records run; `PartitionFlow.revoke` makes sure that only offsets of
+/// records handled before the revoke are stored, and so committed. It never waits for a handler
+/// (a handler may need the client thread, e.g. to `close()`).
 final class RebalanceHandler: Sendable {
     enum Mode: Sendable {
         /// Commit stored offsets on revoke; start from committed offsets on assign.
@@ -13,9 +15,11 @@ final class RebalanceHandler: Sendable {
     }
 
     let mode: Mode
+    let flow: PartitionFlow
 
-    init(mode: Mode) {
+    init(mode: Mode, flow: PartitionFlow) {
         self.mode = mode
+        self.flow = flow
     }
 
     func handle(
@@ -67,6 +71,10 @@ final class RebalanceHandler: Sendable {
 
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             logger.info("kafka partitions revoked", metadata: ["kafka.partitions": "\(topicPartitions.count)"])
+            // First drop buffered records and disown in-flight ones: from here on no offset of
+            // these partitions is stored, so the commit below covers exactly what was handled.
+            let paused = flow.revoke(cooperative ? topicPartitions : flow.knownPartitions(plus: topicPartitions))
+            pausePartitions(rk, false, paused, logger: logger)
             if case .group = mode, rd_kafka_assignment_lost(rk) == 0 {
                 // Synchronous: the next owner must start after everything this member handled.
                 let commitErr = rd_kafka_commit(rk, nil, 0)
@@ -87,6 +95,7 @@ final class RebalanceHandler: Sendable {
 
         default:
             logger.info("kafka rebalance error", metadata: ["kafka.error": "\(String(cString: rd_kafka_err2name(err)))"])
+            pausePartitions(rk, false, flow.revoke(flow.knownPartitions(plus: topicPartitions)), logger: logger)
             _ = rd_kafka_assign(rk, nil)
         }
     }
@@ -124,4 +133,29 @@ let rebalanceCallback: @convention(c) (
         return
     }
     handler.handle(rk: rk, err: err, partitions: partitions, context: context)
+}
+
+/// Builds a partition list (with offsets when given) for the duration of `body`.
+func withPartitionList<R>(
+    _ partitions: [(TopicPartition, Int64)], _ body: (UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> R
+) -> R? {
+    guard let list = rd_kafka_topic_partition_list_new(Int32(clamping: partitions.count)) else { return nil }
+    defer { rd_kafka_topic_partition_list_destroy(list) }
+    for (tp, offset) in partitions {
+        rd_kafka_topic_partition_list_add(list, tp.topic, tp.partition)?.pointee.offset = offset
+    }
+    return body(list)
+}
+
+/// `rd_kafka_pause_partitions` / `rd_kafka_resume_partitions`; both wait for the partitions'
+/// broker threads (never for the poll thread), so they are safe inside the rebalance callback.
+func pausePartitions(_ rk: OpaquePointer, _ pause: Bool, _ partitions: [TopicPartition], logger: Logger) {
+    guard !partitions.isEmpty else { return }
+    _ = withPartitionList(partitions.map { ($0, Int64(RD_KAFKA_OFFSET_INVALID)) }) { list in
+        let err = pause ? rd_kafka_pause_partitions(rk, list) : rd_kafka_resume_partitions(rk, list)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            logger.info("kafka pause/resume failed", metadata: ["kafka.error": "\(String(cString: rd_kafka_err2name(err)))"])
+        }
+    }
+    logger.trace("kafka fetchers \(pause ? "paused" : "resumed")", metadata: ["kafka.partitions": "\(partitions)"])
 }
