@@ -22,7 +22,8 @@ public struct ServiceConfig: Sendable {
     /// after session−1 s, so the dev stack uses 4000 for faster failover.
     public var kafkaSessionTimeoutMs: Int
     /// Partitions a consumer handles at once (events of one partition, hence of one
-    /// conversation, are always handled one at a time, in order).
+    /// conversation, are always handled one at a time, in order). Default 1: on the dev broker
+    /// more is slower (see docs/BENCHMARKS.md); raise it against a real cluster.
     public var consumerConcurrency: Int
     /// Extra librdkafka properties (`k=v,k=v`), e.g. SASL/TLS for a real cluster.
     public var kafkaProperties: [String: String]
@@ -37,7 +38,7 @@ public struct ServiceConfig: Sendable {
     public init(
         serviceName: String, instanceID: String, bootstrapServers: String, databaseURL: String,
         databasePoolSize: Int = 4, httpHost: String = "127.0.0.1", httpPort: Int,
-        logLevel: Logger.Level = .info, kafkaFetchWaitMaxMs: Int = 5, kafkaSessionTimeoutMs: Int = 6000, consumerConcurrency: Int = 4, kafkaProperties: [String: String] = [:],
+        logLevel: Logger.Level = .info, kafkaFetchWaitMaxMs: Int = 5, kafkaSessionTimeoutMs: Int = 6000, consumerConcurrency: Int = 1, kafkaProperties: [String: String] = [:],
         conversationsTopic: String = Topics.conversations, deadLetterTopic: String = Topics.deadLetter,
         domainPackPath: String = "deploy/packs/retail.yaml", defaultTenant: String = "default"
     ) {
@@ -127,7 +128,7 @@ public struct CommonOptions: ParsableArguments, Sendable {
                 throw ConfigError("SWITCHBOARD_CONSUMER_CONCURRENCY must be 1...64, got '\(raw)'")
             }
             return value
-        } ?? 4
+        } ?? 1
         let poolSize = try env("SWITCHBOARD_DB_POOL_SIZE").map { raw in
             guard let value = Int(raw), (1...256).contains(value) else {
                 throw ConfigError("SWITCHBOARD_DB_POOL_SIZE must be 1...256, got '\(raw)'")
