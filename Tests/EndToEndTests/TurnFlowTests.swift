@@ -92,6 +92,23 @@ struct TurnFlowTests {
             let conversationTrace = try runCLI(p, ["trace", "conv-clarify"])
             #expect(conversationTrace.stdout.components(separatedBy: "turn ").count - 1 == 2, "two turns")
 
+            // Time travel: the conversation as it was right after its first reply, and at the end.
+            let offsets = p.log.allRecords.filter { (try? EventCodec.decode($0.value))?.conversationID == "conv-clarify" }
+            let deliveries = offsets.filter { $0.header(EventHeaders.type) == "ReplyDelivered" }.map(\.offset)
+            let firstReply = try #require(deliveries.first)
+            let before = try runCLI(p, ["conversation", "show", "conv-clarify", "--at-offset", String(firstReply)])
+            #expect(before.status == 0, "\(before.stderr)")
+            let beforeState = try JSONValue.parse(Array(before.stdout.utf8))
+            #expect(beforeState["turn_count"] == 1)
+            #expect(beforeState["messages"]?.arrayValue?.map { $0["role"]?.stringValue ?? "" } == ["customer", "assistant"])
+            #expect(beforeState["last_event"]?["type"] == "ReplyDelivered")
+            let justBefore = try JSONValue.parse(Array(try runCLI(p, ["conversation", "show", "conv-clarify", "--at-offset", String(firstReply - 1)]).stdout.utf8))
+            #expect(justBefore["messages"]?.arrayValue?.count == 1, "before the reply was delivered")
+            let now = try JSONValue.parse(Array(try runCLI(p, ["conversation", "show", "conv-clarify"]).stdout.utf8))
+            #expect(now["turn_count"] == 2 && now["messages"]?.arrayValue?.count == 4)
+            let ancient = try JSONValue.parse(Array(try runCLI(p, ["conversation", "show", "conv-clarify", "--at", "2020-01-01T00:00:00Z"]).stdout.utf8))
+            #expect(ancient["exists"] == false)
+
             // The conversation's events from the audit projection equal the log's.
             let audited = try await p.eventually("audited events") { () -> [JSONValue]? in
                 let list = try await p.get("/v1/conversations/conv-found/events").json["events"]?.arrayValue ?? []
