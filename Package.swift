@@ -92,7 +92,7 @@ let package = Package(
         .target(name: "LogTools", dependencies: ["EventBus", "Events", "Kafka", logging], path: "Shared/LogTools"),
     ]
     + service("Gateway", folder: "Gateway", extra: ["Projections", "ReadModels", hummingbird, lifecycle, .product(name: "NIOCore", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types")])
-    + service("Planner", folder: "Planner")
+    + service("Planner", folder: "Planner", extra: ["ReadModels"])
     + service("Executor", folder: "Executor")
     + service("Verifier", folder: "Verifier", extra: ["JSONSchema"])
     + service("HILQueue", folder: "HILQueue", extra: ["Projections", "ReadModels", hummingbird])

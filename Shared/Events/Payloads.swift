@@ -340,12 +340,44 @@ public struct HandoverQueued: EventPayload {
     }
 }
 
+/// One call to a language model, successful or not: the cost ledger is a projection of these.
+public struct LLMCallCompleted: EventPayload {
+    public static let eventType = "LLMCallCompleted"
+    public static let eventVersion = 1
+    public var provider: String
+    public var model: String
+    /// What the call was for: decision, repair, draft, summary, embedding.
+    public var purpose: String
+    public var tokensIn: Int
+    public var tokensOut: Int
+    /// Integer micro-dollars, from the model catalog's prices: no floating-point money.
+    public var costMicros: Int64
+    public var latencyMs: Int
+    /// success, error, timeout, invalid_output, rate_limited.
+    public var outcome: String
+    public var cached: Bool
+    public init(provider: String, model: String, purpose: String, tokensIn: Int, tokensOut: Int, costMicros: Int64, latencyMs: Int, outcome: String, cached: Bool) {
+        self.provider = provider
+        self.model = model
+        self.purpose = purpose
+        self.tokensIn = tokensIn
+        self.tokensOut = tokensOut
+        self.costMicros = costMicros
+        self.latencyMs = latencyMs
+        self.outcome = outcome
+        self.cached = cached
+    }
+    enum CodingKeys: String, CodingKey {
+        case provider, model, purpose, tokensIn = "tokens_in", tokensOut = "tokens_out", costMicros = "cost_micros", latencyMs = "latency_ms", outcome, cached
+    }
+}
+
 /// Every v1 payload type; docs/events and docs/EVENTS.md are checked against this list.
 public enum EventCatalog {
     public static let all: [any EventPayload.Type] = [
         MessageReceived.self, DecisionMade.self, PlanProposed.self, ClarificationRequested.self,
         StepApproved.self, StepRejected.self, ToolCallStarted.self, ToolSucceeded.self, ToolFailed.self,
         StepVerified.self, StepFailed.self, ReplyDrafted.self, ReplyApproved.self, ReplyBlocked.self,
-        ReplyDelivered.self, HandoverRequested.self, HandoverQueued.self,
+        ReplyDelivered.self, HandoverRequested.self, HandoverQueued.self, LLMCallCompleted.self,
     ]
 }

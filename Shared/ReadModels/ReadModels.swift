@@ -25,7 +25,12 @@ public enum ReadModels {
         migrations: HandoverProjection.migrations,
         make: { [HandoverProjection(schema: $0)] }
     )
-    public static let all = [gateway, hilqueue]
+    public static let costs = ReadModelSchema(
+        owner: "planner", liveSchema: "costs",
+        migrations: CostLedgerProjection.migrations,
+        make: { [CostLedgerProjection(schema: $0)] }
+    )
+    public static let all = [gateway, hilqueue, costs]
 
     /// The schema group holding a projection (by name) or named by its live schema.
     public static func group(named name: String) -> ReadModelSchema? {

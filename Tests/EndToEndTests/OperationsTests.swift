@@ -1,6 +1,9 @@
 import DevStack
 import Events
 import Foundation
+import Logging
+import Kafka
+import EventBus
 import HTTPClient
 import JSON
 import Testing
@@ -51,6 +54,44 @@ struct OperationsTests {
             #expect(dryRun.status == 0 && dryRun.stderr.contains("validated 2 events"), "\(dryRun.stderr)")
             let badTime = try runCLI(p, ["events", "export", "--from", "yesterday"])
             #expect(badTime.status != 0 && badTime.stderr.contains("--from must be"), "\(badTime.stderr)")
+
+            // The cost summary equals the sum of the LLMCallCompleted costs on the log.
+            var kafka = KafkaConfig(bootstrapServers: p.stack.environment["SWITCHBOARD_BOOTSTRAP"]!, clientID: "e2e-llm")
+            kafka.fetchWaitMaxMs = 5
+            let producer = try KafkaProducer(config: kafka, logger: Logger(label: "e2e.llm"))
+            let publisher = EventPublisher(producer: producer, topic: Topics.conversations)
+            var calls: [LLMCallCompleted] = []
+            for index in 0..<24 {
+                let message = try EventEnvelope.start(MessageReceived(customerID: "c", text: "t"), conversationID: "conv-cost-\(index % 3)", tenantID: "default", producer: "e2e@test")
+                let call = LLMCallCompleted(
+                    provider: "openai-compatible", model: ["small", "large", "medium"][index % 3], purpose: "decision",
+                    tokensIn: 100 + index, tokensOut: 10 + index, costMicros: Int64(1_000 * (index + 1) + 7), latencyMs: 50 + index,
+                    outcome: index % 5 == 0 ? "error" : "success", cached: false
+                )
+                calls.append(call)
+                try await publisher.publish(try message.reaction(call, producer: "planner@e2e"))
+            }
+            await producer.close()
+            let summary = try await p.eventually("cost ledger projected") { () -> JSONValue? in
+                let reply = try await p.get("/v1/costs/summary?period=day&group_by=model").json
+                guard reply["total"]?["calls"] == .number(Double(calls.count)) else { return nil }
+                return reply
+            }
+            let totalCost = calls.map(\.costMicros).reduce(0, +)
+            #expect(summary["total"]?["cost_micros"] == .number(Double(totalCost)))
+            #expect(summary["total"]?["tokens_in"] == .number(Double(calls.map(\.tokensIn).reduce(0, +))))
+            #expect(summary["total"]?["success_rate"] == .number((Double(calls.filter { $0.outcome == "success" }.count) / 24 * 1000).rounded() / 1000))
+            let breakdown = summary["breakdown"]?.arrayValue ?? []
+            #expect(Set(breakdown.compactMap { $0["key"]?.stringValue }) == ["small", "large", "medium"])
+            for row in breakdown {
+                let model = row["key"]?.stringValue ?? ""
+                #expect(row["cost_micros"] == .number(Double(calls.filter { $0.model == model }.map(\.costMicros).reduce(0, +))), "\(model)")
+            }
+            let byConversation = try await p.get("/v1/costs/summary?period=month&group_by=conversation").json
+            #expect(byConversation["breakdown"]?.arrayValue?.count == 3)
+            let lastYear = try await p.get("/v1/costs/summary?period=day&at=2025-01-01T00:00:00Z").json
+            #expect(lastYear["total"]?["calls"] == 0)
+            #expect(try await p.get("/v1/costs/summary?period=week").status == 400)
 
             let unknownRoute = try await p.get("/v2/nothing-here")
             #expect(unknownRoute.status == 404 && unknownRoute.contentType == "application/problem+json")

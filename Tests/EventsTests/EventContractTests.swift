@@ -81,5 +81,6 @@ enum EventSamples {
         reaction(ReplyDelivered(replyID: UUID(), kind: .clarification, text: "Which order?", channel: "api")),
         reaction(HandoverRequested(reason: "unknown_intent", summary: "s", skills: ["general"])),
         reaction(HandoverQueued(queue: "general", reason: "unknown_intent", priority: 2)),
+        reaction(LLMCallCompleted(provider: "openai-compatible", model: "smollm2-135m", purpose: "decision", tokensIn: 812, tokensOut: 64, costMicros: 125, latencyMs: 340, outcome: "success", cached: false)),
     ]
 }

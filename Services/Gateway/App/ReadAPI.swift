@@ -13,6 +13,80 @@ extension GatewayAPI {
     func addReadRoutes(to router: Router<BasicRequestContext>) {
         router.get("/v1/conversations") { request, _ in try await self.listConversations(request) }
         router.get("/v1/conversations/:id/events") { request, context in try await self.conversationEvents(request, context: context) }
+        router.get("/v1/costs/summary") { request, _ in try await self.costSummary(request) }
+    }
+
+    /// `?period=hour|day|month&group_by=model|tenant|conversation[&at=TIME]`: LLM spend of the
+    /// calendar period (UTC) holding `at` (default now), from the planner's cost ledger.
+    func costSummary(_ request: Request) async throws -> Response {
+        let query = request.uri.queryParameters
+        let period = try Self.oneOf(query.get("period") ?? "day", ["hour", "day", "month"], field: "period")!
+        let groupBy = try Self.oneOf(query.get("group_by") ?? "model", ["model", "tenant", "conversation"], field: "group_by")!
+        var at = Date()
+        if let raw = query.get("at") {
+            guard let millis = Timestamp.parse(raw) ?? ISO8601DateFormatter().date(from: raw).map({ Int64($0.timeIntervalSince1970 * 1000) }) else {
+                throw ProblemDetails(.badRequest, kind: "invalid-parameter", title: "at must be a UTC time like 2026-11-23T10:00:00Z", field: "at")
+            }
+            at = Date(timeIntervalSince1970: Double(millis) / 1000)
+        }
+        // The grouping column comes from a fixed list, never from the request text.
+        let column = ["model": "model", "tenant": "tenant_id", "conversation": "conversation_id"][groupBy]!
+        let rows = try await pool.query(PostgresQuery(unsafeSQL: """
+            WITH window_bounds AS (
+                SELECT date_trunc($1, $2::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start_at,
+                       (date_trunc($1, $2::timestamptz AT TIME ZONE 'UTC') + ('1 ' || $1)::interval) AT TIME ZONE 'UTC' AS end_at
+            )
+            SELECT \(column) AS key, count(*) AS calls, sum(cost_micros)::bigint AS cost_micros,
+                   sum(tokens_in)::bigint AS tokens_in, sum(tokens_out)::bigint AS tokens_out,
+                   sum(latency_ms)::bigint AS latency_sum, sum(success::int)::bigint AS successes,
+                   (extract(epoch FROM min(w.start_at)) * 1000)::bigint AS from_ms, (extract(epoch FROM min(w.end_at)) * 1000)::bigint AS to_ms
+            FROM costs.cost_ledger, window_bounds w
+            WHERE tenant_id = $3 AND occurred_at >= w.start_at AND occurred_at < w.end_at
+            GROUP BY 1 ORDER BY 3 DESC, 1
+            """, binds: [PostgresValue(period), PostgresValue(at), PostgresValue(tenantID)]))
+        var total = (calls: 0, cost: Int64(0), tokensIn: Int64(0), tokensOut: Int64(0), latency: Int64(0), successes: Int64(0))
+        var breakdown: [JSONValue] = []
+        for row in rows {
+            let calls = try row.decode("calls", as: Int.self)
+            let cost = try row.decode("cost_micros", as: Int64.self)
+            let tokensIn = try row.decode("tokens_in", as: Int64.self)
+            let tokensOut = try row.decode("tokens_out", as: Int64.self)
+            let latency = try row.decode("latency_sum", as: Int64.self)
+            let successes = try row.decode("successes", as: Int64.self)
+            total = (total.calls + calls, total.cost + cost, total.tokensIn + tokensIn, total.tokensOut + tokensOut, total.latency + latency, total.successes + successes)
+            breakdown.append(Self.costFigures(key: try row.decode("key", as: String.self), calls: calls, cost: cost, tokensIn: tokensIn, tokensOut: tokensOut, latency: latency, successes: successes))
+        }
+        let start = Self.periodStart(period, at)
+        let body: JSONValue = .object([
+            "period": .string(period), "group_by": .string(groupBy),
+            "from": .string(Timestamp.format(millis: start.0)), "to": .string(Timestamp.format(millis: start.1)),
+            "total": Self.costFigures(key: nil, calls: total.calls, cost: total.cost, tokensIn: total.tokensIn, tokensOut: total.tokensOut, latency: total.latency, successes: total.successes),
+            "breakdown": .array(breakdown),
+        ])
+        return jsonResponse(.ok, bytes: body.serialized())
+    }
+
+    static func costFigures(key: String?, calls: Int, cost: Int64, tokensIn: Int64, tokensOut: Int64, latency: Int64, successes: Int64) -> JSONValue {
+        var object: [String: JSONValue] = [
+            "calls": .number(Double(calls)),
+            "cost_micros": .number(Double(cost)),
+            "cost_usd": .string(String(format: "%d.%06d", cost / 1_000_000, cost % 1_000_000)),
+            "tokens_in": .number(Double(tokensIn)),
+            "tokens_out": .number(Double(tokensOut)),
+            "avg_latency_ms": calls > 0 ? .number((Double(latency) / Double(calls) * 10).rounded() / 10) : .null,
+            "success_rate": calls > 0 ? .number((Double(successes) / Double(calls) * 1000).rounded() / 1000) : .null,
+        ]
+        if let key { object["key"] = .string(key) }
+        return .object(object)
+    }
+
+    /// Start and end (ms) of the UTC calendar period holding `date`.
+    static func periodStart(_ period: String, _ date: Date) -> (Int64, Int64) {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let component: Calendar.Component = period == "hour" ? .hour : period == "day" ? .day : .month
+        let interval = calendar.dateInterval(of: component, for: date)!
+        return (Int64(interval.start.timeIntervalSince1970 * 1000), Int64(interval.end.timeIntervalSince1970 * 1000))
     }
 
     /// `?status=open|handed_over&owner=ai|human&customer_id=…&limit=1…200&cursor=…`, newest

@@ -1,6 +1,7 @@
 import DomainPack
 import Events
 import Logging
+import ReadModels
 import ServiceHost
 public import ServiceRuntime
 
@@ -10,7 +11,7 @@ public enum PlannerService {
 
     public static func run(config: ServiceConfig, logger: Logger) async throws {
         let pack = try DomainPack.load(path: config.domainPackPath)
-        let host = try await ServiceHost.start(config: config, logger: logger, schemas: [(schema, PlannerStore.migrations)])
+        let host = try await ServiceHost.start(config: config, logger: logger, schemas: [(schema, PlannerStore.migrations), (ReadModels.costs.liveSchema, ReadModels.costs.migrations)])
         let publisher = host.publisher
         let reactor = PlannerReactor(
             brain: RulesBrain(pack: pack), pool: host.pool, producer: config.producerName, logger: logger,
@@ -18,6 +19,7 @@ public enum PlannerService {
         )
         try await host.run(
             consumers: [host.reactor(role: "reactor", interestedIn: PlannerReactor.interestedIn, handler: reactor.handle)]
+                + ReadModels.costs.projections().map(host.projection)
         )
     }
 }
