@@ -93,7 +93,7 @@ let package = Package(
     ]
     + service("Gateway", folder: "Gateway", extra: ["Projections", "ReadModels", hummingbird, lifecycle, .product(name: "NIOCore", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types")])
     + service("Planner", folder: "Planner", extra: ["ReadModels"])
-    + service("Executor", folder: "Executor")
+    + service("Executor", folder: "Executor", extra: ["ReadModels"])
     + service("Verifier", folder: "Verifier", extra: ["JSONSchema"])
     + service("HILQueue", folder: "HILQueue", extra: ["Projections", "ReadModels", hummingbird])
     + [

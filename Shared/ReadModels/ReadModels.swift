@@ -30,7 +30,17 @@ public enum ReadModels {
         migrations: CostLedgerProjection.migrations,
         make: { [CostLedgerProjection(schema: $0)] }
     )
-    public static let all = [gateway, hilqueue, costs]
+    public static let cases = ReadModelSchema(
+        owner: "planner", liveSchema: "cases",
+        migrations: TicketsProjection.migrations,
+        make: { [TicketsProjection(schema: $0)] }
+    )
+    public static let executions = ReadModelSchema(
+        owner: "executor", liveSchema: "executions",
+        migrations: ToolExecutionsProjection.migrations,
+        make: { [ToolExecutionsProjection(schema: $0)] }
+    )
+    public static let all = [gateway, hilqueue, costs, cases, executions]
 
     /// The schema group holding a projection (by name) or named by its live schema.
     public static func group(named name: String) -> ReadModelSchema? {

@@ -92,6 +92,20 @@ struct TurnFlowTests {
             let conversationTrace = try runCLI(p, ["trace", "conv-clarify"])
             #expect(conversationTrace.stdout.components(separatedBy: "turn ").count - 1 == 2, "two turns")
 
+            // The case record, with facts and their provenance.
+            let ticket = try await p.eventually("ticket projected") { () -> JSONValue? in
+                let t = try await p.get("/v1/conversations/conv-clarify").json["ticket"]
+                guard t?["status"] == "answered", t?["decisions"] == 2 else { return nil }
+                return t
+            }
+            #expect(ticket["intent"] == "order_status" && ticket["workflow"] == "get_order_status")
+            let facts = Dictionary(uniqueKeysWithValues: (ticket["facts"]?.arrayValue ?? []).map { ($0["name"]?.stringValue ?? "", $0) })
+            #expect(facts["order_id"]?["value"] == "ABC123" && facts["order_id"]?["provenance"] == "customer")
+            #expect(facts["get_order_status.carrier"]?["value"] == "UPS" && facts["get_order_status.carrier"]?["provenance"] == "tool")
+            #expect(facts["get_order_status.status"]?["value"] == "shipped")
+            let decidedBy = try #require(clarifyEvents.last { $0.type == "DecisionMade" })
+            #expect(facts["order_id"]?["set_by_event"]?.stringValue == decidedBy.id.uuidString.lowercased(), "the fact names the event that set it")
+
             // Time travel: the conversation as it was right after its first reply, and at the end.
             let offsets = p.log.allRecords.filter { (try? EventCodec.decode($0.value))?.conversationID == "conv-clarify" }
             let deliveries = offsets.filter { $0.header(EventHeaders.type) == "ReplyDelivered" }.map(\.offset)
@@ -157,6 +171,12 @@ struct TurnFlowTests {
                 return c
             }
             #expect(status["owner"] == "human")
+            let handedOver = try await p.eventually("ticket handed over") { () -> JSONValue? in
+                let t = try await p.get("/v1/conversations/conv-poem").json["ticket"]
+                guard t?["status"] == "handed_over" else { return nil }
+                return t
+            }
+            #expect(handedOver["intent"] == "unknown")
         }
     }
 
@@ -268,6 +288,14 @@ struct TurnFlowTests {
             #expect(results[0].value == results[1].value, "byte for byte")
             let rows = try await p.pool.query("SELECT count(*) AS n FROM executor.tool_executions WHERE step_id = \(stepID)")
             #expect(try rows.first(where: { _ in true })?.decode("n", as: Int.self) == 1)
+            // The executions read model shows one call, succeeded, whatever was redelivered.
+            let projected = try await p.eventually("tool execution projected") { () -> PostgresRows? in
+                let rows = try await p.pool.query("SELECT status, tool, duration_ms FROM executions.tool_executions WHERE step_id = \(stepID)")
+                guard rows.count == 1, try rows[0].decode("status", as: String.self) == "succeeded" else { return nil }
+                return rows
+            }
+            #expect(try projected[0].decode("tool", as: String.self) == "get_order_status")
+            #expect(try projected[0].decode("duration_ms", as: Int?.self) != nil)
         }
     }
 

@@ -4,6 +4,7 @@ public import Events
 import Foundation
 import JSON
 import Logging
+import ReadModels
 public import Postgres
 import ServiceHost
 public import ServiceRuntime
@@ -132,11 +133,13 @@ public enum ExecutorService {
         let host = try await ServiceHost.start(config: config, logger: logger, schemas: [
             (CommerceSchema.name, CommerceSchema.migrations),
             ("executor", ExecutorStore.migrations),
+            (ReadModels.executions.liveSchema, ReadModels.executions.migrations),
         ])
         let publisher = host.publisher
         let reactor = ExecutorReactor(pack: pack, tools: [GetOrderStatus()], pool: host.pool, producer: config.producerName, logger: logger, publish: { try await publisher.publish($0) })
         try await host.run(
             consumers: [host.reactor(role: "reactor", interestedIn: ExecutorReactor.interestedIn, handler: reactor.handle)]
+                + ReadModels.executions.projections().map(host.projection)
         )
     }
 }

@@ -159,7 +159,7 @@ public struct GatewayAPI: Sendable {
             if let kind = try row.decode("kind", as: String?.self) { message["kind"] = .string(kind) }
             list.append(.object(message))
         }
-        let body: JSONValue = .object([
+        var body: JSONValue = .object([
             "conversation_id": .string(try conversation.decode("conversation_id", as: String.self)),
             "customer_id": .string(try conversation.decode("customer_id", as: String.self)),
             "status": .string(try conversation.decode("status", as: String.self)),
@@ -169,7 +169,33 @@ public struct GatewayAPI: Sendable {
             "last_activity_at": .string(try conversation.decode("last_activity_at", as: String.self)),
             "messages": .array(list),
         ])
+        if case .object(var fields) = body {
+            fields["ticket"] = try await ticket(conversationID)
+            body = .object(fields)
+        }
         return jsonResponse(.ok, bytes: body.serialized())
+    }
+
+    /// The case record from the planner's `cases` read model; null until it has one.
+    func ticket(_ conversationID: String) async throws -> JSONValue {
+        let rows = try await pool.query("SELECT status, intent, workflow FROM cases.tickets WHERE conversation_id = \(conversationID) AND tenant_id = \(tenantID)")
+        guard let row = rows.first else { return .null }
+        let facts = try await pool.query("SELECT name, value, provenance, set_by_event FROM cases.ticket_facts WHERE conversation_id = \(conversationID) ORDER BY name")
+        let decisions = try await pool.query("SELECT count(*) AS n FROM cases.ticket_decisions WHERE conversation_id = \(conversationID)")
+        return .object([
+            "status": .string(try row.decode("status", as: String.self)),
+            "intent": try row.decode("intent", as: String?.self).map(JSONValue.string) ?? .null,
+            "workflow": try row.decode("workflow", as: String?.self).map(JSONValue.string) ?? .null,
+            "decisions": .number(Double(try decisions[0].decode("n", as: Int.self))),
+            "facts": .array(try facts.map { fact in
+                .object([
+                    "name": .string(try fact.decode("name", as: String.self)),
+                    "value": .string(try fact.decode("value", as: String.self)),
+                    "provenance": .string(try fact.decode("provenance", as: String.self)),
+                    "set_by_event": .string(try fact.decode("set_by_event", as: UUID.self).uuidString.lowercased()),
+                ])
+            }),
+        ])
     }
 
     static func conversationID(_ context: BasicRequestContext) throws -> String {

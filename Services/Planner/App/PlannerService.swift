@@ -11,7 +11,7 @@ public enum PlannerService {
 
     public static func run(config: ServiceConfig, logger: Logger) async throws {
         let pack = try DomainPack.load(path: config.domainPackPath)
-        let host = try await ServiceHost.start(config: config, logger: logger, schemas: [(schema, PlannerStore.migrations), (ReadModels.costs.liveSchema, ReadModels.costs.migrations)])
+        let host = try await ServiceHost.start(config: config, logger: logger, schemas: [(schema, PlannerStore.migrations), (ReadModels.costs.liveSchema, ReadModels.costs.migrations), (ReadModels.cases.liveSchema, ReadModels.cases.migrations)])
         let publisher = host.publisher
         let reactor = PlannerReactor(
             brain: RulesBrain(pack: pack), pool: host.pool, producer: config.producerName, logger: logger,
@@ -19,7 +19,7 @@ public enum PlannerService {
         )
         try await host.run(
             consumers: [host.reactor(role: "reactor", interestedIn: PlannerReactor.interestedIn, handler: reactor.handle)]
-                + ReadModels.costs.projections().map(host.projection)
+                + (ReadModels.costs.projections() + ReadModels.cases.projections()).map(host.projection)
         )
     }
 }
