@@ -73,4 +73,41 @@ struct RebuildTests {
             #expect(third.status == 0, "after the swap:\n\(third.stdout)\n\(third.stderr)")
         }
     }
+
+    @Test func exportImportIntoAFreshBrokerRebuildsToTheOriginalReadModels() async throws {
+        try await Platform.with("roundtrip") { p in
+            let workload = try runCLI(p, ["bench", "turns", "--count", "100", "--concurrency", "8", "--warmup", "0"])
+            #expect(workload.status == 0, "\(workload.stderr)")
+            _ = try await p.post("conv-rt-human", #"{"customer_id":"c9","text":"I want to talk to a person"}"#)
+            _ = try await p.post("conv-rt-clarify", #"{"customer_id":"c9","text":"Where is my order?"}"#)
+            // Let the live projections finish what the services appended.
+            _ = try runCLI(p, ["projections", "verify"])
+
+            let file = p.stack.options.runDirectory + "/all.jsonl"
+            let exported = try runCLI(p, ["events", "export", "--output", file])
+            #expect(exported.status == 0, "\(exported.stderr)")
+
+            // A second, empty development broker with the same partition count.
+            let readyFile = p.stack.options.runDirectory + "/broker2.bootstrap"
+            let broker = try ManagedProcess(
+                name: "broker2", executable: p.stack.options.binDirectory + "/switchboard",
+                arguments: ["broker", "--partitions", "4", "--bootstrap-file", readyFile],
+                environment: ["SWITCHBOARD_EXIT_ON_STDIN_EOF": "1"], logPath: p.stack.options.runDirectory + "/logs/broker2.log"
+            )
+            let bootstrap = try await p.eventually("second broker") { () -> String? in
+                FileManager.default.contents(atPath: readyFile).map { String(decoding: $0, as: UTF8.self) }.flatMap { $0.isEmpty ? nil : $0 }
+            }
+            let imported = try runCLI(p, ["events", "import", "--bootstrap", bootstrap, "--input", file])
+            #expect(imported.status == 0 && imported.stderr.contains("imported"), "\(imported.stderr)")
+
+            // Rebuild every read model from the imported log only, then compare with the original.
+            for group in ["gateway", "hilqueue", "costs", "cases", "executions"] {
+                let rebuilt = try runCLI(p, ["projections", "rebuild", "--bootstrap", bootstrap, "--projection", group, "--into", "\(group)_imported", "--replace"])
+                #expect(rebuilt.status == 0, "\(group): \(rebuilt.stderr)")
+                let verified = try runCLI(p, ["projections", "verify", "--projection", group, "--against", "\(group)_imported"])
+                #expect(verified.status == 0 && verified.stdout.contains("live and rebuilt are equal"), "\(group):\n\(verified.stdout)\n\(verified.stderr)")
+            }
+            await broker.stop()
+        }
+    }
 }
