@@ -14,7 +14,7 @@ struct ConversationCommand: AsyncParsableCommand {
 /// conversation's events up to that point with the gateway's own projection code into a
 /// scratch schema, prints the conversation and its messages as JSON, drops the schema.
 struct ShowConversation: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "show", abstract: "The conversation and its messages as they were at a time or log offset (default: now).")
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "The conversation, its messages, ticket and LLM costs as they were at a time or log offset (default: now).")
     @OptionGroup var options: ProjectionOptions
     @Argument(help: "Conversation id.")
     var id: String
@@ -35,10 +35,16 @@ struct ShowConversation: AsyncParsableCommand {
         let untilMillis = untilTime
         let conversation = id
         let (rebuilder, pool) = try options.rebuilder()
-        let schema = "timetravel_\(UInt32.random(in: 0...UInt32.max))"
+        let stamp = UInt32.random(in: 0...UInt32.max)
+        let schema = "timetravel_\(stamp)"
+        let casesSchema = "timetravel_cases_\(stamp)"
+        let costsSchema = "timetravel_costs_\(stamp)"
+        let scratch = [schema, casesSchema, costsSchema]
         do {
-            try await rebuilder.fold(ReadModels.gateway, into: schema) { record, event in
-                event.conversationID == conversation && event.occurredAtMillis <= untilMillis && record.offset <= untilOffset
+            for (group, target) in [(ReadModels.gateway, schema), (ReadModels.cases, casesSchema), (ReadModels.costs, costsSchema)] {
+                try await rebuilder.fold(group, into: target) { record, event in
+                    event.conversationID == conversation && event.occurredAtMillis <= untilMillis && record.offset <= untilOffset
+                }
             }
             let rows = try await pool.query("SELECT conversation_id, customer_id, status, owner, turn_count FROM \(identifier: schema).conversations")
             let messages = try await pool.query("SELECT role, kind, text, log_offset, (extract(epoch FROM occurred_at) * 1000)::bigint AS at_ms FROM \(identifier: schema).messages ORDER BY log_offset")
@@ -62,13 +68,31 @@ struct ShowConversation: AsyncParsableCommand {
             if let last = events.first {
                 result["last_event"] = .object(["type": .string(try last.decode("type", as: String.self)), "log_offset": .number(Double(try last.decode("log_offset", as: Int64.self)))])
             }
+            let ticket = try await pool.query("SELECT status, intent, workflow FROM \(identifier: casesSchema).tickets")
+            let facts = try await pool.query("SELECT name, value, provenance FROM \(identifier: casesSchema).ticket_facts ORDER BY name")
+            if let row = ticket.first {
+                result["ticket"] = .object([
+                    "status": .string(try row.decode("status", as: String.self)),
+                    "intent": try row.decode("intent", as: String?.self).map(JSONValue.string) ?? .null,
+                    "workflow": try row.decode("workflow", as: String?.self).map(JSONValue.string) ?? .null,
+                    "facts": .array(try facts.map { fact in
+                        .object(["name": .string(try fact.decode("name", as: String.self)), "value": .string(try fact.decode("value", as: String.self)), "provenance": .string(try fact.decode("provenance", as: String.self))])
+                    }),
+                ])
+            }
+            let costs = try await pool.query("SELECT count(*) AS calls, coalesce(sum(cost_micros), 0)::bigint AS cost_micros, coalesce(sum(tokens_in + tokens_out), 0)::bigint AS tokens FROM \(identifier: costsSchema).cost_ledger")
+            result["costs"] = .object([
+                "llm_calls": .number(Double(try costs[0].decode("calls", as: Int.self))),
+                "cost_micros": .number(Double(try costs[0].decode("cost_micros", as: Int64.self))),
+                "tokens": .number(Double(try costs[0].decode("tokens", as: Int64.self))),
+            ])
             writeOut(String(decoding: JSONValue.object(result).serialized(), as: UTF8.self) + "\n")
         } catch {
-            _ = try? await pool.withConnection { try $0.execute(simple: "DROP SCHEMA IF EXISTS \(schema) CASCADE") }
+            for target in scratch { _ = try? await pool.withConnection { try $0.execute(simple: "DROP SCHEMA IF EXISTS \(target) CASCADE") } }
             await pool.close()
             throw error
         }
-        try await pool.withConnection { try $0.execute(simple: "DROP SCHEMA IF EXISTS \(schema) CASCADE") }
+        for target in scratch { try await pool.withConnection { try $0.execute(simple: "DROP SCHEMA IF EXISTS \(target) CASCADE") } }
         await pool.close()
     }
 }
