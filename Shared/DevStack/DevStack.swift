@@ -76,10 +76,31 @@ public final class DevStack: @unchecked Sendable {
         }
         env["GATEWAY_URL"] = "http://" + env["SWITCHBOARD_GATEWAY_ADDR"]!
         environment = env
-        let text = env.keys.sorted().map { "\($0)=\(env[$0]!)" }.joined(separator: "\n") + "\n"
-        try text.write(toFile: envFilePath, atomically: true, encoding: .utf8)
+        try writeEnvironmentFile()
         for service in Self.services { try startService(service) }
-        for service in Self.services { try await waitUntilReady(service) }
+        for service in Self.services {
+            // A port found free can be taken before the service binds it (parallel test
+            // platforms); such a service gets a new port and starts again.
+            var attempt = 1
+            while true {
+                do {
+                    try await waitUntilReady(service)
+                    break
+                } catch let error as DevStackError where attempt < 4 && (process(service)?.logTail() ?? "").contains("Address already in use") && options.ports[service] == nil && options.basePort == 0 {
+                    logger.warning("port taken, restarting on another", metadata: ["service": "\(service)", "error": "\(error)"])
+                    attempt += 1
+                    environment["SWITCHBOARD_\(service.uppercased())_ADDR"] = "127.0.0.1:\(try freeLoopbackPort())"
+                    if service == "gateway" { environment["GATEWAY_URL"] = "http://" + environment["SWITCHBOARD_GATEWAY_ADDR"]! }
+                    try writeEnvironmentFile()
+                    try startService(service)
+                }
+            }
+        }
+    }
+
+    func writeEnvironmentFile() throws {
+        let text = environment.keys.sorted().map { "\($0)=\(environment[$0]!)" }.joined(separator: "\n") + "\n"
+        try text.write(toFile: envFilePath, atomically: true, encoding: .utf8)
     }
 
     /// Starts one service with exactly the env file's variables (what an operator does by hand).
@@ -130,18 +151,25 @@ public final class DevStack: @unchecked Sendable {
     }
 }
 
-/// A port that was free on 127.0.0.1 a moment ago (bind to 0, read it back, close).
+/// A port that was free on 127.0.0.1 a moment ago, chosen at random below the kernel's
+/// ephemeral range (32768+), so outgoing connections (Kafka, Postgres, HTTP clients) cannot
+/// take it between this check and the service binding it.
 public func freeLoopbackPort() throws -> Int {
+    for _ in 0..<200 {
+        let port = Int.random(in: 20000..<32000)
+        if isFreeLoopbackPort(port) { return port }
+    }
+    throw DevStackError("no free port found in 20000..<32000")
+}
+
+func isFreeLoopbackPort(_ port: Int) -> Bool {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw DevStackError("socket() failed") }
+    guard fd >= 0 else { return false }
     defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
+    address.sin_port = UInt16(port).bigEndian
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-    guard bound == 0 else { throw DevStackError("bind() failed") }
-    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-    return Int(UInt16(bigEndian: address.sin_port))
+    let length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    return withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } } == 0
 }
