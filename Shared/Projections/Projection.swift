@@ -108,8 +108,13 @@ public struct ProjectionRunner: Sendable {
         return stored.filter { partitions.contains($0.key) }
     }
 
+    /// Runs until the task is cancelled (a normal stop, at any point) or a failure.
     public func run() async throws {
-        try await ProjectionStore.ensureVersion(projection, pool: pool, logger: logger)
+        do {
+            try await ProjectionStore.ensureVersion(projection, pool: pool, logger: logger)
+        } catch is CancellationError {
+            return
+        }
         while !Task.isCancelled {
             do {
                 try await runOnce()
