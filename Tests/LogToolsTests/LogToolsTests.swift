@@ -176,6 +176,39 @@ struct LogToolsTests {
         var ids: Set<UUID> { lock.withLock { set } }
     }
 
+    @Test func anExportOfALogTheBrokerTruncatedIsRefused() async throws {
+        // The dev broker keeps at most 5 MiB per partition and silently drops the oldest
+        // (DESIGN.md §10): ~7 MiB of events into one partition truncates its start.
+        let broker = try Broker(partitions: 1)
+        let filler = String(repeating: "x", count: 1800)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for batch in 0..<16 {
+                group.addTask {
+                    for index in 0..<250 {
+                        try await broker.publisher.publish(try EventEnvelope.start(MessageReceived(customerID: "c", text: "\(batch)-\(index) \(filler)"), conversationID: "conv-big", tenantID: "default", producer: "test"))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let admin = try KafkaAdmin(config: broker.config, logger: Self.logger)
+        let (low, high) = try await admin.watermarks(TopicPartition(topic: "log", partition: 0), timeout: .seconds(10))
+        await admin.close()
+        #expect(high == 4000)
+        #expect(low > 0, "the dev broker dropped the oldest records")
+        do {
+            _ = try await export(broker, EventFilter())
+            Issue.record("exported a truncated log")
+        } catch let error as TruncatedLogError {
+            #expect(error.partition == 0 && error.logStartOffset == low && error.requestedOffset == 0)
+        }
+        // Reading only what the broker still holds is allowed.
+        let (tail, summary) = try await export(broker, EventFilter(fromOffset: low))
+        #expect(summary.matched == Int(high - low))
+        #expect(tail.split(separator: "\n").count == Int(high - low))
+        await broker.close()
+    }
+
     @Test func aTruncatedPartitionIsRefusedNotReadPartially() throws {
         #expect(throws: TruncatedLogError.self) { try LogScanner.checkNotTruncated(topic: "t", partition: 0, low: 100, high: 500, wanted: 0) }
         #expect(throws: Never.self) { try LogScanner.checkNotTruncated(topic: "t", partition: 0, low: 100, high: 500, wanted: 100) }
