@@ -112,6 +112,7 @@ let package = Package(
         .testTarget(name: "DomainPackTests", dependencies: ["DomainPack", "JSON"], path: "Tests/DomainPackTests"),
         .testTarget(name: "PlannerTests", dependencies: ["PlannerApp", "DomainPack", "Events", "JSON"], path: "Tests/PlannerTests"),
         .testTarget(name: "VerifierTests", dependencies: ["VerifierApp", "DomainPack", "Events", "JSON"], path: "Tests/VerifierTests"),
+        .testTarget(name: "EventBusTests", dependencies: ["EventBus", "Events", "Kafka", logging], path: "Tests/EventBusTests"),
         .testTarget(name: "LogToolsTests", dependencies: ["LogTools", "EventBus", "Events", "JSON", "Kafka", logging], path: "Tests/LogToolsTests"),
         .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "EventBus", "Events", "Kafka", "Postgres", logging], path: "Tests/ProjectionsTests"),
         .testTarget(name: "ServiceRuntimeTests", dependencies: ["ServiceRuntime", "Events"], path: "Tests/ServiceRuntimeTests"),

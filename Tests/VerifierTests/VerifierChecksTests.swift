@@ -51,4 +51,16 @@ let checks = VerifierChecks(pack: try! DomainPack.load(path: repoRoot.appendingP
         #expect(checks.check(reply: draft("Tracking 1Z999AA10123456784")) == nil, "a tracking number is not a card number")
         #expect(checks.check(reply: draft("Order 12345678901234 is not Luhn-valid? 4111111111111112")) == nil)
     }
+
+    @Test func aWriteToolIsRejectedUntilApprovalsExist() throws {
+        let yaml = try String(contentsOf: repoRoot.appendingPathComponent("deploy/packs/retail.yaml"), encoding: .utf8)
+            .replacingOccurrences(of: "risk_tier: read", with: "risk_tier: write")
+        let writes = VerifierChecks(pack: try DomainPack.parse(yaml: yaml))
+        guard case .rejected(let reason, let issues) = writes.check(step: step("get_order_status", ["order_id": "ABC123"])) else {
+            Issue.record("a write step ran without approval")
+            return
+        }
+        #expect(reason == "approval_required")
+        #expect(issues.first?.path == "/tool")
+    }
 }
