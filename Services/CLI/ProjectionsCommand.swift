@@ -33,7 +33,8 @@ struct ProjectionOptions: ParsableArguments {
         guard let url = databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"] else {
             throw ValidationError("set DATABASE_URL (source .run/env) or --database-url")
         }
-        let pool = PostgresPool(url: url, size: 2, logger: quietLogger())
+        // One writer per schema during a one-pass rebuild, plus one for bookkeeping.
+        let pool = PostgresPool(url: url, size: ReadModels.all.count + 1, logger: quietLogger())
         return (ProjectionRebuilder(pool: pool, kafka: try log.kafka(client: "rebuild"), topic: log.topic, logger: quietLogger()), pool)
     }
 }
@@ -53,15 +54,20 @@ struct RebuildProjections: AsyncParsableCommand {
         if into != nil, groups.count != 1 { throw ValidationError("--into needs --projection naming one schema") }
         let (rebuilder, pool) = try options.rebuilder()
         do {
-            for group in groups {
-                let target = into ?? "\(group.liveSchema)_rebuild"
-                let progress = try await rebuilder.rebuild(group, into: target, replace: replace) { progress in
-                    FileHandle.standardError.write(Data("\(group.liveSchema): \(progress.line)\n".utf8))
-                }
-                writeOut("rebuilt \(group.liveSchema) into \(target): \(progress.events) events in \(String(format: "%.2f", progress.seconds))s (\(String(format: "%.0f", progress.eventsPerSecond)) events/s)\n")
-                if swap {
-                    let replaced = try await rebuilder.swap(group, rebuilt: target)
-                    writeOut("swapped: \(target) is now \(group.liveSchema); the previous one is \(replaced)\n")
+            // One pass over the log for all of them.
+            let targets = groups.map { ProjectionRebuilder.RebuildTarget(group: $0, schema: into ?? "\($0.liveSchema)_rebuild") }
+            let names = groups.map(\.liveSchema).joined(separator: ", ")
+            let progress = try await rebuilder.rebuild(targets, replace: replace) { progress in
+                FileHandle.standardError.write(Data("\(names): \(progress.line)\n".utf8))
+            }
+            for target in targets {
+                writeOut("rebuilt \(target.group.liveSchema) into \(target.schema)\n")
+            }
+            writeOut("\(progress.events) events in \(String(format: "%.2f", progress.seconds))s (\(String(format: "%.0f", progress.eventsPerSecond)) events/s)\n")
+            if swap {
+                for target in targets {
+                    let replaced = try await rebuilder.swap(target.group, rebuilt: target.schema)
+                    writeOut("swapped: \(target.schema) is now \(target.group.liveSchema); the previous one is \(replaced)\n")
                 }
             }
         } catch {
@@ -83,9 +89,11 @@ struct VerifyProjections: AsyncParsableCommand {
         let (rebuilder, pool) = try options.rebuilder()
         var allEqual = true
         do {
+            if against == nil {
+                try await rebuilder.rebuild(groups.map { .init(group: $0, schema: "\($0.liveSchema)_verify") }, replace: true)
+            }
             for group in groups {
                 let rebuilt = against ?? "\(group.liveSchema)_verify"
-                if against == nil { try await rebuilder.rebuild(group, into: rebuilt, replace: true) }
                 let report = try await rebuilder.verify(group, rebuilt: rebuilt)
                 writeOut(report.text + "\n")
                 allEqual = allEqual && report.equal

@@ -31,14 +31,23 @@ public struct TraceContext: Sendable, Hashable {
     public var flags: String     // 2 hex
 
     public init?(parsing header: String) {
-        let parts = header.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count == 4, parts[0] == "00", parts[1].count == 32, parts[2].count == 16, parts[3].count == 2,
-              parts[1...3].allSatisfy({ $0.allSatisfy(\.isHexDigit) }),
-              parts[1] != String(repeating: "0", count: 32), parts[2] != String(repeating: "0", count: 16)
+        // Byte-wise: this runs for every event decoded, and Character-based splitting showed
+        // up in rebuild profiles. Layout: "00-" 32 hex "-" 16 hex "-" 2 hex.
+        let bytes = Array(header.utf8)
+        guard bytes.count == 55, bytes[0] == UInt8(ascii: "0"), bytes[1] == UInt8(ascii: "0"),
+              bytes[2] == UInt8(ascii: "-"), bytes[35] == UInt8(ascii: "-"), bytes[52] == UInt8(ascii: "-")
         else { return nil }
-        traceID = parts[1].lowercased()
-        spanID = parts[2].lowercased()
-        flags = parts[3].lowercased()
+        func isHex(_ range: Range<Int>) -> Bool {
+            bytes[range].allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0 | 0x20) }
+        }
+        func isAllZero(_ range: Range<Int>) -> Bool { bytes[range].allSatisfy { $0 == UInt8(ascii: "0") } }
+        guard isHex(3..<35), isHex(36..<52), isHex(53..<55), !isAllZero(3..<35), !isAllZero(36..<52) else { return nil }
+        func lower(_ range: Range<Int>) -> String {
+            String(decoding: bytes[range].map { (UInt8(ascii: "A")...UInt8(ascii: "F")).contains($0) ? $0 | 0x20 : $0 }, as: UTF8.self)
+        }
+        traceID = lower(3..<35)
+        spanID = lower(36..<52)
+        flags = lower(53..<55)
     }
 
     init(traceID: String, spanID: String, flags: String) {
@@ -59,6 +68,6 @@ public struct TraceContext: Sendable, Hashable {
     }
 
     static func hex(_ uuid: UUID) -> String {
-        withUnsafeBytes(of: uuid.uuid) { raw in raw.map { String(format: "%02x", $0) }.joined() }
+        String(uuid.lowercaseString.filter { $0 != "-" })
     }
 }

@@ -30,18 +30,18 @@ public enum EventCodec {
 
     public static func encode(_ event: EventEnvelope) -> [UInt8] {
         var object: [String: JSONValue] = [
-            "id": .string(event.id.uuidString.lowercased()),
+            "id": .string(event.id.lowercaseString),
             "type": .string(event.type),
             "version": .number(Double(event.version)),
             "conversation_id": .string(event.conversationID),
             "tenant_id": .string(event.tenantID),
             "occurred_at": .string(Timestamp.format(millis: event.occurredAtMillis)),
             "producer": .string(event.producer),
-            "correlation_id": .string(event.correlationID.uuidString.lowercased()),
+            "correlation_id": .string(event.correlationID.lowercaseString),
             "traceparent": .string(event.traceparent),
             "payload": event.payload,
         ]
-        object["causation_id"] = event.causationID.map { .string($0.uuidString.lowercased()) } ?? .null
+        object["causation_id"] = event.causationID.map { .string($0.lowercaseString) } ?? .null
         return JSONValue.object(object).serialized(sortedKeys: true)
     }
 
@@ -67,7 +67,7 @@ public enum EventCodec {
             return text
         }
         func uuid(_ key: String) throws(EventDecodingError) -> UUID {
-            guard let id = UUID(uuidString: try string(key)) else {
+            guard let id = UUID(canonical: try string(key)) else {
                 throw EventDecodingError(field: key, message: "not a UUID")
             }
             return id
@@ -138,7 +138,32 @@ public enum Timestamp {
         let ms = Int(millis - Int64(seconds) * 1000)
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday), Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), ms)
+        // Hand-formatted: String(format:) goes through Foundation's CFString formatter, which
+        // dominated encode profiles.
+        return String(unsafeUninitializedCapacity: 24) { out in
+            func put(_ value: Int, _ width: Int, at position: Int) {
+                var value = value
+                for offset in stride(from: width - 1, through: 0, by: -1) {
+                    out[position + offset] = UInt8(ascii: "0") + UInt8(value % 10)
+                    value /= 10
+                }
+            }
+            put(Int(parts.tm_year) + 1900, 4, at: 0)
+            out[4] = UInt8(ascii: "-")
+            put(Int(parts.tm_mon) + 1, 2, at: 5)
+            out[7] = UInt8(ascii: "-")
+            put(Int(parts.tm_mday), 2, at: 8)
+            out[10] = UInt8(ascii: "T")
+            put(Int(parts.tm_hour), 2, at: 11)
+            out[13] = UInt8(ascii: ":")
+            put(Int(parts.tm_min), 2, at: 14)
+            out[16] = UInt8(ascii: ":")
+            put(Int(parts.tm_sec), 2, at: 17)
+            out[19] = UInt8(ascii: ".")
+            put(ms, 3, at: 20)
+            out[23] = UInt8(ascii: "Z")
+            return 24
+        }
     }
 
     public static func parse(_ text: String) -> Int64? {
@@ -176,5 +201,66 @@ extension Int64 {
     func dividedFloor(by divisor: Int64) -> Int64 {
         let q = self / divisor
         return (self % divisor != 0 && (self < 0) != (divisor < 0)) ? q - 1 : q
+    }
+}
+
+/// UUID text without Foundation's `uuid_parse`/`uuid_unparse` (sscanf/sprintf), which showed up
+/// at the top of rebuild profiles: every envelope carries two or three of them.
+extension UUID {
+    /// Parses the canonical 8-4-4-4-12 hex form, either case.
+    public init?(canonical text: String) {
+        var bytes: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var text = text
+        let parsed: Bool = text.withUTF8 { utf8 in
+            guard utf8.count == 36 else { return false }
+            return withUnsafeMutableBytes(of: &bytes) { out -> Bool in
+                var index = 0
+                var byte = 0
+                while index < 36 {
+                    if index == 8 || index == 13 || index == 18 || index == 23 {
+                        guard utf8[index] == UInt8(ascii: "-") else { return false }
+                        index += 1
+                        continue
+                    }
+                    guard let high = hexValue(utf8[index]), let low = hexValue(utf8[index + 1]) else { return false }
+                    out[byte] = high << 4 | low
+                    byte += 1
+                    index += 2
+                }
+                return true
+            }
+        }
+        guard parsed else { return nil }
+        self.init(uuid: bytes)
+    }
+
+    /// The canonical form in lower case, as the envelope writes it.
+    public var lowercaseString: String {
+        let digits: StaticString = "0123456789abcdef"
+        return withUnsafeBytes(of: uuid) { raw in
+            String(unsafeUninitializedCapacity: 36) { out in
+                var position = 0
+                for (index, byte) in raw.enumerated() {
+                    if index == 4 || index == 6 || index == 8 || index == 10 {
+                        out[position] = UInt8(ascii: "-")
+                        position += 1
+                    }
+                    out[position] = digits.utf8Start[Int(byte >> 4)]
+                    out[position + 1] = digits.utf8Start[Int(byte & 0x0f)]
+                    position += 2
+                }
+                return position
+            }
+        }
+    }
+}
+
+private func hexValue(_ c: UInt8) -> UInt8? {
+    switch c {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+    default: nil
     }
 }

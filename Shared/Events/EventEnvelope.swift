@@ -101,7 +101,7 @@ extension EventEnvelope {
             throw EventPayloadError(eventType: type, message: "expected \(P.eventType) v\(P.eventVersion), got \(type) v\(version)")
         }
         do {
-            return try EventCodec.payloadDecoder.decode(P.self, from: Data(payload.serialized()))
+            return try JSONValueDecoder().decode(P.self, from: payload)
         } catch {
             throw EventPayloadError(eventType: type, message: String(describing: error))
         }

@@ -372,6 +372,102 @@ public struct LLMCallCompleted: EventPayload {
     }
 }
 
+/// How the planner chose a model for one LLM call (or chose none): every candidate the catalog
+/// offered, why the others were dropped, the budget check, and the fallback when no model
+/// remains.
+public struct RoutingDecided: EventPayload {
+    public static let eventType = "RoutingDecided"
+    public static let eventVersion = 1
+    public struct Candidate: Codable, Sendable, Equatable {
+        public var model: String
+        public var score: Double
+        public var estimatedCostMicros: Int64
+        public init(model: String, score: Double, estimatedCostMicros: Int64) {
+            self.model = model
+            self.score = score
+            self.estimatedCostMicros = estimatedCostMicros
+        }
+        enum CodingKeys: String, CodingKey { case model, score, estimatedCostMicros = "estimated_cost_micros" }
+    }
+    public struct Rejection: Codable, Sendable, Equatable {
+        public var model: String
+        /// context_too_small, missing_capability, breaker_open, over_budget, cheaper_not_allowed, excluded.
+        public var reason: String
+        public var detail: String
+        public init(model: String, reason: String, detail: String) {
+            self.model = model
+            self.reason = reason
+            self.detail = detail
+        }
+    }
+    /// decision, repair.
+    public var purpose: String
+    public var profile: String
+    /// The model tried first; nil when none qualified.
+    public var chosen: String?
+    /// The fallback chain in order (the chosen one first).
+    public var candidates: [Candidate]
+    public var rejected: [Rejection]
+    public var estimatedTokensIn: Int
+    /// unlimited, within, exceeded, unavailable.
+    public var budget: String
+    /// rules_brain when no model remains, else nil.
+    public var fallback: String?
+    /// no_eligible_model, budget_exceeded, unknown_profile; nil without a fallback.
+    public var fallbackReason: String?
+    public init(purpose: String, profile: String, chosen: String?, candidates: [Candidate], rejected: [Rejection], estimatedTokensIn: Int, budget: String, fallback: String?, fallbackReason: String?) {
+        self.purpose = purpose
+        self.profile = profile
+        self.chosen = chosen
+        self.candidates = candidates
+        self.rejected = rejected
+        self.estimatedTokensIn = estimatedTokensIn
+        self.budget = budget
+        self.fallback = fallback
+        self.fallbackReason = fallbackReason
+    }
+    enum CodingKeys: String, CodingKey {
+        case purpose, profile, chosen, candidates, rejected, estimatedTokensIn = "estimated_tokens_in", budget, fallback, fallbackReason = "fallback_reason"
+    }
+}
+
+/// A model's output that failed validation (not JSON, not the decision schema, an unknown
+/// tool, arguments outside the tool's contract) and what the planner does next.
+public struct LLMOutputRejected: EventPayload {
+    public static let eventType = "LLMOutputRejected"
+    public static let eventVersion = 1
+    public var model: String
+    /// 1 for the first answer, 2 and 3 for repairs.
+    public var attempt: Int
+    public var errors: [String]
+    /// repair (re-prompt with the errors), next_model, rules_brain.
+    public var next: String
+    public init(model: String, attempt: Int, errors: [String], next: String) {
+        self.model = model
+        self.attempt = attempt
+        self.errors = errors
+        self.next = next
+    }
+}
+
+/// The planner left the model chain: every model failed or none was allowed, and the rules
+/// brain (or a handover) decides instead.
+public struct BrainFellBack: EventPayload {
+    public static let eventType = "BrainFellBack"
+    public static let eventVersion = 1
+    /// rules or handover.
+    public var to: String
+    /// provider_error, invalid_output, budget_exceeded, no_eligible_model, breaker_open.
+    public var reason: String
+    /// The models tried this turn, in order.
+    public var tried: [String]
+    public init(to: String, reason: String, tried: [String]) {
+        self.to = to
+        self.reason = reason
+        self.tried = tried
+    }
+}
+
 /// Every v1 payload type; docs/events and docs/EVENTS.md are checked against this list.
 public enum EventCatalog {
     public static let all: [any EventPayload.Type] = [
@@ -379,5 +475,6 @@ public enum EventCatalog {
         StepApproved.self, StepRejected.self, ToolCallStarted.self, ToolSucceeded.self, ToolFailed.self,
         StepVerified.self, StepFailed.self, ReplyDrafted.self, ReplyApproved.self, ReplyBlocked.self,
         ReplyDelivered.self, HandoverRequested.self, HandoverQueued.self, LLMCallCompleted.self,
+        RoutingDecided.self, LLMOutputRejected.self, BrainFellBack.self,
     ]
 }

@@ -529,7 +529,7 @@ final class ConsumerCore: Sendable {
 }
 
 /// Copies a message out of librdkafka's buffers.
-private func makeRecord(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaRecord {
+func makeRecord(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaRecord {
     let m = message.pointee
     let topic = m.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
     let key = m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) }

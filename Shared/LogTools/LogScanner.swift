@@ -65,6 +65,18 @@ public struct LogScanner: Sendable {
         to: @Sendable (Int32, Int64) -> Int64,
         _ handle: @escaping @Sendable (KafkaRecord) async throws -> Void
     ) async throws -> [Int32: Int64] {
+        try await scanBatches(from: from, to: to) { records in
+            for record in records { try await handle(record) }
+        }
+    }
+
+    /// `scan`, handing records over in batches (each partition's in offset order).
+    @discardableResult
+    public func scanBatches(
+        from: @Sendable (Int32) -> Int64,
+        to: @Sendable (Int32, Int64) -> Int64,
+        _ handle: @escaping @Sendable ([KafkaRecord]) async throws -> Void
+    ) async throws -> [Int32: Int64] {
         let admin = try KafkaAdmin(config: kafka, logger: logger)
         var ranges: [Int32: Range<Int64>] = [:]
         var highs: [Int32: Int64] = [:]
@@ -85,24 +97,9 @@ public struct LogScanner: Sendable {
         }
         await admin.close()
         guard !ranges.isEmpty else { return highs }
-        let wantedRanges = ranges
 
-        let consumer = try KafkaConsumer(config: kafka, subscription: .allPartitions(topics: [topic], startAt: .earliest), logger: logger)
-        let progress = ScanProgress(ends: ranges.mapValues(\.upperBound))
-        struct Done: Error {}
-        do {
-            try await consumer.run { record in
-                if let range = wantedRanges[record.partition], range.contains(record.offset) {
-                    try await handle(record)
-                }
-                if progress.reached(record.partition, record.offset) { throw Done() }
-            }
-        } catch is Done {
-        } catch {
-            await consumer.close()
-            throw error
-        }
-        await consumer.close()
+        let reader = try KafkaLogReader(config: kafka, topic: topic, ranges: ranges, logger: logger)
+        try await reader.read(handle)
         return highs
     }
 
@@ -124,21 +121,6 @@ public struct LogScanner: Sendable {
             throw error
         }
         await consumer.close()
-    }
-}
-
-/// Where each partition's scan ends; partitions are removed as they reach it.
-final class ScanProgress: @unchecked Sendable {
-    // Touched only from the consumer's handler, one record at a time.
-    private var ends: [Int32: Int64]
-    init(ends: [Int32: Int64]) { self.ends = ends }
-
-    func end(of partition: Int32) -> Int64? { ends[partition] }
-
-    /// Marks the partition done when `offset` is its last wanted record; true when all are done.
-    func reached(_ partition: Int32, _ offset: Int64) -> Bool {
-        if let end = ends[partition], offset + 1 >= end { ends[partition] = nil }
-        return ends.isEmpty
     }
 }
 

@@ -185,6 +185,32 @@ public final class PostgresConnection {
         return try collectResults().commandTag
     }
 
+    /// Appends `field` in COPY text format, copying runs that need no escape in one go (a
+    /// per-byte append dominated rebuild profiles). False if it contains a NUL byte.
+    static func appendCopyText(_ field: String, to buffer: inout [UInt8]) -> Bool {
+        var field = field
+        return field.withUTF8 { utf8 in
+            var runStart = 0
+            for index in 0..<utf8.count {
+                let escaped: UInt8
+                switch utf8[index] {
+                case 0: return false
+                case UInt8(ascii: "\\"): escaped = UInt8(ascii: "\\")
+                case UInt8(ascii: "\t"): escaped = UInt8(ascii: "t")
+                case UInt8(ascii: "\n"): escaped = UInt8(ascii: "n")
+                case UInt8(ascii: "\r"): escaped = UInt8(ascii: "r")
+                default: continue
+                }
+                buffer.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
+                buffer.append(UInt8(ascii: "\\"))
+                buffer.append(escaped)
+                runStart = index + 1
+            }
+            buffer.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<utf8.count]))
+            return true
+        }
+    }
+
     /// `COPY … FROM STDIN` in text format: `sql` is the COPY statement, each row one array of
     /// column values (nil = NULL). Escaping of tab, newline, CR and backslash is done here.
     /// Returns the number of rows the server loaded. Rows are streamed in ~64 KiB chunks.
@@ -227,18 +253,10 @@ public final class PostgresConnection {
                     buffer.append(UInt8(ascii: "N"))
                     continue
                 }
-                for byte in field.utf8 {
-                    switch byte {
-                    case 0:
-                        clientError = PostgresError(
-                            code: .invalidQuery, message: "copyIn row \(rowNumber) contains a NUL byte, which Postgres text cannot store")
-                        break rowLoop
-                    case UInt8(ascii: "\\"): buffer.append(UInt8(ascii: "\\")); buffer.append(UInt8(ascii: "\\"))
-                    case UInt8(ascii: "\t"): buffer.append(UInt8(ascii: "\\")); buffer.append(UInt8(ascii: "t"))
-                    case UInt8(ascii: "\n"): buffer.append(UInt8(ascii: "\\")); buffer.append(UInt8(ascii: "n"))
-                    case UInt8(ascii: "\r"): buffer.append(UInt8(ascii: "\\")); buffer.append(UInt8(ascii: "r"))
-                    default: buffer.append(byte)
-                    }
+                if !Self.appendCopyText(field, to: &buffer) {
+                    clientError = PostgresError(
+                        code: .invalidQuery, message: "copyIn row \(rowNumber) contains a NUL byte, which Postgres text cannot store")
+                    break rowLoop
                 }
             }
             buffer.append(UInt8(ascii: "\n"))

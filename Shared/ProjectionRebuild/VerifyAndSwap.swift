@@ -67,7 +67,7 @@ extension ProjectionRebuilder {
                 let have = rebuiltOffsets[projection.name] ?? [:]
                 let topic = self.topic
                 try await advance(
-                    [projection],
+                    [[projection]],
                     from: { partition in have[TopicPartition(topic: topic, partition: partition)] ?? 0 },
                     to: Dictionary(uniqueKeysWithValues: goal.filter { $0.key.topic == topic }.map { ($0.key.partition, $0.value) }),
                     progress: { _ in }

@@ -27,11 +27,25 @@ public protocol Projection: Sendable {
     /// offsets only grow. Must leave exactly the rows that `apply` one by one leaves; the
     /// rebuild-verify tests compare the two. Default: one by one.
     func applyBatch(_ events: [(EventEnvelope, LogPosition)], in connection: PostgresConnection) throws
+    /// `apply` given the event's bytes as read from the log, which the runners call: a
+    /// projection archiving envelopes stores them verbatim instead of re-encoding each event.
+    /// Default: `apply`.
+    func apply(_ event: EventEnvelope, position: LogPosition, bytes: [UInt8], in connection: PostgresConnection) throws
+    /// `applyBatch` with each event's bytes (same order). Default: `applyBatch`.
+    func applyBatch(_ events: [(EventEnvelope, LogPosition)], bytes: [[UInt8]], in connection: PostgresConnection) throws
 }
 
 extension Projection {
     public func applyBatch(_ events: [(EventEnvelope, LogPosition)], in connection: PostgresConnection) throws {
         for (event, position) in events { try apply(event, position: position, in: connection) }
+    }
+
+    public func apply(_ event: EventEnvelope, position: LogPosition, bytes: [UInt8], in connection: PostgresConnection) throws {
+        try apply(event, position: position, in: connection)
+    }
+
+    public func applyBatch(_ events: [(EventEnvelope, LogPosition)], bytes: [[UInt8]], in connection: PostgresConnection) throws {
+        try applyBatch(events, in: connection)
     }
 }
 
@@ -176,7 +190,7 @@ public struct ProjectionRunner: Sendable {
             do {
                 let expected = ledger.expected(partition)
                 try await pool.transaction { [projection, event] connection in
-                    if let event { try projection.apply(event, position: position, in: connection) }
+                    if let event { try projection.apply(event, position: position, bytes: record.value, in: connection) }
                     guard try ProjectionStore.advance(projection, position: position, expected: expected, in: connection) else {
                         throw OffsetsMoved(partition: partition)
                     }
@@ -240,10 +254,14 @@ public enum ProjectionStore {
 
     /// Sets offsets without a check (rebuilds, which own their schema alone).
     public static func setOffsets(_ projection: any Projection, _ offsets: [TopicPartition: Int64], in connection: PostgresConnection) throws {
-        for (tp, next) in offsets {
+        // One statement per topic (array binds), not one per partition: a rebuild batch
+        // touches dozens of partitions and this runs in every batch.
+        for (topic, entries) in Dictionary(grouping: offsets, by: \.key.topic) {
+            let partitions = "{" + entries.map { String($0.key.partition) }.joined(separator: ",") + "}"
+            let nexts = "{" + entries.map { String($0.value) }.joined(separator: ",") + "}"
             try connection.query("""
                 INSERT INTO \(identifier: projection.schema).projection_offsets (projection, topic, partition, next_offset)
-                VALUES (\(projection.name), \(tp.topic), \(Int(tp.partition)), \(next))
+                SELECT \(projection.name), \(topic), p, n FROM unnest(\(partitions)::integer[], \(nexts)::bigint[]) AS t(p, n)
                 ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset
                 """)
         }

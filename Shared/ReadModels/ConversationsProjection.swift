@@ -100,16 +100,16 @@ public struct ConversationsProjection: Projection {
             }
             guard firstSeen.insert(row.0).inserted else { continue }
             messageRows.append([
-                row.0.uuidString, event.conversationID, event.correlationID.uuidString, row.1, row.2, row.3,
+                row.0.lowercaseString, event.conversationID, event.correlationID.lowercaseString, row.1, row.2, row.3,
                 Timestamp.format(millis: event.occurredAtMillis), String(position.partition), String(position.offset),
             ])
         }
-        var inserted = Set<UUID>()
+        var inserted = Set<String>()  // lower-case text: cheaper than parsing UUIDs back
         if !messageRows.isEmpty {
             try connection.execute(simple: "CREATE TEMP TABLE IF NOT EXISTS batch_messages (LIKE \(quotedSchema).messages) ON COMMIT DELETE ROWS")
             _ = try connection.copyIn("COPY batch_messages FROM STDIN", rows: messageRows)
-            for row in try connection.query(PostgresQuery(unsafeSQL: "INSERT INTO \(quotedSchema).messages SELECT * FROM batch_messages ON CONFLICT (message_id) DO NOTHING RETURNING message_id")) {
-                inserted.insert(try row.decode("message_id", as: UUID.self))
+            for row in try connection.query(PostgresQuery(unsafeSQL: "INSERT INTO \(quotedSchema).messages SELECT * FROM batch_messages ON CONFLICT (message_id) DO NOTHING RETURNING message_id::text AS message_id")) {
+                inserted.insert(try row.decode("message_id", as: String.self))
             }
         }
 
@@ -142,7 +142,7 @@ public struct ConversationsProjection: Projection {
             let at = event.occurredAtMillis
             switch event.type {
             case MessageReceived.eventType:
-                guard inserted.contains(event.id), counted.insert(event.id).inserted else { continue }
+                guard inserted.contains(event.id.lowercaseString), counted.insert(event.id).inserted else { continue }
                 if var conversation = state[id] {
                     conversation.turns += 1
                     conversation.last = max(conversation.last, at)
@@ -154,7 +154,7 @@ public struct ConversationsProjection: Projection {
                 changed.insert(id)
             case ReplyDelivered.eventType:
                 let replyID = try event.decode(ReplyDelivered.self).replyID
-                guard inserted.contains(replyID), counted.insert(replyID).inserted, var conversation = state[id] else { continue }
+                guard inserted.contains(replyID.lowercaseString), counted.insert(replyID).inserted, var conversation = state[id] else { continue }
                 conversation.last = max(conversation.last, at)
                 state[id] = conversation
                 changed.insert(id)

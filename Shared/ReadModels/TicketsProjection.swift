@@ -110,6 +110,136 @@ public struct TicketsProjection: Projection {
         }
     }
 
+    /// Set-based: the tickets and facts the batch touches are read once, the batch is folded
+    /// over them in memory in log order by the same rules `apply` states in SQL, and the
+    /// changed rows are written back with one upsert per table.
+    public func applyBatch(_ events: [(EventEnvelope, LogPosition)], in connection: PostgresConnection) throws {
+        struct Ticket {
+            var tenant: String, customer: String, status: String, intent: String?, workflow: String?, opened: Int64, updated: Int64
+        }
+        struct Fact: Equatable {
+            var value: String, provenance: String, setBy: String, setAt: Int64
+        }
+        struct FactKey: Hashable { var conversation: String, name: String }
+        let quoted = try PostgresQuery.quotedIdentifier(schema)
+        let touched = Array(Set(events.map(\.0.conversationID)))
+        var tickets: [String: Ticket] = [:]
+        for row in try BulkWrite.rows("""
+            SELECT conversation_id, tenant_id, customer_id, status, intent, workflow,
+                   (extract(epoch FROM opened_at) * 1000)::bigint AS opened_ms, (extract(epoch FROM updated_at) * 1000)::bigint AS updated_ms
+            FROM \(quoted).tickets WHERE conversation_id IN
+            """, keys: touched, in: connection) {
+            tickets[try row.decode("conversation_id")] = Ticket(
+                tenant: try row.decode("tenant_id"), customer: try row.decode("customer_id"), status: try row.decode("status"),
+                intent: try row.decode("intent"), workflow: try row.decode("workflow"),
+                opened: try row.decode("opened_ms"), updated: try row.decode("updated_ms"))
+        }
+        var facts: [FactKey: Fact] = [:]
+        for row in try BulkWrite.rows("""
+            SELECT conversation_id, name, value, provenance, set_by_event::text AS set_by, (extract(epoch FROM set_at) * 1000)::bigint AS set_ms
+            FROM \(quoted).ticket_facts WHERE conversation_id IN
+            """, keys: touched, in: connection) {
+            facts[FactKey(conversation: try row.decode("conversation_id"), name: try row.decode("name"))] = Fact(
+                value: try row.decode("value"), provenance: try row.decode("provenance"), setBy: try row.decode("set_by"), setAt: try row.decode("set_ms"))
+        }
+
+        var changedTickets = Set<String>()
+        var changedFacts = Set<FactKey>()
+        var decisions: [[String?]] = []
+        var decided = Set<UUID>()
+        func touch(_ id: String, at: Int64, status: String? = nil, intent: String? = nil, workflow: String? = nil) {
+            guard var ticket = tickets[id] else { return }
+            if ticket.status != "handed_over", let status { ticket.status = status }
+            ticket.intent = intent ?? ticket.intent
+            ticket.workflow = workflow ?? ticket.workflow
+            ticket.updated = max(ticket.updated, at)
+            tickets[id] = ticket
+            changedTickets.insert(id)
+        }
+        func setFact(_ id: String, name: String, value: String, provenance: String, event: EventEnvelope) {
+            let key = FactKey(conversation: id, name: name)
+            if let existing = facts[key] {
+                if existing.provenance == "customer", provenance == "inferred" { return }
+                if existing.value == value, existing.provenance == provenance { return }
+            }
+            facts[key] = Fact(value: value, provenance: provenance, setBy: event.id.lowercaseString, setAt: event.occurredAtMillis)
+            changedFacts.insert(key)
+        }
+        for (event, _) in events {
+            let id = event.conversationID
+            let at = event.occurredAtMillis
+            switch event.type {
+            case MessageReceived.eventType:
+                if var ticket = tickets[id] {
+                    if ticket.status != "handed_over" { ticket.status = "open" }
+                    ticket.updated = max(ticket.updated, at)
+                    tickets[id] = ticket
+                } else {
+                    let message = try event.decode(MessageReceived.self)
+                    tickets[id] = Ticket(tenant: event.tenantID, customer: message.customerID, status: "open", intent: nil, workflow: nil, opened: at, updated: at)
+                }
+                changedTickets.insert(id)
+            case DecisionMade.eventType:
+                let decision = try event.decode(DecisionMade.self)
+                if decided.insert(event.id).inserted {
+                    decisions.append([
+                        event.id.lowercaseString, id, event.correlationID.lowercaseString, decision.brain, decision.intent,
+                        decision.nextAction.rawValue, String(decision.confidence), decision.explain, Timestamp.format(millis: at),
+                    ])
+                }
+                touch(id, at: at, intent: decision.intent)
+                for name in decision.entities.keys.sorted() {
+                    let slot = decision.entities[name]!
+                    setFact(id, name: name, value: slot.value, provenance: slot.source.rawValue, event: event)
+                }
+            case ClarificationRequested.eventType:
+                touch(id, at: at, status: "awaiting_customer")
+            case PlanProposed.eventType:
+                let plan = try event.decode(PlanProposed.self)
+                touch(id, at: at, workflow: plan.steps.map(\.tool).joined(separator: ","))
+            case StepVerified.eventType:
+                let verified = try event.decode(StepVerified.self)
+                guard case .object(let fields) = verified.result else { continue }
+                for name in fields.keys.sorted() {
+                    let value: String
+                    switch fields[name]! {
+                    case .string(let text): value = text
+                    case .number, .bool: value = String(decoding: fields[name]!.serialized(), as: UTF8.self)
+                    default: continue
+                    }
+                    setFact(id, name: "\(verified.tool).\(name)", value: value, provenance: "tool", event: event)
+                }
+            case ReplyDelivered.eventType:
+                let reply = try event.decode(ReplyDelivered.self)
+                if reply.kind == .answer { touch(id, at: at, status: "answered") }
+            case HandoverRequested.eventType:
+                touch(id, at: at, status: "handed_over")
+            default:
+                continue
+            }
+        }
+        try BulkWrite.upsert(
+            schema: schema, table: "tickets",
+            columns: ["conversation_id", "tenant_id", "customer_id", "status", "intent", "workflow", "opened_at", "updated_at"],
+            conflict: ["conversation_id"], update: true,
+            rows: changedTickets.map { id in
+                let t = tickets[id]!
+                return [id, t.tenant, t.customer, t.status, t.intent, t.workflow, Timestamp.format(millis: t.opened), Timestamp.format(millis: t.updated)]
+            }, in: connection)
+        try BulkWrite.upsert(
+            schema: schema, table: "ticket_facts",
+            columns: ["conversation_id", "name", "value", "provenance", "set_by_event", "set_at"],
+            conflict: ["conversation_id", "name"], update: true,
+            rows: changedFacts.map { key in
+                let f = facts[key]!
+                return [key.conversation, key.name, f.value, f.provenance, f.setBy, Timestamp.format(millis: f.setAt)]
+            }, in: connection)
+        try BulkWrite.upsert(
+            schema: schema, table: "ticket_decisions",
+            columns: ["event_id", "conversation_id", "turn_id", "brain", "intent", "next_action", "confidence", "explain", "decided_at"],
+            conflict: ["event_id"], update: false, rows: decisions, in: connection)
+    }
+
     func touch(_ id: String, at: Date, status: String? = nil, intent: String? = nil, workflow: String? = nil, in connection: PostgresConnection) throws {
         try connection.query("""
             UPDATE \(identifier: schema).tickets SET
@@ -190,6 +320,82 @@ public struct ToolExecutionsProjection: Projection {
         default:
             return
         }
+    }
+
+    /// Set-based, like the tickets: read the touched steps, fold in log order, upsert.
+    public func applyBatch(_ events: [(EventEnvelope, LogPosition)], in connection: PostgresConnection) throws {
+        struct Execution {
+            var plan: String, conversation: String, tenant: String, turn: String, tool: String, status: String
+            var started: Int64?, finished: Int64?, duration: Int?, errorCode: String?
+        }
+        let quoted = try PostgresQuery.quotedIdentifier(schema)
+        var steps: [(EventEnvelope, step: UUID, plan: UUID, tool: String)] = []
+        for (event, _) in events {
+            switch event.type {
+            case ToolCallStarted.eventType:
+                let started = try event.decode(ToolCallStarted.self)
+                steps.append((event, started.stepID, started.planID, started.tool))
+            case ToolSucceeded.eventType:
+                let done = try event.decode(ToolSucceeded.self)
+                steps.append((event, done.stepID, done.planID, done.tool))
+            case ToolFailed.eventType:
+                let failed = try event.decode(ToolFailed.self)
+                steps.append((event, failed.stepID, failed.planID, failed.tool))
+            default:
+                continue
+            }
+        }
+        var state: [String: Execution] = [:]
+        for row in try BulkWrite.rows("""
+            SELECT step_id::text AS step, plan_id::text AS plan, conversation_id, tenant_id, turn_id::text AS turn, tool, status,
+                   (extract(epoch FROM started_at) * 1000)::bigint AS started_ms, (extract(epoch FROM finished_at) * 1000)::bigint AS finished_ms,
+                   duration_ms, error_code
+            FROM \(quoted).tool_executions WHERE step_id IN
+            """, keys: Array(Set(steps.map { $0.step.lowercaseString })), in: connection) {
+            state[try row.decode("step")] = Execution(
+                plan: try row.decode("plan"), conversation: try row.decode("conversation_id"), tenant: try row.decode("tenant_id"),
+                turn: try row.decode("turn"), tool: try row.decode("tool"), status: try row.decode("status"),
+                started: try row.decode("started_ms"), finished: try row.decode("finished_ms"),
+                duration: try row.decode("duration_ms"), errorCode: try row.decode("error_code"))
+        }
+        var changed = Set<String>()
+        for (event, stepID, planID, tool) in steps {
+            let step = stepID.lowercaseString
+            var execution = state[step] ?? Execution(
+                plan: planID.lowercaseString, conversation: event.conversationID, tenant: event.tenantID,
+                turn: event.correlationID.lowercaseString, tool: tool, status: "started")
+            let at = event.occurredAtMillis
+            switch event.type {
+            case ToolCallStarted.eventType:
+                execution.started = execution.started ?? at
+            case ToolSucceeded.eventType:
+                if execution.status != "failed" {
+                    let done = try event.decode(ToolSucceeded.self)
+                    execution.status = "succeeded"
+                    execution.finished = execution.finished ?? at
+                    execution.duration = execution.duration ?? done.durationMs
+                }
+            default:
+                if execution.status != "succeeded" {
+                    let failed = try event.decode(ToolFailed.self)
+                    execution.status = "failed"
+                    execution.finished = execution.finished ?? at
+                    execution.duration = execution.duration ?? failed.durationMs
+                    execution.errorCode = failed.error.code
+                }
+            }
+            state[step] = execution
+            changed.insert(step)
+        }
+        try BulkWrite.upsert(
+            schema: schema, table: "tool_executions",
+            columns: ["step_id", "plan_id", "conversation_id", "tenant_id", "turn_id", "tool", "status", "started_at", "finished_at", "duration_ms", "error_code"],
+            conflict: ["step_id"], update: true,
+            rows: changed.map { step in
+                let e = state[step]!
+                return [step, e.plan, e.conversation, e.tenant, e.turn, e.tool, e.status, e.started.map(Timestamp.format(millis:)),
+                        e.finished.map(Timestamp.format(millis:)), e.duration.map(String.init), e.errorCode]
+            }, in: connection)
     }
 
     func upsert(_ event: EventEnvelope, step: UUID, plan: UUID, tool: String, in connection: PostgresConnection) throws {

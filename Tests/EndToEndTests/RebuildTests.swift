@@ -61,6 +61,15 @@ struct RebuildTests {
             let swapped = try runCLI(p, ["projections", "rebuild", "--projection", "gateway.audit", "--replace", "--swap"])
             #expect(swapped.status == 0 && swapped.stdout.contains("swapped: gateway_rebuild is now gateway"), "\(swapped.stdout)\n\(swapped.stderr)")
             #expect(try await p.pool.query("SELECT 1 FROM gateway.messages WHERE text = 'tampered'").count == 0)
+            // The rebuild builds secondary indexes after loading: the swapped-in schema has
+            // every index the previous one had.
+            let previous = swapped.stdout.components(separatedBy: "the previous one is ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            func indexes(_ schema: String) async throws -> Set<String> {
+                Set(try await p.pool.query("SELECT replace(indexdef, \(schema + ".") , '') AS def FROM pg_indexes WHERE schemaname = \(schema)").map { try $0.decode("def", as: String.self) })
+            }
+            let liveIndexes = try await indexes("gateway")
+            let previousIndexes = try await indexes(previous)
+            #expect(liveIndexes.count >= 8 && liveIndexes == previousIndexes, "\(liveIndexes)")
             let after = try await p.post("conv-after-swap", #"{"customer_id":"c1","text":"Where is my order ABC123?"}"#)
             #expect(after.status == 200)
             let projected = try await p.eventually("projection continues after the swap") { () -> JSONValue? in

@@ -102,5 +102,8 @@ import Testing
             #expect(Timestamp.parse(Timestamp.format(millis: millis)) == millis)
         }
         #expect(Timestamp.format(millis: 0) == "1970-01-01T00:00:00.000Z")
+        #expect(Timestamp.format(millis: 1_763_900_000_123) == "2025-11-23T12:13:20.123Z")
+        #expect(Timestamp.format(millis: 4_102_444_799_999) == "2099-12-31T23:59:59.999Z")
+        #expect(Timestamp.format(millis: -1) == "1969-12-31T23:59:59.999Z")
     }
 }

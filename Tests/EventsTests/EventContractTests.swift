@@ -82,5 +82,52 @@ enum EventSamples {
         reaction(HandoverRequested(reason: "unknown_intent", summary: "s", skills: ["general"])),
         reaction(HandoverQueued(queue: "general", reason: "unknown_intent", priority: 2)),
         reaction(LLMCallCompleted(provider: "openai-compatible", model: "smollm2-135m", purpose: "decision", tokensIn: 812, tokensOut: 64, costMicros: 125, latencyMs: 340, outcome: "success", cached: false)),
+        reaction(RoutingDecided(
+            purpose: "decision", profile: "balanced", chosen: "local-small",
+            candidates: [.init(model: "local-small", score: 0.82, estimatedCostMicros: 0), .init(model: "cloud-large", score: 0.41, estimatedCostMicros: 1250)],
+            rejected: [.init(model: "tiny", reason: "context_too_small", detail: "needs 2300 tokens, has 2048")],
+            estimatedTokensIn: 2100, budget: "within", fallback: nil, fallbackReason: nil)),
+        reaction(LLMOutputRejected(model: "local-small", attempt: 1, errors: ["/next_action: not one of tool_calls, clarify, respond, handover"], next: "repair")),
+        reaction(BrainFellBack(to: "rules", reason: "invalid_output", tried: ["local-small", "cloud-large"])),
     ]
+}
+
+/// The typed payload decode goes through `JSONValueDecoder`; every sample must come back equal
+/// to what Foundation's `JSONDecoder` reads from the same bytes.
+@Suite struct PayloadDecodingTests {
+    @Test(arguments: EventSamples.all)
+    func typedDecodeMatchesFoundation(sample: EventSamples.Sample) throws {
+        let event = try sample.make()
+        guard let type = EventCatalog.all.first(where: { $0.eventType == event.type }) else {
+            Issue.record("no catalog entry for \(event.type)")
+            return
+        }
+        func check<P: EventPayload>(_: P.Type) throws {
+            let ours = try event.decode(P.self)
+            let foundation = try JSONDecoder().decode(P.self, from: Data(event.payload.serialized()))
+            #expect(ours == foundation)
+        }
+        try check(type)
+    }
+
+    @Test func canonicalUUIDTextRoundTripsAndRejectsMalformed() throws {
+        for _ in 0..<100 {
+            let id = UUID()
+            #expect(id.lowercaseString == id.uuidString.lowercased())
+            #expect(UUID(canonical: id.lowercaseString) == id)
+            #expect(UUID(canonical: id.uuidString) == id)
+        }
+        for bad in ["", "not-a-uuid", "5b1f3c8e2d4a4f7b9c1e8a2b3c4d5e6f", "5b1f3c8e-2d4a-4f7b-9c1e-8a2b3c4d5e6g", "5b1f3c8e-2d4a-4f7b-9c1e_8a2b3c4d5e6f", "5b1f3c8e-2d4a-4f7b-9c1e-8a2b3c4d5e6f0"] {
+            #expect(UUID(canonical: bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test func traceparentParsingIsStrict() {
+        #expect(TraceContext(parsing: "00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01")?.traceID == "4bf92f3577b34da6a3ce929d0e0e4736")
+        #expect(TraceContext(parsing: "00-00000000000000000000000000000000-00f067aa0ba902b7-01") == nil)
+        #expect(TraceContext(parsing: "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01") == nil)
+        #expect(TraceContext(parsing: "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01") == nil)
+        #expect(TraceContext(parsing: "00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01") == nil)
+        #expect(TraceContext(parsing: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-") == nil)
+    }
 }
