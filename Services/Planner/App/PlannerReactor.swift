@@ -22,13 +22,16 @@ public struct PlannerReactor: Sendable {
     ]
 
     let brain: RulesBrain
+    /// nil: no model configured; the rules brain decides alone.
+    let llm: LLMBrain?
     let pool: PostgresPool
     let publish: @Sendable ([EventEnvelope]) async throws -> Void
     let producer: String
     let logger: Logger
 
-    public init(brain: RulesBrain, pool: PostgresPool, producer: String, logger: Logger, publish: @escaping @Sendable ([EventEnvelope]) async throws -> Void) {
+    public init(brain: RulesBrain, llm: LLMBrain? = nil, pool: PostgresPool, producer: String, logger: Logger, publish: @escaping @Sendable ([EventEnvelope]) async throws -> Void) {
         self.brain = brain
+        self.llm = llm
         self.pool = pool
         self.producer = producer
         self.logger = logger
@@ -57,12 +60,39 @@ public struct PlannerReactor: Sendable {
     }
 
     func onMessage(_ event: EventEnvelope, _ message: MessageReceived) async throws {
-        let state = try await PlannerStore.loadState(event.conversationID, pool: pool)
-        let decision = brain.decide(text: message.text, state: state)
-        var outputs = [try event.reaction(DecisionMade(
-            brain: "rules", intent: decision.intent, confidence: decision.confidence,
+        // A model answers differently each time: what was decided for this message is kept
+        // until the message is marked handled, so a re-run after a crash appends exactly the
+        // same events (same ids, same content) instead of a second, different decision.
+        if let journaled = try await PlannerStore.loadJournal(event.id, pool: pool) {
+            try await publish(journaled.outputs)
+            try await PlannerStore.commit(event: event, state: journaled.state, newTurn: journaled.turn, pool: pool)
+            return
+        }
+        var state = try await PlannerStore.loadState(event.conversationID, pool: pool)
+        var brainName = "rules"
+        var outputs: [EventEnvelope] = []
+        var decision: BrainDecision
+        if let llm {
+            let outcome = await llm.decide(text: message.text, state: state, tenant: event.tenantID, conversation: event.conversationID)
+            for (index, payload) in outcome.events.enumerated() {
+                outputs.append(try event.reaction(payload, producer: producer, label: "brain/\(index)"))
+            }
+            if let decided = outcome.decision, let model = outcome.model {
+                decision = guardSlots(decided, text: message.text)
+                brainName = model
+                if !outcome.notes.isEmpty { decision.explain += " (" + outcome.notes.joined(separator: "; ") + ")" }
+            } else {
+                decision = brain.decide(text: message.text, state: state)
+            }
+        } else {
+            decision = brain.decide(text: message.text, state: state)
+        }
+        outputs.append(try event.reaction(DecisionMade(
+            brain: brainName, intent: decision.intent, confidence: decision.confidence,
             entities: decision.state.slots, nextAction: decision.nextAction, explain: decision.explain
-        ), producer: producer)]
+        ), producer: producer))
+        state = decision.state
+        state.remember("customer", message.text)
         var turn: PlannerStore.Turn?
         switch decision.action {
         case .plan(let steps):
@@ -75,16 +105,80 @@ public struct PlannerReactor: Sendable {
         case .clarify(let slot, let question, let attempt):
             outputs.append(try event.reaction(ClarificationRequested(intent: decision.intent, slot: slot, question: question, attempt: attempt), producer: producer))
             outputs.append(try event.reaction(ReplyDrafted(replyID: DerivedID.make(from: event.id, label: "reply"), kind: .clarification, text: question, grounding: []), producer: producer))
+            state.remember("assistant", question)
         case .respond(let text):
             outputs.append(try event.reaction(ReplyDrafted(replyID: DerivedID.make(from: event.id, label: "reply"), kind: .answer, text: text, grounding: []), producer: producer))
+            state.remember("assistant", text)
         case .handover(let reason, let text, let skills):
             outputs.append(try event.reaction(ReplyDrafted(replyID: DerivedID.make(from: event.id, label: "reply"), kind: .handover, text: text, grounding: []), producer: producer))
             outputs.append(try event.reaction(HandoverRequested(reason: reason, summary: "Customer asked: intent \(decision.intent); \(decision.explain).", skills: skills), producer: producer))
+            state.remember("assistant", text)
         }
+        if llm != nil { try await PlannerStore.journal(event: event, outputs: outputs, state: state, turn: turn, pool: pool) }
         try await publish(outputs)
-        try await PlannerStore.commit(event: event, state: decision.state, newTurn: turn, pool: pool)
-        logger.info("decided", metadata: ["conversation.id": "\(event.conversationID)", "turn.id": "\(event.correlationID)", "intent": "\(decision.intent)", "next_action": "\(decision.nextAction.rawValue)"])
+        try await PlannerStore.commit(event: event, state: state, newTurn: turn, pool: pool)
+        logger.info("decided", metadata: ["conversation.id": "\(event.conversationID)", "turn.id": "\(event.correlationID)", "brain": "\(brainName)", "intent": "\(decision.intent)", "next_action": "\(decision.nextAction.rawValue)"])
     }
+
+    /// Slot discipline over a model's decision, from the pack: what the customer's message
+    /// fills by the pack's own patterns counts as said by the customer; while a slot the
+    /// intent needs is missing, exactly that one slot is asked for, with the pack's question;
+    /// a filled slot is never asked again; clarifications are capped (then a human takes over).
+    func guardSlots(_ decision: BrainDecision, text: String) -> BrainDecision {
+        var decision = decision
+        let spec = brain.pack.intent(named: decision.intent)
+        let limit = brain.pack.policy.maxClarificationsPerSlot
+        func limitReached(_ what: String) -> BrainDecision {
+            var state = decision.state
+            state.pendingIntent = nil
+            return BrainDecision(
+                intent: decision.intent, confidence: decision.confidence,
+                action: .handover(reason: "clarification_limit", text: brain.pack.replies.clarificationLimit.render([:]), skills: spec?.skills ?? ["general"]),
+                explain: decision.explain + "; \(what) still missing after \(limit) questions", state: state)
+        }
+        /// A question that is not about one of the intent's slots: allowed, but capped.
+        func openQuestion(_ question: String) -> BrainDecision {
+            let asked = decision.state.clarifications[Self.openQuestion, default: 0]
+            guard asked < limit else { return limitReached("an answer") }
+            decision.state.clarifications[Self.openQuestion] = asked + 1
+            decision.action = .clarify(slot: Self.openQuestion, question: question, attempt: asked + 1)
+            return decision
+        }
+        guard let spec, spec.action == .toolCalls else {
+            if case .clarify(_, let question, _) = decision.action { return openQuestion(question) }
+            return decision
+        }
+        for slot in spec.slots {
+            if var value = slot.pattern.firstCapture(in: text) {
+                if slot.uppercase { value = value.uppercased() }
+                decision.state.slots[slot.name] = SlotValue(value: value, source: .customer)
+            }
+        }
+        switch decision.action {
+        case .plan, .clarify:
+            if let missing = spec.slots.first(where: { decision.state.slots[$0.name] == nil }) {
+                let asked = decision.state.clarifications[missing.name, default: 0]
+                guard asked < limit else { return limitReached("slot \(missing.name)") }
+                decision.state.clarifications[missing.name] = asked + 1
+                decision.state.pendingIntent = spec.name
+                decision.action = .clarify(slot: missing.name, question: missing.question, attempt: asked + 1)
+                return decision
+            }
+            if case .clarify(_, let question, _) = decision.action {
+                decision.state.pendingIntent = spec.name
+                return openQuestion(question)
+            }
+            for slot in spec.slots { decision.state.clarifications[slot.name] = nil }
+            decision.state.clarifications[Self.openQuestion] = nil
+            decision.state.pendingIntent = nil
+            return decision
+        default:
+            return decision
+        }
+    }
+
+    /// The clarification counter for questions that are not about one of the intent's slots.
+    static let openQuestion = "open_question"
 
     func onStepVerified(_ event: EventEnvelope, _ verified: StepVerified) async throws {
         guard var turn = try await PlannerStore.loadTurn(planID: verified.planID, pool: pool) else {
@@ -92,18 +186,22 @@ public struct PlannerReactor: Sendable {
         }
         turn.results[verified.stepID] = verified.result
         var outputs: [EventEnvelope] = []
+        var answeredState: ConversationState?
         if turn.stepIDs.allSatisfy({ turn.results[$0] != nil }) {
             let state = try await PlannerStore.loadState(event.conversationID, pool: pool)
             let last = turn.results[turn.stepIDs.last!]!
             if let text = brain.answer(intent: turn.intent, result: last, state: state) {
                 outputs.append(try event.reaction(ReplyDrafted(replyID: DerivedID.make(from: turn.planID, label: "reply"), kind: .answer, text: text, grounding: turn.stepIDs), producer: producer))
+                var remembered = state
+                remembered.remember("assistant", text)
+                answeredState = remembered
             } else {
                 outputs.append(try event.reaction(ReplyDrafted(replyID: DerivedID.make(from: turn.planID, label: "reply"), kind: .handover, text: brain.pack.replies.toolFailed.render([:]), grounding: []), producer: producer))
                 outputs.append(try event.reaction(HandoverRequested(reason: "no_answer_template", summary: "No answer template matched the result of \(verified.tool).", skills: ["general"]), producer: producer))
             }
         }
         try await publish(outputs)
-        try await PlannerStore.commit(event: event, state: nil, updatedTurn: turn, pool: pool)
+        try await PlannerStore.commit(event: event, state: answeredState, updatedTurn: turn, pool: pool)
     }
 
     func handOver(after event: EventEnvelope, reason: String, text: String?, summary: String, planID: UUID?) async throws {
@@ -152,6 +250,15 @@ enum PlannerStore {
             );
             CREATE INDEX turns_conversation ON turns (conversation_id);
             """),
+        Migration(version: 2, name: "decision_journal", sql: """
+            CREATE TABLE decision_journal (
+                event_id uuid PRIMARY KEY,
+                outputs jsonb NOT NULL,
+                state jsonb NOT NULL,
+                turn jsonb,
+                recorded_at timestamptz NOT NULL DEFAULT now()
+            );
+            """),
     ]
 
     static func isProcessed(_ id: UUID, pool: PostgresPool) async throws -> Bool {
@@ -176,6 +283,46 @@ enum PlannerStore {
         return turn
     }
 
+    /// What was decided for a message, before its events are appended (see `onMessage`).
+    struct Journaled {
+        var outputs: [EventEnvelope]
+        var state: ConversationState
+        var turn: Turn?
+    }
+
+    static func journal(event: EventEnvelope, outputs: [EventEnvelope], state: ConversationState, turn: Turn?, pool: PostgresPool) async throws {
+        let outputsJSON = JSONValue.array(try outputs.map { try JSONValue.parse(EventCodec.encode($0)) }).serializedString()
+        let stateJSON = String(decoding: try JSONEncoder().encode(state), as: UTF8.self)
+        let turnJSON: String? = turn.map { turn in
+            JSONValue.object([
+                "plan_id": .string(turn.planID.lowercaseString), "turn_id": .string(turn.turnID.lowercaseString),
+                "conversation_id": .string(turn.conversationID), "intent": .string(turn.intent),
+                "step_ids": .array(turn.stepIDs.map { .string($0.lowercaseString) }),
+            ]).serializedString()
+        }
+        try await pool.query("""
+            INSERT INTO planner.decision_journal (event_id, outputs, state, turn) VALUES (\(event.id), \(outputsJSON)::jsonb, \(stateJSON)::jsonb, \(turnJSON)::jsonb)
+            ON CONFLICT (event_id) DO NOTHING
+            """)
+    }
+
+    static func loadJournal(_ eventID: UUID, pool: PostgresPool) async throws -> Journaled? {
+        let rows = try await pool.query("SELECT outputs::text AS outputs, state::text AS state, turn::text AS turn FROM planner.decision_journal WHERE event_id = \(eventID)")
+        guard let row = rows.first(where: { _ in true }) else { return nil }
+        let outputs = try (JSONValue.parse(try row.decode("outputs", as: String.self)).arrayValue ?? []).map { try EventCodec.decode($0.serialized()) }
+        let state = try JSONDecoder().decode(ConversationState.self, from: Data(try row.decode("state", as: String.self).utf8))
+        var turn: Turn?
+        if let text = try row.decode("turn", as: String?.self) {
+            let value = try JSONValue.parse(text)
+            if let plan = value["plan_id"]?.stringValue.flatMap(UUID.init(canonical:)), let turnID = value["turn_id"]?.stringValue.flatMap(UUID.init(canonical:)) {
+                turn = Turn(
+                    planID: plan, turnID: turnID, conversationID: value["conversation_id"]?.stringValue ?? "", intent: value["intent"]?.stringValue ?? "",
+                    stepIDs: (value["step_ids"]?.arrayValue ?? []).compactMap { $0.stringValue.flatMap(UUID.init(canonical:)) })
+            }
+        }
+        return Journaled(outputs: outputs, state: state, turn: turn)
+    }
+
     /// Records the event as handled together with the state it produced, in one transaction.
     static func commit(event: EventEnvelope, state: ConversationState?, newTurn: Turn? = nil, updatedTurn: Turn? = nil, pool: PostgresPool) async throws {
         let stateJSON = try state.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
@@ -187,6 +334,7 @@ enum PlannerStore {
             let inserted = try connection.query("INSERT INTO planner.processed_events (event_id, event_type) VALUES (\(event.id), \(event.type)) ON CONFLICT DO NOTHING")
             // Another instance handled it meanwhile (a rebalance overlap): keep its result.
             guard inserted.affectedRows == 1 else { return }
+            try connection.query("DELETE FROM planner.decision_journal WHERE event_id = \(event.id)")
             if let stateJSON {
                 try connection.query("""
                     INSERT INTO planner.conversations (conversation_id, tenant_id, state) VALUES (\(event.conversationID), \(event.tenantID), \(stateJSON)::jsonb)

@@ -1,5 +1,6 @@
 import DomainPack
 import Events
+import Foundation
 import Logging
 import ReadModels
 import ServiceHost
@@ -13,13 +14,25 @@ public enum PlannerService {
         let pack = try DomainPack.load(path: config.domainPackPath)
         let host = try await ServiceHost.start(config: config, logger: logger, schemas: [(schema, PlannerStore.migrations), (ReadModels.costs.liveSchema, ReadModels.costs.migrations), (ReadModels.cases.liveSchema, ReadModels.cases.migrations)])
         let publisher = host.publisher
+        let environment = ProcessInfo.processInfo.environment
+        let llm = try BrainSettings.catalog(environment: environment).map { catalog in
+            logger.info("language models configured", metadata: ["models": "\(catalog.models.map(\.id).joined(separator: ","))"])
+            return LLMBrain(catalog: catalog, pack: pack, spendSource: CostLedgerSpend(pool: host.pool), environment: environment, logger: logger)
+        }
+        if llm == nil { logger.info("no language model configured: the rules brain decides") }
         let reactor = PlannerReactor(
-            brain: RulesBrain(pack: pack), pool: host.pool, producer: config.producerName, logger: logger,
+            brain: RulesBrain(pack: pack), llm: llm, pool: host.pool, producer: config.producerName, logger: logger,
             publish: { events in try await publisher.publish(events) }
         )
-        try await host.run(
-            consumers: [host.reactor(role: "reactor", interestedIn: PlannerReactor.interestedIn, handler: reactor.handle)]
-                + (ReadModels.costs.projections() + ReadModels.cases.projections()).map(host.projection)
-        )
+        do {
+            try await host.run(
+                consumers: [host.reactor(role: "reactor", interestedIn: PlannerReactor.interestedIn, handler: reactor.handle)]
+                    + (ReadModels.costs.projections() + ReadModels.cases.projections()).map(host.projection)
+            )
+        } catch {
+            await llm?.shutdown()
+            throw error
+        }
+        await llm?.shutdown()
     }
 }

@@ -4,18 +4,59 @@ public import Events
 public import JSON
 
 /// What the planner keeps per conversation between turns: the intent awaiting a slot, the slots
-/// known so far (with provenance), and how often each slot has been asked for.
+/// known so far (with provenance), how often each slot has been asked for, and the context a
+/// language model sees (recent messages within a token budget, a rolling summary of older ones).
 public struct ConversationState: Codable, Sendable, Equatable {
+    public struct Message: Codable, Sendable, Equatable {
+        /// customer or assistant.
+        public var role: String
+        public var text: String
+        public init(role: String, text: String) {
+            self.role = role
+            self.text = text
+        }
+    }
+
     public var pendingIntent: String?
     public var slots: [String: SlotValue]
     public var clarifications: [String: Int]
+    public var recent: [Message]
+    public var summary: String?
 
-    public init(pendingIntent: String? = nil, slots: [String: SlotValue] = [:], clarifications: [String: Int] = [:]) {
+    public init(pendingIntent: String? = nil, slots: [String: SlotValue] = [:], clarifications: [String: Int] = [:], recent: [Message] = [], summary: String? = nil) {
         self.pendingIntent = pendingIntent
         self.slots = slots
         self.clarifications = clarifications
+        self.recent = recent
+        self.summary = summary
     }
-    enum CodingKeys: String, CodingKey { case pendingIntent = "pending_intent", slots, clarifications }
+    enum CodingKeys: String, CodingKey { case pendingIntent = "pending_intent", slots, clarifications, recent, summary }
+
+    /// States stored before `recent`/`summary` existed decode with empty context.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        pendingIntent = try container.decodeIfPresent(String.self, forKey: .pendingIntent)
+        slots = try container.decodeIfPresent([String: SlotValue].self, forKey: .slots) ?? [:]
+        clarifications = try container.decodeIfPresent([String: Int].self, forKey: .clarifications) ?? [:]
+        recent = try container.decodeIfPresent([Message].self, forKey: .recent) ?? []
+        summary = try container.decodeIfPresent(String.self, forKey: .summary)
+    }
+
+    /// Appends a message and folds the oldest ones into the summary while the recent ones
+    /// exceed `budgetTokens` (estimated at 4 bytes a token). The summary is deterministic and
+    /// bounded: one clipped line per folded message, the newest 12 lines kept.
+    public mutating func remember(_ role: String, _ text: String, budgetTokens: Int = 400) {
+        recent.append(Message(role: role, text: text))
+        func tokens(_ messages: [Message]) -> Int { messages.reduce(0) { $0 + $1.text.utf8.count / 4 + 4 } }
+        var lines = summary.map { $0.components(separatedBy: "\n") } ?? []
+        while recent.count > 2, tokens(recent) > budgetTokens {
+            let folded = recent.removeFirst()
+            let clipped = folded.text.count > 120 ? String(folded.text.prefix(117)) + "..." : folded.text
+            lines.append("\(folded.role): \(clipped)")
+        }
+        if lines.count > 12 { lines.removeFirst(lines.count - 12) }
+        summary = lines.isEmpty ? nil : lines.joined(separator: "\n")
+    }
 }
 
 /// The brain's answer for one customer message.

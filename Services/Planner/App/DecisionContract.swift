@@ -1,0 +1,205 @@
+public import DomainPack
+import Events
+import Foundation
+public import JSON
+import JSONSchema
+
+/// What a language model must answer with, for one customer message: the decision schema
+/// (issue 4) built from the domain pack, and the checks that turn a model's text into a
+/// `BrainDecision` — or into a list of errors to re-prompt with.
+///
+/// Shape: `{intent, confidence, entities, workflow, next_action, steps[{tool, args, why}],
+/// clarification_question, reply, explain}`. Two choices differ from a naive schema, both from
+/// measuring small local models under grammar-constrained decoding (docs/BRAINS.md):
+/// `confidence` is an integer percentage (grammar engines enforce integer bounds but not
+/// number bounds), and `reply` carries the answer text for `respond`.
+public struct DecisionContract: Sendable {
+    public let pack: DomainPack
+    /// Sent as `response_format` / the forced tool's input schema: enums for intents and tools
+    /// steer constrained decoding.
+    public let responseSchema: JSONValue
+    /// What the answer is validated against: tool names are free strings here, so that a
+    /// near-miss can be canonicalised instead of rejected.
+    let validationSchema: JSONSchema
+
+    public static let unknownIntent = RulesBrain.unknownIntent
+
+    public init(pack: DomainPack) {
+        self.pack = pack
+        let intents = pack.intents.map { JSONValue.string($0.name) } + [.string(Self.unknownIntent)]
+        let tools = pack.tools.keys.sorted().map { JSONValue.string($0) }
+        func schema(toolNames: JSONValue) -> JSONValue {
+            [
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["intent", "confidence", "entities", "next_action", "steps", "clarification_question", "reply", "explain"],
+                "properties": [
+                    "intent": ["enum": .array(intents)],
+                    "confidence": ["type": "integer", "minimum": 0, "maximum": 100],
+                    "entities": ["type": "object", "additionalProperties": ["type": "string", "maxLength": 200]],
+                    "workflow": ["type": "string", "maxLength": 200],
+                    "next_action": ["enum": ["tool_calls", "clarify", "respond", "handover"]],
+                    "steps": [
+                        "type": "array", "maxItems": 5,
+                        "items": [
+                            "type": "object", "additionalProperties": false, "required": ["tool", "args", "why"],
+                            "properties": ["tool": toolNames, "args": ["type": "object"], "why": ["type": "string", "maxLength": 500]],
+                        ],
+                    ],
+                    "clarification_question": ["type": ["string", "null"], "maxLength": 500],
+                    "reply": ["type": ["string", "null"], "maxLength": 2000],
+                    "explain": ["type": "string", "maxLength": 1000],
+                ],
+            ]
+        }
+        self.responseSchema = schema(toolNames: tools.isEmpty ? ["type": "string"] : ["enum": .array(tools)])
+        // Built from literals above: a failure here is a programming error.
+        self.validationSchema = try! JSONSchema(schema(toolNames: ["type": "string", "minLength": 1, "maxLength": 100]))
+    }
+
+    /// A checked decision, or why not.
+    public enum Verdict: Sendable {
+        case valid(BrainDecision, notes: [String])
+        case invalid([String])
+    }
+
+    /// Parses and checks a model's answer for the message `text`, given the state before it.
+    /// Notes say what was repaired on the way (a canonicalised tool name), for the decision's
+    /// `explain`.
+    public func check(_ output: String, customerText text: String, state: ConversationState, model: String) -> Verdict {
+        let value: JSONValue
+        do {
+            value = try JSONValue.parse(Self.stripFences(output))
+        } catch {
+            return .invalid(["the answer is not JSON (\(error)); answer with one JSON object only"])
+        }
+        let result = validationSchema.validate(value, maxErrors: 10)
+        guard result.isValid else {
+            return .invalid(result.errors.map { "\($0.instanceLocation.isEmpty ? "/" : $0.instanceLocation): \($0.message)" })
+        }
+        var errors: [String] = []
+        var notes: [String] = []
+        let intent = value["intent"]?.stringValue ?? Self.unknownIntent
+        let spec = pack.intent(named: intent)
+        let confidence = Double(value["confidence"]?.intValue ?? 0) / 100
+        let explain = value["explain"]?.stringValue ?? ""
+        let action = value["next_action"]?.stringValue ?? "handover"
+
+        // Entities: what the customer said is "customer"; anything else the model inferred.
+        // An inference never overwrites what the customer said.
+        var newState = state
+        let lowered = text.lowercased()
+        for (name, entity) in value["entities"]?.objectValue ?? [:] {
+            guard let raw = entity.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines), !raw.isEmpty else { continue }
+            var candidate = raw
+            if let slot = spec?.slots.first(where: { $0.name == name }), slot.uppercase { candidate = candidate.uppercased() }
+            let source: SlotValue.Source = lowered.contains(raw.lowercased()) ? .customer : .inferred
+            if source == .inferred, newState.slots[name]?.source == .customer { continue }
+            newState.slots[name] = SlotValue(value: candidate, source: source)
+        }
+
+        switch action {
+        case "tool_calls":
+            guard let spec, spec.action == .toolCalls else {
+                return .invalid(["/next_action: tool_calls needs an intent with tools; \(intent) has none"])
+            }
+            let steps = value["steps"]?.arrayValue ?? []
+            if steps.isEmpty { errors.append("/steps: tool_calls needs at least one step") }
+            var proposed: [BrainDecision.ProposedStep] = []
+            for (index, step) in steps.enumerated() {
+                let asked = step["tool"]?.stringValue ?? ""
+                guard let tool = ToolNames.canonical(asked, known: Array(pack.tools.keys)) else {
+                    errors.append("/steps/\(index)/tool: unknown tool \"\(asked)\"; known tools: \(pack.tools.keys.sorted().joined(separator: ", "))")
+                    continue
+                }
+                if tool != asked { notes.append("tool \"\(asked)\" read as \(tool)") }
+                var args = step["args"]?.objectValue ?? [:]
+                // Known slots fill arguments the model left out (same names as the contract's).
+                for (name, slot) in newState.slots where args[name] == nil { args[name] = .string(slot.value) }
+                let contract = pack.tools[tool]!
+                let properties = contract.inputSchemaJSON["properties"]?.objectValue ?? [:]
+                args = args.filter { properties.isEmpty || properties[$0.key] != nil }
+                let checked = contract.inputSchema.validate(.object(args), maxErrors: 5)
+                if !checked.isValid {
+                    errors += checked.errors.map { "/steps/\(index)/args\($0.instanceLocation): \($0.message)" }
+                    continue
+                }
+                proposed.append(BrainDecision.ProposedStep(tool: tool, args: .object(args), why: step["why"]?.stringValue ?? ""))
+            }
+            guard errors.isEmpty else { return .invalid(errors) }
+            newState.pendingIntent = nil
+            return .valid(BrainDecision(intent: intent, confidence: confidence, action: .plan(steps: proposed), explain: explain, state: newState), notes: notes)
+        case "clarify":
+            guard let question = value["clarification_question"]?.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines), !question.isEmpty else {
+                return .invalid(["/clarification_question: clarify needs the question to ask"])
+            }
+            newState.pendingIntent = spec == nil ? nil : intent
+            return .valid(BrainDecision(intent: intent, confidence: confidence, action: .clarify(slot: "open_question", question: question, attempt: 1), explain: explain, state: newState), notes: notes)
+        case "respond":
+            let reply = value["reply"]?.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines)
+            let templated = spec?.reply?.render(newState.slots.mapValues { .string($0.value) })
+            guard let text = (reply?.isEmpty == false ? reply : nil) ?? templated else {
+                return .invalid(["/reply: respond needs the reply text"])
+            }
+            newState.pendingIntent = nil
+            return .valid(BrainDecision(intent: intent, confidence: confidence, action: .respond(text: text), explain: explain, state: newState), notes: notes)
+        default:
+            newState.pendingIntent = nil
+            let text = spec?.reply?.render([:]) ?? pack.replies.unknownIntent.render([:])
+            return .valid(BrainDecision(
+                intent: intent, confidence: confidence,
+                action: .handover(reason: intent == Self.unknownIntent ? "unknown_intent" : "model_handover", text: text, skills: spec?.skills ?? ["general"]),
+                explain: explain, state: newState), notes: notes)
+        }
+    }
+
+    /// Models often wrap JSON in Markdown fences despite instructions.
+    static func stripFences(_ output: String) -> String {
+        var text = output.trimmingCharacters(in: .whitespacesAndNewlines)
+        if text.hasPrefix("```") {
+            if let newline = text.firstIndex(of: "\n") { text = String(text[text.index(after: newline)...]) }
+            if text.hasSuffix("```") { text = String(text.dropLast(3)) }
+        }
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// Hallucinated tool names: case, punctuation and near-misses are mapped to a known tool;
+/// anything further away is rejected (and the model re-prompted with the known names).
+public enum ToolNames {
+    public static func canonical(_ name: String, known: [String]) -> String? {
+        if known.contains(name) { return name }
+        let wanted = normalised(name)
+        guard !wanted.isEmpty else { return nil }
+        if let exact = known.first(where: { normalised($0) == wanted }) { return exact }
+        // Closest by edit distance, if clearly closest and close enough (a typo, not another word).
+        let scored = known.map { ($0, distance(normalised($0), wanted)) }.sorted { $0.1 < $1.1 }
+        guard let best = scored.first else { return nil }
+        let limit = max(1, min(3, wanted.count / 5))
+        guard best.1 <= limit else { return nil }
+        if scored.count > 1, scored[1].1 == best.1 { return nil }
+        return best.0
+    }
+
+    /// Lower case, letters and digits only: `GetOrderStatus`, `get-order-status` and
+    /// `get_order_status()` all read the same.
+    static func normalised(_ name: String) -> String {
+        String(name.lowercased().unicodeScalars.filter { CharacterSet.alphanumerics.contains($0) && $0.isASCII }.map(Character.init))
+    }
+
+    static func distance(_ a: String, _ b: String) -> Int {
+        let a = Array(a.utf8), b = Array(b.utf8)
+        if a.isEmpty { return b.count }
+        if b.isEmpty { return a.count }
+        var previous = Array(0...b.count)
+        var current = [Int](repeating: 0, count: b.count + 1)
+        for i in 1...a.count {
+            current[0] = i
+            for j in 1...b.count {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            swap(&previous, &current)
+        }
+        return previous[b.count]
+    }
+}

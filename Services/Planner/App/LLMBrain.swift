@@ -1,0 +1,227 @@
+import DomainPack
+public import Events
+import Foundation
+import HTTPClient
+import JSON
+import LLM
+public import Logging
+public import ModelRouter
+
+/// The language-model side of the planner: routes a message to a model from the catalog,
+/// calls it, validates and repairs its answer, and falls back down the chain. It never acts:
+/// what it returns is a `BrainDecision` the reactor turns into events, exactly like the rules
+/// brain's — plus the events that say how the decision was reached (`RoutingDecided`,
+/// `LLMCallCompleted`, `LLMOutputRejected`, `BrainFellBack`).
+///
+/// Order per message: route (context, capability, breaker, budget) → for each model in the
+/// chain: call (retries with backoff inside the provider) → validate → at most 2 repairs with
+/// the errors → next model → nil (the caller uses the rules brain, which hands over when it
+/// knows nothing).
+public final class LLMBrain: Sendable {
+    public let catalog: ModelCatalog
+    let router: ModelRouter
+    let contract: DecisionContract
+    let http: HTTPClient
+    let cache: ResponseCache<CachedAnswer>
+    let environment: [String: String]
+    let logger: Logger
+    /// Repairs after the first answer (issue 4: at most 2).
+    let maxRepairs = 2
+    let retrySleep: @Sendable (Duration) async throws -> Void
+
+    struct CachedAnswer: Sendable {
+        var text: String
+        var usage: TokenUsage
+    }
+
+    public init(
+        catalog: ModelCatalog, pack: DomainPack, spendSource: (any SpendSource)?, environment: [String: String], logger: Logger,
+        retrySleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
+        clock: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }
+    ) {
+        self.catalog = catalog
+        let breakers = CircuitBreaker(config: catalog.breaker, now: clock, onTransition: { transition in
+            logger.notice("model circuit breaker", metadata: ["model": "\(transition.modelId)", "from": "\(transition.from.rawValue)", "to": "\(transition.to.rawValue)"])
+        })
+        self.router = ModelRouter(catalog: catalog, breakers: breakers, spendSource: spendSource)
+        self.contract = DecisionContract(pack: pack)
+        self.http = HTTPClient(maxConcurrentRequests: 16, userAgent: "switchboard-planner", logger: logger)
+        self.cache = ResponseCache(maxEntries: 10_000, ttl: .seconds(3600))
+        self.environment = environment
+        self.logger = logger
+        self.retrySleep = retrySleep
+    }
+
+    public func shutdown() async { await http.shutdown() }
+
+    /// The brain's answer and the events describing how it was reached, in order.
+    public struct Outcome: Sendable {
+        /// nil: no model produced a valid decision (or none was allowed); use the rules brain.
+        public var decision: BrainDecision?
+        /// The model that decided.
+        public var model: String?
+        public var notes: [String]
+        public var events: [any EventPayload]
+    }
+
+    public func decide(text: String, state: ConversationState, tenant: String, conversation: String) async -> Outcome {
+        var events: [any EventPayload] = []
+        var tried: [String] = []
+        var lastReason = "no_eligible_model"
+        var excluded = Set<String>()
+        let baseMessages = PromptBuilder(pack: contract.pack).messages(text: text, state: state)
+        let estimator = TokenEstimator()
+
+        while true {
+            let promptTokens = estimator.estimate(
+                messageTexts: baseMessages.map { $0.content ?? "" }, responseFormat: contract.responseSchema)
+            let routing = await router.route(RoutingRequest(
+                promptTokens: promptTokens, expectedOutputTokens: 400, requiredCapabilities: [.jsonSchema],
+                tenant: tenant, conversation: conversation, excludedModelIds: excluded))
+            events.append(Self.routingEvent(routing, purpose: "decision"))
+            guard let candidate = routing.chosen else {
+                if case .rulesBrain(let reason) = routing.fallback, tried.isEmpty || reason == .budgetExceeded {
+                    if reason == .budgetExceeded {
+                        lastReason = "budget_exceeded"
+                    } else if !routing.rejected.isEmpty, routing.rejected.allSatisfy({ $0.reason == .breakerOpen }) {
+                        lastReason = "breaker_open"
+                    } else {
+                        lastReason = "no_eligible_model"
+                    }
+                }
+                events.append(BrainFellBack(to: "rules", reason: lastReason, tried: tried))
+                return Outcome(decision: nil, model: nil, notes: [], events: events)
+            }
+            let model = candidate.model
+            tried.append(model.id)
+            excluded.insert(model.id)
+            guard router.breakers.allow(model: model.id) else {
+                lastReason = "breaker_open"
+                continue
+            }
+            var messages = baseMessages
+            var attempt = 1
+            while true {
+                let call = await complete(model: model, messages: messages, outputTokens: candidate.outputTokens)
+                events.append(call.event)
+                guard let output = call.text else {
+                    lastReason = "provider_error"
+                    break
+                }
+                switch contract.check(output, customerText: text, state: state, model: model.id) {
+                case .valid(let decision, let notes):
+                    if !call.cached, let key = call.cacheKey { cache.put(key, CachedAnswer(text: output, usage: call.usage)) }
+                    return Outcome(decision: decision, model: model.id, notes: notes, events: events)
+                case .invalid(let errors):
+                    let repair = attempt <= maxRepairs
+                    events.append(LLMOutputRejected(model: model.id, attempt: attempt, errors: errors, next: repair ? "repair" : "next_model"))
+                    lastReason = "invalid_output"
+                    guard repair else { break }
+                    messages.append(.assistant(output))
+                    messages.append(.user(PromptBuilder.repairInstruction(errors: errors)))
+                    attempt += 1
+                    continue
+                }
+                break
+            }
+        }
+    }
+
+    struct Call {
+        var text: String?
+        var event: LLMCallCompleted
+        var usage: TokenUsage
+        var cached: Bool
+        var cacheKey: String?
+    }
+
+    /// One model call (with the provider's own retries), breaker bookkeeping and the
+    /// `LLMCallCompleted` event, from the cache when the same deterministic request was answered.
+    func complete(model: ModelSpec, messages: [ChatMessage], outputTokens: Int) async -> Call {
+        let provider: ProviderKind = model.provider == .anthropic ? .anthropic : .openAICompatible
+        let request = ChatRequest(
+            model: model.model, messages: messages,
+            responseFormat: .jsonSchema(name: "decision", schema: contract.responseSchema, strict: true),
+            temperature: 0, maxTokens: outputTokens, seed: 0, timeout: .milliseconds(model.timeoutMs))
+        let cacheKey = ResponseCacheKey.make(
+            modelId: "\(model.id)@\(model.model)",
+            messages: .array(messages.map { ["role": .string($0.role.rawValue), "content": $0.content.map(JSONValue.string) ?? .null] }),
+            responseFormat: contract.responseSchema, temperature: 0, maxTokens: outputTokens)
+        if let cacheKey, let hit = cache.get(cacheKey) {
+            return Call(
+                text: hit.text,
+                event: LLMCallCompleted(
+                    provider: provider.rawValue, model: model.id, purpose: messages.count > 2 ? "repair" : "decision",
+                    tokensIn: hit.usage.inputTokens, tokensOut: hit.usage.outputTokens, costMicros: 0, latencyMs: 0, outcome: "success", cached: true),
+                usage: hit.usage, cached: true, cacheKey: cacheKey)
+        }
+        let apiKey = model.apiKeyEnv.flatMap { environment[$0] }.flatMap { $0.isEmpty ? nil : $0 }
+        let base: any ChatProvider =
+            model.provider == .anthropic
+            ? AnthropicProvider(baseURL: model.baseURL, apiKey: apiKey, httpClient: http)
+            : OpenAICompatibleProvider(baseURL: model.baseURL, apiKey: apiKey, httpClient: http)
+        let retrying = RetryingProvider(wrapping: base, maxAttempts: 3, baseBackoff: .milliseconds(200), maxBackoff: .seconds(5), maxRetryAfter: .seconds(10), sleep: retrySleep)
+        let started = ContinuousClock.now
+        let purpose = messages.count > 2 ? "repair" : "decision"
+        do {
+            let response = try await retrying.complete(request)
+            _ = router.breakers.recordSuccess(model: model.id)
+            let usage = response.usage ?? TokenUsage(inputTokens: 0, outputTokens: 0)
+            let text = response.content ?? ""
+            let truncated = response.finishReason == .length
+            return Call(
+                text: truncated ? "" : text,
+                event: LLMCallCompleted(
+                    provider: provider.rawValue, model: model.id, purpose: purpose,
+                    tokensIn: usage.inputTokens, tokensOut: usage.outputTokens,
+                    costMicros: model.costMicros(inputTokens: usage.inputTokens, outputTokens: usage.outputTokens),
+                    latencyMs: Self.milliseconds(ContinuousClock.now - started), outcome: "success", cached: false),
+                usage: usage, cached: false, cacheKey: cacheKey)
+        } catch {
+            _ = router.breakers.recordFailure(model: model.id)
+            let outcome: String
+            switch error.code {
+            case .timeout: outcome = "timeout"
+            case .rateLimited: outcome = "rate_limited"
+            case .malformedResponse, .refused: outcome = "invalid_output"
+            default: outcome = "error"
+            }
+            logger.warning("model call failed", metadata: ["model": "\(model.id)", "error": "\(error)"])
+            let usage = error.usage ?? TokenUsage(inputTokens: 0, outputTokens: 0)
+            return Call(
+                text: nil,
+                event: LLMCallCompleted(
+                    provider: provider.rawValue, model: model.id, purpose: purpose,
+                    tokensIn: usage.inputTokens, tokensOut: usage.outputTokens,
+                    costMicros: model.costMicros(inputTokens: usage.inputTokens, outputTokens: usage.outputTokens),
+                    latencyMs: Self.milliseconds(ContinuousClock.now - started), outcome: outcome, cached: false),
+                usage: usage, cached: false, cacheKey: nil)
+        }
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int {
+        let (seconds, attoseconds) = duration.components
+        return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
+    }
+
+    static func routingEvent(_ routing: RoutingDecision, purpose: String) -> RoutingDecided {
+        let budget: String
+        switch routing.budget {
+        case .unlimited: budget = "unlimited"
+        case .withinBudget: budget = "within"
+        case .exceeded: budget = "exceeded"
+        case .unavailable: budget = "unavailable"
+        }
+        var fallback: String?
+        var fallbackReason: String?
+        if case .rulesBrain(let reason) = routing.fallback {
+            fallback = "rules_brain"
+            fallbackReason = reason.rawValue
+        }
+        return RoutingDecided(
+            purpose: purpose, profile: routing.profile, chosen: routing.chosen?.model.id,
+            candidates: routing.chain.map { .init(model: $0.model.id, score: ($0.score * 1000).rounded() / 1000, estimatedCostMicros: $0.estimatedCostMicros) },
+            rejected: routing.rejected.map { .init(model: $0.modelId, reason: $0.reason.rawValue, detail: $0.detail) },
+            estimatedTokensIn: routing.promptTokens, budget: budget, fallback: fallback, fallbackReason: fallbackReason)
+    }
+}

@@ -1,0 +1,279 @@
+import Foundation
+
+// Catalog file (YAML). Every key below is accepted; any other key is an error, so typos fail
+// loudly instead of silently falling back to a default.
+//
+//   default_profile: balanced          # optional; profile used when a request names none
+//                                      # (default: "balanced", which must then exist)
+//   profiles:                          # optional; default: the three shown here
+//     fast:     { cost: 0.5, latency: 0.4, quality: 0.1, allow_cheaper_on_budget: true }
+//     balanced: { cost: 0.3, latency: 0.3, quality: 0.4, allow_cheaper_on_budget: true }
+//     powerful: { cost: 0.1, latency: 0.2, quality: 0.7, allow_cheaper_on_budget: false }
+//   models:                            # required, non-empty; order breaks score ties
+//     - id: local-smollm               # our name: [A-Za-z0-9._:-]+, unique
+//       provider: openai               # openai (any OpenAI-compatible) | anthropic
+//       base_url: http://127.0.0.1:8080/v1
+//       model: smollm2-135m            # the provider's model name
+//       api_key_env: null              # NAME of the env var holding the key (never the key)
+//       price: { input_per_million_usd: 0.0, output_per_million_usd: 0.0 }  # ≤ 6 decimals
+//       context_window: 2048
+//       max_output_tokens: 256         # ≤ context_window
+//       capabilities: [json_schema]    # optional; tools | json_schema
+//       decision_mode: json_schema     # tool_calls (needs `tools`) | json_schema (needs `json_schema`)
+//       profile: fast                  # optional; the profile this model is the natural pick for
+//       quality: 0.2                   # optional, 0...1 prior (default 0.5)
+//       typical_latency_ms: 800        # optional (default 1000)
+//       timeout_ms: 20000              # optional (default 30000)
+//   breaker: { failure_threshold: 3, cool_down_ms: 30000, half_open_probes: 1 }  # optional
+//   budgets:                           # optional; absent limit = unlimited
+//     default:                         # applies to every tenant
+//       hourly_micros: 2000000         # micro-dollars per calendar hour (UTC)
+//       daily_micros: 20000000         # ... per calendar day (UTC)
+//       monthly_micros: 300000000      # ... per calendar month (UTC)
+//       conversation_micros: 500000    # ... per conversation, lifetime
+//     tenants:                         # per-tenant overrides: a given key replaces the
+//       acme: { daily_micros: 50000000, hourly_micros: null }  # default; null = unlimited
+//
+// YAML anchors, aliases and `<<` merge keys work (e.g. shared model defaults).
+
+/// Wire protocol a model speaks. `openai` covers every OpenAI-compatible server (llama.cpp,
+/// vLLM, Ollama, ...).
+public enum ModelProvider: String, Sendable, Hashable, CaseIterable {
+    case openai
+    case anthropic
+}
+
+/// What a model can do beyond plain chat.
+public enum ModelCapability: String, Sendable, Hashable, CaseIterable {
+    case tools
+    case jsonSchema = "json_schema"
+}
+
+/// How the planner obtains a structured decision from the model: a JSON-schema constrained
+/// response, or a forced tool call whose arguments carry the decision.
+public enum DecisionMode: String, Sendable, Hashable, CaseIterable {
+    case toolCalls = "tool_calls"
+    case jsonSchema = "json_schema"
+}
+
+/// One model the router may pick.
+public struct ModelSpec: Sendable, Hashable {
+    public var id: String
+    public var provider: ModelProvider
+    public var baseURL: String
+    /// The provider's name for the model.
+    public var model: String
+    /// Name of the environment variable holding the API key; the key itself never enters the
+    /// catalog.
+    public var apiKeyEnv: String?
+    public var price: ModelPrice
+    public var contextWindow: Int
+    public var maxOutputTokens: Int
+    public var capabilities: Set<ModelCapability>
+    public var decisionMode: DecisionMode
+    /// The profile this model is the natural choice for (see ``RoutingProfile``).
+    public var profile: String?
+    /// Prior quality in 0...1, used by profile scoring.
+    public var quality: Double
+    public var typicalLatencyMs: Int
+    public var timeoutMs: Int
+
+    public init(
+        id: String, provider: ModelProvider, baseURL: String, model: String, apiKeyEnv: String? = nil,
+        price: ModelPrice = .free, contextWindow: Int, maxOutputTokens: Int,
+        capabilities: Set<ModelCapability>, decisionMode: DecisionMode, profile: String? = nil,
+        quality: Double = 0.5, typicalLatencyMs: Int = 1000, timeoutMs: Int = 30_000
+    ) {
+        self.id = id
+        self.provider = provider
+        self.baseURL = baseURL
+        self.model = model
+        self.apiKeyEnv = apiKeyEnv
+        self.price = price
+        self.contextWindow = contextWindow
+        self.maxOutputTokens = maxOutputTokens
+        self.capabilities = capabilities
+        self.decisionMode = decisionMode
+        self.profile = profile
+        self.quality = quality
+        self.typicalLatencyMs = typicalLatencyMs
+        self.timeoutMs = timeoutMs
+    }
+
+    /// Whether the model can serve a request needing `capability`. A structured decision
+    /// (`json_schema`) can also be had from a model without JSON-schema support when it
+    /// decides through a forced tool call.
+    public func satisfies(_ capability: ModelCapability) -> Bool {
+        if capabilities.contains(capability) { return true }
+        return capability == .jsonSchema && decisionMode == .toolCalls && capabilities.contains(.tools)
+    }
+
+    /// Estimated cost of one call in micro-dollars (see ``ModelPrice/costMicros(inputTokens:outputTokens:)``).
+    public func costMicros(inputTokens: Int, outputTokens: Int) -> Int64 {
+        price.costMicros(inputTokens: inputTokens, outputTokens: outputTokens)
+    }
+}
+
+/// Scoring weights for one request class. Weights are relative (divided by their sum).
+public struct RoutingProfile: Sendable, Hashable {
+    public var name: String
+    public var costWeight: Double
+    public var latencyWeight: Double
+    public var qualityWeight: Double
+    /// When false and the profile's preferred model does not fit the budget, the router
+    /// returns no model (rules brain) instead of quietly downgrading.
+    public var allowCheaperOnBudget: Bool
+
+    public init(name: String, costWeight: Double, latencyWeight: Double, qualityWeight: Double, allowCheaperOnBudget: Bool) {
+        self.name = name
+        self.costWeight = costWeight
+        self.latencyWeight = latencyWeight
+        self.qualityWeight = qualityWeight
+        self.allowCheaperOnBudget = allowCheaperOnBudget
+    }
+
+    public static let defaults: [RoutingProfile] = [
+        RoutingProfile(name: "fast", costWeight: 0.5, latencyWeight: 0.4, qualityWeight: 0.1, allowCheaperOnBudget: true),
+        RoutingProfile(name: "balanced", costWeight: 0.3, latencyWeight: 0.3, qualityWeight: 0.4, allowCheaperOnBudget: true),
+        RoutingProfile(name: "powerful", costWeight: 0.1, latencyWeight: 0.2, qualityWeight: 0.7, allowCheaperOnBudget: false),
+    ]
+}
+
+/// Circuit-breaker settings shared by all models.
+public struct BreakerConfig: Sendable, Hashable {
+    /// Consecutive failures that open the breaker.
+    public var failureThreshold: Int
+    /// How long an open breaker rejects calls before admitting probes.
+    public var coolDown: Duration
+    /// Calls admitted concurrently while half-open.
+    public var halfOpenProbes: Int
+
+    public init(failureThreshold: Int = 3, coolDown: Duration = .seconds(30), halfOpenProbes: Int = 1) {
+        precondition(failureThreshold >= 1 && halfOpenProbes >= 1 && coolDown >= .zero, "invalid breaker config")
+        self.failureThreshold = failureThreshold
+        self.coolDown = coolDown
+        self.halfOpenProbes = halfOpenProbes
+    }
+}
+
+/// The models, profiles, breaker settings and budgets the router works from; immutable once
+/// loaded (reload by building a new router).
+public struct ModelCatalog: Sendable, Hashable {
+    /// In file order, which is also the score tie-break order.
+    public var models: [ModelSpec]
+    public var profiles: [String: RoutingProfile]
+    public var defaultProfile: String
+    public var breaker: BreakerConfig
+    public var budgets: BudgetPolicy
+
+    /// Programmatic construction; unlike ``parse(yaml:)`` it does not validate (unique ids,
+    /// profile references, ranges).
+    public init(
+        models: [ModelSpec], profiles: [RoutingProfile] = RoutingProfile.defaults, defaultProfile: String = "balanced",
+        breaker: BreakerConfig = BreakerConfig(), budgets: BudgetPolicy = .unlimited
+    ) {
+        self.models = models
+        self.profiles = Dictionary(profiles.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
+        self.defaultProfile = defaultProfile
+        self.breaker = breaker
+        self.budgets = budgets
+    }
+
+    public func model(id: String) -> ModelSpec? { models.first { $0.id == id } }
+
+    /// Parses a catalog file's text; errors name the path of the mistake.
+    public static func parse(yaml: String) throws(ModelCatalogError) -> ModelCatalog {
+        try CatalogParser.parse(yaml: yaml)
+    }
+
+    public static func load(path: String) throws(ModelCatalogError) -> ModelCatalog {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ModelCatalogError(.unreadableFile, path: "<root>", message: "cannot read catalog file \(path)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ModelCatalogError(.invalidYAML, path: "<root>", message: "catalog file \(path) is not UTF-8")
+        }
+        return try parse(yaml: text)
+    }
+
+    /// The id of the model built by ``singleModel(baseURL:model:apiKeyEnv:)``.
+    public static let singleModelID = "env-model"
+
+    /// A catalog of exactly one OpenAI-compatible model (the environment override): JSON-schema
+    /// decisions, price 0, profile `balanced`, 8192-token context, default profiles and breaker,
+    /// no budgets.
+    public static func singleModel(baseURL: String, model: String, apiKeyEnv: String? = nil) throws(ModelCatalogError) -> ModelCatalog {
+        try CatalogParser.validateBaseURL(baseURL, path: "SWITCHBOARD_LLM_BASE_URL")
+        guard !model.isEmpty else {
+            throw ModelCatalogError(.invalidEnvironment, path: "SWITCHBOARD_LLM_MODEL", message: "must not be empty")
+        }
+        if let apiKeyEnv { try CatalogParser.validateEnvName(apiKeyEnv, path: "SWITCHBOARD_LLM_API_KEY_ENV") }
+        let spec = ModelSpec(
+            id: singleModelID, provider: .openai, baseURL: baseURL, model: model, apiKeyEnv: apiKeyEnv,
+            price: .free, contextWindow: 8192, maxOutputTokens: 1024, capabilities: [.jsonSchema],
+            decisionMode: .jsonSchema, profile: "balanced", quality: 0.5, typicalLatencyMs: 1000, timeoutMs: 60_000
+        )
+        return ModelCatalog(models: [spec])
+    }
+
+    public static let baseURLVariable = "SWITCHBOARD_LLM_BASE_URL"
+    public static let modelVariable = "SWITCHBOARD_LLM_MODEL"
+    public static let apiKeyEnvVariable = "SWITCHBOARD_LLM_API_KEY_ENV"
+
+    /// The override catalog when `SWITCHBOARD_LLM_BASE_URL` and `SWITCHBOARD_LLM_MODEL` are set
+    /// (`SWITCHBOARD_LLM_API_KEY_ENV` optional), nil when neither is. Setting only one of the two
+    /// is a configuration mistake and throws rather than silently using the catalog file.
+    /// Empty values count as unset.
+    public static func override(environment: [String: String]) throws(ModelCatalogError) -> ModelCatalog? {
+        func value(_ name: String) -> String? {
+            guard let raw = environment[name], !raw.isEmpty else { return nil }
+            return raw
+        }
+        let baseURL = value(baseURLVariable)
+        let model = value(modelVariable)
+        switch (baseURL, model) {
+        case (nil, nil):
+            return nil
+        case (let baseURL?, let model?):
+            return try singleModel(baseURL: baseURL, model: model, apiKeyEnv: value(apiKeyEnvVariable))
+        case (nil, _):
+            throw ModelCatalogError(.invalidEnvironment, path: baseURLVariable, message: "required when \(modelVariable) is set")
+        case (_, nil):
+            throw ModelCatalogError(.invalidEnvironment, path: modelVariable, message: "required when \(baseURLVariable) is set")
+        }
+    }
+}
+
+/// A catalog that could not be loaded; `path` is where in the document (e.g.
+/// `models.fast-local.price.input_per_million_usd`), `line` the 1-based YAML line when known.
+public struct ModelCatalogError: Error, Sendable, Hashable, CustomStringConvertible {
+    public enum Code: String, Sendable, Hashable {
+        case unreadableFile = "unreadable_file"
+        case invalidYAML = "invalid_yaml"
+        case missingKey = "missing_key"
+        case unknownKey = "unknown_key"
+        case invalidValue = "invalid_value"
+        case duplicateID = "duplicate_id"
+        case unknownReference = "unknown_reference"
+        case invalidEnvironment = "invalid_environment"
+    }
+
+    public var code: Code
+    public var path: String
+    public var line: Int?
+    public var message: String
+    /// Configuration mistakes do not fix themselves.
+    public var isRetriable: Bool { false }
+
+    public init(_ code: Code, path: String, line: Int? = nil, message: String) {
+        self.code = code
+        self.path = path
+        self.line = line
+        self.message = message
+    }
+
+    public var description: String {
+        let location = line.map { " (line \($0))" } ?? ""
+        return "\(path): \(message)\(location) [\(code.rawValue)]"
+    }
+}

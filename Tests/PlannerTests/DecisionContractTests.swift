@@ -1,0 +1,111 @@
+import DomainPack
+import Events
+import Foundation
+import JSON
+import PlannerApp
+import Testing
+
+@Suite struct DecisionContractTests {
+    let contract = DecisionContract(pack: retailPack)
+
+    func answer(_ fields: [String: JSONValue]) -> String {
+        var base: [String: JSONValue] = [
+            "intent": "order_status", "confidence": 90, "entities": ["order_id": "ABC123"], "next_action": "tool_calls",
+            "steps": [["tool": "get_order_status", "args": ["order_id": "ABC123"], "why": "asked"]],
+            "clarification_question": nil, "reply": nil, "explain": "asked for an order",
+        ]
+        for (key, value) in fields { base[key] = value }
+        return JSONValue.object(base).serializedString()
+    }
+
+    @Test func aValidToolDecisionBecomesAPlanWithCustomerProvenance() throws {
+        let verdict = contract.check(answer([:]), customerText: "Where is order abc123?", state: ConversationState(), model: "m")
+        guard case .valid(let decision, let notes) = verdict else { Issue.record("\(verdict)"); return }
+        #expect(decision.intent == "order_status")
+        #expect(decision.confidence == 0.9)
+        #expect(notes.isEmpty)
+        #expect(decision.state.slots["order_id"] == SlotValue(value: "ABC123", source: .customer))
+        guard case .plan(let steps) = decision.action else { Issue.record("not a plan"); return }
+        #expect(steps.map(\.tool) == ["get_order_status"])
+        #expect(steps.first?.args == ["order_id": "ABC123"])
+    }
+
+    @Test func notJSONAndSchemaViolationsAreErrorsToRepairWith() {
+        guard case .invalid(let notJSON) = contract.check("Sure! The order is shipped.", customerText: "x", state: ConversationState(), model: "m") else {
+            Issue.record("prose accepted"); return
+        }
+        #expect(notJSON.first?.contains("not JSON") == true)
+        guard case .invalid(let errors) = contract.check(answer(["next_action": "refund", "confidence": 182]), customerText: "x", state: ConversationState(), model: "m") else {
+            Issue.record("schema violation accepted"); return
+        }
+        #expect(errors.contains { $0.hasPrefix("/next_action") })
+        #expect(errors.contains { $0.hasPrefix("/confidence") })
+    }
+
+    @Test func fencedJSONIsAccepted() {
+        let verdict = contract.check("```json\n" + answer([:]) + "\n```", customerText: "ABC123", state: ConversationState(), model: "m")
+        guard case .valid = verdict else { Issue.record("\(verdict)"); return }
+    }
+
+    @Test(arguments: [
+        ("GetOrderStatus", "get_order_status"), ("get-order-status", "get_order_status"), ("get_order_status()", "get_order_status"),
+        ("get_ordr_status", "get_order_status"), ("GET_ORDER_STATUS", "get_order_status"),
+    ])
+    func nearMissToolNamesAreCanonicalised(asked: String, canonical: String) {
+        let verdict = contract.check(answer(["steps": [["tool": .string(asked), "args": ["order_id": "ABC123"], "why": "w"]]]), customerText: "ABC123", state: ConversationState(), model: "m")
+        guard case .valid(let decision, let notes) = verdict, case .plan(let steps) = decision.action else { Issue.record("\(verdict)"); return }
+        #expect(steps.first?.tool == canonical)
+        #expect(notes == (asked == canonical ? [] : ["tool \"\(asked)\" read as \(canonical)"]))
+    }
+
+    @Test func unknownToolsAndBadArgumentsAreRejected() {
+        guard case .invalid(let unknown) = contract.check(answer(["steps": [["tool": "refund_everything", "args": [:], "why": "w"]]]), customerText: "x", state: ConversationState(), model: "m") else {
+            Issue.record("unknown tool accepted"); return
+        }
+        #expect(unknown.first?.contains("unknown tool \"refund_everything\"; known tools: get_order_status") == true)
+        guard case .invalid(let bad) = contract.check(answer(["entities": [:], "steps": [["tool": "get_order_status", "args": ["order_id": "abc"], "why": "w"]]]), customerText: "x", state: ConversationState(), model: "m") else {
+            Issue.record("bad args accepted"); return
+        }
+        #expect(bad.contains { $0.hasPrefix("/steps/0/args/order_id") })
+    }
+
+    @Test func anInferenceNeverOverwritesWhatTheCustomerSaid() {
+        let state = ConversationState(slots: ["order_id": SlotValue(value: "ABC123", source: .customer)])
+        let verdict = contract.check(answer(["entities": ["order_id": "DEF456"], "steps": [["tool": "get_order_status", "args": [:], "why": "w"]]]), customerText: "and the other one?", state: state, model: "m")
+        guard case .valid(let decision, _) = verdict, case .plan(let steps) = decision.action else { Issue.record("\(verdict)"); return }
+        #expect(decision.state.slots["order_id"] == SlotValue(value: "ABC123", source: .customer))
+        #expect(steps.first?.args == ["order_id": "ABC123"], "known slots fill missing arguments")
+    }
+
+    @Test func respondNeedsTextAndClarifyNeedsAQuestion() {
+        guard case .invalid = contract.check(answer(["intent": "unknown", "next_action": "respond", "steps": [], "reply": nil]), customerText: "x", state: ConversationState(), model: "m") else {
+            Issue.record("respond without text accepted"); return
+        }
+        guard case .invalid = contract.check(answer(["next_action": "clarify", "steps": []]), customerText: "x", state: ConversationState(), model: "m") else {
+            Issue.record("clarify without question accepted"); return
+        }
+        let verdict = contract.check(answer(["intent": "unknown", "next_action": "respond", "steps": [], "reply": "Hello!"]), customerText: "hi", state: ConversationState(), model: "m")
+        guard case .valid(let decision, _) = verdict, case .respond(let text) = decision.action else { Issue.record("\(verdict)"); return }
+        #expect(text == "Hello!")
+    }
+
+    @Test func theResponseSchemaListsThePacksIntentsAndTools() {
+        #expect(contract.responseSchema["properties"]?["steps"]?["items"]?["properties"]?["tool"]?["enum"] == ["get_order_status"])
+        let intents = contract.responseSchema["properties"]?["intent"]?["enum"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        #expect(Set(intents) == Set(retailPack.intents.map(\.name) + ["unknown"]))
+    }
+
+    @Test func recentMessagesFoldIntoABoundedSummary() {
+        var state = ConversationState()
+        for index in 0..<40 { state.remember(index % 2 == 0 ? "customer" : "assistant", String(repeating: "word\(index) ", count: 30)) }
+        #expect(state.recent.count >= 2)
+        #expect(state.recent.last?.text.hasPrefix("word39") == true)
+        #expect(state.recent.reduce(0) { $0 + $1.text.utf8.count / 4 + 4 } <= 400 || state.recent.count == 2)
+        let lines = state.summary?.components(separatedBy: "\n") ?? []
+        #expect(lines.count == 12)
+        #expect(lines.allSatisfy { $0.count <= 140 })
+        // Old states without context fields still decode.
+        let old = try? JSONDecoder().decode(ConversationState.self, from: Data(#"{"slots":{},"clarifications":{}}"#.utf8))
+        #expect(old == ConversationState())
+    }
+}
