@@ -93,7 +93,7 @@ let package = Package(
         // The brains (issue 4): model providers over libcurl, routing, knowledge retrieval.
         .target(name: "LLM", dependencies: ["HTTPClient", "JSON"], path: "Shared/LLM"),
         .target(name: "ModelRouter", dependencies: ["JSON", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto")], path: "Shared/ModelRouter"),
-        .target(name: "Knowledge", dependencies: ["Postgres", logging, .product(name: "Crypto", package: "swift-crypto")], path: "Shared/Knowledge"),
+        .target(name: "Knowledge", dependencies: ["Postgres", "Events", "EventBus", "Projections", logging, .product(name: "Crypto", package: "swift-crypto")], path: "Shared/Knowledge"),
         // Test support: a local HTTP server speaking the OpenAI and Anthropic wire formats.
         .target(
             name: "LLMFixture",
@@ -109,7 +109,7 @@ let package = Package(
     + [
         .executableTarget(
             name: "SwitchboardCLI",
-            dependencies: ["DevStack", "EventBus", "Events", "HTTPClient", "JSON", "Kafka", "LogTools", "Postgres", "ProjectionRebuild", "ReadModels", "ServiceRuntime", argumentParser, logging, .product(name: "UnixSignals", package: "swift-service-lifecycle")],
+            dependencies: ["DevStack", "EventBus", "Events", "HTTPClient", "JSON", "Kafka", "Knowledge", "LogTools", "Postgres", "ProjectionRebuild", "ReadModels", "ServiceRuntime", argumentParser, logging, .product(name: "UnixSignals", package: "swift-service-lifecycle")],
             path: "Services/CLI"
         ),
 
@@ -123,7 +123,7 @@ let package = Package(
         .testTarget(name: "PlannerTests", dependencies: ["PlannerApp", "DomainPack", "Events", "JSON", "LLMFixture", "ModelRouter", logging], path: "Tests/PlannerTests"),
         .testTarget(name: "LLMTests", dependencies: ["LLM", "LLMFixture", "HTTPClient", "JSON", logging], path: "Tests/LLMTests"),
         .testTarget(name: "ModelRouterTests", dependencies: ["ModelRouter", "JSON"], path: "Tests/ModelRouterTests"),
-        .testTarget(name: "KnowledgeTests", dependencies: ["Knowledge", "Postgres", logging], path: "Tests/KnowledgeTests", resources: [.copy("Fixtures")]),
+        .testTarget(name: "KnowledgeTests", dependencies: ["Knowledge", "Postgres", "Events", logging], path: "Tests/KnowledgeTests", resources: [.copy("Fixtures")]),
         .testTarget(name: "VerifierTests", dependencies: ["VerifierApp", "DomainPack", "Events", "JSON"], path: "Tests/VerifierTests"),
         .testTarget(name: "EventBusTests", dependencies: ["EventBus", "Events", "Kafka", logging], path: "Tests/EventBusTests"),
         .testTarget(name: "LogToolsTests", dependencies: ["LogTools", "EventBus", "Events", "JSON", "Kafka", logging], path: "Tests/LogToolsTests"),

@@ -12,7 +12,7 @@ struct SwitchboardCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchboard",
         abstract: "Switchboard: the development broker and the platform on one machine.",
-        subcommands: [BrokerCommand.self, UpCommand.self, EventsCommand.self, TraceCommand.self, DeadLetterCommand.self, ProjectionsCommand.self, ConversationCommand.self, BenchCommand.self]
+        subcommands: [BrokerCommand.self, UpCommand.self, EventsCommand.self, TraceCommand.self, DeadLetterCommand.self, ProjectionsCommand.self, ConversationCommand.self, KnowledgeCommand.self, BenchCommand.self]
     )
 }
 
@@ -45,6 +45,7 @@ struct BrokerCommand: AsyncParsableCommand {
         let cluster = try KafkaMockCluster(brokers: brokers, logger: logger)
         try cluster.createTopic(Topics.conversations, partitions: partitions)
         try cluster.createTopic(Topics.deadLetter, partitions: 2)
+        try cluster.createTopic(Topics.knowledge, partitions: 2)
         writeOut("SWITCHBOARD_BOOTSTRAP=\(cluster.bootstrapServers)\n")
         if let bootstrapFile {
             try cluster.bootstrapServers.write(toFile: bootstrapFile, atomically: true, encoding: .utf8)

@@ -52,6 +52,19 @@ public struct IntentSpec: Sendable {
     /// For `tool_calls`: chosen by the first case whose `when` matches the last step's result.
     public var answers: [AnswerCase]
     public var skills: [String]
+    /// How a language model works a `tool_calls` intent (the rules brain is always single-shot):
+    /// `single_shot` plans once and answers from the pack's templates; `react` gives the
+    /// model each round of tool results to call more tools or answer (at most
+    /// `maxIterations` rounds); `plan_execute_reflect` has it check the results against the
+    /// request and re-plan when they fall short (at most `maxIterations` retries).
+    public var strategy: Strategy = .singleShot
+    public var maxIterations: Int = 3
+
+    public enum Strategy: String, Sendable, Codable {
+        case singleShot = "single_shot"
+        case react
+        case planExecuteReflect = "plan_execute_reflect"
+    }
 }
 
 public struct SlotSpec: Sendable {

@@ -74,7 +74,9 @@ extension DomainPack {
                 steps: steps,
                 reply: intent.optional("reply") != nil ? try intent.template("reply") : nil,
                 answers: answers,
-                skills: try intent.array("skills", optional: true).map { try $0.stringValue() }
+                skills: try intent.array("skills", optional: true).map { try $0.stringValue() },
+                strategy: intent.optional("strategy") != nil ? try intent.enumeration("strategy", IntentSpec.Strategy.self) : .singleShot,
+                maxIterations: try intent.int("max_iterations", default: 3, range: 1...10)
             ))
         }
 

@@ -468,6 +468,58 @@ public struct BrainFellBack: EventPayload {
     }
 }
 
+/// A knowledge document as `switchboard kb ingest` chunked it, on the knowledge topic (keyed
+/// `kb:<collection>`). The planner's knowledge index is a projection of these.
+public struct KnowledgeDocumentPublished: EventPayload {
+    public static let eventType = "KnowledgeDocumentPublished"
+    public static let eventVersion = 1
+    public struct Chunk: Codable, Sendable, Equatable {
+        public var chunkID: String
+        public var ordinal: Int
+        public var headingPath: [String]
+        public var text: String
+        public var tokenCount: Int
+        public init(chunkID: String, ordinal: Int, headingPath: [String], text: String, tokenCount: Int) {
+            self.chunkID = chunkID
+            self.ordinal = ordinal
+            self.headingPath = headingPath
+            self.text = text
+            self.tokenCount = tokenCount
+        }
+        enum CodingKeys: String, CodingKey { case chunkID = "chunk_id", ordinal, headingPath = "heading_path", text, tokenCount = "token_count" }
+    }
+    public var collection: String
+    public var documentID: String
+    public var title: String
+    /// Path relative to the ingested directory.
+    public var source: String
+    public var contentHash: String
+    public var chunks: [Chunk]
+    public init(collection: String, documentID: String, title: String, source: String, contentHash: String, chunks: [Chunk]) {
+        self.collection = collection
+        self.documentID = documentID
+        self.title = title
+        self.source = source
+        self.contentHash = contentHash
+        self.chunks = chunks
+    }
+    enum CodingKeys: String, CodingKey { case collection, documentID = "document_id", title, source, contentHash = "content_hash", chunks }
+}
+
+/// The complete list of a collection's documents after an ingest: the ones not listed are
+/// stale and evicted from the index.
+public struct KnowledgeCollectionSynced: EventPayload {
+    public static let eventType = "KnowledgeCollectionSynced"
+    public static let eventVersion = 1
+    public var collection: String
+    public var documentIDs: [String]
+    public init(collection: String, documentIDs: [String]) {
+        self.collection = collection
+        self.documentIDs = documentIDs
+    }
+    enum CodingKeys: String, CodingKey { case collection, documentIDs = "document_ids" }
+}
+
 /// Every v1 payload type; docs/events and docs/EVENTS.md are checked against this list.
 public enum EventCatalog {
     public static let all: [any EventPayload.Type] = [
@@ -476,5 +528,6 @@ public enum EventCatalog {
         StepVerified.self, StepFailed.self, ReplyDrafted.self, ReplyApproved.self, ReplyBlocked.self,
         ReplyDelivered.self, HandoverRequested.self, HandoverQueued.self, LLMCallCompleted.self,
         RoutingDecided.self, LLMOutputRejected.self, BrainFellBack.self,
+        KnowledgeDocumentPublished.self, KnowledgeCollectionSynced.self,
     ]
 }

@@ -3,4 +3,6 @@
 public enum Topics {
     public static let conversations = "switchboard.conversations.v1"
     public static let deadLetter = "switchboard.deadletter.v1"
+    /// Knowledge documents (`switchboard kb ingest`), keyed by `kb:<collection>`.
+    public static let knowledge = "switchboard.knowledge.v1"
 }

@@ -132,49 +132,10 @@ public struct KnowledgeIndex: Sendable {
     @discardableResult
     public func upsert(_ document: KnowledgeDocument, chunks: [KnowledgeChunk]) async throws -> KnowledgeUpsertOutcome {
         try Self.validate(document, chunks)
-        let chunksHash = sha256Hex(Array(chunks.map(\.id).joined(separator: "\n").utf8))
-        let rows: [[String?]] = chunks.map { chunk in
-            [
-                chunk.id, chunk.documentId, String(chunk.ordinal),
-                Self.breadcrumb(title: document.title, path: chunk.headingPath),
-                chunk.text, String(chunk.tokenCount),
-            ]
-        }
         let schema = self.schema
-        let copySQL =
-            "COPY \(try PostgresQuery.quotedIdentifier(schema)).chunks "
-            + "(chunk_id, document_id, ordinal, heading, text, token_count) FROM STDIN"
-        let outcome = try await pool.transaction { connection -> KnowledgeUpsertOutcome in
-            let existing = try connection.query(
-                """
-                SELECT content_hash, chunks_hash, title, source, deleted FROM \(identifier: schema).documents
-                WHERE document_id = \(document.id) FOR UPDATE
-                """)
-            if let row = existing.first,
-                try row.decode("deleted", as: Bool.self) == false,
-                try row.decode("content_hash", as: String.self) == document.contentHash,
-                try row.decode("chunks_hash", as: String.self) == chunksHash,
-                try row.decode("title", as: String.self) == document.title,
-                try row.decode("source", as: String.self) == document.source
-            {
-                return .unchanged
-            }
-            try connection.query(
-                """
-                INSERT INTO \(identifier: schema).documents AS d
-                    (document_id, title, source, content_hash, chunks_hash, version, updated_at, ingested_at, deleted)
-                VALUES (\(document.id), \(document.title), \(document.source), \(document.contentHash), \(chunksHash),
-                        1, \(document.updatedAt), now(), false)
-                ON CONFLICT (document_id) DO UPDATE SET
-                    title = excluded.title, source = excluded.source, content_hash = excluded.content_hash,
-                    chunks_hash = excluded.chunks_hash, version = d.version + 1, updated_at = excluded.updated_at,
-                    ingested_at = now(), deleted = false, deleted_at = NULL
-                """)
-            try connection.query("DELETE FROM \(identifier: schema).chunks WHERE document_id = \(document.id)")
-            if !chunks.isEmpty {
-                try connection.copyIn(copySQL, rows: rows)
-            }
-            return existing.isEmpty ? .inserted : .updated
+        let now = Date()
+        let outcome = try await pool.transaction { connection in
+            try Self.store(document, chunks: chunks, schema: schema, at: now, on: connection)
         }
         if outcome != .unchanged {
             logger.debug(
@@ -184,13 +145,63 @@ public struct KnowledgeIndex: Sendable {
         return outcome
     }
 
+    /// `upsert` inside the caller's transaction, with the time it happened given (a
+    /// projection passes the event's time, so a rebuild writes the same rows).
+    public static func store(
+        _ document: KnowledgeDocument, chunks: [KnowledgeChunk], schema: String, at time: Date, on connection: PostgresConnection
+    ) throws -> KnowledgeUpsertOutcome {
+        try validate(document, chunks)
+        let chunksHash = sha256Hex(Array(chunks.map(\.id).joined(separator: "\n").utf8))
+        let rows: [[String?]] = chunks.map { chunk in
+            [
+                chunk.id, chunk.documentId, String(chunk.ordinal),
+                breadcrumb(title: document.title, path: chunk.headingPath),
+                chunk.text, String(chunk.tokenCount),
+            ]
+        }
+        let copySQL =
+            "COPY \(try PostgresQuery.quotedIdentifier(schema)).chunks "
+            + "(chunk_id, document_id, ordinal, heading, text, token_count) FROM STDIN"
+        let existing = try connection.query(
+            """
+            SELECT content_hash, chunks_hash, title, source, deleted FROM \(identifier: schema).documents
+            WHERE document_id = \(document.id) FOR UPDATE
+            """)
+        if let row = existing.first,
+            try row.decode("deleted", as: Bool.self) == false,
+            try row.decode("content_hash", as: String.self) == document.contentHash,
+            try row.decode("chunks_hash", as: String.self) == chunksHash,
+            try row.decode("title", as: String.self) == document.title,
+            try row.decode("source", as: String.self) == document.source
+        {
+            return .unchanged
+        }
+        try connection.query(
+            """
+            INSERT INTO \(identifier: schema).documents AS d
+                (document_id, title, source, content_hash, chunks_hash, version, updated_at, ingested_at, deleted)
+            VALUES (\(document.id), \(document.title), \(document.source), \(document.contentHash), \(chunksHash),
+                    1, \(document.updatedAt), \(time), false)
+            ON CONFLICT (document_id) DO UPDATE SET
+                title = excluded.title, source = excluded.source, content_hash = excluded.content_hash,
+                chunks_hash = excluded.chunks_hash, version = d.version + 1, updated_at = excluded.updated_at,
+                ingested_at = excluded.ingested_at, deleted = false, deleted_at = NULL
+            """)
+        try connection.query("DELETE FROM \(identifier: schema).chunks WHERE document_id = \(document.id)")
+        if !chunks.isEmpty {
+            try connection.copyIn(copySQL, rows: rows)
+        }
+        return existing.isEmpty ? .inserted : .updated
+    }
+
     /// Marks the document deleted and drops its chunks, so search no longer finds it. The
     /// document row stays (with `deleted`) as a record. Returns false if it was not live.
     @discardableResult
     public func evict(documentId: String) async throws -> Bool {
         let schema = self.schema
+        let now = Date()
         return try await pool.transaction { connection in
-            try Self.evict(documentId, schema: schema, on: connection)
+            try Self.evict(documentId, schema: schema, at: now, on: connection)
         }
     }
 
@@ -199,19 +210,9 @@ public struct KnowledgeIndex: Sendable {
     @discardableResult
     public func evictStale(keeping: Set<String>) async throws -> [String] {
         let schema = self.schema
+        let now = Date()
         let evicted = try await pool.transaction { connection -> [String] in
-            let live = try connection.query(
-                """
-                SELECT document_id FROM \(identifier: schema).documents
-                WHERE NOT deleted ORDER BY document_id FOR UPDATE
-                """)
-            var evicted: [String] = []
-            for row in live {
-                let id = try row.decode("document_id", as: String.self)
-                guard !keeping.contains(id) else { continue }
-                if try Self.evict(id, schema: schema, on: connection) { evicted.append(id) }
-            }
-            return evicted
+            try Self.evictStale(keeping: keeping, schema: schema, at: now, on: connection)
         }
         if !evicted.isEmpty {
             logger.info("evicted stale knowledge documents", metadata: ["count": "\(evicted.count)"])
@@ -219,10 +220,27 @@ public struct KnowledgeIndex: Sendable {
         return evicted
     }
 
-    private static func evict(_ documentId: String, schema: String, on connection: PostgresConnection) throws -> Bool {
+    /// `evictStale` inside the caller's transaction, at a given time (see `store`).
+    public static func evictStale(keeping: Set<String>, schema: String, at time: Date, on connection: PostgresConnection) throws -> [String] {
+        let live = try connection.query(
+            """
+            SELECT document_id FROM \(identifier: schema).documents
+            WHERE NOT deleted ORDER BY document_id FOR UPDATE
+            """)
+        var evicted: [String] = []
+        for row in live {
+            let id = try row.decode("document_id", as: String.self)
+            guard !keeping.contains(id) else { continue }
+            if try evict(id, schema: schema, at: time, on: connection) { evicted.append(id) }
+        }
+        return evicted
+    }
+
+    /// Marks one document deleted (at `time`) and drops its chunks, in the caller's transaction.
+    public static func evict(_ documentId: String, schema: String, at time: Date, on connection: PostgresConnection) throws -> Bool {
         let updated = try connection.query(
             """
-            UPDATE \(identifier: schema).documents SET deleted = true, deleted_at = now()
+            UPDATE \(identifier: schema).documents SET deleted = true, deleted_at = \(time)
             WHERE document_id = \(documentId) AND NOT deleted
             """)
         try connection.query("DELETE FROM \(identifier: schema).chunks WHERE document_id = \(documentId)")

@@ -61,11 +61,16 @@ public struct ServiceHost: Sendable {
         }
     }
 
-    /// A projection kept in this service's schema (offsets in the same transaction as the rows).
+    /// A projection kept in this service's schema (offsets in the same transaction as the rows),
+    /// of the conversation log unless another topic is given.
     public func projection(_ projection: any Projection) -> any Service {
+        self.projection(projection, topic: config.conversationsTopic)
+    }
+
+    public func projection(_ projection: any Projection, topic: String) -> any Service {
         var runner = ProjectionRunner(
             projection: projection, pool: pool, databaseURL: config.databaseURL, kafka: config.kafka(client: "projection-\(projection.name)"),
-            topic: config.conversationsTopic, producer: producer, deadLetterTopic: config.deadLetterTopic, logger: logger
+            topic: topic, producer: producer, deadLetterTopic: config.deadLetterTopic, logger: logger
         )
         runner.maxConcurrentPartitions = config.consumerConcurrency
         return ClosureService(name: projection.name) { [runner] in

@@ -29,6 +29,7 @@ public struct ServiceConfig: Sendable {
     public var kafkaProperties: [String: String]
     public var conversationsTopic: String
     public var deadLetterTopic: String
+    public var knowledgeTopic: String
     public var domainPackPath: String
     public var defaultTenant: String
 
@@ -39,9 +40,10 @@ public struct ServiceConfig: Sendable {
         serviceName: String, instanceID: String, bootstrapServers: String, databaseURL: String,
         databasePoolSize: Int = 4, httpHost: String = "127.0.0.1", httpPort: Int,
         logLevel: Logger.Level = .info, kafkaFetchWaitMaxMs: Int = 5, kafkaSessionTimeoutMs: Int = 6000, consumerConcurrency: Int = 1, kafkaProperties: [String: String] = [:],
-        conversationsTopic: String = Topics.conversations, deadLetterTopic: String = Topics.deadLetter,
+        conversationsTopic: String = Topics.conversations, deadLetterTopic: String = Topics.deadLetter, knowledgeTopic: String = Topics.knowledge,
         domainPackPath: String = "deploy/packs/retail.yaml", defaultTenant: String = "default"
     ) {
+        self.knowledgeTopic = knowledgeTopic
         self.serviceName = serviceName
         self.instanceID = instanceID
         self.bootstrapServers = bootstrapServers
@@ -142,6 +144,7 @@ public struct CommonOptions: ParsableArguments, Sendable {
             kafkaProperties: try Self.parseProperties(env("SWITCHBOARD_KAFKA_PROPERTIES") ?? ""),
             conversationsTopic: env("SWITCHBOARD_TOPIC_CONVERSATIONS") ?? Topics.conversations,
             deadLetterTopic: env("SWITCHBOARD_TOPIC_DEADLETTER") ?? Topics.deadLetter,
+            knowledgeTopic: env("SWITCHBOARD_TOPIC_KNOWLEDGE") ?? Topics.knowledge,
             domainPackPath: domainPack ?? env("SWITCHBOARD_DOMAIN_PACK") ?? "deploy/packs/retail.yaml",
             defaultTenant: env("SWITCHBOARD_DEFAULT_TENANT") ?? "default"
         )

@@ -196,3 +196,50 @@ struct LocalModelError: Error, CustomStringConvertible {
     var message: String
     var description: String { message }
 }
+
+/// Planner strategies: with `strategy: react` the model sees each round of tool results and
+/// answers from them or calls more tools, within `max_iterations` rounds.
+@Suite(.serialized, .timeLimit(.minutes(5)))
+struct StrategyTests {
+    static func decision(_ orderID: String) -> String {
+        #"{"intent":"order_status","confidence":90,"entities":{"order_id":"\#(orderID)"},"next_action":"tool_calls","steps":[{"tool":"get_order_status","args":{"order_id":"\#(orderID)"},"why":"check"}],"clarification_question":null,"reply":null,"explain":"look it up"}"#
+    }
+    static func respond(_ text: String) -> String {
+        JSONValue.object(["intent": "order_status", "confidence": 90, "entities": [:], "next_action": "respond", "steps": [], "clarification_question": nil, "reply": .string(text), "explain": "from the results"]).serializedString()
+    }
+
+    @Test func aReactIntentAnswersFromToolResultsAndMayCallMoreToolsWithinItsRounds() async throws {
+        let retail = try String(contentsOfFile: Platform.repoRoot.appendingPathComponent("deploy/packs/retail.yaml").path, encoding: .utf8)
+        let react = retail.replacingOccurrences(of: "  - name: order_status\n    action: tool_calls\n", with: "  - name: order_status\n    action: tool_calls\n    strategy: react\n    max_iterations: 2\n")
+        #expect(react != retail)
+        let pack = FileManager.default.temporaryDirectory.appendingPathComponent("retail-react-\(UUID()).yaml").path
+        try react.write(toFile: pack, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: pack) }
+        try await withLLMFixtureServer { fixture in
+            let environment = ["SWITCHBOARD_LLM_BASE_URL": fixture.openAIBaseURL, "SWITCHBOARD_LLM_MODEL": "fixture-model", "SWITCHBOARD_DOMAIN_PACK": pack]
+            try await Platform.with("strategy_react", environment: environment) { p in
+                // One round: plan, results, the model's own answer from them.
+                let drafted = "ABC123 is on its way with UPS; tracking number 1Z999AA10123456784."
+                fixture.enqueue(.ok(content: Self.decision("ABC123")), .ok(content: Self.respond(drafted)), for: .openAIChatCompletions)
+                let first = try await p.post("conv-react", #"{"customer_id":"cus_1001","text":"Where is my order ABC123?"}"#, wait: 30)
+                #expect(first.json["reply"]?["text"]?.stringValue == drafted, "\(first.json)")
+                let observation = fixture.requests(for: .openAIChatCompletions).last?.json?["messages"]?.arrayValue?.last?["content"]?.stringValue ?? ""
+                #expect(observation.contains("result of get_order_status") && observation.contains("1Z999AA10123456784"), "\(observation)")
+                let events = p.log.events(conversation: "conv-react")
+                let decisions = try events.filter { $0.type == "DecisionMade" }.map { try $0.decode(DecisionMade.self) }
+                #expect(decisions.map(\.nextAction) == [.toolCalls, .respond] && decisions.allSatisfy { $0.brain == "env-model" })
+                #expect(try events.first { $0.type == "ReplyDrafted" }?.decode(ReplyDrafted.self).grounding.isEmpty == false)
+
+                // Two rounds (the limit), then the model asks for a third: the pack's template answers.
+                fixture.enqueue(.ok(content: Self.decision("ABC123")), .ok(content: Self.decision("DEF456")), .ok(content: Self.decision("GHI789")), for: .openAIChatCompletions)
+                // (Another wording: the same request would be answered from the response cache.)
+                let second = try await p.post("conv-react-2", #"{"customer_id":"cus_1001","text":"Where's my order ABC123 please?"}"#, wait: 30)
+                #expect(second.status == 200)
+                let reply = second.json["reply"]?["text"]?.stringValue ?? ""
+                #expect(reply.contains("DEF456") && reply.contains("hasn't shipped"), "the template answers the last round's result: \(reply)")
+                let plans = try p.log.events(conversation: "conv-react-2").filter { $0.type == "PlanProposed" }.map { try $0.decode(PlanProposed.self) }
+                #expect(plans.map { $0.steps.first?.args["order_id"] } == ["ABC123", "DEF456"])
+            }
+        }
+    }
+}

@@ -89,6 +89,16 @@ enum EventSamples {
             estimatedTokensIn: 2100, budget: "within", fallback: nil, fallbackReason: nil)),
         reaction(LLMOutputRejected(model: "local-small", attempt: 1, errors: ["/next_action: not one of tool_calls, clarify, respond, handover"], next: "repair")),
         reaction(BrainFellBack(to: "rules", reason: "invalid_output", tried: ["local-small", "cloud-large"])),
+        Sample(type: "KnowledgeDocumentPublished") {
+            try EventEnvelope.start(KnowledgeDocumentPublished(
+                collection: "help-centre", documentID: "help-centre:doc_0a1b", title: "Refunds", source: "refunds.md",
+                contentHash: String(repeating: "ab", count: 32),
+                chunks: [.init(chunkID: "doc_0a1b-0-5f3c", ordinal: 0, headingPath: ["Refunds", "Timing"], text: "Refunds take 5 to 10 days.", tokenCount: 8)]),
+                conversationID: "kb:help-centre", tenantID: "default", producer: "switchboard-kb@test")
+        },
+        Sample(type: "KnowledgeCollectionSynced") {
+            try EventEnvelope.start(KnowledgeCollectionSynced(collection: "help-centre", documentIDs: ["help-centre:doc_0a1b"]), conversationID: "kb:help-centre", tenantID: "default", producer: "switchboard-kb@test")
+        },
     ]
 }
 

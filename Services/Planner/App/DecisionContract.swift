@@ -66,7 +66,7 @@ public struct DecisionContract: Sendable {
     /// Parses and checks a model's answer for the message `text`, given the state before it.
     /// Notes say what was repaired on the way (a canonicalised tool name), for the decision's
     /// `explain`.
-    public func check(_ output: String, customerText text: String, state: ConversationState, model: String) -> Verdict {
+    public func check(_ output: String, customerText text: String, state: ConversationState, model: String, sources: [String] = []) -> Verdict {
         let value: JSONValue
         do {
             value = try JSONValue.parse(Self.stripFences(output))
@@ -140,6 +140,10 @@ public struct DecisionContract: Sendable {
             let templated = spec?.reply?.render(newState.slots.mapValues { .string($0.value) })
             guard let text = (reply?.isEmpty == false ? reply : nil) ?? templated else {
                 return .invalid(["/reply: respond needs the reply text"])
+            }
+            // An answer from retrieved knowledge says where it comes from.
+            if spec == nil, !sources.isEmpty, !sources.contains(where: { text.contains("According to \($0)") }) {
+                return .invalid(["/reply: cite the knowledge you used as \"According to <title>\" with one of: " + sources.map { "\"\($0)\"" }.joined(separator: ", ")])
             }
             newState.pendingIntent = nil
             return .valid(BrainDecision(intent: intent, confidence: confidence, action: .respond(text: text), explain: explain, state: newState), notes: notes)

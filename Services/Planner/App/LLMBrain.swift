@@ -1,8 +1,9 @@
-import DomainPack
+public import DomainPack
 public import Events
 import Foundation
 import HTTPClient
-import JSON
+public import JSON
+public import Knowledge
 import LLM
 public import Logging
 public import ModelRouter
@@ -64,12 +65,32 @@ public final class LLMBrain: Sendable {
         public var events: [any EventPayload]
     }
 
-    public func decide(text: String, state: ConversationState, tenant: String, conversation: String) async -> Outcome {
+    /// `knowledge`: retrieved passages, fenced into the prompt; an answer outside the pack's
+    /// intents must then cite one of them ("According to <title>").
+    public func decide(text: String, state: ConversationState, tenant: String, conversation: String, knowledge: [KnowledgeHit] = []) async -> Outcome {
+        let messages = PromptBuilder(pack: contract.pack).messages(text: text, state: state, knowledge: knowledge)
+        return await run(messages, purpose: "decision", text: text, state: state, tenant: tenant, conversation: conversation, sources: knowledge.map(\.title))
+    }
+
+    /// The next round of a `react` or `plan_execute_reflect` intent: the model sees the plan it
+    /// made and the verified tool results (fenced as untrusted data) and answers from them,
+    /// calls more tools (`roundsLeft` > 0), or hands over.
+    public func reflect(
+        text: String, state: ConversationState, strategy: IntentSpec.Strategy, plan: [PlanStep], results: [JSONValue], roundsLeft: Int,
+        tenant: String, conversation: String
+    ) async -> Outcome {
+        var messages = PromptBuilder(pack: contract.pack).messages(text: text, state: state)
+        messages.append(.assistant(JSONValue.array(plan.map { ["tool": .string($0.tool), "args": $0.args, "why": .string($0.why)] }).serializedString()))
+        messages.append(.user(PromptBuilder.observation(strategy: strategy, plan: plan, results: results, roundsLeft: roundsLeft)))
+        return await run(messages, purpose: "decision", text: text, state: state, tenant: tenant, conversation: conversation, sources: [])
+    }
+
+    /// Route, call, validate, repair, next model; nil decision when no model produced a valid one.
+    func run(_ baseMessages: [ChatMessage], purpose: String, text: String, state: ConversationState, tenant: String, conversation: String, sources: [String]) async -> Outcome {
         var events: [any EventPayload] = []
         var tried: [String] = []
         var lastReason = "no_eligible_model"
         var excluded = Set<String>()
-        let baseMessages = PromptBuilder(pack: contract.pack).messages(text: text, state: state)
         let estimator = TokenEstimator()
 
         while true {
@@ -108,7 +129,7 @@ public final class LLMBrain: Sendable {
                     lastReason = "provider_error"
                     break
                 }
-                switch contract.check(output, customerText: text, state: state, model: model.id) {
+                switch contract.check(output, customerText: text, state: state, model: model.id, sources: sources) {
                 case .valid(let decision, let notes):
                     if !call.cached, let key = call.cacheKey { cache.put(key, CachedAnswer(text: output, usage: call.usage)) }
                     return Outcome(decision: decision, model: model.id, notes: notes, events: events)

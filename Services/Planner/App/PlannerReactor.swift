@@ -4,6 +4,7 @@ public import Events
 import Foundation
 import JSON
 import Kafka
+public import Knowledge
 public import Logging
 public import Postgres
 import ServiceRuntime
@@ -24,14 +25,17 @@ public struct PlannerReactor: Sendable {
     let brain: RulesBrain
     /// nil: no model configured; the rules brain decides alone.
     let llm: LLMBrain?
+    /// Retrieval for both brains; nil disables it.
+    let knowledge: KnowledgeIndex?
     let pool: PostgresPool
     let publish: @Sendable ([EventEnvelope]) async throws -> Void
     let producer: String
     let logger: Logger
 
-    public init(brain: RulesBrain, llm: LLMBrain? = nil, pool: PostgresPool, producer: String, logger: Logger, publish: @escaping @Sendable ([EventEnvelope]) async throws -> Void) {
+    public init(brain: RulesBrain, llm: LLMBrain? = nil, knowledge: KnowledgeIndex? = nil, pool: PostgresPool, producer: String, logger: Logger, publish: @escaping @Sendable ([EventEnvelope]) async throws -> Void) {
         self.brain = brain
         self.llm = llm
+        self.knowledge = knowledge
         self.pool = pool
         self.producer = producer
         self.logger = logger
@@ -72,8 +76,9 @@ public struct PlannerReactor: Sendable {
         var brainName = "rules"
         var outputs: [EventEnvelope] = []
         var decision: BrainDecision
+        let retrieved = await retrieve(message.text)
         if let llm {
-            let outcome = await llm.decide(text: message.text, state: state, tenant: event.tenantID, conversation: event.conversationID)
+            let outcome = await llm.decide(text: message.text, state: state, tenant: event.tenantID, conversation: event.conversationID, knowledge: retrieved?.hits ?? [])
             for (index, payload) in outcome.events.enumerated() {
                 outputs.append(try event.reaction(payload, producer: producer, label: "brain/\(index)"))
             }
@@ -82,10 +87,10 @@ public struct PlannerReactor: Sendable {
                 brainName = model
                 if !outcome.notes.isEmpty { decision.explain += " (" + outcome.notes.joined(separator: "; ") + ")" }
             } else {
-                decision = brain.decide(text: message.text, state: state)
+                decision = answerFromKnowledge(brain.decide(text: message.text, state: state), retrieved)
             }
         } else {
-            decision = brain.decide(text: message.text, state: state)
+            decision = answerFromKnowledge(brain.decide(text: message.text, state: state), retrieved)
         }
         outputs.append(try event.reaction(DecisionMade(
             brain: brainName, intent: decision.intent, confidence: decision.confidence,
@@ -101,7 +106,7 @@ public struct PlannerReactor: Sendable {
                 PlanStep(stepID: DerivedID.make(from: planID, label: "step/\(index)"), tool: step.tool, args: step.args, why: step.why)
             }
             outputs.append(try event.reaction(PlanProposed(planID: planID, intent: decision.intent, steps: planSteps), producer: producer))
-            turn = PlannerStore.Turn(planID: planID, turnID: event.correlationID, conversationID: event.conversationID, intent: decision.intent, stepIDs: planSteps.map(\.stepID))
+            turn = PlannerStore.Turn(planID: planID, turnID: event.correlationID, conversationID: event.conversationID, intent: decision.intent, stepIDs: planSteps.map(\.stepID), steps: planSteps)
         case .clarify(let slot, let question, let attempt):
             outputs.append(try event.reaction(ClarificationRequested(intent: decision.intent, slot: slot, question: question, attempt: attempt), producer: producer))
             outputs.append(try event.reaction(ReplyDrafted(replyID: DerivedID.make(from: event.id, label: "reply"), kind: .clarification, text: question, grounding: []), producer: producer))
@@ -118,6 +123,33 @@ public struct PlannerReactor: Sendable {
         try await publish(outputs)
         try await PlannerStore.commit(event: event, state: state, newTurn: turn, pool: pool)
         logger.info("decided", metadata: ["conversation.id": "\(event.conversationID)", "turn.id": "\(event.correlationID)", "brain": "\(brainName)", "intent": "\(decision.intent)", "next_action": "\(decision.nextAction.rawValue)"])
+    }
+
+    /// Top passages for the message (20 by full-text search, reranked to 5). Retrieval is an
+    /// aid: when it fails the brains decide without it.
+    func retrieve(_ text: String) async -> KnowledgeRetrieval? {
+        guard let knowledge else { return nil }
+        do {
+            return try await knowledge.retrieve(text, candidates: 20, limit: 5)
+        } catch {
+            logger.warning("knowledge retrieval failed", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// The rules brain, offline, for a question no intent covers: when every word of the
+    /// question matches a passage, answer with it and say where it is from, rather than hand
+    /// over. A weaker match still goes to a human.
+    func answerFromKnowledge(_ decision: BrainDecision, _ retrieved: KnowledgeRetrieval?) -> BrainDecision {
+        guard decision.intent == RulesBrain.unknownIntent, let retrieved, retrieved.mode == .allTerms, let best = retrieved.hits.first else {
+            return decision
+        }
+        var answered = decision
+        answered.intent = "knowledge_answer"
+        answered.confidence = 0.6
+        answered.action = .respond(text: "According to \(best.title): \(KnowledgeExcerpt.make(best.text))")
+        answered.explain = "no intent matched; every word of the question matched \(best.source)"
+        return answered
     }
 
     /// Slot discipline over a model's decision, from the pack: what the customer's message
@@ -185,23 +217,77 @@ public struct PlannerReactor: Sendable {
             throw PermanentEventError("no plan \(verified.planID) for verified step \(verified.stepID)")
         }
         turn.results[verified.stepID] = verified.result
+        guard turn.stepIDs.allSatisfy({ turn.results[$0] != nil }) else {
+            try await PlannerStore.commit(event: event, state: nil, updatedTurn: turn, pool: pool)
+            return
+        }
+        if let journaled = try await PlannerStore.loadJournal(event.id, pool: pool) {
+            try await publish(journaled.outputs)
+            try await PlannerStore.commit(event: event, state: journaled.state, newTurn: journaled.turn, updatedTurn: turn, pool: pool)
+            return
+        }
+        var state = try await PlannerStore.loadState(event.conversationID, pool: pool)
         var outputs: [EventEnvelope] = []
-        var answeredState: ConversationState?
-        if turn.stepIDs.allSatisfy({ turn.results[$0] != nil }) {
-            let state = try await PlannerStore.loadState(event.conversationID, pool: pool)
+        var newTurn: PlannerStore.Turn?
+        let replyID = DerivedID.make(from: turn.planID, label: "reply")
+        if let llm, let spec = brain.pack.intent(named: turn.intent), spec.strategy != .singleShot, !turn.steps.isEmpty {
+            // The model sees the results and answers from them, calls more tools, or hands over.
+            let roundsLeft = spec.maxIterations - turn.iteration - 1
+            let customerText = state.recent.last(where: { $0.role == "customer" })?.text ?? ""
+            let outcome = await llm.reflect(
+                text: customerText, state: state, strategy: spec.strategy, plan: turn.steps,
+                results: turn.stepIDs.map { turn.results[$0] ?? .null }, roundsLeft: roundsLeft,
+                tenant: event.tenantID, conversation: event.conversationID)
+            for (index, payload) in outcome.events.enumerated() {
+                outputs.append(try event.reaction(payload, producer: producer, label: "brain/\(index)"))
+            }
+            if let decision = outcome.decision, let model = outcome.model {
+                outputs.append(try event.reaction(DecisionMade(
+                    brain: model, intent: turn.intent, confidence: decision.confidence, entities: decision.state.slots,
+                    nextAction: decision.nextAction, explain: decision.explain), producer: producer))
+                switch decision.action {
+                case .respond(let text):
+                    outputs.append(try event.reaction(ReplyDrafted(replyID: replyID, kind: .answer, text: text, grounding: turn.stepIDs), producer: producer))
+                    state.remember("assistant", text)
+                case .plan(let steps) where roundsLeft > 0:
+                    let planID = DerivedID.make(from: event.id, label: "plan")
+                    let planSteps = steps.enumerated().map { index, step in
+                        PlanStep(stepID: DerivedID.make(from: planID, label: "step/\(index)"), tool: step.tool, args: step.args, why: step.why)
+                    }
+                    outputs.append(try event.reaction(PlanProposed(planID: planID, intent: turn.intent, steps: planSteps), producer: producer))
+                    newTurn = PlannerStore.Turn(
+                        planID: planID, turnID: turn.turnID, conversationID: turn.conversationID, intent: turn.intent,
+                        stepIDs: planSteps.map(\.stepID), steps: planSteps, iteration: turn.iteration + 1)
+                case .handover(let reason, let text, let skills):
+                    outputs.append(try event.reaction(ReplyDrafted(replyID: replyID, kind: .handover, text: text, grounding: []), producer: producer))
+                    outputs.append(try event.reaction(HandoverRequested(reason: reason, summary: "After tool results: \(decision.explain)", skills: skills), producer: producer))
+                    state.remember("assistant", text)
+                default:
+                    // Out of rounds (or a question after tools ran): the pack's template answers.
+                    try templateAnswer()
+                }
+            } else {
+                try templateAnswer()
+            }
+        } else {
+            try templateAnswer()
+        }
+
+        /// Single-shot, and every fallback: the pack's answer template for the last result.
+        func templateAnswer() throws {
             let last = turn.results[turn.stepIDs.last!]!
             if let text = brain.answer(intent: turn.intent, result: last, state: state) {
-                outputs.append(try event.reaction(ReplyDrafted(replyID: DerivedID.make(from: turn.planID, label: "reply"), kind: .answer, text: text, grounding: turn.stepIDs), producer: producer))
-                var remembered = state
-                remembered.remember("assistant", text)
-                answeredState = remembered
+                outputs.append(try event.reaction(ReplyDrafted(replyID: replyID, kind: .answer, text: text, grounding: turn.stepIDs), producer: producer))
+                state.remember("assistant", text)
             } else {
-                outputs.append(try event.reaction(ReplyDrafted(replyID: DerivedID.make(from: turn.planID, label: "reply"), kind: .handover, text: brain.pack.replies.toolFailed.render([:]), grounding: []), producer: producer))
+                outputs.append(try event.reaction(ReplyDrafted(replyID: replyID, kind: .handover, text: brain.pack.replies.toolFailed.render([:]), grounding: []), producer: producer))
                 outputs.append(try event.reaction(HandoverRequested(reason: "no_answer_template", summary: "No answer template matched the result of \(verified.tool).", skills: ["general"]), producer: producer))
             }
         }
+
+        if llm != nil { try await PlannerStore.journal(event: event, outputs: outputs, state: state, turn: newTurn, pool: pool) }
         try await publish(outputs)
-        try await PlannerStore.commit(event: event, state: answeredState, updatedTurn: turn, pool: pool)
+        try await PlannerStore.commit(event: event, state: state, newTurn: newTurn, updatedTurn: turn, pool: pool)
     }
 
     func handOver(after event: EventEnvelope, reason: String, text: String?, summary: String, planID: UUID?) async throws {
@@ -224,6 +310,10 @@ enum PlannerStore {
         var conversationID: String
         var intent: String
         var stepIDs: [UUID]
+        /// The plan as proposed (for a model's next round).
+        var steps: [PlanStep] = []
+        /// Model rounds after the first plan (react / plan_execute_reflect).
+        var iteration = 0
         var results: [UUID: JSONValue] = [:]
     }
 
@@ -251,6 +341,7 @@ enum PlannerStore {
             CREATE INDEX turns_conversation ON turns (conversation_id);
             """),
         Migration(version: 2, name: "decision_journal", sql: """
+            ALTER TABLE turns ADD COLUMN steps jsonb NOT NULL DEFAULT '[]', ADD COLUMN iteration integer NOT NULL DEFAULT 0;
             CREATE TABLE decision_journal (
                 event_id uuid PRIMARY KEY,
                 outputs jsonb NOT NULL,
@@ -272,11 +363,14 @@ enum PlannerStore {
     }
 
     static func loadTurn(planID: UUID, pool: PostgresPool) async throws -> Turn? {
-        let rows = try await pool.query("SELECT turn_id, conversation_id, intent, step_ids::text AS step_ids, results::text AS results FROM planner.turns WHERE plan_id = \(planID)")
+        let rows = try await pool.query("SELECT turn_id, conversation_id, intent, step_ids::text AS step_ids, steps::text AS steps, iteration, results::text AS results FROM planner.turns WHERE plan_id = \(planID)")
         guard let row = rows.first(where: { _ in true }) else { return nil }
         let stepIDs = try JSONDecoder().decode([UUID].self, from: Data(try row.decode("step_ids", as: String.self).utf8))
         let results = try JSONValue.parse(Array(try row.decode("results", as: String.self).utf8))
-        var turn = Turn(planID: planID, turnID: try row.decode("turn_id", as: UUID.self), conversationID: try row.decode("conversation_id", as: String.self), intent: try row.decode("intent", as: String.self), stepIDs: stepIDs)
+        let steps = try JSONDecoder().decode([PlanStep].self, from: Data(try row.decode("steps", as: String.self).utf8))
+        var turn = Turn(
+            planID: planID, turnID: try row.decode("turn_id", as: UUID.self), conversationID: try row.decode("conversation_id", as: String.self),
+            intent: try row.decode("intent", as: String.self), stepIDs: stepIDs, steps: steps, iteration: try row.decode("iteration", as: Int.self))
         if case .object(let object) = results {
             for (key, value) in object { if let id = UUID(uuidString: key) { turn.results[id] = value } }
         }
@@ -293,11 +387,12 @@ enum PlannerStore {
     static func journal(event: EventEnvelope, outputs: [EventEnvelope], state: ConversationState, turn: Turn?, pool: PostgresPool) async throws {
         let outputsJSON = JSONValue.array(try outputs.map { try JSONValue.parse(EventCodec.encode($0)) }).serializedString()
         let stateJSON = String(decoding: try JSONEncoder().encode(state), as: UTF8.self)
-        let turnJSON: String? = turn.map { turn in
+        let turnJSON: String? = try turn.map { turn in
             JSONValue.object([
                 "plan_id": .string(turn.planID.lowercaseString), "turn_id": .string(turn.turnID.lowercaseString),
                 "conversation_id": .string(turn.conversationID), "intent": .string(turn.intent),
                 "step_ids": .array(turn.stepIDs.map { .string($0.lowercaseString) }),
+                "steps": try JSONValue.parse(try JSONEncoder().encode(turn.steps)), "iteration": .number(Double(turn.iteration)),
             ]).serializedString()
         }
         try await pool.query("""
@@ -317,7 +412,8 @@ enum PlannerStore {
             if let plan = value["plan_id"]?.stringValue.flatMap(UUID.init(canonical:)), let turnID = value["turn_id"]?.stringValue.flatMap(UUID.init(canonical:)) {
                 turn = Turn(
                     planID: plan, turnID: turnID, conversationID: value["conversation_id"]?.stringValue ?? "", intent: value["intent"]?.stringValue ?? "",
-                    stepIDs: (value["step_ids"]?.arrayValue ?? []).compactMap { $0.stringValue.flatMap(UUID.init(canonical:)) })
+                    stepIDs: (value["step_ids"]?.arrayValue ?? []).compactMap { $0.stringValue.flatMap(UUID.init(canonical:)) },
+                    steps: try JSONValueDecoder().decode([PlanStep].self, from: value["steps"] ?? []), iteration: value["iteration"]?.intValue ?? 0)
             }
         }
         return Journaled(outputs: outputs, state: state, turn: turn)
@@ -327,6 +423,7 @@ enum PlannerStore {
     static func commit(event: EventEnvelope, state: ConversationState?, newTurn: Turn? = nil, updatedTurn: Turn? = nil, pool: PostgresPool) async throws {
         let stateJSON = try state.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
         let newTurnJSON = try newTurn.map { String(decoding: try JSONEncoder().encode($0.stepIDs), as: UTF8.self) }
+        let newTurnStepsJSON = try newTurn.map { String(decoding: try JSONEncoder().encode($0.steps), as: UTF8.self) } ?? "[]"
         let resultsJSON = updatedTurn.map { turn in
             String(decoding: JSONValue.object(Dictionary(uniqueKeysWithValues: turn.results.map { ($0.key.uuidString, $0.value) })).serialized(), as: UTF8.self)
         }
@@ -343,8 +440,8 @@ enum PlannerStore {
             }
             if let newTurn, let newTurnJSON {
                 try connection.query("""
-                    INSERT INTO planner.turns (plan_id, turn_id, conversation_id, intent, step_ids)
-                    VALUES (\(newTurn.planID), \(newTurn.turnID), \(newTurn.conversationID), \(newTurn.intent), \(newTurnJSON)::jsonb)
+                    INSERT INTO planner.turns (plan_id, turn_id, conversation_id, intent, step_ids, steps, iteration)
+                    VALUES (\(newTurn.planID), \(newTurn.turnID), \(newTurn.conversationID), \(newTurn.intent), \(newTurnJSON)::jsonb, \(newTurnStepsJSON)::jsonb, \(newTurn.iteration))
                     ON CONFLICT (plan_id) DO NOTHING
                     """)
             }

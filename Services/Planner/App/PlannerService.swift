@@ -1,6 +1,7 @@
 import DomainPack
 import Events
 import Foundation
+import Knowledge
 import Logging
 import ReadModels
 import ServiceHost
@@ -12,7 +13,7 @@ public enum PlannerService {
 
     public static func run(config: ServiceConfig, logger: Logger) async throws {
         let pack = try DomainPack.load(path: config.domainPackPath)
-        let host = try await ServiceHost.start(config: config, logger: logger, schemas: [(schema, PlannerStore.migrations), (ReadModels.costs.liveSchema, ReadModels.costs.migrations), (ReadModels.cases.liveSchema, ReadModels.cases.migrations)])
+        let host = try await ServiceHost.start(config: config, logger: logger, schemas: [(schema, PlannerStore.migrations), (ReadModels.costs.liveSchema, ReadModels.costs.migrations), (ReadModels.cases.liveSchema, ReadModels.cases.migrations), ("knowledge", KnowledgeProjection.migrations)])
         let publisher = host.publisher
         let environment = ProcessInfo.processInfo.environment
         let llm = try BrainSettings.catalog(environment: environment).map { catalog in
@@ -20,14 +21,16 @@ public enum PlannerService {
             return LLMBrain(catalog: catalog, pack: pack, spendSource: CostLedgerSpend(pool: host.pool), environment: environment, logger: logger)
         }
         if llm == nil { logger.info("no language model configured: the rules brain decides") }
+        let knowledge = try KnowledgeIndex(pool: host.pool, schema: "knowledge", logger: logger)
         let reactor = PlannerReactor(
-            brain: RulesBrain(pack: pack), llm: llm, pool: host.pool, producer: config.producerName, logger: logger,
+            brain: RulesBrain(pack: pack), llm: llm, knowledge: knowledge, pool: host.pool, producer: config.producerName, logger: logger,
             publish: { events in try await publisher.publish(events) }
         )
         do {
             try await host.run(
                 consumers: [host.reactor(role: "reactor", interestedIn: PlannerReactor.interestedIn, handler: reactor.handle)]
                     + (ReadModels.costs.projections() + ReadModels.cases.projections()).map(host.projection)
+                    + [host.projection(KnowledgeProjection(), topic: config.knowledgeTopic)]
             )
         } catch {
             await llm?.shutdown()

@@ -1,0 +1,118 @@
+public import EventBus
+public import Events
+public import Foundation
+public import Postgres
+public import Projections
+
+/// The knowledge index (schema `knowledge`, run by the planner): a projection of the knowledge topic,
+/// where `switchboard kb ingest` publishes chunked documents. Postgres full-text search over
+/// it, reranked, feeds the brains; like every read model it can be dropped and rebuilt from
+/// the log (a version bump does that).
+public struct KnowledgeProjection: Projection {
+    public let name = "planner.knowledge"
+    public let schema: String
+    public let version = 1
+    public let tables = ["documents", "chunks"]
+    public let interestedIn: Set<String>? = [KnowledgeDocumentPublished.eventType, KnowledgeCollectionSynced.eventType]
+
+    public init(schema: String = "knowledge") { self.schema = schema }
+
+    public static let migrations: [Migration] = KnowledgeIndex.migrations + [projectionOffsetsMigration(version: 100)]
+
+    public func apply(_ event: EventEnvelope, position: LogPosition, in connection: PostgresConnection) throws {
+        switch event.type {
+        case KnowledgeDocumentPublished.eventType:
+            let published = try event.decode(KnowledgeDocumentPublished.self)
+            let document = KnowledgeDocument(
+                id: published.documentID, title: published.title, source: published.source, text: "", contentHash: published.contentHash)
+            let chunks = published.chunks.map { chunk in
+                KnowledgeChunk(
+                    id: chunk.chunkID, documentId: published.documentID, ordinal: chunk.ordinal, headingPath: chunk.headingPath,
+                    text: chunk.text, tokenCount: chunk.tokenCount, startOffset: 0, endOffset: 0)
+            }
+            do {
+                _ = try KnowledgeIndex.store(document, chunks: chunks, schema: schema, at: event.occurredAt, on: connection)
+            } catch let error as KnowledgeError {
+                throw PermanentEventError("knowledge document \(published.documentID): \(error)")
+            }
+        case KnowledgeCollectionSynced.eventType:
+            let synced = try event.decode(KnowledgeCollectionSynced.self)
+            let live = try connection.query("SELECT document_id FROM \(identifier: schema).documents WHERE NOT deleted AND starts_with(document_id, \(synced.collection + ":"))")
+            let keep = Set(synced.documentIDs)
+            for row in live {
+                let id = try row.decode("document_id", as: String.self)
+                if !keep.contains(id) { _ = try KnowledgeIndex.evict(id, schema: schema, at: event.occurredAt, on: connection) }
+            }
+        default:
+            return
+        }
+    }
+}
+
+/// What `switchboard kb ingest <dir>` publishes: each document of the directory, chunked
+/// (300–500 tokens with overlap, at headings and paragraphs), then the collection's complete
+/// list so the planner evicts documents that are gone. Ids are scoped by collection.
+public enum KnowledgeIngest {
+    public struct Report: Sendable {
+        public var events: [EventEnvelope]
+        public var documents: Int
+        public var chunks: Int
+        public var errors: [String]
+    }
+
+    public static func events(directory: URL, collection: String, tenant: String, producer: String) throws -> Report {
+        // Leaves room for the envelope and overlap: an event must stay under the 900 KiB limit.
+        let loader = KnowledgeDocumentLoader(maxFileBytes: 600_000)
+        let loaded = try loader.load(directory: directory)
+        let chunker = Chunker()
+        let aggregate = "kb:\(collection)"
+        var events: [EventEnvelope] = []
+        var chunkCount = 0
+        var errors = loaded.errors.map { "\($0)" }
+        for document in loaded.documents {
+            let chunks = chunker.chunks(for: document)
+            chunkCount += chunks.count
+            let published = KnowledgeDocumentPublished(
+                collection: collection, documentID: "\(collection):\(document.id)", title: document.title, source: document.source,
+                contentHash: document.contentHash,
+                chunks: chunks.map { .init(chunkID: "\(collection):\($0.id)", ordinal: $0.ordinal, headingPath: $0.headingPath, text: $0.text, tokenCount: $0.tokenCount) })
+            let event = try EventEnvelope.start(published, conversationID: aggregate, tenantID: tenant, producer: producer)
+            guard EventCodec.encode(event).count <= EventCodec.maxEventBytes else {
+                errors.append("\(document.source): too large for one event after chunking; split the file")
+                continue
+            }
+            events.append(event)
+        }
+        // Present but unreadable files keep their indexed version (not evicted).
+        let keep = loaded.presentDocumentIds.map { "\(collection):\($0)" }.sorted()
+        events.append(try EventEnvelope.start(KnowledgeCollectionSynced(collection: collection, documentIDs: keep), conversationID: aggregate, tenantID: tenant, producer: producer))
+        return Report(events: events, documents: events.count - 1, chunks: chunkCount, errors: errors)
+    }
+}
+
+/// A passage cut down for a reply: Markdown headings dropped, whitespace collapsed, whole
+/// sentences up to about `limit` characters.
+public enum KnowledgeExcerpt {
+    public static func make(_ text: String, limit: Int = 320) -> String {
+        let prose = text.split(separator: "\n", omittingEmptySubsequences: true)
+            .filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("#") }
+            .joined(separator: " ")
+            .split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        var excerpt = ""
+        var sentence = ""
+        for character in prose {
+            sentence.append(character)
+            if ".!?".contains(character) {
+                if !excerpt.isEmpty, excerpt.count + sentence.count > limit { break }
+                excerpt += sentence
+                sentence = ""
+            }
+        }
+        if excerpt.isEmpty {
+            guard prose.count > limit else { return prose }
+            let cut = prose.prefix(limit)
+            excerpt = String(cut[..<(cut.lastIndex(of: " ") ?? cut.endIndex)]) + "..."
+        }
+        return excerpt.trimmingCharacters(in: .whitespaces)
+    }
+}
