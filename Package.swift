@@ -124,6 +124,7 @@ let package = Package(
         .testTarget(name: "LLMTests", dependencies: ["LLM", "LLMFixture", "HTTPClient", "JSON", logging], path: "Tests/LLMTests"),
         .testTarget(name: "ModelRouterTests", dependencies: ["ModelRouter", "JSON"], path: "Tests/ModelRouterTests"),
         .testTarget(name: "KnowledgeTests", dependencies: ["Knowledge", "Postgres", "Events", logging], path: "Tests/KnowledgeTests", resources: [.copy("Fixtures")]),
+        .testTarget(name: "ExecutorTests", dependencies: ["ExecutorApp", "DomainPack", "Events", "JSON", "Postgres", logging], path: "Tests/ExecutorTests"),
         .testTarget(name: "VerifierTests", dependencies: ["VerifierApp", "DomainPack", "Events", "JSON"], path: "Tests/VerifierTests"),
         .testTarget(name: "EventBusTests", dependencies: ["EventBus", "Events", "Kafka", logging], path: "Tests/EventBusTests"),
         .testTarget(name: "LogToolsTests", dependencies: ["LogTools", "EventBus", "Events", "JSON", "Kafka", logging], path: "Tests/LogToolsTests"),

@@ -73,6 +73,31 @@ public struct SlotSpec: Sendable {
     public var pattern: TextPattern
     public var uppercase: Bool
     public var question: String
+    /// Applied in order to the captured value after `uppercase`, so that every way of writing
+    /// a value (`+44 7700 900123`, `07700900123`) reaches tools and templates in one form.
+    public var normalize: [SlotRewrite] = []
+
+    /// The slot's value in `text`: captured, then `normalized`; nil when the pattern does not
+    /// match or the rewrites leave nothing.
+    public func value(in text: String) -> String? {
+        pattern.firstCapture(in: text).flatMap(normalized)
+    }
+
+    /// A raw value (captured from text, or proposed by a model) in the slot's canonical form:
+    /// uppercased if asked, then rewritten; nil when nothing is left.
+    public func normalized(_ raw: String) -> String? {
+        var value = uppercase ? raw.uppercased() : raw
+        for rewrite in normalize { value = rewrite.pattern.replacingMatches(in: value, with: rewrite.replacement) }
+        return value.isEmpty ? nil : value
+    }
+}
+
+/// One regular-expression substitution of a slot value (every match is replaced; matched
+/// case-insensitively, like every pattern in a pack).
+public struct SlotRewrite: Sendable {
+    public var pattern: TextPattern
+    /// An NSRegularExpression template: `$1` is the first capture group, `\$` a literal dollar.
+    public var replacement: String
 }
 
 public struct StepTemplate: Sendable {
@@ -117,6 +142,11 @@ public struct TextPattern: @unchecked Sendable {
         regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
     }
 
+    /// Every match replaced by `template` (`$1` refers to the first capture group).
+    public func replacingMatches(in text: String, with template: String) -> String {
+        regex.stringByReplacingMatches(in: text, range: NSRange(text.startIndex..., in: text), withTemplate: template)
+    }
+
     /// The first capture group of the first match (the whole match if the pattern has no group).
     public func firstCapture(in text: String) -> String? {
         guard let match = regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) else { return nil }
@@ -137,19 +167,21 @@ public struct ReplyTemplate: @unchecked Sendable {
     }
 
     public func render(_ values: [String: JSONValue]) -> String {
-        template.render(values.mapValues(\.mustacheContext))
+        template.render(values.compactMapValues(\.mustacheContext))
     }
 }
 
 extension JSONValue {
-    var mustacheContext: Any {
+    /// nil for JSON null, so the key is left out: Mustache treats a missing key as false and
+    /// empty, whereas an Optional boxed in `Any` counts as present and renders as "nil".
+    var mustacheContext: Any? {
         switch self {
-        case .null: return Optional<String>.none as Any
+        case .null: return nil
         case .bool(let value): return value
         case .number(let value): return value == value.rounded() && abs(value) < 1e15 ? Int(value) as Any : value as Any
         case .string(let value): return value
-        case .array(let values): return values.map(\.mustacheContext)
-        case .object(let object): return object.mapValues(\.mustacheContext)
+        case .array(let values): return values.map { $0.mustacheContext ?? "" }
+        case .object(let object): return object.compactMapValues(\.mustacheContext)
         }
     }
 }

@@ -68,7 +68,10 @@ extension DomainPack {
                 patterns: try intent.array("patterns").map { try $0.pattern() },
                 slots: try intent.array("slots", optional: true).map { slot in
                     SlotSpec(name: try slot.string("name"), pattern: try slot.child("pattern").pattern(),
-                             uppercase: try slot.bool("uppercase", default: false), question: try slot.string("question"))
+                             uppercase: try slot.bool("uppercase", default: false), question: try slot.string("question"),
+                             normalize: try slot.array("normalize", optional: true).map { rewrite in
+                                 SlotRewrite(pattern: try rewrite.child("pattern").pattern(), replacement: try rewrite.text("replace", default: ""))
+                             })
                 },
                 action: action,
                 steps: steps,
@@ -127,6 +130,12 @@ struct Node {
         return text
     }
     func string(_ key: String) throws -> String { try required(key).stringValue() }
+    /// A string that may be empty (a replacement that deletes what it matched).
+    func text(_ key: String, default fallback: String) throws -> String {
+        guard let node = optional(key) else { return fallback }
+        guard case .string(let text) = node.value else { throw DomainPackError(path: node.path, message: "must be a string") }
+        return text
+    }
     func int(_ key: String, default fallback: Int, range: ClosedRange<Int>) throws -> Int {
         guard let node = optional(key) else { return fallback }
         guard case .number(let number) = node.value, number == number.rounded(), range.contains(Int(number)) else {

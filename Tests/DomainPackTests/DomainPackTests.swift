@@ -34,6 +34,13 @@ import Testing
         policy: {}
         """
 
+    /// JSON null (a tool result's empty field) is falsy and renders as nothing, never "nil".
+    @Test func nullIsAMissingValueInTemplates() throws {
+        let template = try ReplyTemplate("by {{#eta}}{{eta}}{{/eta}}{{^eta}}soon{{/eta}}; [{{eta}}] {{#list}}<{{.}}>{{/list}} {{o.a}}{{o.b}}")
+        #expect(template.render(["eta": nil, "list": ["x", nil], "o": ["a": "A", "b": nil]]) == "by soon; [] <x><> A")
+        #expect(template.render(["eta": "Friday", "list": [], "o": [:]]) == "by Friday; [Friday]  ")
+    }
+
     @Test func minimalPackParses() throws {
         _ = try DomainPack.parse(yaml: Self.minimal)
     }
@@ -51,6 +58,164 @@ import Testing
         do {
             _ = try DomainPack.parse(yaml: yaml)
             Issue.record("accepted a broken pack: \(replacement)")
+        } catch {
+            #expect(String(describing: error).contains(mention), "\(error)")
+        }
+    }
+}
+
+/// Both shipped packs, and the slot normalisation the telecom pack relies on.
+@Suite struct ShippedPackTests {
+    static func load(_ name: String) throws -> DomainPack {
+        try DomainPack.load(path: DomainPackTests.repoRoot.appendingPathComponent("deploy/packs/\(name).yaml").path)
+    }
+
+    @Test(arguments: ["retail", "telecom"])
+    func packLoadsAndIsCoherent(name: String) throws {
+        let pack = try Self.load(name)
+        #expect(pack.name == name)
+        #expect(pack.intents.contains { $0.action == .handover }, "a customer can always ask for a human")
+        let used = Set(pack.intents.flatMap { $0.steps.map(\.tool) })
+        #expect(used == Set(pack.tools.keys), "every tool is used by an intent and every step names a tool")
+        for intent in pack.intents where intent.action == .toolCalls {
+            // Every `{{slot}}` in step arguments is a slot the intent collects.
+            let slots = Set(intent.slots.map(\.name))
+            for step in intent.steps {
+                guard case .object(let args) = step.args else { Issue.record("\(intent.name): args must be a mapping"); continue }
+                for case .string(let text) in args.values where text.hasPrefix("{{") {
+                    #expect(slots.contains(String(text.dropFirst(2).dropLast(2))), "\(intent.name): \(text)")
+                }
+            }
+            #expect(!intent.slots.contains { $0.question.isEmpty })
+        }
+        #expect(Set(pack.intents.map(\.name)).count == pack.intents.count, "intent names are unique")
+    }
+
+    @Test func telecomToolsAndTiers() throws {
+        let pack = try Self.load("telecom")
+        let tiers = pack.tools.mapValues(\.riskTier)
+        #expect(tiers == ["check_network_status": .read, "get_balance": .read, "get_puk": .read, "activate_sim": .write, "recharge": .write])
+        let network = try #require(pack.tools["check_network_status"])
+        #expect(network.inputSchema.validate(["region": "LONDON"]).isValid)
+        #expect(network.inputSchema.validate(["phone_number": "+447700900123"]).isValid)
+        #expect(!network.inputSchema.validate([:]).isValid, "one of region or phone_number is required")
+        #expect(!network.inputSchema.validate(["region": "LONDON", "phone_number": "+447700900123"]).isValid)
+        #expect(!network.inputSchema.validate(["phone_number": "07700900123"]).isValid, "numbers reach tools in E.164")
+        let recharge = try #require(pack.tools["recharge"])
+        #expect(recharge.inputSchema.validate(["phone_number": "+447700900123", "amount": "20.00"]).isValid)
+        #expect(!recharge.inputSchema.validate(["phone_number": "+447700900123", "amount": "20"]).isValid)
+    }
+
+    static func slot(_ name: String, of intent: String) throws -> SlotSpec {
+        let pack = try load("telecom")
+        return try #require(pack.intent(named: intent)?.slots.first { $0.name == name })
+    }
+
+    @Test(arguments: [
+        ("+44 7700 900123", "+447700900123"),
+        ("07700900123", "+447700900123"),
+        ("07700 900123", "+447700900123"),
+        ("07700-900-123", "+447700900123"),
+        ("my number is 0044 7700 900123 thanks", "+447700900123"),
+        ("+44 (0)7700 900123", "+447700900123"),
+        ("(+447700900123)", "+447700900123"),
+        ("call +1 415 555 0100", "+14155550100"),
+        ("+33 6 12 34 56 78", "+33612345678"),
+        ("020 7946 0000", "+442079460000"),
+    ])
+    func phoneNumbersAreNormalisedToE164(text: String, expected: String) throws {
+        let value = try Self.slot("phone_number", of: "recharge").value(in: text)
+        #expect(value == expected)
+        // The same anchored definition is used by every intent that asks for a number.
+        #expect(try Self.slot("phone_number", of: "balance").value(in: text) == expected)
+    }
+
+    @Test(arguments: ["order 12345", "4111 1111 1111 1111", "call me at 5pm", "07700", "+44 77"])
+    func notPhoneNumbers(text: String) throws {
+        #expect(try Self.slot("phone_number", of: "recharge").value(in: text) == nil)
+    }
+
+    @Test(arguments: [
+        ("no signal in Manchester", "MANCHESTER"),
+        ("greater london", "LONDON"),
+        ("I'm at SW1A 1AA", "SW1A"),
+        ("m1 1ae", "M1"),
+        ("M11AE", "M1"),
+        ("EH1 2NG", "EH1"),
+        ("postcode B10", "B10"),
+        ("Newcastle upon Tyne", "NEWCASTLE"),
+    ])
+    func regionsAreCitiesOrPostcodeDistricts(text: String, expected: String) throws {
+        #expect(try Self.slot("region", of: "network_issue").value(in: text) == expected)
+    }
+
+    @Test(arguments: ["Londonderry", "my 4g is down", "since 10am", "Paris"])
+    func notRegions(text: String) throws {
+        #expect(try Self.slot("region", of: "network_issue").value(in: text) == nil)
+    }
+
+    @Test(arguments: [
+        ("top up £20 on 07700900123", "20.00"),
+        ("£ 7.50 please", "7.50"),
+        ("20", "20.00"),
+        ("15 quid", "15.00"),
+        ("add 10 pounds", "10.00"),
+        ("recharge 07700900123 with 25", "25.00"),
+        ("top up 30.", "30.00"),
+    ])
+    func amountsArePoundsWithPence(text: String, expected: String) throws {
+        #expect(try Self.slot("amount", of: "recharge").value(in: text) == expected)
+    }
+
+    @Test(arguments: ["top up 07700900123", "+44 7700 900 123", "top up my phone", "2.5.6 firmware"])
+    func notAmounts(text: String) throws {
+        #expect(try Self.slot("amount", of: "recharge").value(in: text) == nil)
+    }
+}
+
+@Suite struct SlotNormalisationTests {
+    static let pack = DomainPackTests.minimal.replacingOccurrences(of: "    patterns: ['x']", with: """
+            patterns: ['x']
+            slots:
+              - name: code
+                pattern: '\\b([a-z]{2}[ -]?[0-9]{3})\\b'
+                uppercase: true
+                question: q
+                normalize:
+                  - { pattern: '[ -]' }
+                  - { pattern: '^([A-Z]{2})([0-9]{3})$', replace: '$1/$2' }
+        """)
+
+    @Test func rewritesApplyInOrderAfterUppercase() throws {
+        #expect(Self.pack != DomainPackTests.minimal)
+        let slot = try #require(try DomainPack.parse(yaml: Self.pack).intents.first?.slots.first)
+        #expect(slot.value(in: "it is ab-123") == "AB/123")
+        #expect(slot.value(in: "xy 987") == "XY/987")
+        #expect(slot.value(in: "nothing here") == nil)
+        // A value from elsewhere (a model's proposal) gets the same canonical form.
+        #expect(slot.normalized("cd 456") == "CD/456")
+        #expect(slot.normalized(" - ") == nil, "nothing left")
+    }
+
+    @Test func slotsWithoutRewritesAreUnchanged() throws {
+        let yaml = DomainPackTests.minimal.replacingOccurrences(
+            of: "    patterns: ['x']", with: "    patterns: ['x']\n    slots: [{ name: code, pattern: '[a-z]+-[0-9]+', question: q }]")
+        let slot = try #require(try DomainPack.parse(yaml: yaml).intents.first?.slots.first)
+        #expect(slot.normalize.isEmpty)
+        #expect(slot.value(in: "it is ab-123") == "ab-123")
+    }
+
+    @Test(arguments: [
+        ("{ pattern: '[ -]' }", "{ pattern: '(' }", "normalize[0].pattern"),
+        ("{ pattern: '[ -]' }", "{ replace: x }", "normalize[0].pattern"),
+        ("{ pattern: '[ -]' }", "{ pattern: '[ -]', replace: 5 }", "normalize[0].replace"),
+    ])
+    func brokenRewriteNamesTheMistake(original: String, replacement: String, mention: String) {
+        let yaml = Self.pack.replacingOccurrences(of: original, with: replacement)
+        #expect(yaml != Self.pack)
+        do {
+            _ = try DomainPack.parse(yaml: yaml)
+            Issue.record("accepted a broken rewrite: \(replacement)")
         } catch {
             #expect(String(describing: error).contains(mention), "\(error)")
         }

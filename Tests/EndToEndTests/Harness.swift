@@ -22,7 +22,8 @@ final class Platform: @unchecked Sendable {
     let log: LogReader
     let pool: PostgresPool
 
-    static func start(_ name: String, environment extra: [String: String] = [:]) async throws -> Platform {
+    /// `pack` names a file in deploy/packs.
+    static func start(_ name: String, pack: String = "retail", environment extra: [String: String] = [:]) async throws -> Platform {
         let env = ProcessInfo.processInfo.environment
         let adminURL = try #require(env["DATABASE_URL"], "DATABASE_URL is not set: run the tests with `make test`, which starts Postgres")
         let binDirectory = env["SWITCHBOARD_BIN_DIR"] ?? repoRoot.appendingPathComponent(".build/debug").path
@@ -34,7 +35,7 @@ final class Platform: @unchecked Sendable {
         let databaseURL = adminURL.replacingOccurrences(of: #"/[^/]*$"#, with: "/\(databaseName)", options: .regularExpression)
         let stack = DevStack(options: .init(
             binDirectory: binDirectory, runDirectory: runRoot + "/" + databaseName, databaseURL: databaseURL,
-            domainPackPath: repoRoot.appendingPathComponent("deploy/packs/retail.yaml").path,
+            domainPackPath: repoRoot.appendingPathComponent("deploy/packs/\(pack).yaml").path,
             basePort: 0, partitions: 4, fetchWaitMs: 5, logLevel: "info", extraEnvironment: extra
         ), logger: Logger(label: "e2e.stack"))
         do {
@@ -67,8 +68,8 @@ final class Platform: @unchecked Sendable {
     }
 
     /// Runs `body` against a fresh platform and always stops it, printing service logs on failure.
-    static func with(_ name: String, environment: [String: String] = [:], _ body: (Platform) async throws -> Void) async throws {
-        let platform = try await start(name, environment: environment)
+    static func with(_ name: String, pack: String = "retail", environment: [String: String] = [:], _ body: (Platform) async throws -> Void) async throws {
+        let platform = try await start(name, pack: pack, environment: environment)
         do {
             try await body(platform)
             // Every event the services appended during the test matches its published schema

@@ -124,3 +124,18 @@ import Testing
         #expect(throws: (any Error).self) { try BrainSettings.catalog(environment: ["SWITCHBOARD_LLM_MODEL": "only-half"]) }
     }
 }
+
+@Suite struct ModelSlotNormalisationTests {
+    @Test func whatAModelProposesGetsThePacksSlotRewrites() {
+        let contract = DecisionContract(pack: telecomPack)
+        let answer = JSONValue.object([
+            "intent": "balance", "confidence": 80, "entities": ["phone_number": "07700 900123"], "next_action": "tool_calls",
+            "steps": [["tool": "get_balance", "args": ["phone_number": "07700 900123"], "why": "asked"]],
+            "clarification_question": nil, "reply": nil, "explain": "balance question",
+        ]).serializedString()
+        let verdict = contract.check(answer, customerText: "what's the balance on 07700 900123", state: ConversationState(), model: "m")
+        guard case .valid(let decision, _) = verdict, case .plan(let steps) = decision.action else { Issue.record("\(verdict)"); return }
+        #expect(steps.first?.args == ["phone_number": "+447700900123"])
+        #expect(decision.state.slots["phone_number"] == SlotValue(value: "+447700900123", source: .customer))
+    }
+}

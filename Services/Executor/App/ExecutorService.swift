@@ -128,15 +128,34 @@ enum ExecutorStore {
 }
 
 public enum ExecutorService {
+    /// Every tool the executor implements, whatever pack is loaded.
+    public static let nativeTools: [any NativeTool] = [
+        GetOrderStatus(),
+        CheckNetworkStatus(), GetBalance(), GetPUK(), ActivateSIM(), Recharge(),
+    ]
+
+    /// The native tools the pack declares: others are not offered (a step naming one fails as
+    /// `not_implemented`), and a pack tool bound `native` without an implementation is logged.
+    public static func nativeTools(for pack: DomainPack, logger: Logger) -> [any NativeTool] {
+        let offered = nativeTools.filter { pack.tools[$0.name] != nil }
+        let implemented = Set(offered.map(\.name))
+        for tool in pack.tools.values.sorted(by: { $0.name < $1.name }) where tool.binding == "native" && !implemented.contains(tool.name) {
+            logger.warning("pack tool has no native implementation; its steps will fail", metadata: ["tool": "\(tool.name)", "pack": "\(pack.name)"])
+        }
+        return offered
+    }
+
     public static func run(config: ServiceConfig, logger: Logger) async throws {
         let pack = try DomainPack.load(path: config.domainPackPath)
         let host = try await ServiceHost.start(config: config, logger: logger, schemas: [
             (CommerceSchema.name, CommerceSchema.migrations),
+            (TelecomSchema.name, TelecomSchema.migrations),
             ("executor", ExecutorStore.migrations),
             (ReadModels.executions.liveSchema, ReadModels.executions.migrations),
         ])
         let publisher = host.publisher
-        let reactor = ExecutorReactor(pack: pack, tools: [GetOrderStatus()], pool: host.pool, producer: config.producerName, logger: logger, publish: { try await publisher.publish($0) })
+        let tools = nativeTools(for: pack, logger: logger)
+        let reactor = ExecutorReactor(pack: pack, tools: tools, pool: host.pool, producer: config.producerName, logger: logger, publish: { try await publisher.publish($0) })
         try await host.run(
             consumers: [host.reactor(role: "reactor", interestedIn: ExecutorReactor.interestedIn, handler: reactor.handle)]
                 + ReadModels.executions.projections().map(host.projection)

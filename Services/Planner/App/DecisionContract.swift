@@ -91,8 +91,8 @@ public struct DecisionContract: Sendable {
         let lowered = text.lowercased()
         for (name, entity) in value["entities"]?.objectValue ?? [:] {
             guard let raw = entity.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines), !raw.isEmpty else { continue }
-            var candidate = raw
-            if let slot = spec?.slots.first(where: { $0.name == name }), slot.uppercase { candidate = candidate.uppercased() }
+            // The pack's slot rewrites (case, spacing, prefixes) apply to what a model proposes too.
+            guard let candidate = spec?.slots.first(where: { $0.name == name }).map({ $0.normalized(raw) }) ?? raw else { continue }
             let source: SlotValue.Source = lowered.contains(raw.lowercased()) ? .customer : .inferred
             if source == .inferred, newState.slots[name]?.source == .customer { continue }
             newState.slots[name] = SlotValue(value: candidate, source: source)
@@ -114,6 +114,9 @@ public struct DecisionContract: Sendable {
                 }
                 if tool != asked { notes.append("tool \"\(asked)\" read as \(tool)") }
                 var args = step["args"]?.objectValue ?? [:]
+                for slot in spec.slots {
+                    if let raw = args[slot.name]?.stringValue { args[slot.name] = slot.normalized(raw).map(JSONValue.string) ?? .null }
+                }
                 // Known slots fill arguments the model left out (same names as the contract's).
                 for (name, slot) in newState.slots where args[name] == nil { args[name] = .string(slot.value) }
                 let contract = pack.tools[tool]!

@@ -181,8 +181,7 @@ public struct PlannerReactor: Sendable {
             return decision
         }
         for slot in spec.slots {
-            if var value = slot.pattern.firstCapture(in: text) {
-                if slot.uppercase { value = value.uppercased() }
+            if let value = slot.value(in: text) {
                 decision.state.slots[slot.name] = SlotValue(value: value, source: .customer)
             }
         }

@@ -139,8 +139,7 @@ public struct RulesBrain: Sendable {
         case .toolCalls:
             // What the customer says now outranks anything known before.
             for slot in intent.slots {
-                if var value = slot.pattern.firstCapture(in: text) {
-                    if slot.uppercase { value = value.uppercased() }
+                if let value = slot.value(in: text) {
                     state.slots[slot.name] = SlotValue(value: value, source: .customer)
                 }
             }
