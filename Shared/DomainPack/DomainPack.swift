@@ -76,6 +76,9 @@ public struct SlotSpec: Sendable {
     /// Applied in order to the captured value after `uppercase`, so that every way of writing
     /// a value (`+44 7700 900123`, `07700900123`) reaches tools and templates in one form.
     public var normalize: [SlotRewrite] = []
+    /// A profile fact (a phone number, not an order number): kept in the customer's memory
+    /// across conversations — only for customers who consented, and only until it expires.
+    public var remember: Bool = false
 
     /// The slot's value in `text`: captured, then `normalized`; nil when the pattern does not
     /// match or the rewrites leave nothing.

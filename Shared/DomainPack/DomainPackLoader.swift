@@ -71,7 +71,8 @@ extension DomainPack {
                              uppercase: try slot.bool("uppercase", default: false), question: try slot.string("question"),
                              normalize: try slot.array("normalize", optional: true).map { rewrite in
                                  SlotRewrite(pattern: try rewrite.child("pattern").pattern(), replacement: try rewrite.text("replace", default: ""))
-                             })
+                             },
+                             remember: try slot.bool("remember", default: false))
                 },
                 action: action,
                 steps: steps,

@@ -520,6 +520,38 @@ public struct KnowledgeCollectionSynced: EventPayload {
     enum CodingKeys: String, CodingKey { case collection, documentIDs = "document_ids" }
 }
 
+/// An inferred fact turned out wrong (a tool found nothing for it): it is taken back, so the
+/// case record drops it and the planner asks the customer instead of guessing again.
+public struct FactRetracted: EventPayload {
+    public static let eventType = "FactRetracted"
+    public static let eventVersion = 1
+    public var name: String
+    public var value: String
+    public var reason: String
+    public init(name: String, value: String, reason: String) {
+        self.name = name
+        self.value = value
+        self.reason = reason
+    }
+}
+
+/// A customer allowed (or withdrew) memory across conversations (gateway). Keyed
+/// `customer:<id>`. Withdrawal erases what was remembered.
+public struct MemoryConsentChanged: EventPayload {
+    public static let eventType = "MemoryConsentChanged"
+    public static let eventVersion = 1
+    public var customerID: String
+    public var granted: Bool
+    /// How long remembered facts live after they were last said.
+    public var ttlSeconds: Int
+    public init(customerID: String, granted: Bool, ttlSeconds: Int) {
+        self.customerID = customerID
+        self.granted = granted
+        self.ttlSeconds = ttlSeconds
+    }
+    enum CodingKeys: String, CodingKey { case customerID = "customer_id", granted, ttlSeconds = "ttl_seconds" }
+}
+
 /// Every v1 payload type; docs/events and docs/EVENTS.md are checked against this list.
 public enum EventCatalog {
     public static let all: [any EventPayload.Type] = [
@@ -528,6 +560,7 @@ public enum EventCatalog {
         StepVerified.self, StepFailed.self, ReplyDrafted.self, ReplyApproved.self, ReplyBlocked.self,
         ReplyDelivered.self, HandoverRequested.self, HandoverQueued.self, LLMCallCompleted.self,
         RoutingDecided.self, LLMOutputRejected.self, BrainFellBack.self,
-        KnowledgeDocumentPublished.self, KnowledgeCollectionSynced.self,
+        KnowledgeDocumentPublished.self, KnowledgeCollectionSynced.self, FactRetracted.self,
+        MemoryConsentChanged.self,
     ]
 }

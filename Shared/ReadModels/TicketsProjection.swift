@@ -11,11 +11,11 @@ public import Projections
 public struct TicketsProjection: Projection {
     public let name = "cases.tickets"
     public let schema: String
-    public let version = 1
+    public let version = 2
     public let tables = ["tickets", "ticket_facts", "ticket_decisions"]
     public let interestedIn: Set<String>? = [
         MessageReceived.eventType, DecisionMade.eventType, ClarificationRequested.eventType, PlanProposed.eventType,
-        StepVerified.eventType, ReplyDelivered.eventType, HandoverRequested.eventType,
+        StepVerified.eventType, ReplyDelivered.eventType, HandoverRequested.eventType, FactRetracted.eventType,
     ]
 
     public init(schema: String = "cases") { self.schema = schema }
@@ -100,6 +100,9 @@ public struct TicketsProjection: Projection {
                 }
                 try setFact(id, name: "\(verified.tool).\(name)", value: value, provenance: "tool", event: event, in: connection)
             }
+        case FactRetracted.eventType:
+            let retracted = try event.decode(FactRetracted.self)
+            try connection.query("DELETE FROM \(identifier: schema).ticket_facts WHERE conversation_id = \(id) AND name = \(retracted.name) AND value = \(retracted.value) AND provenance = 'inferred'")
         case ReplyDelivered.eventType:
             let reply = try event.decode(ReplyDelivered.self)
             if reply.kind == .answer { try touch(id, at: at, status: "answered", in: connection) }
@@ -145,6 +148,7 @@ public struct TicketsProjection: Projection {
 
         var changedTickets = Set<String>()
         var changedFacts = Set<FactKey>()
+        var removedFacts = Set<FactKey>()
         var decisions: [[String?]] = []
         var decided = Set<UUID>()
         func touch(_ id: String, at: Int64, status: String? = nil, intent: String? = nil, workflow: String? = nil) {
@@ -164,6 +168,7 @@ public struct TicketsProjection: Projection {
             }
             facts[key] = Fact(value: value, provenance: provenance, setBy: event.id.lowercaseString, setAt: event.occurredAtMillis)
             changedFacts.insert(key)
+            removedFacts.remove(key)
         }
         for (event, _) in events {
             let id = event.conversationID
@@ -209,6 +214,14 @@ public struct TicketsProjection: Projection {
                     }
                     setFact(id, name: "\(verified.tool).\(name)", value: value, provenance: "tool", event: event)
                 }
+            case FactRetracted.eventType:
+                let retracted = try event.decode(FactRetracted.self)
+                let key = FactKey(conversation: id, name: retracted.name)
+                if let fact = facts[key], fact.value == retracted.value, fact.provenance == "inferred" {
+                    facts[key] = nil
+                    changedFacts.remove(key)
+                    removedFacts.insert(key)
+                }
             case ReplyDelivered.eventType:
                 let reply = try event.decode(ReplyDelivered.self)
                 if reply.kind == .answer { touch(id, at: at, status: "answered") }
@@ -234,6 +247,9 @@ public struct TicketsProjection: Projection {
                 let f = facts[key]!
                 return [key.conversation, key.name, f.value, f.provenance, f.setBy, Timestamp.format(millis: f.setAt)]
             }, in: connection)
+        for key in removedFacts {
+            try connection.query("DELETE FROM \(identifier: schema).ticket_facts WHERE conversation_id = \(key.conversation) AND name = \(key.name)")
+        }
         try BulkWrite.upsert(
             schema: schema, table: "ticket_decisions",
             columns: ["event_id", "conversation_id", "turn_id", "brain", "intent", "next_action", "confidence", "explain", "decided_at"],

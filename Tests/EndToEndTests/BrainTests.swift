@@ -48,6 +48,31 @@ struct BrainTests {
         }
     }
 
+    @Test func aWrongInferenceIsRolledBackWithAnEvent() async throws {
+        try await withLLMFixtureServer { fixture in
+            let environment = ["SWITCHBOARD_LLM_BASE_URL": fixture.openAIBaseURL, "SWITCHBOARD_LLM_MODEL": "fixture-model"]
+            try await Platform.with("brain_retract", environment: environment) { p in
+                // The customer gave no order number; the model guesses one.
+                let guess = #"{"intent":"order_status","confidence":40,"entities":{"order_id":"ZZZ999"},"next_action":"tool_calls","steps":[{"tool":"get_order_status","args":{"order_id":"ZZZ999"},"why":"guessing the last order"}],"clarification_question":null,"reply":null,"explain":"guessed"}"#
+                fixture.enqueue(.ok(content: guess), for: .openAIChatCompletions)
+                let reply = try await p.post("conv-guess", #"{"customer_id":"cus_1001","text":"Where is my order?"}"#, wait: 30)
+                #expect(reply.json["reply"]?["text"]?.stringValue?.contains("couldn't find") == true, "\(reply.json)")
+                let events = p.log.events(conversation: "conv-guess")
+                let made = try #require(events.first { $0.type == "DecisionMade" }).decode(DecisionMade.self)
+                #expect(made.entities["order_id"] == SlotValue(value: "ZZZ999", source: .inferred))
+                let retracted = try #require(events.first { $0.type == "FactRetracted" }).decode(FactRetracted.self)
+                #expect(retracted.name == "order_id" && retracted.value == "ZZZ999")
+                // The case record keeps what the tool said, but drops the guess (it fails here
+                // by timing out if the retraction never reaches it).
+                let facts = try await p.eventually("the case record took the retraction") { () -> [String]? in
+                    let names = try await p.pool.query("SELECT name FROM cases.ticket_facts WHERE conversation_id = 'conv-guess' ORDER BY name").map { try $0.decode("name", as: String.self) }
+                    return names.contains("get_order_status.found") && !names.contains("order_id") ? names : nil
+                }
+                #expect(facts.contains("get_order_status.found"))
+            }
+        }
+    }
+
     @Test func aConversationOverItsBudgetSwitchesToACheaperModelThenToTheRulesBrain() async throws {
         try await withLLMFixtureServer { fixture in
             // pricey: $2 per million tokens, preferred for quality; cheap: 50 cents per million.

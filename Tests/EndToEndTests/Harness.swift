@@ -105,6 +105,11 @@ final class Platform: @unchecked Sendable {
         return Reply(status: response.status, json: (try? JSONValue.parse(response.body)) ?? .null, contentType: response.header("content-type"))
     }
 
+    func request(_ method: String, _ path: String, body: String) async throws -> Reply {
+        let response = try await http.execute(HTTPRequest(method: method, url: stack.gatewayURL + path, headers: ["content-type": "application/json"], body: Array(body.utf8), timeout: .seconds(10)))
+        return Reply(status: response.status, json: (try? JSONValue.parse(response.body)) ?? .null, contentType: response.header("content-type"))
+    }
+
     func get(_ path: String, service: String = "gateway") async throws -> Reply {
         let response = try await http.execute(HTTPRequest(method: "GET", url: stack.url(of: service) + path, timeout: .seconds(10)))
         return Reply(status: response.status, json: (try? JSONValue.parse(response.body)) ?? .null, contentType: response.header("content-type"))

@@ -89,6 +89,10 @@ enum EventSamples {
             estimatedTokensIn: 2100, budget: "within", fallback: nil, fallbackReason: nil)),
         reaction(LLMOutputRejected(model: "local-small", attempt: 1, errors: ["/next_action: not one of tool_calls, clarify, respond, handover"], next: "repair")),
         reaction(BrainFellBack(to: "rules", reason: "invalid_output", tried: ["local-small", "cloud-large"])),
+        Sample(type: "MemoryConsentChanged") {
+            try EventEnvelope.start(MemoryConsentChanged(customerID: "cus_1001", granted: true, ttlSeconds: 7_776_000), conversationID: "customer:cus_1001", tenantID: "default", producer: "gateway@test")
+        },
+        reaction(FactRetracted(name: "order_id", value: "ZZZ999", reason: "get_order_status found nothing for it")),
         Sample(type: "KnowledgeDocumentPublished") {
             try EventEnvelope.start(KnowledgeDocumentPublished(
                 collection: "help-centre", documentID: "help-centre:doc_0a1b", title: "Refunds", source: "refunds.md",

@@ -36,6 +36,9 @@ public struct GatewayAPI: Sendable {
         router.get("/v1/conversations/:id") { request, context in
             try await self.getConversation(request, context: context)
         }
+        router.put("/v1/customers/:id/memory-consent") { request, context in
+            try await self.putMemoryConsent(request, context: context)
+        }
         addReadRoutes(to: router)
     }
 
@@ -101,6 +104,47 @@ public struct GatewayAPI: Sendable {
         }
         fields["status"] = "accepted"
         return jsonResponse(.accepted, bytes: JSONValue.object(fields).serialized(), headers: location)
+    }
+
+    /// `PUT /v1/customers/{id}/memory-consent` `{"granted": bool, "ttl_seconds": int?}`:
+    /// whether the planner may remember the customer's profile facts across conversations
+    /// (default 90 days after they were last said). Withdrawal erases them.
+    func putMemoryConsent(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        guard let customerID = context.parameters.get("id"), EnvelopeRules.isValidAggregateID(customerID), customerID.utf8.count <= 119 else {
+            throw ProblemDetails(.badRequest, kind: "invalid-customer-id", title: "customer id must be 1-119 characters of A-Z a-z 0-9 . _ : -")
+        }
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: 1024)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw ProblemDetails(.contentTooLarge, kind: "body-too-large", title: "Body larger than 1024 bytes")
+        }
+        guard case .object(let object)? = try? JSONValue.parse(Array(buffer: body)) else {
+            throw ProblemDetails(.badRequest, kind: "invalid-json", title: "Body must be a JSON object")
+        }
+        if let unknown = object.keys.sorted().first(where: { $0 != "granted" && $0 != "ttl_seconds" }) {
+            throw ProblemDetails(.unprocessableContent, kind: "unknown-field", title: "Unknown field \(unknown)", field: unknown)
+        }
+        guard case .bool(let granted)? = object["granted"] else {
+            throw ProblemDetails(.unprocessableContent, kind: "invalid-field", title: "granted is required and must be a boolean", field: "granted")
+        }
+        var ttl = 90 * 86_400
+        if let value = object["ttl_seconds"] {
+            guard let seconds = value.intValue, (1...31_536_000).contains(seconds) else {
+                throw ProblemDetails(.unprocessableContent, kind: "invalid-field", title: "ttl_seconds must be an integer from 1 to 31536000", field: "ttl_seconds")
+            }
+            ttl = seconds
+        }
+        let event = try EventEnvelope.start(
+            MemoryConsentChanged(customerID: customerID, granted: granted, ttlSeconds: ttl),
+            conversationID: "customer:\(customerID)", tenantID: tenantID, producer: producer)
+        do {
+            try await publisher.publish(event)
+        } catch {
+            throw ProblemDetails(.serviceUnavailable, kind: "log-unavailable", title: "The consent could not be recorded; retry later", headers: [.retryAfter: "1"])
+        }
+        let reply: JSONValue = ["customer_id": .string(customerID), "granted": .bool(granted), "ttl_seconds": .number(Double(ttl)), "event_id": .string(event.id.lowercaseString)]
+        return jsonResponse(.accepted, bytes: reply.serialized())
     }
 
     /// The turn's reply from the log tail, or from the read model for a retried request whose

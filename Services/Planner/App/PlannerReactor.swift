@@ -19,7 +19,7 @@ import ServiceRuntime
 public struct PlannerReactor: Sendable {
     public static let interestedIn: Set<String> = [
         MessageReceived.eventType, StepVerified.eventType, StepFailed.eventType,
-        StepRejected.eventType, ReplyBlocked.eventType,
+        StepRejected.eventType, ReplyBlocked.eventType, MemoryConsentChanged.eventType,
     ]
 
     let brain: RulesBrain
@@ -46,6 +46,8 @@ public struct PlannerReactor: Sendable {
         if try await PlannerStore.isProcessed(event.id, pool: pool) { return }
         switch event.type {
         case MessageReceived.eventType: try await onMessage(event, try event.decode(MessageReceived.self))
+        case MemoryConsentChanged.eventType:
+            try await PlannerStore.recordConsent(event: event, try event.decode(MemoryConsentChanged.self), pool: pool)
         case StepVerified.eventType: try await onStepVerified(event, try event.decode(StepVerified.self))
         case StepFailed.eventType:
             let failed = try event.decode(StepFailed.self)
@@ -73,6 +75,16 @@ public struct PlannerReactor: Sendable {
             return
         }
         var state = try await PlannerStore.loadState(event.conversationID, pool: pool)
+        state.customerID = message.customerID
+        // A new conversation starts with what a consenting customer told us before (profile
+        // facts the pack marks `remember`), so it is not asked again.
+        var remembered: [String] = []
+        if state.slots.isEmpty, state.recent.isEmpty {
+            for (name, value) in try await PlannerStore.memory(tenant: event.tenantID, customer: message.customerID, pool: pool) {
+                state.slots[name] = SlotValue(value: value, source: .customer)
+                remembered.append(name)
+            }
+        }
         var brainName = "rules"
         var outputs: [EventEnvelope] = []
         var decision: BrainDecision
@@ -92,11 +104,14 @@ public struct PlannerReactor: Sendable {
         } else {
             decision = answerFromKnowledge(brain.decide(text: message.text, state: state), retrieved)
         }
+        if !remembered.isEmpty { decision.explain += "; remembered from earlier conversations: " + remembered.sorted().joined(separator: ", ") }
         outputs.append(try event.reaction(DecisionMade(
             brain: brainName, intent: decision.intent, confidence: decision.confidence,
             entities: decision.state.slots, nextAction: decision.nextAction, explain: decision.explain
         ), producer: producer))
         state = decision.state
+        let rememberNames = Set(brain.pack.intents.flatMap { $0.slots.filter(\.remember).map(\.name) })
+        let memory = state.slots.filter { rememberNames.contains($0.key) && $0.value.source == .customer }.mapValues(\.value)
         state.remember("customer", message.text)
         var turn: PlannerStore.Turn?
         switch decision.action {
@@ -121,7 +136,9 @@ public struct PlannerReactor: Sendable {
         }
         if llm != nil { try await PlannerStore.journal(event: event, outputs: outputs, state: state, turn: turn, pool: pool) }
         try await publish(outputs)
-        try await PlannerStore.commit(event: event, state: state, newTurn: turn, pool: pool)
+        try await PlannerStore.commit(
+            event: event, state: state, newTurn: turn,
+            memory: PlannerStore.MemoryWrite(tenant: event.tenantID, customer: message.customerID, facts: memory, at: event.occurredAt), pool: pool)
         logger.info("decided", metadata: ["conversation.id": "\(event.conversationID)", "turn.id": "\(event.correlationID)", "brain": "\(brainName)", "intent": "\(decision.intent)", "next_action": "\(decision.nextAction.rawValue)"])
     }
 
@@ -229,6 +246,17 @@ public struct PlannerReactor: Sendable {
         var outputs: [EventEnvelope] = []
         var newTurn: PlannerStore.Turn?
         let replyID = DerivedID.make(from: turn.planID, label: "reply")
+        // An inferred value a tool found nothing for was a wrong guess: take it back, so the
+        // next question asks the customer instead.
+        for (index, step) in turn.steps.enumerated() where index < turn.stepIDs.count {
+            guard turn.results[turn.stepIDs[index]]?["found"] == .bool(false), case .object(let args) = step.args else { continue }
+            for (name, value) in args.sorted(by: { $0.key < $1.key }) {
+                guard let slot = state.slots[name], slot.source == .inferred, value.stringValue == slot.value else { continue }
+                state.slots[name] = nil
+                outputs.append(try event.reaction(
+                    FactRetracted(name: name, value: slot.value, reason: "\(step.tool) found nothing for it"), producer: producer, label: "retract/\(name)"))
+            }
+        }
         if let llm, let spec = brain.pack.intent(named: turn.intent), spec.strategy != .singleShot, !turn.steps.isEmpty {
             // The model sees the results and answers from them, calls more tools, or hands over.
             let roundsLeft = spec.maxIterations - turn.iteration - 1
@@ -341,6 +369,23 @@ enum PlannerStore {
             """),
         Migration(version: 2, name: "decision_journal", sql: """
             ALTER TABLE turns ADD COLUMN steps jsonb NOT NULL DEFAULT '[]', ADD COLUMN iteration integer NOT NULL DEFAULT 0;
+            CREATE TABLE customer_consent (
+                tenant_id text NOT NULL,
+                customer_id text NOT NULL,
+                granted boolean NOT NULL,
+                ttl_seconds integer NOT NULL,
+                changed_at timestamptz NOT NULL,
+                PRIMARY KEY (tenant_id, customer_id)
+            );
+            CREATE TABLE customer_memory (
+                tenant_id text NOT NULL,
+                customer_id text NOT NULL,
+                name text NOT NULL,
+                value text NOT NULL,
+                said_at timestamptz NOT NULL,
+                expires_at timestamptz NOT NULL,
+                PRIMARY KEY (tenant_id, customer_id, name)
+            );
             CREATE TABLE decision_journal (
                 event_id uuid PRIMARY KEY,
                 outputs jsonb NOT NULL,
@@ -374,6 +419,44 @@ enum PlannerStore {
             for (key, value) in object { if let id = UUID(uuidString: key) { turn.results[id] = value } }
         }
         return turn
+    }
+
+    /// Profile facts to remember for a customer; written only if the customer consented.
+    struct MemoryWrite {
+        var tenant: String
+        var customer: String
+        var facts: [String: String]
+        var at: Date
+    }
+
+    /// A consent change: withdrawal erases what was remembered, in the same transaction.
+    static func recordConsent(event: EventEnvelope, _ consent: MemoryConsentChanged, pool: PostgresPool) async throws {
+        try await pool.transaction { connection in
+            let inserted = try connection.query("INSERT INTO planner.processed_events (event_id, event_type) VALUES (\(event.id), \(event.type)) ON CONFLICT DO NOTHING")
+            guard inserted.affectedRows == 1 else { return }
+            try connection.query("""
+                INSERT INTO planner.customer_consent (tenant_id, customer_id, granted, ttl_seconds, changed_at)
+                VALUES (\(event.tenantID), \(consent.customerID), \(consent.granted), \(consent.ttlSeconds), \(event.occurredAt))
+                ON CONFLICT (tenant_id, customer_id) DO UPDATE SET granted = EXCLUDED.granted, ttl_seconds = EXCLUDED.ttl_seconds, changed_at = EXCLUDED.changed_at
+                WHERE customer_consent.changed_at <= EXCLUDED.changed_at
+                """)
+            if !consent.granted {
+                try connection.query("DELETE FROM planner.customer_memory WHERE tenant_id = \(event.tenantID) AND customer_id = \(consent.customerID)")
+            }
+        }
+    }
+
+    /// What a consenting customer told us before and has not expired (expired facts of the
+    /// customer are deleted on the way).
+    static func memory(tenant: String, customer: String, pool: PostgresPool) async throws -> [(String, String)] {
+        try await pool.transaction { connection in
+            try connection.query("DELETE FROM planner.customer_memory WHERE tenant_id = \(tenant) AND customer_id = \(customer) AND expires_at <= now()")
+            return try connection.query("""
+                SELECT m.name, m.value FROM planner.customer_memory m
+                JOIN planner.customer_consent c ON c.tenant_id = m.tenant_id AND c.customer_id = m.customer_id AND c.granted
+                WHERE m.tenant_id = \(tenant) AND m.customer_id = \(customer) ORDER BY m.name
+                """).map { (try $0.decode("name", as: String.self), try $0.decode("value", as: String.self)) }
+        }
     }
 
     /// What was decided for a message, before its events are appended (see `onMessage`).
@@ -419,7 +502,7 @@ enum PlannerStore {
     }
 
     /// Records the event as handled together with the state it produced, in one transaction.
-    static func commit(event: EventEnvelope, state: ConversationState?, newTurn: Turn? = nil, updatedTurn: Turn? = nil, pool: PostgresPool) async throws {
+    static func commit(event: EventEnvelope, state: ConversationState?, newTurn: Turn? = nil, updatedTurn: Turn? = nil, memory: MemoryWrite? = nil, pool: PostgresPool) async throws {
         let stateJSON = try state.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
         let newTurnJSON = try newTurn.map { String(decoding: try JSONEncoder().encode($0.stepIDs), as: UTF8.self) }
         let newTurnStepsJSON = try newTurn.map { String(decoding: try JSONEncoder().encode($0.steps), as: UTF8.self) } ?? "[]"
@@ -443,6 +526,16 @@ enum PlannerStore {
                     VALUES (\(newTurn.planID), \(newTurn.turnID), \(newTurn.conversationID), \(newTurn.intent), \(newTurnJSON)::jsonb, \(newTurnStepsJSON)::jsonb, \(newTurn.iteration))
                     ON CONFLICT (plan_id) DO NOTHING
                     """)
+            }
+            if let memory {
+                for (name, value) in memory.facts.sorted(by: { $0.key < $1.key }) {
+                    try connection.query("""
+                        INSERT INTO planner.customer_memory (tenant_id, customer_id, name, value, said_at, expires_at)
+                        SELECT c.tenant_id, c.customer_id, \(name), \(value), \(memory.at), \(memory.at)::timestamptz + make_interval(secs => c.ttl_seconds)
+                        FROM planner.customer_consent c WHERE c.tenant_id = \(memory.tenant) AND c.customer_id = \(memory.customer) AND c.granted
+                        ON CONFLICT (tenant_id, customer_id, name) DO UPDATE SET value = EXCLUDED.value, said_at = EXCLUDED.said_at, expires_at = EXCLUDED.expires_at
+                        """)
+                }
             }
             if let updatedTurn, let resultsJSON {
                 try connection.query("UPDATE planner.turns SET results = \(resultsJSON)::jsonb WHERE plan_id = \(updatedTurn.planID)")

@@ -22,15 +22,18 @@ public struct ConversationState: Codable, Sendable, Equatable {
     public var clarifications: [String: Int]
     public var recent: [Message]
     public var summary: String?
+    /// Who the conversation is with (for the customer's memory across conversations).
+    public var customerID: String?
 
-    public init(pendingIntent: String? = nil, slots: [String: SlotValue] = [:], clarifications: [String: Int] = [:], recent: [Message] = [], summary: String? = nil) {
+    public init(pendingIntent: String? = nil, slots: [String: SlotValue] = [:], clarifications: [String: Int] = [:], recent: [Message] = [], summary: String? = nil, customerID: String? = nil) {
+        self.customerID = customerID
         self.pendingIntent = pendingIntent
         self.slots = slots
         self.clarifications = clarifications
         self.recent = recent
         self.summary = summary
     }
-    enum CodingKeys: String, CodingKey { case pendingIntent = "pending_intent", slots, clarifications, recent, summary }
+    enum CodingKeys: String, CodingKey { case pendingIntent = "pending_intent", slots, clarifications, recent, summary, customerID = "customer_id" }
 
     /// States stored before `recent`/`summary` existed decode with empty context.
     public init(from decoder: any Decoder) throws {
@@ -40,6 +43,7 @@ public struct ConversationState: Codable, Sendable, Equatable {
         clarifications = try container.decodeIfPresent([String: Int].self, forKey: .clarifications) ?? [:]
         recent = try container.decodeIfPresent([Message].self, forKey: .recent) ?? []
         summary = try container.decodeIfPresent(String.self, forKey: .summary)
+        customerID = try container.decodeIfPresent(String.self, forKey: .customerID)
     }
 
     /// Appends a message and folds the oldest ones into the summary while the recent ones
