@@ -55,7 +55,7 @@ struct BenchRebuild: AsyncParsableCommand {
         await producer.close()
         writeOut("generated \(produced) events (\(turn) turns) in \(Self.seconds(since: started)) s\n")
 
-        let pool = PostgresPool(url: url, size: ReadModels.all.count + 1, logger: logger)
+        let pool = PostgresPool(url: url, size: ReadModels.all.reduce(1) { $0 + $1.projections().count }, logger: logger)
         let rebuilder = ProjectionRebuilder(pool: pool, kafka: config, topic: "bench.log", logger: logger)
         var totalEvents = 0
         var totalSeconds = 0.0

@@ -33,8 +33,8 @@ struct ProjectionOptions: ParsableArguments {
         guard let url = databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"] else {
             throw ValidationError("set DATABASE_URL (source .run/env) or --database-url")
         }
-        // One writer per schema during a one-pass rebuild, plus one for bookkeeping.
-        let pool = PostgresPool(url: url, size: ReadModels.all.count + 1, logger: quietLogger())
+        // One writer per projection during a one-pass rebuild, plus one for bookkeeping.
+        let pool = PostgresPool(url: url, size: ReadModels.all.reduce(1) { $0 + $1.projections().count }, logger: quietLogger())
         return (ProjectionRebuilder(pool: pool, kafka: try log.kafka(client: "rebuild"), topic: log.topic, logger: quietLogger()), pool)
     }
 }

@@ -84,17 +84,27 @@ public struct ProjectionRebuilder: Sendable {
             // row (DESIGN §10: COPY 67k rows/s into an indexed table, 119k without). Unique ones
             // stay: the batched upserts rely on them.
             deferred.append((schema, try await dropSecondaryIndexes(in: schema)))
-            groups.append(projections)
+            // One writer per projection (each stores its own offsets in its own transactions),
+            // so the writes of a schema's projections proceed in parallel.
+            groups += projections.map { [$0] }
         }
         var reached = try await advance(groups, from: { _ in 0 }, to: nil, progress: progress)
         let started = ContinuousClock.now
-        let deferredIndexes = deferred
-        try await pool.withConnection { connection in
-            for (_, indexes) in deferredIndexes {
-                // (Statistics: autovacuum analyzes the fresh tables shortly after, as their
-                // row counts go from 0 to many.)
-                for definition in indexes { try connection.execute(simple: definition) }
+        // Two index builds at a time (Postgres builds each on one core; the tables are not
+        // written any more). Statistics: autovacuum analyzes the fresh tables shortly after,
+        // as their row counts go from 0 to many.
+        let definitions = deferred.flatMap(\.indexes)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var next = 0
+            func start() {
+                guard next < definitions.count else { return }
+                let definition = definitions[next]
+                next += 1
+                group.addTask { [pool] in try await pool.withConnection { try $0.execute(simple: definition) } }
             }
+            start()
+            start()
+            while try await group.next() != nil { start() }
         }
         let elapsed = ContinuousClock.now - started
         reached.seconds += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
