@@ -1,6 +1,7 @@
 import Events
 import Foundation
 import JSON
+import LLMFixture
 import Testing
 
 /// Customer memory: profile facts the pack marks `remember` (the telecom pack's phone number)
@@ -25,6 +26,10 @@ struct MemoryTests {
             #expect(try await consent("cus_mem", #"{"granted":"yes"}"#).status == 422)
             #expect(try await consent("cus_mem", #"{"granted":true,"ttl_seconds":0}"#).status == 422)
             #expect(try await consent("bad*id", #"{"granted":true}"#).status == 400)
+            // Consent is an event like any other: it applies once the planner has recorded it.
+            _ = try await p.eventually("the planner recorded both consents") { () -> Bool? in
+                try await p.pool.query("SELECT 1 FROM planner.customer_consent WHERE granted").count == 2 ? true : nil
+            }
 
             // First conversation: the customer gives the number.
             #expect(try await balance("mem-1", "cus_mem", "What's my balance on 07700 900123?").contains("£12.50"))
@@ -49,6 +54,44 @@ struct MemoryTests {
                 try await p.pool.query("SELECT 1 FROM planner.customer_memory WHERE customer_id = 'cus_mem'").count == 0 ? true : nil
             }
             #expect(try await balance("mem-3", "cus_mem", "What's my balance?").contains(asked))
+        }
+    }
+}
+
+/// Episodic memory: a consenting customer's past turns (what they asked, what was done, how it
+/// ended) most similar to the new request go into the model's prompt.
+@Suite(.serialized, .timeLimit(.minutes(5)))
+struct EpisodeTests {
+    static let decision = #"{"intent":"order_status","confidence":90,"entities":{"order_id":"ABC123"},"next_action":"tool_calls","steps":[{"tool":"get_order_status","args":{"order_id":"ABC123"},"why":"asked"}],"clarification_question":null,"reply":null,"explain":"order question"}"#
+
+    @Test func aConsentingCustomersSimilarPastTurnsReachTheModel() async throws {
+        try await withLLMFixtureServer { fixture in
+            fixture.setDefaultReply(.ok(content: Self.decision), for: .openAIChatCompletions)
+            let environment = ["SWITCHBOARD_LLM_BASE_URL": fixture.openAIBaseURL, "SWITCHBOARD_LLM_MODEL": "fixture-model"]
+            try await Platform.with("episodes", environment: environment) { p in
+                #expect(try await p.request("PUT", "/v1/customers/cus_ep/memory-consent", body: #"{"granted":true}"#).status == 202)
+                _ = try await p.eventually("consent recorded") { () -> Bool? in
+                    try await p.pool.query("SELECT 1 FROM planner.customer_consent WHERE customer_id = 'cus_ep'").count == 1 ? true : nil
+                }
+                func system(of conversation: String, _ customer: String, _ text: String) async throws -> String {
+                    let before = fixture.requests(for: .openAIChatCompletions).count
+                    let reply = try await p.post(conversation, "{\"customer_id\":\"\(customer)\",\"text\":\"\(text)\"}", wait: 30)
+                    #expect(reply.status == 200)
+                    let requests = fixture.requests(for: .openAIChatCompletions)
+                    #expect(requests.count == before + 1, "one model call (not a cache hit)")
+                    return requests.last?.json?["messages"]?[0]?["content"]?.stringValue ?? ""
+                }
+                let first = try await system(of: "ep-1", "cus_ep", "Where is my order ABC123?")
+                #expect(!first.contains("Earlier with this customer"))
+                let second = try await system(of: "ep-2", "cus_ep", "Has my order ABC123 shipped yet?")
+                #expect(second.contains("Earlier with this customer") && second.contains("Where is my order ABC123?"), "\(second)")
+                #expect(second.contains("intent order_status, tools get_order_status; answered: Your order ABC123 has shipped"), "\(second)")
+
+                // Without consent, nothing is kept.
+                _ = try await system(of: "noep-1", "cus_noep", "Where is my parcel ABC123?")
+                let other = try await system(of: "noep-2", "cus_noep", "Did parcel ABC123 ship?")
+                #expect(!other.contains("Earlier with this customer"))
+            }
         }
     }
 }

@@ -22,7 +22,7 @@ import Testing
         var instant: ContinuousClock.Instant { now.withLock { $0 } }
     }
 
-    static func catalog(_ fixture: LLMFixtureServer, models: [(id: String, provider: String, price: String)] = [("primary", "openai", "1.0")], breaker: String = "{ failure_threshold: 2, cool_down_ms: 30000, half_open_probes: 1 }") throws -> ModelCatalog {
+    static func catalog(_ fixture: LLMFixtureServer, models: [(id: String, provider: String, price: String)] = [("primary", "openai", "1.0")], breaker: String = "{ failure_threshold: 2, cool_down_ms: 30000, half_open_probes: 1 }", decisionMode: String = "json_schema") throws -> ModelCatalog {
         var yaml = "breaker: \(breaker)\nmodels:\n"
         for model in models {
             yaml += """
@@ -35,7 +35,7 @@ import Testing
                 context_window: 8192
                 max_output_tokens: 512
                 capabilities: [json_schema, tools]
-                decision_mode: json_schema
+                decision_mode: \(decisionMode)
                 timeout_ms: 5000
 
             """
@@ -175,6 +175,32 @@ import Testing
             #expect(request.header("x-api-key") == "sk-fixture-SECRET-4242")
             #expect(request.json?["system"]?.stringValue?.contains("planning brain") == true)
             #expect((outcome.events.last as? LLMCallCompleted)?.provider == "anthropic")
+        }
+    }
+
+    @Test func nativeToolCallModeTurnsCallsIntoTheSameValidatedDecision() async throws {
+        for provider in ["openai", "anthropic"] {
+            try await withLLMFixtureServer { fixture in
+                let endpoint: FixtureEndpoint = provider == "openai" ? .openAIChatCompletions : .anthropicMessages
+                fixture.enqueue(
+                    .toolCalls([FixtureToolCall(id: "c1", name: "GetOrderStatus", arguments: #"{"order_id":"ABC123"}"#)]),
+                    .toolCalls([FixtureToolCall(id: "c2", name: "reply_to_customer", arguments: #"{"intent":"greeting","reply":"Hello! How can I help?"}"#)]),
+                    for: endpoint)
+                let brain = brain(try Self.catalog(fixture, models: [("native", provider, "1.0")], decisionMode: "tool_calls"))
+                let planned = await brain.decide(text: "Where is my order ABC123?", state: ConversationState(), tenant: "t", conversation: "c1")
+                let greeted = await brain.decide(text: "hi there", state: ConversationState(), tenant: "t", conversation: "c2")
+                await brain.shutdown()
+                guard case .plan(let steps)? = planned.decision?.action else { Issue.record("\(provider): no plan"); return }
+                #expect(planned.decision?.intent == "order_status")
+                #expect(steps.map(\.tool) == ["get_order_status"] && steps.first?.args == ["order_id": "ABC123"])
+                #expect(planned.notes == ["tool \"GetOrderStatus\" read as get_order_status"])
+                guard case .respond(let text)? = greeted.decision?.action else { Issue.record("\(provider): no reply"); return }
+                #expect(text == "Hello! How can I help?" && greeted.decision?.intent == "greeting")
+                let request = try #require(fixture.requests(for: endpoint).first?.json)
+                let names = (request["tools"]?.arrayValue ?? []).compactMap { $0["name"]?.stringValue ?? $0["function"]?["name"]?.stringValue }
+                #expect(Set(names) == ["get_order_status", "reply_to_customer", "ask_customer", "hand_over"], "\(provider): \(names)")
+                #expect(request["response_format"] == nil)
+            }
         }
     }
 

@@ -3,6 +3,7 @@ import Events
 import Foundation
 public import JSON
 import JSONSchema
+public import LLM
 
 /// What a language model must answer with, for one customer message: the decision schema
 /// (issue 4) built from the domain pack, and the checks that turn a model's text into a
@@ -158,6 +159,67 @@ public struct DecisionContract: Sendable {
                 action: .handover(reason: intent == Self.unknownIntent ? "unknown_intent" : "model_handover", text: text, skills: spec?.skills ?? ["general"]),
                 explain: explain, state: newState), notes: notes)
         }
+    }
+
+    // MARK: Native tool-call mode
+
+    /// For models whose catalog `decision_mode` is `tool_calls`: the pack's tools as functions
+    /// (a call is a plan step), plus three control functions for the other next actions.
+    public var toolDefinitions: [ToolDefinition] {
+        let intents = JSONValue.array(pack.intents.map { .string($0.name) } + [.string(Self.unknownIntent)])
+        var tools = pack.tools.keys.sorted().map { name in
+            ToolDefinition(name: name, description: pack.tools[name]!.description, parameters: pack.tools[name]!.inputSchemaJSON)
+        }
+        tools.append(ToolDefinition(
+            name: "reply_to_customer", description: "Answer the customer directly (no tool needed).",
+            parameters: ["type": "object", "required": ["intent", "reply"], "properties": ["intent": ["enum": intents], "reply": ["type": "string"]]]))
+        tools.append(ToolDefinition(
+            name: "ask_customer", description: "Ask the customer for exactly one missing piece of information.",
+            parameters: ["type": "object", "required": ["intent", "question"], "properties": ["intent": ["enum": intents], "question": ["type": "string"]]]))
+        tools.append(ToolDefinition(
+            name: "hand_over", description: "Pass the conversation to a human agent.",
+            parameters: ["type": "object", "required": ["reason"], "properties": ["intent": ["enum": intents], "reason": ["type": "string"]]]))
+        return tools
+    }
+
+    /// Native tool calls as a decision object, so that both modes share one validation and
+    /// repair path. Calls to pack tools become steps (the intent is the one whose steps use the
+    /// first tool); otherwise the first control call decides. No call at all: the text is
+    /// taken as a JSON decision.
+    public func decisionJSON(fromToolCalls calls: [ToolCall], content: String?) -> String {
+        guard !calls.isEmpty else { return content ?? "" }
+        let controls: Set<String> = ["reply_to_customer", "ask_customer", "hand_over"]
+        var decision: [String: JSONValue] = [
+            "confidence": 70, "entities": [:], "steps": [], "clarification_question": nil, "reply": nil,
+            "explain": .string("native tool calls: " + calls.map(\.name).joined(separator: ", ")),
+        ]
+        let toolCalls = calls.filter { !controls.contains($0.name) }
+        if let first = toolCalls.first {
+            let tool = ToolNames.canonical(first.name, known: Array(pack.tools.keys)) ?? first.name
+            decision["intent"] = .string(pack.intents.first { $0.steps.contains { $0.tool == tool } }?.name ?? Self.unknownIntent)
+            decision["next_action"] = "tool_calls"
+            decision["steps"] = .array(toolCalls.map { ["tool": .string($0.name), "args": $0.arguments, "why": "tool call"] })
+            var entities: [String: JSONValue] = [:]
+            for call in toolCalls {
+                for (name, value) in call.arguments.objectValue ?? [:] { if case .string = value { entities[name] = value } }
+            }
+            decision["entities"] = .object(entities)
+            return JSONValue.object(decision).serializedString()
+        }
+        let control = calls[0]
+        decision["intent"] = control.arguments["intent"] ?? .string(Self.unknownIntent)
+        switch control.name {
+        case "reply_to_customer":
+            decision["next_action"] = "respond"
+            decision["reply"] = control.arguments["reply"] ?? .null
+        case "ask_customer":
+            decision["next_action"] = "clarify"
+            decision["clarification_question"] = control.arguments["question"] ?? .null
+        default:
+            decision["next_action"] = "handover"
+            decision["explain"] = control.arguments["reason"] ?? "handover"
+        }
+        return JSONValue.object(decision).serializedString()
     }
 
     /// Models often wrap JSON in Markdown fences despite instructions.

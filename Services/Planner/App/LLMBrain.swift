@@ -67,8 +67,9 @@ public final class LLMBrain: Sendable {
 
     /// `knowledge`: retrieved passages, fenced into the prompt; an answer outside the pack's
     /// intents must then cite one of them ("According to <title>").
-    public func decide(text: String, state: ConversationState, tenant: String, conversation: String, knowledge: [KnowledgeHit] = []) async -> Outcome {
-        let messages = PromptBuilder(pack: contract.pack).messages(text: text, state: state, knowledge: knowledge)
+    /// `episodes`: the customer's most similar past turns, one line each.
+    public func decide(text: String, state: ConversationState, tenant: String, conversation: String, knowledge: [KnowledgeHit] = [], episodes: [String] = []) async -> Outcome {
+        let messages = PromptBuilder(pack: contract.pack).messages(text: text, state: state, knowledge: knowledge, episodes: episodes)
         return await run(messages, purpose: "decision", text: text, state: state, tenant: tenant, conversation: conversation, sources: knowledge.map(\.title))
     }
 
@@ -160,14 +161,19 @@ public final class LLMBrain: Sendable {
     /// `LLMCallCompleted` event, from the cache when the same deterministic request was answered.
     func complete(model: ModelSpec, messages: [ChatMessage], outputTokens: Int) async -> Call {
         let provider: ProviderKind = model.provider == .anthropic ? .anthropic : .openAICompatible
+        // Decision mode per model (catalog): one schema-constrained JSON object, or native
+        // tool calls (the pack's tools plus reply/ask/hand-over functions).
+        let nativeTools = model.decisionMode == .toolCalls
+        let tools = nativeTools ? contract.toolDefinitions : []
         let request = ChatRequest(
-            model: model.model, messages: messages,
-            responseFormat: .jsonSchema(name: "decision", schema: contract.responseSchema, strict: true),
+            model: model.model, messages: messages, tools: tools, toolChoice: nativeTools ? .required : .auto,
+            responseFormat: nativeTools ? .text : .jsonSchema(name: "decision", schema: contract.responseSchema, strict: true),
             temperature: 0, maxTokens: outputTokens, seed: 0, timeout: .milliseconds(model.timeoutMs))
         let cacheKey = ResponseCacheKey.make(
             modelId: "\(model.id)@\(model.model)",
             messages: .array(messages.map { ["role": .string($0.role.rawValue), "content": $0.content.map(JSONValue.string) ?? .null] }),
-            responseFormat: contract.responseSchema, temperature: 0, maxTokens: outputTokens)
+            tools: nativeTools ? .array(tools.map { ["name": .string($0.name), "parameters": $0.parameters] }) : nil,
+            responseFormat: nativeTools ? nil : contract.responseSchema, temperature: 0, maxTokens: outputTokens)
         if let cacheKey, let hit = cache.get(cacheKey) {
             return Call(
                 text: hit.text,
@@ -188,8 +194,8 @@ public final class LLMBrain: Sendable {
             let response = try await retrying.complete(request)
             _ = router.breakers.recordSuccess(model: model.id)
             let usage = response.usage ?? TokenUsage(inputTokens: 0, outputTokens: 0)
-            let text = response.content ?? ""
-            let truncated = response.finishReason == .length
+            let text = nativeTools ? contract.decisionJSON(fromToolCalls: response.toolCalls, content: response.content) : (response.content ?? "")
+            let truncated = response.finishReason == .length && response.toolCalls.isEmpty
             return Call(
                 text: truncated ? "" : text,
                 event: LLMCallCompleted(

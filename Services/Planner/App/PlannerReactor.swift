@@ -90,7 +90,8 @@ public struct PlannerReactor: Sendable {
         var decision: BrainDecision
         let retrieved = await retrieve(message.text)
         if let llm {
-            let outcome = await llm.decide(text: message.text, state: state, tenant: event.tenantID, conversation: event.conversationID, knowledge: retrieved?.hits ?? [])
+            let episodes = try await PlannerStore.episodes(tenant: event.tenantID, customer: message.customerID, excluding: event.conversationID, similarTo: message.text, pool: pool)
+            let outcome = await llm.decide(text: message.text, state: state, tenant: event.tenantID, conversation: event.conversationID, knowledge: retrieved?.hits ?? [], episodes: episodes)
             for (index, payload) in outcome.events.enumerated() {
                 outputs.append(try event.reaction(payload, producer: producer, label: "brain/\(index)"))
             }
@@ -136,9 +137,22 @@ public struct PlannerReactor: Sendable {
         }
         if llm != nil { try await PlannerStore.journal(event: event, outputs: outputs, state: state, turn: turn, pool: pool) }
         try await publish(outputs)
+        let outcomeText: String
+        switch decision.action {
+        case .plan(let steps): outcomeText = "planned " + steps.map(\.tool).joined(separator: ", ")
+        case .clarify(_, let question, _): outcomeText = "asked: " + Self.clip(question)
+        case .respond(let text): outcomeText = "answered: " + Self.clip(text)
+        case .handover(let reason, _, _): outcomeText = "handed over (\(reason))"
+        }
+        var tools: [String] = []
+        if case .plan(let steps) = decision.action { tools = steps.map(\.tool) }
         try await PlannerStore.commit(
             event: event, state: state, newTurn: turn,
-            memory: PlannerStore.MemoryWrite(tenant: event.tenantID, customer: message.customerID, facts: memory, at: event.occurredAt), pool: pool)
+            memory: PlannerStore.MemoryWrite(tenant: event.tenantID, customer: message.customerID, facts: memory, at: event.occurredAt),
+            episode: PlannerStore.Episode(
+                tenant: event.tenantID, customer: message.customerID, turnID: event.correlationID, conversationID: event.conversationID,
+                request: message.text, intent: decision.intent, tools: tools, outcome: outcomeText, at: event.occurredAt),
+            pool: pool)
         logger.info("decided", metadata: ["conversation.id": "\(event.conversationID)", "turn.id": "\(event.correlationID)", "brain": "\(brainName)", "intent": "\(decision.intent)", "next_action": "\(decision.nextAction.rawValue)"])
     }
 
@@ -224,6 +238,8 @@ public struct PlannerReactor: Sendable {
             return decision
         }
     }
+
+    static func clip(_ text: String) -> String { text.count > 160 ? String(text.prefix(157)) + "..." : text }
 
     /// The clarification counter for questions that are not about one of the intent's slots.
     static let openQuestion = "open_question"
@@ -314,7 +330,16 @@ public struct PlannerReactor: Sendable {
 
         if llm != nil { try await PlannerStore.journal(event: event, outputs: outputs, state: state, turn: newTurn, pool: pool) }
         try await publish(outputs)
-        try await PlannerStore.commit(event: event, state: state, newTurn: newTurn, updatedTurn: turn, pool: pool)
+        // The turn's episode gets its outcome (a reply, or a hand-over) once a round ends.
+        var episode: PlannerStore.Episode?
+        if let customer = state.customerID, newTurn == nil, let last = outputs.last(where: { $0.type == ReplyDrafted.eventType }) {
+            let drafted = try last.decode(ReplyDrafted.self)
+            episode = PlannerStore.Episode(
+                tenant: event.tenantID, customer: customer, turnID: turn.turnID, conversationID: event.conversationID,
+                request: state.recent.last(where: { $0.role == "customer" })?.text ?? "", intent: turn.intent,
+                tools: turn.steps.map(\.tool), outcome: drafted.kind == .answer ? "answered: " + Self.clip(drafted.text) : "handed over", at: event.occurredAt)
+        }
+        try await PlannerStore.commit(event: event, state: state, newTurn: newTurn, updatedTurn: turn, episode: episode, pool: pool)
     }
 
     func handOver(after event: EventEnvelope, reason: String, text: String?, summary: String, planID: UUID?) async throws {
@@ -386,6 +411,19 @@ enum PlannerStore {
                 expires_at timestamptz NOT NULL,
                 PRIMARY KEY (tenant_id, customer_id, name)
             );
+            CREATE TABLE episodes (
+                tenant_id text NOT NULL,
+                customer_id text NOT NULL,
+                turn_id uuid NOT NULL,
+                conversation_id text NOT NULL,
+                request text NOT NULL,
+                intent text NOT NULL,
+                tools text NOT NULL,
+                outcome text NOT NULL,
+                at timestamptz NOT NULL,
+                expires_at timestamptz NOT NULL,
+                PRIMARY KEY (tenant_id, customer_id, turn_id)
+            );
             CREATE TABLE decision_journal (
                 event_id uuid PRIMARY KEY,
                 outputs jsonb NOT NULL,
@@ -442,6 +480,7 @@ enum PlannerStore {
                 """)
             if !consent.granted {
                 try connection.query("DELETE FROM planner.customer_memory WHERE tenant_id = \(event.tenantID) AND customer_id = \(consent.customerID)")
+                try connection.query("DELETE FROM planner.episodes WHERE tenant_id = \(event.tenantID) AND customer_id = \(consent.customerID)")
             }
         }
     }
@@ -456,6 +495,39 @@ enum PlannerStore {
                 JOIN planner.customer_consent c ON c.tenant_id = m.tenant_id AND c.customer_id = m.customer_id AND c.granted
                 WHERE m.tenant_id = \(tenant) AND m.customer_id = \(customer) ORDER BY m.name
                 """).map { (try $0.decode("name", as: String.self), try $0.decode("value", as: String.self)) }
+        }
+    }
+
+    /// One finished turn of a consenting customer: what they asked, what was done, how it ended.
+    struct Episode {
+        var tenant: String
+        var customer: String
+        var turnID: UUID
+        var conversationID: String
+        var request: String
+        var intent: String
+        var tools: [String]
+        var outcome: String
+        var at: Date
+    }
+
+    /// Past turns of the customer (other conversations) most similar to `text` by full-text
+    /// rank, newest first among equals; nothing without consent.
+    static func episodes(tenant: String, customer: String, excluding conversation: String, similarTo text: String, pool: PostgresPool) async throws -> [String] {
+        let rows = try await pool.query("""
+            SELECT e.at, e.request, e.intent, e.tools, e.outcome,
+                   ts_rank(to_tsvector('english', e.request), replace(plainto_tsquery('english', \(text))::text, '&', '|')::tsquery) AS rank
+            FROM planner.episodes e
+            JOIN planner.customer_consent c ON c.tenant_id = e.tenant_id AND c.customer_id = e.customer_id AND c.granted
+            WHERE e.tenant_id = \(tenant) AND e.customer_id = \(customer) AND e.conversation_id <> \(conversation) AND e.expires_at > now()
+            ORDER BY rank DESC, e.at DESC LIMIT 3
+            """)
+        return try rows.compactMap { row in
+            guard try row.decode("rank", as: Double.self) > 0 else { return nil }
+            let at = try row.decode("at", as: Date.self)
+            let tools = try row.decode("tools", as: String.self)
+            return "\(Timestamp.format(millis: Int64(at.timeIntervalSince1970 * 1000)).prefix(10)): asked \"\(try row.decode("request", as: String.self))\"; "
+                + "intent \(try row.decode("intent", as: String.self))\(tools.isEmpty ? "" : ", tools " + tools); \(try row.decode("outcome", as: String.self))"
         }
     }
 
@@ -502,7 +574,7 @@ enum PlannerStore {
     }
 
     /// Records the event as handled together with the state it produced, in one transaction.
-    static func commit(event: EventEnvelope, state: ConversationState?, newTurn: Turn? = nil, updatedTurn: Turn? = nil, memory: MemoryWrite? = nil, pool: PostgresPool) async throws {
+    static func commit(event: EventEnvelope, state: ConversationState?, newTurn: Turn? = nil, updatedTurn: Turn? = nil, memory: MemoryWrite? = nil, episode: Episode? = nil, pool: PostgresPool) async throws {
         let stateJSON = try state.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
         let newTurnJSON = try newTurn.map { String(decoding: try JSONEncoder().encode($0.stepIDs), as: UTF8.self) }
         let newTurnStepsJSON = try newTurn.map { String(decoding: try JSONEncoder().encode($0.steps), as: UTF8.self) } ?? "[]"
@@ -536,6 +608,16 @@ enum PlannerStore {
                         ON CONFLICT (tenant_id, customer_id, name) DO UPDATE SET value = EXCLUDED.value, said_at = EXCLUDED.said_at, expires_at = EXCLUDED.expires_at
                         """)
                 }
+            }
+            if let episode {
+                // Kept like the customer's other memory: only with consent, until it expires.
+                try connection.query("""
+                    INSERT INTO planner.episodes (tenant_id, customer_id, turn_id, conversation_id, request, intent, tools, outcome, at, expires_at)
+                    SELECT c.tenant_id, c.customer_id, \(episode.turnID), \(episode.conversationID), \(episode.request), \(episode.intent),
+                           \(episode.tools.joined(separator: ", ")), \(episode.outcome), \(episode.at), \(episode.at)::timestamptz + make_interval(secs => c.ttl_seconds)
+                    FROM planner.customer_consent c WHERE c.tenant_id = \(episode.tenant) AND c.customer_id = \(episode.customer) AND c.granted
+                    ON CONFLICT (tenant_id, customer_id, turn_id) DO UPDATE SET tools = EXCLUDED.tools, outcome = EXCLUDED.outcome
+                    """)
             }
             if let updatedTurn, let resultsJSON {
                 try connection.query("UPDATE planner.turns SET results = \(resultsJSON)::jsonb WHERE plan_id = \(updatedTurn.planID)")

@@ -13,7 +13,7 @@ import LLM
 struct PromptBuilder {
     let pack: DomainPack
 
-    func messages(text: String, state: ConversationState, knowledge: [KnowledgeHit] = []) -> [ChatMessage] {
+    func messages(text: String, state: ConversationState, knowledge: [KnowledgeHit] = [], episodes: [String] = []) -> [ChatMessage] {
         var system = """
             You are the planning brain of a customer-support assistant for "\(pack.name)". You never act yourself: \
             you decide, and deterministic tools act. Answer with ONE JSON object matching the given schema, nothing else.
@@ -51,6 +51,9 @@ struct PromptBuilder {
         }
         if let summary = state.summary {
             system += "\n\nEarlier in this conversation:\n" + untrustedFence(summary, source: "conversation summary")
+        }
+        if !episodes.isEmpty {
+            system += "\n\nEarlier with this customer (similar requests):\n" + untrustedFence(episodes.joined(separator: "\n"), source: "past turns")
         }
         if !knowledge.isEmpty {
             system += "\n\nKnowledge (cite as \"According to <title>\"):"
