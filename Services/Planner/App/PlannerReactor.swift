@@ -88,8 +88,8 @@ public struct PlannerReactor: Sendable {
         var brainName = "rules"
         var outputs: [EventEnvelope] = []
         var decision: BrainDecision
-        let retrieved = await retrieve(message.text)
         if let llm {
+            let retrieved = await retrieve(message.text)
             let episodes = try await PlannerStore.episodes(tenant: event.tenantID, customer: message.customerID, excluding: event.conversationID, similarTo: message.text, pool: pool)
             let outcome = await llm.decide(text: message.text, state: state, tenant: event.tenantID, conversation: event.conversationID, knowledge: retrieved?.hits ?? [], episodes: episodes)
             for (index, payload) in outcome.events.enumerated() {
@@ -100,10 +100,11 @@ public struct PlannerReactor: Sendable {
                 brainName = model
                 if !outcome.notes.isEmpty { decision.explain += " (" + outcome.notes.joined(separator: "; ") + ")" }
             } else {
-                decision = answerFromKnowledge(brain.decide(text: message.text, state: state), retrieved)
+                decision = await answerFromKnowledge(brain.decide(text: message.text, state: state), question: message.text, retrieved: retrieved)
             }
         } else {
-            decision = answerFromKnowledge(brain.decide(text: message.text, state: state), retrieved)
+            // Retrieval only when no intent covers the message: most turns never need it.
+            decision = await answerFromKnowledge(brain.decide(text: message.text, state: state), question: message.text, retrieved: nil)
         }
         if !remembered.isEmpty { decision.explain += "; remembered from earlier conversations: " + remembered.sorted().joined(separator: ", ") }
         outputs.append(try event.reaction(DecisionMade(
@@ -171,8 +172,11 @@ public struct PlannerReactor: Sendable {
     /// The rules brain, offline, for a question no intent covers: when every word of the
     /// question matches a passage, answer with it and say where it is from, rather than hand
     /// over. A weaker match still goes to a human.
-    func answerFromKnowledge(_ decision: BrainDecision, _ retrieved: KnowledgeRetrieval?) -> BrainDecision {
-        guard decision.intent == RulesBrain.unknownIntent, let retrieved, retrieved.mode == .allTerms, let best = retrieved.hits.first else {
+    func answerFromKnowledge(_ decision: BrainDecision, question: String, retrieved: KnowledgeRetrieval?) async -> BrainDecision {
+        guard decision.intent == RulesBrain.unknownIntent else { return decision }
+        let found: KnowledgeRetrieval?
+        if let retrieved { found = retrieved } else { found = await retrieve(question) }
+        guard let found, found.mode == .allTerms, let best = found.hits.first else {
             return decision
         }
         var answered = decision
