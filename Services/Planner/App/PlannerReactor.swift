@@ -69,7 +69,7 @@ public struct PlannerReactor: Sendable {
         // A model answers differently each time: what was decided for this message is kept
         // until the message is marked handled, so a re-run after a crash appends exactly the
         // same events (same ids, same content) instead of a second, different decision.
-        if let journaled = try await PlannerStore.loadJournal(event.id, pool: pool) {
+        if llm != nil, let journaled = try await PlannerStore.loadJournal(event.id, pool: pool) {
             try await publish(journaled.outputs)
             try await PlannerStore.commit(event: event, state: journaled.state, newTurn: journaled.turn, pool: pool)
             return
@@ -257,7 +257,7 @@ public struct PlannerReactor: Sendable {
             try await PlannerStore.commit(event: event, state: nil, updatedTurn: turn, pool: pool)
             return
         }
-        if let journaled = try await PlannerStore.loadJournal(event.id, pool: pool) {
+        if llm != nil, let journaled = try await PlannerStore.loadJournal(event.id, pool: pool) {
             try await publish(journaled.outputs)
             try await PlannerStore.commit(event: event, state: journaled.state, newTurn: journaled.turn, updatedTurn: turn, pool: pool)
             return
