@@ -68,8 +68,10 @@ public struct ServiceHost: Sendable {
     }
 
     public func projection(_ projection: any Projection, topic: String) -> any Service {
+        var kafka = config.kafka(client: "projection-\(projection.name)")
+        kafka.fetchWaitMaxMs = config.projectionFetchWaitMaxMs
         var runner = ProjectionRunner(
-            projection: projection, pool: pool, databaseURL: config.databaseURL, kafka: config.kafka(client: "projection-\(projection.name)"),
+            projection: projection, pool: pool, databaseURL: config.databaseURL, kafka: kafka,
             topic: topic, producer: producer, deadLetterTopic: config.deadLetterTopic, logger: logger
         )
         runner.maxConcurrentPartitions = config.consumerConcurrency
