@@ -89,16 +89,8 @@ public struct TicketsProjection: Projection {
             let plan = try event.decode(PlanProposed.self)
             try touch(id, at: at, workflow: plan.steps.map(\.tool).joined(separator: ","), in: connection)
         case StepVerified.eventType:
-            let verified = try event.decode(StepVerified.self)
-            guard case .object(let fields) = verified.result else { return }
-            for name in fields.keys.sorted() {
-                let value: String
-                switch fields[name]! {
-                case .string(let text): value = text
-                case .number, .bool: value = String(decoding: fields[name]!.serialized(), as: UTF8.self)
-                default: continue
-                }
-                try setFact(id, name: "\(verified.tool).\(name)", value: value, provenance: "tool", event: event, in: connection)
+            for (name, value) in Self.toolFacts(try event.decode(StepVerified.self)) {
+                try setFact(id, name: name, value: value, provenance: "tool", event: event, in: connection)
             }
         case FactRetracted.eventType:
             let retracted = try event.decode(FactRetracted.self)
@@ -203,16 +195,8 @@ public struct TicketsProjection: Projection {
                 let plan = try event.decode(PlanProposed.self)
                 touch(id, at: at, workflow: plan.steps.map(\.tool).joined(separator: ","))
             case StepVerified.eventType:
-                let verified = try event.decode(StepVerified.self)
-                guard case .object(let fields) = verified.result else { continue }
-                for name in fields.keys.sorted() {
-                    let value: String
-                    switch fields[name]! {
-                    case .string(let text): value = text
-                    case .number, .bool: value = String(decoding: fields[name]!.serialized(), as: UTF8.self)
-                    default: continue
-                    }
-                    setFact(id, name: "\(verified.tool).\(name)", value: value, provenance: "tool", event: event)
+                for (name, value) in Self.toolFacts(try event.decode(StepVerified.self)) {
+                    setFact(id, name: name, value: value, provenance: "tool", event: event)
                 }
             case FactRetracted.eventType:
                 let retracted = try event.decode(FactRetracted.self)
@@ -254,6 +238,18 @@ public struct TicketsProjection: Projection {
             schema: schema, table: "ticket_decisions",
             columns: ["event_id", "conversation_id", "turn_id", "brain", "intent", "next_action", "confidence", "explain", "decided_at"],
             conflict: ["event_id"], update: false, rows: decisions, in: connection)
+    }
+
+    /// The scalar fields of a verified tool result as facts named `<tool>.<field>`, in name order.
+    static func toolFacts(_ verified: StepVerified) -> [(String, String)] {
+        guard case .object(let fields) = verified.result else { return [] }
+        return fields.keys.sorted().compactMap { name in
+            switch fields[name]! {
+            case .string(let text): ("\(verified.tool).\(name)", text)
+            case .number, .bool: ("\(verified.tool).\(name)", String(decoding: fields[name]!.serialized(), as: UTF8.self))
+            default: nil
+            }
+        }
     }
 
     func touch(_ id: String, at: Date, status: String? = nil, intent: String? = nil, workflow: String? = nil, in connection: PostgresConnection) throws {
