@@ -15,8 +15,10 @@ struct BrainTests {
 
     @Test func aModelSetByEnvironmentDecidesIsRepairedAndTheRulesBrainAnswersWhenItIsDown() async throws {
         try await withLLMFixtureServer { fixture in
-            let environment = ["SWITCHBOARD_LLM_BASE_URL": fixture.openAIBaseURL, "SWITCHBOARD_LLM_MODEL": "fixture-model"]
-            try await Platform.with("brain_env", environment: environment) { p in
+            // The key is named, not given: the planner reads it from the variable it names.
+            let environment = ["SWITCHBOARD_LLM_BASE_URL": fixture.openAIBaseURL, "SWITCHBOARD_LLM_MODEL": "fixture-model", "SWITCHBOARD_LLM_API_KEY_ENV": "E2E_LLM_KEY"]
+            let key = "sk-e2e-SECRET-\(UInt32.random(in: 0...UInt32.max))"
+            try await Platform.with("brain_env", environment: environment, secrets: ["E2E_LLM_KEY": key]) { p in
                 // Prose first (rejected, repaired with the errors), then a valid decision whose
                 // hallucinated tool name is canonicalised; the tool runs and the reply is grounded.
                 fixture.enqueue(.ok(content: "Sure, let me check that order for you!"), .ok(content: Self.decision), for: .openAIChatCompletions)
@@ -32,6 +34,13 @@ struct BrainTests {
                 #expect(rejected.next == "repair" && rejected.errors.first?.contains("not JSON") == true)
                 #expect(fixture.requests(for: .openAIChatCompletions).count == 2)
                 #expect(fixture.requests(for: .openAIChatCompletions).first?.json?["model"] == "fixture-model")
+                #expect(fixture.requests(for: .openAIChatCompletions).first?.header("authorization") == "Bearer \(key)")
+                // Never written down: not in the run folder's env file, the logs, or the log of events.
+                let envFile = try String(contentsOfFile: p.stack.envFilePath, encoding: .utf8)
+                #expect(envFile.contains("SWITCHBOARD_LLM_API_KEY_ENV=E2E_LLM_KEY") && !envFile.contains(key))
+                let planner = try String(contentsOfFile: p.stack.options.runDirectory + "/logs/planner.log", encoding: .utf8)
+                #expect(!planner.contains(key))
+                #expect(!p.log.allRecords.contains { String(decoding: $0.value, as: UTF8.self).contains(key) })
 
                 // The model is down: the rules brain answers the same question, and says so.
                 fixture.setDefaultReply(.status(503), for: .openAIChatCompletions)

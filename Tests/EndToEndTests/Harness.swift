@@ -23,7 +23,7 @@ final class Platform: @unchecked Sendable {
     let pool: PostgresPool
 
     /// `pack` names a file in deploy/packs.
-    static func start(_ name: String, pack: String = "retail", environment extra: [String: String] = [:]) async throws -> Platform {
+    static func start(_ name: String, pack: String = "retail", environment extra: [String: String] = [:], secrets: [String: String] = [:]) async throws -> Platform {
         let env = ProcessInfo.processInfo.environment
         let adminURL = try #require(env["DATABASE_URL"], "DATABASE_URL is not set: run the tests with `make test`, which starts Postgres")
         let binDirectory = env["SWITCHBOARD_BIN_DIR"] ?? repoRoot.appendingPathComponent(".build/debug").path
@@ -36,7 +36,7 @@ final class Platform: @unchecked Sendable {
         let stack = DevStack(options: .init(
             binDirectory: binDirectory, runDirectory: runRoot + "/" + databaseName, databaseURL: databaseURL,
             domainPackPath: repoRoot.appendingPathComponent("deploy/packs/\(pack).yaml").path,
-            basePort: 0, partitions: 4, fetchWaitMs: 5, logLevel: "info", extraEnvironment: extra
+            basePort: 0, partitions: 4, fetchWaitMs: 5, logLevel: "info", extraEnvironment: extra, secretEnvironment: secrets
         ), logger: Logger(label: "e2e.stack"))
         do {
             try await stack.start()
@@ -68,8 +68,8 @@ final class Platform: @unchecked Sendable {
     }
 
     /// Runs `body` against a fresh platform and always stops it, printing service logs on failure.
-    static func with(_ name: String, pack: String = "retail", environment: [String: String] = [:], _ body: (Platform) async throws -> Void) async throws {
-        let platform = try await start(name, pack: pack, environment: environment)
+    static func with(_ name: String, pack: String = "retail", environment: [String: String] = [:], secrets: [String: String] = [:], _ body: (Platform) async throws -> Void) async throws {
+        let platform = try await start(name, pack: pack, environment: environment, secrets: secrets)
         do {
             try await body(platform)
             // Every event the services appended during the test matches its published schema

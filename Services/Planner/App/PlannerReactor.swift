@@ -27,6 +27,9 @@ public struct PlannerReactor: Sendable {
     let llm: LLMBrain?
     /// Retrieval for both brains; nil disables it.
     let knowledge: KnowledgeIndex?
+    /// Slots the pack marks `remember`: with none (the retail pack), customer memory is never
+    /// looked up.
+    let rememberedSlots: Set<String>
     let pool: PostgresPool
     let publish: @Sendable ([EventEnvelope]) async throws -> Void
     let producer: String
@@ -36,6 +39,7 @@ public struct PlannerReactor: Sendable {
         self.brain = brain
         self.llm = llm
         self.knowledge = knowledge
+        self.rememberedSlots = Set(brain.pack.intents.flatMap { $0.slots.filter(\.remember).map(\.name) })
         self.pool = pool
         self.producer = producer
         self.logger = logger
@@ -79,7 +83,7 @@ public struct PlannerReactor: Sendable {
         // A new conversation starts with what a consenting customer told us before (profile
         // facts the pack marks `remember`), so it is not asked again.
         var remembered: [String] = []
-        if state.slots.isEmpty, state.recent.isEmpty {
+        if !rememberedSlots.isEmpty, state.slots.isEmpty, state.recent.isEmpty {
             for (name, value) in try await PlannerStore.memory(tenant: event.tenantID, customer: message.customerID, pool: pool) {
                 state.slots[name] = SlotValue(value: value, source: .customer)
                 remembered.append(name)
@@ -112,8 +116,7 @@ public struct PlannerReactor: Sendable {
             entities: decision.state.slots, nextAction: decision.nextAction, explain: decision.explain
         ), producer: producer))
         state = decision.state
-        let rememberNames = Set(brain.pack.intents.flatMap { $0.slots.filter(\.remember).map(\.name) })
-        let memory = state.slots.filter { rememberNames.contains($0.key) && $0.value.source == .customer }.mapValues(\.value)
+        let memory = state.slots.filter { rememberedSlots.contains($0.key) && $0.value.source == .customer }.mapValues(\.value)
         state.remember("customer", message.text)
         var turn: PlannerStore.Turn?
         switch decision.action {
