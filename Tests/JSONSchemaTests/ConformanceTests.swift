@@ -3,10 +3,11 @@ import JSON
 import JSONSchema
 import Testing
 
-/// Runs every case of the official JSON-Schema-Test-Suite (draft 2020-12) found in
-/// `shared/json-schema-test-suite`, located by walking up from this file, or in the folder
-/// named by `JSON_SCHEMA_TEST_SUITE` (the suite root holding `draft2020-12/`, or a folder of
-/// case files itself). If the suite root also has the upstream `remotes/` folder, its
+/// Runs every case of the official JSON-Schema-Test-Suite (draft 2020-12) kept in the
+/// repository beside this file (`json-schema-test-suite/`: upstream's files unchanged, with its
+/// LICENSE and the commit they come from), or in the folder named by `JSON_SCHEMA_TEST_SUITE`
+/// (a suite root holding `draft2020-12/`, or a folder of case files itself), to run a fuller
+/// upstream checkout. Nothing outside the repository is read by default. If the suite root also has the upstream `remotes/` folder, its
 /// documents are offered as resources under http://localhost:1234/, as the suite expects.
 @Suite("JSON Schema Test Suite (draft 2020-12)")
 struct ConformanceTests {
@@ -18,7 +19,7 @@ struct ConformanceTests {
     }
 
     /// Cases we knowingly do not support. Entries for files absent from the suite folder are
-    /// ignored (the shared folder holds a subset of upstream); an entry whose file is present
+    /// ignored (the repository holds a subset of upstream); an entry whose file is present
     /// but whose case is not, or whose case now passes, fails the test so the list stays true.
     static let skips: [Skip] = [
         Skip(
@@ -41,13 +42,8 @@ struct ConformanceTests {
         if let override = ProcessInfo.processInfo.environment["JSON_SCHEMA_TEST_SUITE"], !override.isEmpty {
             return URL(fileURLWithPath: override)
         }
-        var directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        while directory.path != "/" {
-            let candidate = directory.appendingPathComponent("shared/json-schema-test-suite")
-            if isDirectory(candidate) { return candidate }
-            directory.deleteLastPathComponent()
-        }
-        return nil
+        let bundled = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("json-schema-test-suite")
+        return isDirectory(bundled) ? bundled : nil
     }
 
     static func loadJSON(_ url: URL) throws -> JSONValue {
@@ -69,7 +65,7 @@ struct ConformanceTests {
     func suite() throws {
         let suiteRoot = try #require(
             Self.locateSuite(),
-            "json-schema-test-suite not found: expected shared/json-schema-test-suite above this file, or set JSON_SCHEMA_TEST_SUITE")
+            "json-schema-test-suite not found beside this file (Tests/JSONSchemaTests/json-schema-test-suite) nor at JSON_SCHEMA_TEST_SUITE")
         let draftFolder = suiteRoot.appendingPathComponent("draft2020-12")
         let casesFolder = FileManager.default.fileExists(atPath: draftFolder.path) ? draftFolder : suiteRoot
         let files = try FileManager.default.contentsOfDirectory(atPath: casesFolder.path)
