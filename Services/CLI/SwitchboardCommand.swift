@@ -86,7 +86,7 @@ struct UpCommand: AsyncParsableCommand {
             binDirectory: binDirectory, runDirectory: absolute(runDirectory), databaseURL: databaseURL,
             domainPackPath: absolute(domainPack), basePort: basePort,
             // Projections fetch less often than reactions on the dev broker (docs/BENCHMARKS.md).
-            extraEnvironment: ["SWITCHBOARD_PROJECTION_FETCH_WAIT_MS": ProcessInfo.processInfo.environment["SWITCHBOARD_PROJECTION_FETCH_WAIT_MS"] ?? "50"].merging(forwarded.settings) { $1 }, secretEnvironment: forwarded.secrets
+            extraEnvironment: forwarded.settings, secretEnvironment: forwarded.secrets
         ), logger: logger)
         do {
             try await stack.start()

@@ -175,6 +175,66 @@ public final class KafkaConsumer: Sendable {
         }
     }
 
+    /// Hands `handler` what one poll returned — up to `maxRecords` records, of any partitions, each
+    /// partition's in offset order — and stores each partition's offset past its last record
+    /// after the handler returned (at-least-once). The next poll happens only then, so a batch
+    /// is never handled concurrently with another, and rebalances (served inside polls) always
+    /// find the previous batch finished and stored: a revoke commits exactly what was handled.
+    ///
+    /// This is the throughput mode: a caller that writes a whole batch in one database
+    /// transaction pays one commit per poll instead of one per record. A poll waits up to a
+    /// second for the first record, then takes only what librdkafka already fetched.
+    ///
+    /// - If the handler throws, nothing of the batch is stored, its partitions are rewound to
+    ///   the batch's first records (a later run on this consumer starts there), and the error is
+    ///   rethrown.
+    /// - Cancellation or `close()`: the batch in hand finishes (the handler sees the
+    ///   cancellation), then the run returns.
+    /// - A revoke served by one of the polls that filled a batch drops the revoked partitions'
+    ///   records taken before it; their next owner reads them again.
+    public func runBatches(maxRecords: Int = 500, _ handler: @Sendable ([KafkaRecord]) async throws -> Void) async throws {
+        guard maxRecords >= 1 else {
+            throw KafkaError(code: .invalidArgument, message: "runBatches: maxRecords must be at least 1")
+        }
+        let core = self.core
+        switch core.beginRun() {
+        case .started: break
+        case .closed: return
+        case .alreadyRunning:
+            throw KafkaError(code: .invalidArgument, message: "run: this consumer is already running")
+        }
+        defer { core.endRun() }
+        core.flow.begin(FlowLimits(maxConcurrentPartitions: 1))
+        let id = ObjectIdentifier(self)
+        try await withTaskCancellationHandler {
+            while !Task.isCancelled, !core.isClosing {
+                let outcome: BatchPoll
+                do {
+                    outcome = try await core.thread.submit("poll-batch", interrupting: false) { core.pollBatch(max: maxRecords) }
+                } catch {
+                    return  // `.closed`: the client thread stopped
+                }
+                let batch: [KafkaRecord]
+                switch outcome {
+                case .records(let records): batch = records
+                case .failed(let error as KafkaError) where error.code == .closed: return
+                case .failed(let error): throw error
+                }
+                guard !batch.isEmpty else { continue }
+                do {
+                    try await KafkaConsumer.$handlerOf.withValue(id) { try await handler(batch) }
+                } catch {
+                    _ = try? await core.thread.submit("rewind", interrupting: false) { core.rewind(batch) }
+                    throw error
+                }
+                core.storeBatch(batch)
+            }
+        } onCancel: {
+            core.flow.stop()
+            core.thread.interrupt()
+        }
+    }
+
     /// Records taken from librdkafka by the current (or last) `run` and not yet handled; for
     /// metrics and tests.
     public struct FlowStatistics: Sendable {
@@ -226,6 +286,11 @@ struct PendingStore: Sendable {
     var topic: String
     var partition: Int32
     var offset: Int64
+}
+
+enum BatchPoll: Sendable {
+    case records([KafkaRecord])
+    case failed(any Error)
 }
 
 enum PollOutcome: Sendable {
@@ -332,6 +397,19 @@ final class ConsumerCore: Sendable {
         }
     }
 
+    /// `runBatches`: stores, per partition, the offset after the batch's last record
+    /// (`.group` only). No poll ran since the batch was taken, so no revoke can have disowned it.
+    func storeBatch(_ batch: [KafkaRecord]) {
+        guard storesOffsets else { return }
+        var last: [TopicPartition: KafkaRecord] = [:]
+        for record in batch where (last[record.topicPartition]?.offset ?? -1) < record.offset { last[record.topicPartition] = record }
+        handle.withCurrent { rdHandle in
+            for record in last.values {
+                store(PendingStore(topic: record.topic, partition: record.partition, offset: record.offset + 1), on: rdHandle)
+            }
+        }
+    }
+
     // MARK: Client-thread jobs
 
     private var currentHandle: RdKafkaHandle? { handle.current }
@@ -387,6 +465,55 @@ final class ConsumerCore: Sendable {
             timeoutMs = 0  // take what is already queued, do not wait for more
         }
         return .polled
+    }
+
+    /// `runBatches`: up to `max` records, waiting up to a second for the first and not at all for
+    /// the rest. Records of a partition revoked by a rebalance served in one of these polls are
+    /// dropped if they were taken before the revoke.
+    func pollBatch(max: Int) -> BatchPoll {
+        guard let rdHandle = currentHandle else { return .failed(KafkaError.closed("poll")) }
+        if let failure = context.currentFailure { return .failed(failure) }
+        var records: [KafkaRecord] = []
+        var generations: [TopicPartition: UInt64] = [:]
+        var timeoutMs: Int32 = 1000
+        while records.count < max {
+            let outcome = rdHandle.withPointer { rk -> PollOutcome? in
+                guard let message = rd_kafka_consumer_poll(rk, timeoutMs) else {
+                    if let failure = context.currentFailure { return .failed(failure) }
+                    return .polled
+                }
+                defer { rd_kafka_message_destroy(message) }
+                let err = message.pointee.err
+                if err == RD_KAFKA_RESP_ERR_NO_ERROR {
+                    let record = makeRecord(message)
+                    if generations[record.topicPartition] == nil { generations[record.topicPartition] = flow.generation(record.topicPartition) }
+                    records.append(record)
+                    return nil
+                }
+                if let fatal = rdHandle.fatalError(operation: "consume") {
+                    context.recordFailure(fatal)
+                    return .failed(fatal)
+                }
+                let error = KafkaError(rdKafka: err, operation: "consume")
+                if error.code == .authorization || error.code == .authentication { return .failed(error) }
+                return nil  // partition EOF, transport errors: librdkafka retries
+            }
+            if case .failed(let error) = outcome { return .failed(error) }
+            if outcome != nil { break }
+            timeoutMs = 0
+        }
+        if generations.keys.contains(where: { flow.generation($0) != generations[$0] }) {
+            records.removeAll { flow.generation($0.topicPartition) != generations[$0.topicPartition] }
+        }
+        return .records(records)
+    }
+
+    /// `runBatches`: the handler failed; fetching continues at the batch's first records.
+    func rewind(_ batch: [KafkaRecord]) {
+        guard let rdHandle = currentHandle else { return }
+        var first: [TopicPartition: Int64] = [:]
+        for record in batch { first[record.topicPartition] = min(first[record.topicPartition] ?? .max, record.offset) }
+        seek(first.map { ($0.key, $0.value) }, on: rdHandle)
     }
 
     /// After the handler tasks ended: resumes partitions the run paused and seeks partitions whose

@@ -19,7 +19,12 @@ public struct KnowledgeProjection: Projection {
 
     public static let migrations: [Migration] = KnowledgeIndex.migrations + [projectionOffsetsMigration(version: 100)]
 
-    public func apply(_ event: EventEnvelope, position: LogPosition, in connection: PostgresConnection) throws {
+    /// Event by event: documents are few and large, and each replaces its chunks.
+    public func apply(_ events: [LoggedEvent], in connection: PostgresConnection) throws {
+        for event in events.map(\.event) { try apply(event, in: connection) }
+    }
+
+    func apply(_ event: EventEnvelope, in connection: PostgresConnection) throws {
         switch event.type {
         case KnowledgeDocumentPublished.eventType:
             let published = try event.decode(KnowledgeDocumentPublished.self)

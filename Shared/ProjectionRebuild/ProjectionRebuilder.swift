@@ -13,15 +13,19 @@ public import ReadModels
 public struct ProjectionRebuilder: Sendable {
     public let pool: PostgresPool
     public let kafka: KafkaConfig
+    /// The conversation log.
     public let topic: String
+    /// The knowledge topic, for read models of it.
+    public let knowledgeTopic: String
     public let logger: Logger
     /// Events per transaction during a rebuild (live projections write one event each).
     public var batchSize = 10000
 
-    public init(pool: PostgresPool, kafka: KafkaConfig, topic: String, logger: Logger) {
+    public init(pool: PostgresPool, kafka: KafkaConfig, topic: String, knowledgeTopic: String = Topics.knowledge, logger: Logger) {
         self.pool = pool
         self.kafka = kafka
         self.topic = topic
+        self.knowledgeTopic = knowledgeTopic
         self.logger = logger
     }
 
@@ -59,11 +63,20 @@ public struct ProjectionRebuilder: Sendable {
         }
     }
 
-    /// Rebuilds several read-model schemas from one pass over the log: each record is read and
-    /// decoded once and handed to every schema's writer (each in its own transactions).
+    /// The topic `group` is a projection of.
+    public func topic(of group: ReadModelSchema) -> String {
+        switch group.topic {
+        case .conversations: topic
+        case .knowledge: knowledgeTopic
+        }
+    }
+
+    /// Rebuilds several read-model schemas from one pass over each log they read: each record
+    /// is read and decoded once and handed to every schema's writer (each in its own
+    /// transactions).
     @discardableResult
     public func rebuild(_ targets: [RebuildTarget], replace: Bool, progress: @escaping @Sendable (Progress) -> Void = { _ in }) async throws -> Progress {
-        var groups: [[any Projection]] = []
+        var groups: [String: [[any Projection]]] = [:]
         var deferred: [(schema: String, indexes: [String])] = []
         for target in targets {
             let (group, schema) = (target.group, target.schema)
@@ -86,9 +99,13 @@ public struct ProjectionRebuilder: Sendable {
             deferred.append((schema, try await dropSecondaryIndexes(in: schema)))
             // One writer per projection (each stores its own offsets in its own transactions),
             // so the writes of a schema's projections proceed in parallel.
-            groups += projections.map { [$0] }
+            groups[topic(of: group), default: []] += projections.map { [$0] }
         }
-        var reached = try await advance(groups, from: { _ in 0 }, to: nil, progress: progress)
+        var reached = Progress(events: 0, total: 0, seconds: 0)
+        for (topic, writers) in groups.sorted(by: { $0.key < $1.key }) {
+            let pass = try await advance(writers, topic: topic, from: { _ in 0 }, to: nil, progress: progress)
+            reached = Progress(events: reached.events + pass.events, total: reached.total + pass.total, seconds: reached.seconds + pass.seconds)
+        }
         let started = ContinuousClock.now
         // Two index builds at a time (Postgres builds each on one core; the tables are not
         // written any more). Statistics: autovacuum analyzes the fresh tables shortly after,
@@ -132,7 +149,7 @@ public struct ProjectionRebuilder: Sendable {
     /// each group of projections, in batched transactions (one writer per group) that also
     /// store the offsets reached.
     @discardableResult
-    func advance(_ groups: [[any Projection]], from: @escaping @Sendable (Int32) -> Int64, to: [Int32: Int64]?, progress: @escaping @Sendable (Progress) -> Void) async throws -> Progress {
+    func advance(_ groups: [[any Projection]], topic: String, from: @escaping @Sendable (Int32) -> Int64, to: [Int32: Int64]?, progress: @escaping @Sendable (Progress) -> Void) async throws -> Progress {
         guard !groups.isEmpty else { return Progress(events: 0, total: 0, seconds: 0) }
         let silent: @Sendable (Progress) -> Void = { _ in }
         var batches: [Batch] = []
@@ -233,50 +250,22 @@ public struct ProjectionRebuilder: Sendable {
             }
         }
 
+        /// The live consumer's path (`ProjectionApplier`) with bigger batches. An event some
+        /// projection cannot apply was dead-lettered and skipped live; the careful redo skips it
+        /// here the same way.
         static func write(_ records: [(KafkaRecord, EventEnvelope?)], _ projections: [any Projection], pool: PostgresPool) async throws {
+            // Records that are not events were dead-lettered live and never applied.
+            let events = records.compactMap { record, event in event.map { LoggedEvent(event: $0, record: record) } }
+            let offsets = records.map(\.0)
             do {
                 try await pool.transaction { connection in
-                    // Records that are not events were dead-lettered live and never applied.
-                    for projection in projections {
-                        var wanted: [(EventEnvelope, LogPosition)] = []
-                        var bytes: [[UInt8]] = []
-                        for (record, event) in records {
-                            guard let event, projection.interestedIn?.contains(event.type) ?? true else { continue }
-                            wanted.append((event, record.position))
-                            bytes.append(record.value)
-                        }
-                        if !wanted.isEmpty { try projection.applyBatch(wanted, bytes: bytes, in: connection) }
-                    }
-                    try storeOffsets(of: records.map(\.0), projections, in: connection)
+                    _ = try ProjectionApplier.apply(events, to: projections, careful: false, in: connection)
+                    try storeOffsets(of: offsets, projections, in: connection)
                 }
-            } catch {
-                // Some event fails to apply (as it did live, where it was dead-lettered and
-                // skipped): redo this batch one event per transaction, skipping the same way.
-                for (record, _) in records {
-                    try await pool.transaction { connection in
-                        try apply(record, projections, in: connection, skipPermanentFailures: true)
-                        try storeOffsets(of: [record], projections, in: connection)
-                    }
-                }
-            }
-        }
-
-        static func apply(_ record: KafkaRecord, _ projections: [any Projection], in connection: PostgresConnection, skipPermanentFailures: Bool) throws {
-            // Records that are not events were dead-lettered live and never applied.
-            guard let event = try? EventCodec.decode(record.value) else { return }
-            for projection in projections where projection.interestedIn?.contains(event.type) ?? true {
-                if skipPermanentFailures {
-                    try connection.query("SAVEPOINT apply_event")
-                    do {
-                        try projection.apply(event, position: record.position, bytes: record.value, in: connection)
-                        try connection.query("RELEASE SAVEPOINT apply_event")
-                    } catch let error as PostgresError where error.isRetriable {
-                        throw error
-                    } catch {
-                        try connection.query("ROLLBACK TO SAVEPOINT apply_event")
-                    }
-                } else {
-                    try projection.apply(event, position: record.position, bytes: record.value, in: connection)
+            } catch where !ProjectionApplier.isTransient(error) {
+                try await pool.transaction { connection in
+                    _ = try ProjectionApplier.apply(events, to: projections, careful: true, in: connection)
+                    try storeOffsets(of: offsets, projections, in: connection)
                 }
             }
         }

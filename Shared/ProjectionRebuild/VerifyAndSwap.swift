@@ -65,9 +65,9 @@ extension ProjectionRebuilder {
             for projection in target {
                 let goal = snapshot.offsets[projection.name] ?? [:]
                 let have = rebuiltOffsets[projection.name] ?? [:]
-                let topic = self.topic
+                let topic = self.topic(of: group)
                 try await advance(
-                    [[projection]],
+                    [[projection]], topic: topic,
                     from: { partition in have[TopicPartition(topic: topic, partition: partition)] ?? 0 },
                     to: Dictionary(uniqueKeysWithValues: goal.filter { $0.key.topic == topic }.map { ($0.key.partition, $0.value) }),
                     progress: { _ in }

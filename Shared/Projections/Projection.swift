@@ -5,11 +5,34 @@ public import Kafka
 public import Logging
 public import Postgres
 
+/// One event as a projection sees it: decoded once for every participant of the batch, with the
+/// record it was read from (its position, and its bytes, which an archive stores verbatim).
+public struct LoggedEvent: Sendable {
+    public let event: EventEnvelope
+    public let record: KafkaRecord
+
+    public init(event: EventEnvelope, record: KafkaRecord) {
+        self.event = event
+        self.record = record
+    }
+
+    /// For callers that hold the envelope but not the record (tests, tools): the record our
+    /// producers would have written.
+    public init(event: EventEnvelope, position: LogPosition) {
+        self.init(event: event, record: KafkaRecord(
+            topic: position.topic, partition: position.partition, offset: position.offset,
+            key: Array(event.conversationID.utf8), value: EventCodec.encode(event), headers: [], timestampMs: nil))
+    }
+
+    public var position: LogPosition { record.position }
+    public var bytes: [UInt8] { record.value }
+}
+
 /// A read model: a pure function of the log into Postgres tables that can be thrown away and
 /// rebuilt from offset 0. `apply` runs inside the transaction that also stores the consumed
-/// offset, so a redelivered event is never applied twice and a crash loses nothing.
+/// offsets, so a redelivered event is never applied twice and a crash loses nothing.
 public protocol Projection: Sendable {
-    /// Stable name; the consumer group is `switchboard.projection.<name>`.
+    /// Stable name; the key of its offsets and code version in its schema.
     var name: String { get }
     /// Postgres schema holding the projection's tables and its offsets.
     var schema: String { get }
@@ -18,35 +41,14 @@ public protocol Projection: Sendable {
     var version: Int { get }
     /// The tables `apply` writes (in `schema`): emptied on a rebuild, compared by verify.
     var tables: [String] { get }
-    /// Event types `apply` is called for; nil means every event (an archive).
+    /// Event types `apply` is given; nil means every event (an archive).
     var interestedIn: Set<String>? { get }
-    /// Writes one event's effect. Must be deterministic in the event alone (no clocks, no
-    /// randomness) so a rebuild produces the same rows as the live projection.
-    func apply(_ event: EventEnvelope, position: LogPosition, in connection: PostgresConnection) throws
-    /// Applies many events (in log order) at once, for rebuilds: the schema is fresh and
-    /// offsets only grow. Must leave exactly the rows that `apply` one by one leaves; the
-    /// rebuild-verify tests compare the two. Default: one by one.
-    func applyBatch(_ events: [(EventEnvelope, LogPosition)], in connection: PostgresConnection) throws
-    /// `apply` given the event's bytes as read from the log, which the runners call: a
-    /// projection archiving envelopes stores them verbatim instead of re-encoding each event.
-    /// Default: `apply`.
-    func apply(_ event: EventEnvelope, position: LogPosition, bytes: [UInt8], in connection: PostgresConnection) throws
-    /// `applyBatch` with each event's bytes (same order). Default: `applyBatch`.
-    func applyBatch(_ events: [(EventEnvelope, LogPosition)], bytes: [[UInt8]], in connection: PostgresConnection) throws
-}
-
-extension Projection {
-    public func applyBatch(_ events: [(EventEnvelope, LogPosition)], in connection: PostgresConnection) throws {
-        for (event, position) in events { try apply(event, position: position, in: connection) }
-    }
-
-    public func apply(_ event: EventEnvelope, position: LogPosition, bytes: [UInt8], in connection: PostgresConnection) throws {
-        try apply(event, position: position, in: connection)
-    }
-
-    public func applyBatch(_ events: [(EventEnvelope, LogPosition)], bytes: [[UInt8]], in connection: PostgresConnection) throws {
-        try applyBatch(events, in: connection)
-    }
+    /// Writes the effect of `events` (log order; only types in `interestedIn`; none applied
+    /// before). The one implementation of the read model: the live consumer calls it with what
+    /// one poll returned, a rebuild with thousands of events, and both must leave the same rows,
+    /// so it must be deterministic in the events alone (no clocks, no randomness) and give the
+    /// same rows however the log is cut into batches.
+    func apply(_ events: [LoggedEvent], in connection: PostgresConnection) throws
 }
 
 /// Migration creating the bookkeeping every projection schema carries: consumed offsets and
@@ -67,157 +69,24 @@ public func projectionOffsetsMigration(version: Int) -> Migration {
         """)
 }
 
-/// The stored offset was not the one this runner wrote last: the schema was swapped for a
-/// rebuilt one, or another replica wrote meanwhile. The runner re-reads its offsets and seeks.
-struct OffsetsMoved: Error, CustomStringConvertible {
-    var partition: TopicPartition
-    var description: String { "stored offset of \(partition) moved under this runner" }
+/// Whose offsets a row of `<schema>.projection_offsets` holds: a projection, or the reactions
+/// of a service's log consumer.
+public struct OffsetOwner: Hashable, Sendable, CustomStringConvertible {
+    public var schema: String
+    public var name: String
+    public init(schema: String, name: String) {
+        self.schema = schema
+        self.name = name
+    }
+    public init(_ projection: any Projection) { self.init(schema: projection.schema, name: projection.name) }
+    public var description: String { "\(schema)/\(name)" }
 }
 
-/// Offsets this runner last wrote (or loaded), per partition. Set on the consumer's poll thread
-/// at assignment and by the handler after each commit.
-final class OffsetLedger: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: [TopicPartition: Int64] = [:]
-    func set(_ offsets: [TopicPartition: Int64], for partitions: [TopicPartition]) {
-        lock.withLock {
-            for partition in partitions { stored[partition] = offsets[partition] }
-        }
-    }
-    func expected(_ partition: TopicPartition) -> Int64? { lock.withLock { stored[partition] } }
-    func record(_ partition: TopicPartition, _ offset: Int64) { lock.withLock { stored[partition] = offset } }
-}
-
-/// Drives one projection from the log: a consumer group whose start offsets come from the
-/// projection's own table, each event applied and its offset stored in one transaction.
-public struct ProjectionRunner: Sendable {
-    public let projection: any Projection
-    public let pool: PostgresPool
-    public let databaseURL: String
-    public let kafka: KafkaConfig
-    public let topic: String
-    public let deadLetters: DeadLetterPublisher
-    public let logger: Logger
-    /// Partitions applied at once (rows of different partitions never overlap: a conversation
-    /// lives in one partition, an audit row is keyed by its position).
-    public var maxConcurrentPartitions = 1
-
-    public init(projection: any Projection, pool: PostgresPool, databaseURL: String, kafka: KafkaConfig, topic: String, producer: KafkaProducer, deadLetterTopic: String, logger: Logger) {
-        self.projection = projection
-        self.pool = pool
-        self.databaseURL = databaseURL
-        self.kafka = kafka
-        self.topic = topic
-        self.deadLetters = DeadLetterPublisher(producer: producer, topic: deadLetterTopic, consumerGroup: Self.groupID(projection.name))
-        self.logger = logger
-    }
-
-    public static func groupID(_ name: String) -> String { "switchboard.projection.\(name)" }
-
-    /// Reads stored offsets; called on the consumer's poll thread at each assignment, so it
-    /// uses its own short-lived blocking connection rather than the async pool.
-    static func loadOffsets(databaseURL: String, schema: String, projection: String, partitions: [TopicPartition]) throws -> [TopicPartition: Int64] {
-        let connection = try PostgresConnection.connect(url: databaseURL)
-        let stored = try ProjectionStore.offsets(schema: schema, projection: projection, in: connection)
-        return stored.filter { partitions.contains($0.key) }
-    }
-
-    /// Runs until the task is cancelled (a normal stop, at any point) or a failure.
-    public func run() async throws {
-        do {
-            try await ProjectionStore.ensureVersion(projection, pool: pool, logger: logger)
-        } catch is CancellationError {
-            return
-        }
-        while !Task.isCancelled {
-            do {
-                try await runOnce()
-                return
-            } catch let moved as OffsetsMoved {
-                logger.warning("projection offsets moved, re-reading them", metadata: ["projection": "\(projection.name)", "kafka.partition": "\(moved.partition)"])
-            }
-        }
-    }
-
-    func runOnce() async throws {
-        let projection = self.projection
-        let databaseURL = self.databaseURL
-        let ledger = OffsetLedger()
-        let consumer = try KafkaConsumer(
-            config: kafka,
-            subscription: .groupWithExternalOffsets(
-                id: Self.groupID(projection.name), topics: [topic], startAt: .earliest,
-                startOffsets: { partitions in
-                    let offsets = try Self.loadOffsets(databaseURL: databaseURL, schema: projection.schema, projection: projection.name, partitions: partitions)
-                    ledger.set(offsets, for: partitions)
-                    return offsets
-                }
-            ),
-            logger: logger
-        )
-        do {
-            try await consumer.run(maxConcurrentPartitions: maxConcurrentPartitions) { record in try await self.handle(record, ledger: ledger) }
-        } catch is CancellationError {
-            // Stopping mid-event: that event's transaction did not commit, so it is applied
-            // after the restart. Not a failure.
-        } catch {
-            await consumer.close()
-            throw error
-        }
-        await consumer.close()
-    }
-
-    /// Applies one record. Every record advances the stored offset, also those the projection
-    /// ignores and those dead-lettered, so a restart never re-reads them.
-    func handle(_ record: KafkaRecord, ledger: OffsetLedger) async throws {
-        let position = record.position
-        let partition = record.topicPartition
-        var event: EventEnvelope?
-        let type = record.header(EventHeaders.type)
-        let interested = projection.interestedIn
-        if type == nil || interested == nil || interested!.contains(type!) {
-            do {
-                let decoded = try EventCodec.decode(record.value)
-                if interested?.contains(decoded.type) ?? true { event = decoded }
-            } catch {
-                try await deadLetters.send(record, error: String(describing: error), logger: logger)
-            }
-        }
-        let retry = RetryPolicy()
-        var attempt = 0
-        while true {
-            attempt += 1
-            do {
-                let expected = ledger.expected(partition)
-                try await pool.transaction { [projection, event] connection in
-                    if let event { try projection.apply(event, position: position, bytes: record.value, in: connection) }
-                    guard try ProjectionStore.advance(projection, position: position, expected: expected, in: connection) else {
-                        throw OffsetsMoved(partition: partition)
-                    }
-                }
-                ledger.record(partition, position.offset + 1)
-                return
-            } catch let moved as OffsetsMoved {
-                throw moved
-            } catch let error as EventPayloadError {
-                // The payload does not fit its type: park the record, advance past it.
-                try await deadLetters.send(record, error: error.description, logger: logger)
-                event = nil
-            } catch is CancellationError {
-                throw CancellationError()
-            } catch {
-                if event != nil, !retry.shouldRetry(error, attempt: attempt) {
-                    // Applying this event keeps failing for a reason retrying cannot fix:
-                    // park it and advance, rather than stop the projection.
-                    try await deadLetters.send(record, error: "projection \(projection.name) failed \(attempt) times: \(error)", logger: logger)
-                    event = nil
-                    continue
-                }
-                logger.error("projection write failed, retrying", metadata: ["projection": "\(projection.name)", "kafka.offset": "\(position)", "error": "\(error)"])
-                try await Task.sleep(for: retry.backoff(after: attempt))
-            }
-        }
-    }
+/// The stored offset was not the one this consumer wrote last: the schema was swapped for a
+/// rebuilt one, or another replica wrote meanwhile. The consumer re-reads its offsets and seeks.
+public struct OffsetsMoved: Error, CustomStringConvertible {
+    public var owner: OffsetOwner
+    public var description: String { "stored offsets of \(owner) moved under this consumer" }
 }
 
 /// SQL for a projection's bookkeeping tables.
@@ -232,24 +101,44 @@ public enum ProjectionStore {
         return stored
     }
 
-    /// Stores `position + 1` as the partition's next offset, only if the stored one is still
-    /// `expected` (nil: no row yet). False means someone else moved it.
-    public static func advance(_ projection: any Projection, position: LogPosition, expected: Int64?, in connection: PostgresConnection) throws -> Bool {
-        let next = position.offset + 1
-        let rows: PostgresRows
-        if let expected {
-            rows = try connection.query("""
-                UPDATE \(identifier: projection.schema).projection_offsets SET next_offset = \(next)
-                WHERE projection = \(projection.name) AND topic = \(position.topic) AND partition = \(Int(position.partition)) AND next_offset = \(expected)
+    /// Moves `owner`'s offsets forward to `next`, only where the stored offset is still
+    /// `expected` (no entry: no row yet); offsets never move back. One statement for the rows that exist and one for new rows,
+    /// whatever the number of partitions. Throws `OffsetsMoved` when any row was moved by
+    /// someone else; the caller's transaction must then roll back.
+    public static func advance(
+        _ owner: OffsetOwner, expected: [TopicPartition: Int64], next: [TopicPartition: Int64], in connection: PostgresConnection
+    ) throws {
+        var updates: [(TopicPartition, Int64, Int64)] = []
+        var inserts: [(TopicPartition, Int64)] = []
+        for (partition, offset) in next {
+            if let stored = expected[partition] {
+                // A participant ahead of the batch (the consumer went back for another) stays.
+                if offset > stored { updates.append((partition, stored, offset)) }
+            } else {
+                inserts.append((partition, offset))
+            }
+        }
+        for (topic, rows) in Dictionary(grouping: updates, by: \.0.topic) {
+            let changed = try connection.query("""
+                UPDATE \(identifier: owner.schema).projection_offsets o SET next_offset = t.n
+                FROM unnest(\(intArray(rows.map { Int64($0.0.partition) }))::integer[], \(intArray(rows.map(\.1)))::bigint[], \(intArray(rows.map(\.2)))::bigint[]) AS t(p, e, n)
+                WHERE o.projection = \(owner.name) AND o.topic = \(topic) AND o.partition = t.p AND o.next_offset = t.e
                 """)
-        } else {
-            rows = try connection.query("""
-                INSERT INTO \(identifier: projection.schema).projection_offsets (projection, topic, partition, next_offset)
-                VALUES (\(projection.name), \(position.topic), \(Int(position.partition)), \(next))
+            guard changed.affectedRows == rows.count else { throw OffsetsMoved(owner: owner) }
+        }
+        for (topic, rows) in Dictionary(grouping: inserts, by: \.0.topic) {
+            let added = try connection.query("""
+                INSERT INTO \(identifier: owner.schema).projection_offsets (projection, topic, partition, next_offset)
+                SELECT \(owner.name), \(topic), p, n FROM unnest(\(intArray(rows.map { Int64($0.0.partition) }))::integer[], \(intArray(rows.map(\.1)))::bigint[]) AS t(p, n)
                 ON CONFLICT (projection, topic, partition) DO NOTHING
                 """)
+            guard added.affectedRows == rows.count else { throw OffsetsMoved(owner: owner) }
         }
-        return rows.affectedRows == 1
+    }
+
+    /// Postgres array text of integers, bound as one parameter.
+    static func intArray(_ values: [Int64]) -> String {
+        "{" + values.map(String.init).joined(separator: ",") + "}"
     }
 
     /// Sets offsets without a check (rebuilds, which own their schema alone).

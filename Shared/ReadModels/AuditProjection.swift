@@ -43,41 +43,24 @@ public struct AuditProjection: Projection {
             """),
     ]
 
-    public func apply(_ event: EventEnvelope, position: LogPosition, in connection: PostgresConnection) throws {
-        try apply(event, position: position, bytes: EventCodec.encode(event), in: connection)
-    }
-
     /// The envelope column holds the record's bytes as they are on the log (for our producers,
-    /// the canonical encoding), so the archive is verbatim and nothing is re-encoded.
-    public func apply(_ event: EventEnvelope, position: LogPosition, bytes: [UInt8], in connection: PostgresConnection) throws {
-        try connection.query("""
-            INSERT INTO \(identifier: schema).audit_log (topic, partition, log_offset, event_id, type, version, conversation_id, tenant_id,
-                                           occurred_at, producer, causation_id, correlation_id, envelope)
-            VALUES (\(position.topic), \(Int(position.partition)), \(position.offset), \(event.id), \(event.type), \(event.version),
-                    \(event.conversationID), \(event.tenantID), \(event.occurredAt), \(event.producer), \(event.causationID),
-                    \(event.correlationID), \(String(decoding: bytes, as: UTF8.self)))
-            ON CONFLICT (topic, partition, log_offset) DO NOTHING
-            """)
-    }
-
-    public func applyBatch(_ events: [(EventEnvelope, LogPosition)], in connection: PostgresConnection) throws {
-        try applyBatch(events, bytes: events.map { EventCodec.encode($0.0) }, in: connection)
-    }
-
-    /// COPY: the audit log is append-only and keyed by position, which a rebuild never repeats.
-    public func applyBatch(_ events: [(EventEnvelope, LogPosition)], bytes: [[UInt8]], in connection: PostgresConnection) throws {
-        precondition(events.count == bytes.count, "one encoding per event")
-        let table = "\(try PostgresQuery.quotedIdentifier(schema)).audit_log"
-        _ = try connection.copyIn(
-            "COPY \(table) (topic, partition, log_offset, event_id, type, version, conversation_id, tenant_id, occurred_at, producer, causation_id, correlation_id, envelope) FROM STDIN",
-            rows: zip(events, bytes).lazy.map { pair, bytes in
-                let (event, position) = pair
+    /// the canonical encoding), so the archive is verbatim and nothing is re-encoded. Keyed by
+    /// position, so a repeated record changes nothing.
+    public func apply(_ events: [LoggedEvent], in connection: PostgresConnection) throws {
+        try BulkWrite.upsert(
+            schema: schema, table: "audit_log",
+            columns: [
+                "topic", "partition integer", "log_offset bigint", "event_id uuid", "type", "version integer", "conversation_id", "tenant_id",
+                "occurred_at timestamptz", "producer", "causation_id uuid", "correlation_id uuid", "envelope",
+            ],
+            conflict: ["topic", "partition", "log_offset"], update: false,
+            rows: events.map { logged in
+                let (event, position) = (logged.event, logged.position)
                 return [
                     position.topic, String(position.partition), String(position.offset), event.id.lowercaseString, event.type, String(event.version),
                     event.conversationID, event.tenantID, Timestamp.format(millis: event.occurredAtMillis), event.producer,
-                    event.causationID?.lowercaseString, event.correlationID.lowercaseString, String(decoding: bytes, as: UTF8.self),
+                    event.causationID?.lowercaseString, event.correlationID.lowercaseString, String(decoding: logged.bytes, as: UTF8.self),
                 ]
-            }
-        )
+            }, in: connection)
     }
 }

@@ -45,49 +45,16 @@ public struct ConversationsProjection: Projection {
             """),
     ]
 
-    public func apply(_ event: EventEnvelope, position: LogPosition, in connection: PostgresConnection) throws {
-        let at = event.occurredAt
-        switch event.type {
-        case MessageReceived.eventType:
-            let message = try event.decode(MessageReceived.self)
-            let inserted = try connection.query("""
-                INSERT INTO \(identifier: schema).messages (message_id, conversation_id, turn_id, role, kind, text, occurred_at, log_partition, log_offset)
-                VALUES (\(event.id), \(event.conversationID), \(event.correlationID), 'customer', NULL, \(message.text), \(at), \(Int(position.partition)), \(position.offset))
-                ON CONFLICT (message_id) DO NOTHING
-                """)
-            guard inserted.affectedRows == 1 else { return }
-            try connection.query("""
-                INSERT INTO \(identifier: schema).conversations (conversation_id, tenant_id, customer_id, status, owner, turn_count, first_activity_at, last_activity_at)
-                VALUES (\(event.conversationID), \(event.tenantID), \(message.customerID), 'open', 'ai', 1, \(at), \(at))
-                ON CONFLICT (conversation_id) DO UPDATE SET
-                    turn_count = conversations.turn_count + 1,
-                    last_activity_at = GREATEST(conversations.last_activity_at, EXCLUDED.last_activity_at)
-                """)
-        case ReplyDelivered.eventType:
-            let reply = try event.decode(ReplyDelivered.self)
-            let inserted = try connection.query("""
-                INSERT INTO \(identifier: schema).messages (message_id, conversation_id, turn_id, role, kind, text, occurred_at, log_partition, log_offset)
-                VALUES (\(reply.replyID), \(event.conversationID), \(event.correlationID), 'assistant', \(reply.kind.rawValue), \(reply.text), \(at), \(Int(position.partition)), \(position.offset))
-                ON CONFLICT (message_id) DO NOTHING
-                """)
-            guard inserted.affectedRows == 1 else { return }
-            try connection.query("UPDATE \(identifier: schema).conversations SET last_activity_at = GREATEST(last_activity_at, \(at)) WHERE conversation_id = \(event.conversationID)")
-        case HandoverQueued.eventType:
-            try connection.query("UPDATE \(identifier: schema).conversations SET status = 'handed_over', owner = 'human', last_activity_at = GREATEST(last_activity_at, \(at)) WHERE conversation_id = \(event.conversationID)")
-        default:
-            return
-        }
-    }
-
-    /// Set-based: messages go in through COPY and one INSERT … ON CONFLICT DO NOTHING (whose
-    /// RETURNING says which were new, as `apply` learns row by row); conversation rows are
-    /// folded in memory in log order from the rows they had, then written with one upsert.
-    public func applyBatch(_ events: [(EventEnvelope, LogPosition)], in connection: PostgresConnection) throws {
+    /// Set-based: messages go in with one INSERT … ON CONFLICT DO NOTHING (whose RETURNING
+    /// says which were new: a repeated event changes nothing); conversation rows are folded in
+    /// memory in log order from the rows they had, then written with one upsert.
+    public func apply(_ events: [LoggedEvent], in connection: PostgresConnection) throws {
         let quotedSchema = try PostgresQuery.quotedIdentifier(schema)
-        // 1. Message rows; the first occurrence of an id wins, as with one-by-one inserts.
+        // 1. Message rows; the first occurrence of an id wins.
         var messageRows: [[String?]] = []
         var firstSeen = Set<UUID>()
-        for (event, position) in events {
+        for logged in events {
+            let (event, position) = (logged.event, logged.position)
             let row: (UUID, String, String?, String)
             switch event.type {
             case MessageReceived.eventType:
@@ -104,29 +71,25 @@ public struct ConversationsProjection: Projection {
                 Timestamp.format(millis: event.occurredAtMillis), String(position.partition), String(position.offset),
             ])
         }
-        var inserted = Set<String>()  // lower-case text: cheaper than parsing UUIDs back
-        if !messageRows.isEmpty {
-            try connection.execute(simple: "CREATE TEMP TABLE IF NOT EXISTS batch_messages (LIKE \(quotedSchema).messages) ON COMMIT DELETE ROWS")
-            _ = try connection.copyIn("COPY batch_messages FROM STDIN", rows: messageRows)
-            for row in try connection.query(PostgresQuery(unsafeSQL: "INSERT INTO \(quotedSchema).messages SELECT * FROM batch_messages ON CONFLICT (message_id) DO NOTHING RETURNING message_id::text AS message_id")) {
-                inserted.insert(try row.decode("message_id", as: String.self))
-            }
-        }
+        // Lower-case text: cheaper than parsing UUIDs back.
+        let inserted = Set(try BulkWrite.upsert(
+            schema: schema, table: "messages",
+            columns: ["message_id uuid", "conversation_id", "turn_id uuid", "role", "kind", "text", "occurred_at timestamptz", "log_partition integer", "log_offset bigint"],
+            conflict: ["message_id"], update: false, rows: messageRows, in: connection))
 
         // 2. Conversations: fold from their stored rows, in log order.
         struct Conversation {
             var tenant: String, customer: String, status: String, owner: String, turns: Int, first: Int64, last: Int64
         }
-        let touched = Array(Set(events.map(\.0.conversationID)))
+        let touched = Array(Set(events.map(\.event.conversationID)))
         var state: [String: Conversation] = [:]
-        for chunk in stride(from: 0, to: touched.count, by: 1000).map({ Array(touched[$0..<min($0 + 1000, touched.count)]) }) {
-            let placeholders = chunk.indices.map { "$\($0 + 1)" }.joined(separator: ",")
-            let rows = try connection.query(PostgresQuery(unsafeSQL: """
+        do {
+            let rows = try BulkWrite.rows("""
                 SELECT conversation_id, tenant_id, customer_id, status, owner, turn_count,
                        (extract(epoch FROM first_activity_at) * 1000)::bigint AS first_ms,
                        (extract(epoch FROM last_activity_at) * 1000)::bigint AS last_ms
-                FROM \(quotedSchema).conversations WHERE conversation_id IN (\(placeholders))
-                """, binds: chunk.map { PostgresValue($0) }))
+                FROM \(quotedSchema).conversations WHERE conversation_id IN
+                """, keys: touched, in: connection)
             for row in rows {
                 state[try row.decode("conversation_id", as: String.self)] = Conversation(
                     tenant: try row.decode("tenant_id", as: String.self), customer: try row.decode("customer_id", as: String.self),
@@ -137,7 +100,8 @@ public struct ConversationsProjection: Projection {
         }
         var changed = Set<String>()
         var counted = Set<UUID>()
-        for (event, _) in events {
+        for logged in events {
+            let event = logged.event
             let id = event.conversationID
             let at = event.occurredAtMillis
             switch event.type {
@@ -170,15 +134,13 @@ public struct ConversationsProjection: Projection {
             }
         }
         guard !changed.isEmpty else { return }
-        try connection.execute(simple: "CREATE TEMP TABLE IF NOT EXISTS batch_conversations (LIKE \(quotedSchema).conversations) ON COMMIT DELETE ROWS")
-        _ = try connection.copyIn("COPY batch_conversations FROM STDIN", rows: changed.map { id -> [String?] in
-            let c = state[id]!
-            return [id, c.tenant, c.customer, c.status, c.owner, String(c.turns), Timestamp.format(millis: c.first), Timestamp.format(millis: c.last)]
-        })
-        try connection.query(PostgresQuery(unsafeSQL: """
-            INSERT INTO \(quotedSchema).conversations SELECT * FROM batch_conversations
-            ON CONFLICT (conversation_id) DO UPDATE SET status = EXCLUDED.status, owner = EXCLUDED.owner,
-                turn_count = EXCLUDED.turn_count, last_activity_at = EXCLUDED.last_activity_at
-            """))
+        try BulkWrite.upsert(
+            schema: schema, table: "conversations",
+            columns: ["conversation_id", "tenant_id", "customer_id", "status", "owner", "turn_count integer", "first_activity_at timestamptz", "last_activity_at timestamptz"],
+            conflict: ["conversation_id"], update: true,
+            rows: changed.sorted().compactMap { id -> [String?]? in
+                guard let c = state[id] else { return nil }
+                return [id, c.tenant, c.customer, c.status, c.owner, String(c.turns), Timestamp.format(millis: c.first), Timestamp.format(millis: c.last)]
+            }, in: connection)
     }
 }

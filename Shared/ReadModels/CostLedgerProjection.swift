@@ -55,15 +55,25 @@ public struct CostLedgerProjection: Projection {
             """),
     ]
 
-    public func apply(_ event: EventEnvelope, position: LogPosition, in connection: PostgresConnection) throws {
-        let call = try event.decode(LLMCallCompleted.self)
-        try connection.query("""
-            INSERT INTO \(identifier: schema).cost_ledger (event_id, tenant_id, conversation_id, turn_id, provider, model, purpose, tokens_in, tokens_out,
-                cost_micros, latency_ms, success, outcome, cached, occurred_at, log_partition, log_offset)
-            VALUES (\(event.id), \(event.tenantID), \(event.conversationID), \(event.correlationID), \(call.provider), \(call.model), \(call.purpose),
-                \(call.tokensIn), \(call.tokensOut), \(call.costMicros), \(call.latencyMs), \(call.outcome == "success"), \(call.outcome), \(call.cached),
-                \(event.occurredAt), \(Int(position.partition)), \(position.offset))
-            ON CONFLICT (event_id) DO NOTHING
-            """)
+    /// One row per call, keyed by the event: a repeated event changes nothing.
+    public func apply(_ events: [LoggedEvent], in connection: PostgresConnection) throws {
+        var rows: [[String?]] = []
+        for logged in events {
+            let (event, position) = (logged.event, logged.position)
+            let call = try event.decode(LLMCallCompleted.self)
+            rows.append([
+                event.id.lowercaseString, event.tenantID, event.conversationID, event.correlationID.lowercaseString, call.provider, call.model, call.purpose,
+                String(call.tokensIn), String(call.tokensOut), String(call.costMicros), String(call.latencyMs), call.outcome == "success" ? "t" : "f",
+                call.outcome, call.cached ? "t" : "f", Timestamp.format(millis: event.occurredAtMillis), String(position.partition), String(position.offset),
+            ])
+        }
+        try BulkWrite.upsert(
+            schema: schema, table: "cost_ledger",
+            columns: [
+                "event_id uuid", "tenant_id", "conversation_id", "turn_id uuid", "provider", "model", "purpose", "tokens_in integer", "tokens_out integer",
+                "cost_micros bigint", "latency_ms integer", "success boolean", "outcome", "cached boolean", "occurred_at timestamptz",
+                "log_partition integer", "log_offset bigint",
+            ],
+            conflict: ["event_id"], update: false, rows: rows, in: connection)
     }
 }

@@ -34,25 +34,60 @@ public struct HandoverProjection: Projection {
             """),
     ]
 
-    public func apply(_ event: EventEnvelope, position: LogPosition, in connection: PostgresConnection) throws {
-        switch event.type {
-        case HandoverRequested.eventType:
-            let request = try event.decode(HandoverRequested.self)
-            let skills = String(decoding: JSONValue.array(request.skills.map(JSONValue.string)).serialized(), as: UTF8.self)
-            try connection.query("""
-                INSERT INTO \(identifier: schema).handovers (turn_id, conversation_id, tenant_id, reason, summary, skills, status, requested_at)
-                VALUES (\(event.correlationID), \(event.conversationID), \(event.tenantID), \(request.reason), \(request.summary), \(skills)::jsonb, 'requested', \(event.occurredAt))
-                ON CONFLICT (turn_id) DO NOTHING
-                """)
-        case HandoverQueued.eventType:
-            let queued = try event.decode(HandoverQueued.self)
-            try connection.query("""
-                UPDATE \(identifier: schema).handovers SET status = 'queued', queue = \(queued.queue), priority = \(queued.priority), queued_at = \(event.occurredAt)
-                WHERE turn_id = \(event.correlationID)
-                """)
-        default:
-            return
+    /// Folds the batch over the handovers it touches (keyed by turn): the first request of a
+    /// turn creates its row, queueing updates it; then one upsert.
+    public func apply(_ events: [LoggedEvent], in connection: PostgresConnection) throws {
+        struct Handover {
+            var conversation: String, tenant: String, reason: String, summary: String, skills: String
+            var queue: String?, priority: Int?, status: String, requested: Int64, queued: Int64?
         }
+        let touched = Array(Set(events.map { $0.event.correlationID.lowercaseString }))
+        var handovers: [String: Handover] = [:]
+        let quoted = try PostgresQuery.quotedIdentifier(schema)
+        for row in try BulkWrite.rows("""
+            SELECT turn_id::text AS turn, conversation_id, tenant_id, reason, summary, skills::text AS skills, queue, priority, status,
+                   (extract(epoch FROM requested_at) * 1000)::bigint AS requested_ms, (extract(epoch FROM queued_at) * 1000)::bigint AS queued_ms
+            FROM \(quoted).handovers WHERE turn_id IN
+            """, keys: touched, in: connection) {
+            handovers[try row.decode("turn")] = Handover(
+                conversation: try row.decode("conversation_id"), tenant: try row.decode("tenant_id"), reason: try row.decode("reason"),
+                summary: try row.decode("summary"), skills: try row.decode("skills"), queue: try row.decode("queue"), priority: try row.decode("priority"),
+                status: try row.decode("status"), requested: try row.decode("requested_ms"), queued: try row.decode("queued_ms"))
+        }
+        var changed = Set<String>()
+        for logged in events {
+            let event = logged.event
+            let turn = event.correlationID.lowercaseString
+            switch event.type {
+            case HandoverRequested.eventType:
+                guard handovers[turn] == nil else { continue }
+                let request = try event.decode(HandoverRequested.self)
+                handovers[turn] = Handover(
+                    conversation: event.conversationID, tenant: event.tenantID, reason: request.reason, summary: request.summary,
+                    skills: String(decoding: JSONValue.array(request.skills.map(JSONValue.string)).serialized(), as: UTF8.self),
+                    queue: nil, priority: nil, status: "requested", requested: event.occurredAtMillis, queued: nil)
+            case HandoverQueued.eventType:
+                guard var handover = handovers[turn] else { continue }
+                let queued = try event.decode(HandoverQueued.self)
+                (handover.status, handover.queue, handover.priority, handover.queued) = ("queued", queued.queue, queued.priority, event.occurredAtMillis)
+                handovers[turn] = handover
+            default:
+                continue
+            }
+            changed.insert(turn)
+        }
+        try BulkWrite.upsert(
+            schema: schema, table: "handovers",
+            columns: [
+                "turn_id uuid", "conversation_id", "tenant_id", "reason", "summary", "skills jsonb", "queue", "priority integer", "status",
+                "requested_at timestamptz", "queued_at timestamptz",
+            ],
+            conflict: ["turn_id"], update: true,
+            rows: changed.sorted().compactMap { turn -> [String?]? in
+                guard let h = handovers[turn] else { return nil }
+                return [turn, h.conversation, h.tenant, h.reason, h.summary, h.skills, h.queue, h.priority.map(String.init), h.status,
+                        Timestamp.format(millis: h.requested), h.queued.map(Timestamp.format(millis:))]
+            }, in: connection)
     }
 }
 

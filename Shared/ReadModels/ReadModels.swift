@@ -1,5 +1,14 @@
+import Knowledge
 public import Postgres
 public import Projections
+
+/// The log a read model is a projection of.
+public enum LogTopic: Sendable, Hashable {
+    /// `switchboard.conversations.v1`: every conversation's events.
+    case conversations
+    /// `switchboard.knowledge.v1`: knowledge documents (`switchboard kb ingest`).
+    case knowledge
+}
 
 /// A Postgres schema of read models: its migrations and the projections that fill it, built
 /// for any schema name so the same code serves the live schema and a rebuild beside it.
@@ -8,6 +17,7 @@ public struct ReadModelSchema: Sendable {
     public var owner: String
     public var liveSchema: String
     public var migrations: [Migration]
+    public var topic: LogTopic = .conversations
     public var make: @Sendable (_ schema: String) -> [any Projection]
 
     public func projections(in schema: String? = nil) -> [any Projection] { make(schema ?? liveSchema) }
@@ -40,7 +50,12 @@ public enum ReadModels {
         migrations: ToolExecutionsProjection.migrations,
         make: { [ToolExecutionsProjection(schema: $0)] }
     )
-    public static let all = [gateway, hilqueue, costs, cases, executions]
+    public static let knowledge = ReadModelSchema(
+        owner: "planner", liveSchema: "knowledge",
+        migrations: KnowledgeProjection.migrations, topic: .knowledge,
+        make: { [KnowledgeProjection(schema: $0)] }
+    )
+    public static let all = [gateway, hilqueue, costs, cases, executions, knowledge]
 
     /// The schema group holding a projection (by name) or named by its live schema.
     public static func group(named name: String) -> ReadModelSchema? {

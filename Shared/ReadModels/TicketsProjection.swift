@@ -58,57 +58,11 @@ public struct TicketsProjection: Projection {
             """),
     ]
 
-    public func apply(_ event: EventEnvelope, position: LogPosition, in connection: PostgresConnection) throws {
-        let at = event.occurredAt
-        let id = event.conversationID
-        switch event.type {
-        case MessageReceived.eventType:
-            let message = try event.decode(MessageReceived.self)
-            try connection.query("""
-                INSERT INTO \(identifier: schema).tickets (conversation_id, tenant_id, customer_id, status, opened_at, updated_at)
-                VALUES (\(id), \(event.tenantID), \(message.customerID), 'open', \(at), \(at))
-                ON CONFLICT (conversation_id) DO UPDATE SET
-                    status = CASE WHEN tickets.status = 'handed_over' THEN tickets.status ELSE 'open' END,
-                    updated_at = GREATEST(tickets.updated_at, EXCLUDED.updated_at)
-                """)
-        case DecisionMade.eventType:
-            let decision = try event.decode(DecisionMade.self)
-            try connection.query("""
-                INSERT INTO \(identifier: schema).ticket_decisions (event_id, conversation_id, turn_id, brain, intent, next_action, confidence, explain, decided_at)
-                VALUES (\(event.id), \(id), \(event.correlationID), \(decision.brain), \(decision.intent), \(decision.nextAction.rawValue), \(decision.confidence), \(decision.explain), \(at))
-                ON CONFLICT (event_id) DO NOTHING
-                """)
-            try touch(id, at: at, intent: decision.intent, in: connection)
-            for name in decision.entities.keys.sorted() {
-                let slot = decision.entities[name]!
-                try setFact(id, name: name, value: slot.value, provenance: slot.source.rawValue, event: event, in: connection)
-            }
-        case ClarificationRequested.eventType:
-            try touch(id, at: at, status: "awaiting_customer", in: connection)
-        case PlanProposed.eventType:
-            let plan = try event.decode(PlanProposed.self)
-            try touch(id, at: at, workflow: plan.steps.map(\.tool).joined(separator: ","), in: connection)
-        case StepVerified.eventType:
-            for (name, value) in Self.toolFacts(try event.decode(StepVerified.self)) {
-                try setFact(id, name: name, value: value, provenance: "tool", event: event, in: connection)
-            }
-        case FactRetracted.eventType:
-            let retracted = try event.decode(FactRetracted.self)
-            try connection.query("DELETE FROM \(identifier: schema).ticket_facts WHERE conversation_id = \(id) AND name = \(retracted.name) AND value = \(retracted.value) AND provenance = 'inferred'")
-        case ReplyDelivered.eventType:
-            let reply = try event.decode(ReplyDelivered.self)
-            if reply.kind == .answer { try touch(id, at: at, status: "answered", in: connection) }
-        case HandoverRequested.eventType:
-            try touch(id, at: at, status: "handed_over", in: connection)
-        default:
-            return
-        }
-    }
-
     /// Set-based: the tickets and facts the batch touches are read once, the batch is folded
-    /// over them in memory in log order by the same rules `apply` states in SQL, and the
-    /// changed rows are written back with one upsert per table.
-    public func applyBatch(_ events: [(EventEnvelope, LogPosition)], in connection: PostgresConnection) throws {
+    /// over them in memory in log order, and the changed rows are written back with one upsert
+    /// per table. What the customer said outranks anything inferred; tools and the customer
+    /// overwrite; a handed-over ticket keeps that status.
+    public func apply(_ events: [LoggedEvent], in connection: PostgresConnection) throws {
         struct Ticket {
             var tenant: String, customer: String, status: String, intent: String?, workflow: String?, opened: Int64, updated: Int64
         }
@@ -117,7 +71,7 @@ public struct TicketsProjection: Projection {
         }
         struct FactKey: Hashable { var conversation: String, name: String }
         let quoted = try PostgresQuery.quotedIdentifier(schema)
-        let touched = Array(Set(events.map(\.0.conversationID)))
+        let touched = Array(Set(events.map(\.event.conversationID)))
         var tickets: [String: Ticket] = [:]
         for row in try BulkWrite.rows("""
             SELECT conversation_id, tenant_id, customer_id, status, intent, workflow,
@@ -162,7 +116,8 @@ public struct TicketsProjection: Projection {
             changedFacts.insert(key)
             removedFacts.remove(key)
         }
-        for (event, _) in events {
+        for logged in events {
+            let event = logged.event
             let id = event.conversationID
             let at = event.occurredAtMillis
             switch event.type {
@@ -185,8 +140,7 @@ public struct TicketsProjection: Projection {
                     ])
                 }
                 touch(id, at: at, intent: decision.intent)
-                for name in decision.entities.keys.sorted() {
-                    let slot = decision.entities[name]!
+                for (name, slot) in decision.entities.sorted(by: { $0.key < $1.key }) {
                     setFact(id, name: name, value: slot.value, provenance: slot.source.rawValue, event: event)
                 }
             case ClarificationRequested.eventType:
@@ -217,18 +171,18 @@ public struct TicketsProjection: Projection {
         }
         try BulkWrite.upsert(
             schema: schema, table: "tickets",
-            columns: ["conversation_id", "tenant_id", "customer_id", "status", "intent", "workflow", "opened_at", "updated_at"],
+            columns: ["conversation_id", "tenant_id", "customer_id", "status", "intent", "workflow", "opened_at timestamptz", "updated_at timestamptz"],
             conflict: ["conversation_id"], update: true,
-            rows: changedTickets.map { id in
-                let t = tickets[id]!
+            rows: changedTickets.sorted().compactMap { id -> [String?]? in
+                guard let t = tickets[id] else { return nil }
                 return [id, t.tenant, t.customer, t.status, t.intent, t.workflow, Timestamp.format(millis: t.opened), Timestamp.format(millis: t.updated)]
             }, in: connection)
         try BulkWrite.upsert(
             schema: schema, table: "ticket_facts",
-            columns: ["conversation_id", "name", "value", "provenance", "set_by_event", "set_at"],
+            columns: ["conversation_id", "name", "value", "provenance", "set_by_event uuid", "set_at timestamptz"],
             conflict: ["conversation_id", "name"], update: true,
-            rows: changedFacts.map { key in
-                let f = facts[key]!
+            rows: changedFacts.sorted { ($0.conversation, $0.name) < ($1.conversation, $1.name) }.compactMap { key -> [String?]? in
+                guard let f = facts[key] else { return nil }
                 return [key.conversation, key.name, f.value, f.provenance, f.setBy, Timestamp.format(millis: f.setAt)]
             }, in: connection)
         for key in removedFacts {
@@ -236,7 +190,7 @@ public struct TicketsProjection: Projection {
         }
         try BulkWrite.upsert(
             schema: schema, table: "ticket_decisions",
-            columns: ["event_id", "conversation_id", "turn_id", "brain", "intent", "next_action", "confidence", "explain", "decided_at"],
+            columns: ["event_id uuid", "conversation_id", "turn_id uuid", "brain", "intent", "next_action", "confidence double precision", "explain", "decided_at timestamptz"],
             conflict: ["event_id"], update: false, rows: decisions, in: connection)
     }
 
@@ -250,29 +204,6 @@ public struct TicketsProjection: Projection {
             default: nil
             }
         }
-    }
-
-    func touch(_ id: String, at: Date, status: String? = nil, intent: String? = nil, workflow: String? = nil, in connection: PostgresConnection) throws {
-        try connection.query("""
-            UPDATE \(identifier: schema).tickets SET
-                status = CASE WHEN status = 'handed_over' THEN status ELSE coalesce(\(status)::text, status) END,
-                intent = coalesce(\(intent)::text, intent),
-                workflow = coalesce(\(workflow)::text, workflow),
-                updated_at = GREATEST(updated_at, \(at))
-            WHERE conversation_id = \(id)
-            """)
-    }
-
-    /// What the customer said outranks anything inferred; tools and the customer overwrite.
-    func setFact(_ id: String, name: String, value: String, provenance: String, event: EventEnvelope, in connection: PostgresConnection) throws {
-        try connection.query("""
-            INSERT INTO \(identifier: schema).ticket_facts (conversation_id, name, value, provenance, set_by_event, set_at)
-            VALUES (\(id), \(name), \(value), \(provenance), \(event.id), \(event.occurredAt))
-            ON CONFLICT (conversation_id, name) DO UPDATE SET
-                value = EXCLUDED.value, provenance = EXCLUDED.provenance, set_by_event = EXCLUDED.set_by_event, set_at = EXCLUDED.set_at
-            WHERE NOT (ticket_facts.provenance = 'customer' AND EXCLUDED.provenance = 'inferred')
-              AND (ticket_facts.value, ticket_facts.provenance) IS DISTINCT FROM (EXCLUDED.value, EXCLUDED.provenance)
-            """)
     }
 }
 
@@ -308,41 +239,16 @@ public struct ToolExecutionsProjection: Projection {
             """),
     ]
 
-    public func apply(_ event: EventEnvelope, position: LogPosition, in connection: PostgresConnection) throws {
-        let at = event.occurredAt
-        switch event.type {
-        case ToolCallStarted.eventType:
-            let started = try event.decode(ToolCallStarted.self)
-            try upsert(event, step: started.stepID, plan: started.planID, tool: started.tool, in: connection)
-            try connection.query("UPDATE \(identifier: schema).tool_executions SET started_at = coalesce(started_at, \(at)) WHERE step_id = \(started.stepID)")
-        case ToolSucceeded.eventType:
-            let done = try event.decode(ToolSucceeded.self)
-            try upsert(event, step: done.stepID, plan: done.planID, tool: done.tool, in: connection)
-            try connection.query("""
-                UPDATE \(identifier: schema).tool_executions SET status = 'succeeded', finished_at = coalesce(finished_at, \(at)), duration_ms = coalesce(duration_ms, \(done.durationMs))
-                WHERE step_id = \(done.stepID) AND status <> 'failed'
-                """)
-        case ToolFailed.eventType:
-            let failed = try event.decode(ToolFailed.self)
-            try upsert(event, step: failed.stepID, plan: failed.planID, tool: failed.tool, in: connection)
-            try connection.query("""
-                UPDATE \(identifier: schema).tool_executions SET status = 'failed', finished_at = coalesce(finished_at, \(at)), duration_ms = coalesce(duration_ms, \(failed.durationMs)), error_code = \(failed.error.code)
-                WHERE step_id = \(failed.stepID) AND status <> 'succeeded'
-                """)
-        default:
-            return
-        }
-    }
-
-    /// Set-based, like the tickets: read the touched steps, fold in log order, upsert.
-    public func applyBatch(_ events: [(EventEnvelope, LogPosition)], in connection: PostgresConnection) throws {
+    /// Set-based, like the tickets: read the touched steps, fold in log order, upsert. The
+    /// first start and the first outcome of a step count; a repeated event changes nothing.
+    public func apply(_ events: [LoggedEvent], in connection: PostgresConnection) throws {
         struct Execution {
             var plan: String, conversation: String, tenant: String, turn: String, tool: String, status: String
             var started: Int64?, finished: Int64?, duration: Int?, errorCode: String?
         }
         let quoted = try PostgresQuery.quotedIdentifier(schema)
         var steps: [(EventEnvelope, step: UUID, plan: UUID, tool: String)] = []
-        for (event, _) in events {
+        for event in events.map(\.event) {
             switch event.type {
             case ToolCallStarted.eventType:
                 let started = try event.decode(ToolCallStarted.self)
@@ -401,20 +307,15 @@ public struct ToolExecutionsProjection: Projection {
         }
         try BulkWrite.upsert(
             schema: schema, table: "tool_executions",
-            columns: ["step_id", "plan_id", "conversation_id", "tenant_id", "turn_id", "tool", "status", "started_at", "finished_at", "duration_ms", "error_code"],
+            columns: [
+                "step_id uuid", "plan_id uuid", "conversation_id", "tenant_id", "turn_id uuid", "tool", "status", "started_at timestamptz",
+                "finished_at timestamptz", "duration_ms integer", "error_code",
+            ],
             conflict: ["step_id"], update: true,
-            rows: changed.map { step in
-                let e = state[step]!
+            rows: changed.sorted().compactMap { step -> [String?]? in
+                guard let e = state[step] else { return nil }
                 return [step, e.plan, e.conversation, e.tenant, e.turn, e.tool, e.status, e.started.map(Timestamp.format(millis:)),
                         e.finished.map(Timestamp.format(millis:)), e.duration.map(String.init), e.errorCode]
             }, in: connection)
-    }
-
-    func upsert(_ event: EventEnvelope, step: UUID, plan: UUID, tool: String, in connection: PostgresConnection) throws {
-        try connection.query("""
-            INSERT INTO \(identifier: schema).tool_executions (step_id, plan_id, conversation_id, tenant_id, turn_id, tool, status)
-            VALUES (\(step), \(plan), \(event.conversationID), \(event.tenantID), \(event.correlationID), \(tool), 'started')
-            ON CONFLICT (step_id) DO NOTHING
-            """)
     }
 }

@@ -18,10 +18,18 @@ public struct ServiceHost: Sendable {
     public let producer: KafkaProducer
     public let admin: KafkaAdmin
     public let publisher: EventPublisher
+    /// False for a service without schemas (the verifier): it never connects to Postgres, and
+    /// its readiness does not depend on it.
+    public let usesPostgres: Bool
 
-    /// Connects and migrates each `(schema, migrations)` before anything consumes.
+    /// Connects and migrates each `(schema, migrations)` before anything consumes; with none,
+    /// the service does not use Postgres.
     public static func start(config: ServiceConfig, logger: Logger, schemas: [(String, [Migration])]) async throws -> ServiceHost {
         let pool = PostgresPool(url: config.databaseURL, size: config.databasePoolSize, logger: logger)
+        let usesPostgres = !schemas.isEmpty
+        if usesPostgres {
+            try await migrate(pool, schema: consumerOffsetsSchema, migrations: [projectionOffsetsMigration(version: 1)], logger: logger)
+        }
         for (schema, migrations) in schemas {
             try await migrate(pool, schema: schema, migrations: migrations, logger: logger)
         }
@@ -29,65 +37,49 @@ public struct ServiceHost: Sendable {
         let admin = try KafkaAdmin(config: config.kafka(client: "admin", consumer: false), logger: logger)
         return ServiceHost(
             config: config, logger: logger, pool: pool, producer: producer, admin: admin,
-            publisher: EventPublisher(producer: producer, topic: config.conversationsTopic)
+            publisher: EventPublisher(producer: producer, topic: config.conversationsTopic),
+            usesPostgres: usesPostgres
         )
     }
 
-    /// Consumer-group name of a reactor, shared by every replica of the service.
-    public func groupID(_ role: String) -> String { "switchboard.\(config.serviceName).\(role)" }
+    /// The process's consumer group on the log, shared by every replica of the service.
+    public var groupID: String { "switchboard.\(config.serviceName)" }
 
-    /// A reactor: consumes the conversation log in a consumer group (offsets committed to the
-    /// broker after the handler succeeded) and dead-letters what it cannot handle.
-    public func reactor(role: String, interestedIn: Set<String>, handler: @escaping @Sendable (EventEnvelope) async throws -> Void) -> any Service {
-        let config = self.config
-        let logger = self.logger
-        let producer = self.producer
-        let group = groupID(role)
-        return ClosureService(name: group) {
-            let consumer = try KafkaConsumer(
-                config: config.kafka(client: role),
-                subscription: .group(id: group, topics: [config.conversationsTopic], startAt: .earliest),
-                logger: logger
-            )
-            var events = EventConsumer(
-                consumer: consumer,
-                deadLetters: DeadLetterPublisher(producer: producer, topic: config.deadLetterTopic, consumerGroup: group),
-                interestedIn: interestedIn, logger: logger
-            )
-            events.maxConcurrentPartitions = config.consumerConcurrency
-            try await runUntilShutdown(consumer: consumer) { [events] in
-                try await events.run { event, _ in try await handler(event) }
-            }
-        }
-    }
+    /// Schema keeping the reactions' offsets of every service's log consumer.
+    public static let consumerOffsetsSchema = "consumers"
 
-    /// A projection kept in this service's schema (offsets in the same transaction as the rows),
-    /// of the conversation log unless another topic is given.
-    public func projection(_ projection: any Projection) -> any Service {
-        self.projection(projection, topic: config.conversationsTopic)
-    }
-
-    public func projection(_ projection: any Projection, topic: String) -> any Service {
-        var kafka = config.kafka(client: "projection-\(projection.name)")
-        kafka.fetchWaitMaxMs = config.projectionFetchWaitMaxMs
-        var runner = ProjectionRunner(
-            projection: projection, pool: pool, databaseURL: config.databaseURL, kafka: kafka,
-            topic: topic, producer: producer, deadLetterTopic: config.deadLetterTopic, logger: logger
+    /// The process's one consumer of the log (`ServiceLogConsumer`): its reactions and all of
+    /// its projections fed from one fetch and one decode per event; projections read the
+    /// conversation log unless their feed names another topic. Offsets live in Postgres with
+    /// the projections' rows when the service has a database, else in the broker.
+    public func logConsumer(reactions: [Reaction], projections: [ProjectionFeed] = []) -> any Service {
+        let offsets: ServiceLogConsumer.OffsetStore = usesPostgres
+            ? .postgres(pool, databaseURL: config.databaseURL, reactionSchema: Self.consumerOffsetsSchema)
+            : .broker
+        var consumer = ServiceLogConsumer(
+            group: groupID, kafka: config.kafka(client: "log"), reactionTopic: config.conversationsTopic,
+            reactions: reactions, projections: projections, offsets: offsets,
+            deadLetters: DeadLetterPublisher(producer: producer, topic: config.deadLetterTopic, consumerGroup: groupID),
+            logger: logger
         )
-        runner.maxConcurrentPartitions = config.consumerConcurrency
-        return ClosureService(name: projection.name) { [runner] in
-            try await cancelWhenGracefulShutdown { try await runner.run() }
+        consumer.concurrency = config.consumerConcurrency
+        return ClosureService(name: groupID) { [consumer] in
+            try await cancelWhenGracefulShutdown { try await consumer.run() }
         }
+    }
+
+    /// Feeds of read models on the conversation log.
+    public func feeds(_ projections: [any Projection]) -> [ProjectionFeed] {
+        projections.map { ProjectionFeed($0, topic: config.conversationsTopic) }
     }
 
     /// Broker and database reachability, for `/ready`.
     public var readinessChecks: [ReadinessCheck] {
         let admin = self.admin
         let pool = self.pool
-        return [
-            ReadinessCheck(name: "kafka") { try await admin.ping(timeout: .seconds(2)) },
-            ReadinessCheck(name: "postgres") { try await pool.ping() },
-        ]
+        var checks = [ReadinessCheck(name: "kafka") { try await admin.ping(timeout: .seconds(2)) }]
+        if usesPostgres { checks.append(ReadinessCheck(name: "postgres") { try await pool.ping() }) }
+        return checks
     }
 
     /// Runs the process until SIGTERM/SIGINT. Shutdown runs in reverse: `stoppingBeforeHTTP`

@@ -17,17 +17,12 @@ public struct ServiceConfig: Sendable {
     public var logLevel: Logger.Level
     /// Dev broker: ~5 ms (it holds empty fetches for the whole wait). Real Kafka: ~100 ms.
     public var kafkaFetchWaitMaxMs: Int
-    /// Fetch wait of projection consumers (read models may trail by a few more milliseconds
-    /// than reactions). On the dev broker each fetch costs time linear in the partition's
-    /// history, so fewer fetches from the many projection groups free most of its CPU.
-    public var projectionFetchWaitMaxMs: Int
     /// Consumer-group session timeout. Real Kafka accepts 6000 at the lowest (the default
     /// here); librdkafka's mock cluster needs more than ~3500 and finishes a rebalance only
     /// after session−1 s, so the dev stack uses 4000 for faster failover.
     public var kafkaSessionTimeoutMs: Int
-    /// Partitions a consumer handles at once (events of one partition, hence of one
-    /// conversation, are always handled one at a time, in order). Default 1: on the dev broker
-    /// more is slower (see docs/BENCHMARKS.md); raise it against a real cluster.
+    /// Partitions whose events a service reacts to at once within one polled batch (events of
+    /// one partition, hence of one conversation, are always handled one at a time, in order).
     public var consumerConcurrency: Int
     /// Extra librdkafka properties (`k=v,k=v`), e.g. SASL/TLS for a real cluster.
     public var kafkaProperties: [String: String]
@@ -43,7 +38,7 @@ public struct ServiceConfig: Sendable {
     public init(
         serviceName: String, instanceID: String, bootstrapServers: String, databaseURL: String,
         databasePoolSize: Int = 4, httpHost: String = "127.0.0.1", httpPort: Int,
-        logLevel: Logger.Level = .info, kafkaFetchWaitMaxMs: Int = 5, projectionFetchWaitMaxMs: Int? = nil, kafkaSessionTimeoutMs: Int = 6000, consumerConcurrency: Int = 1, kafkaProperties: [String: String] = [:],
+        logLevel: Logger.Level = .info, kafkaFetchWaitMaxMs: Int = 5, kafkaSessionTimeoutMs: Int = 6000, consumerConcurrency: Int = 4, kafkaProperties: [String: String] = [:],
         conversationsTopic: String = Topics.conversations, deadLetterTopic: String = Topics.deadLetter, knowledgeTopic: String = Topics.knowledge,
         domainPackPath: String = "deploy/packs/retail.yaml", defaultTenant: String = "default"
     ) {
@@ -57,7 +52,6 @@ public struct ServiceConfig: Sendable {
         self.httpPort = httpPort
         self.logLevel = logLevel
         self.kafkaFetchWaitMaxMs = kafkaFetchWaitMaxMs
-        self.projectionFetchWaitMaxMs = projectionFetchWaitMaxMs ?? kafkaFetchWaitMaxMs
         self.kafkaSessionTimeoutMs = kafkaSessionTimeoutMs
         self.consumerConcurrency = consumerConcurrency
         self.kafkaProperties = kafkaProperties
@@ -124,12 +118,6 @@ public struct CommonOptions: ParsableArguments, Sendable {
             }
             return value
         } ?? 5
-        let projectionFetchWait = try env("SWITCHBOARD_PROJECTION_FETCH_WAIT_MS").map { raw in
-            guard let value = Int(raw), (0...10_000).contains(value) else {
-                throw ConfigError("SWITCHBOARD_PROJECTION_FETCH_WAIT_MS must be 0...10000, got '\(raw)'")
-            }
-            return value
-        }
         let sessionTimeout = try env("SWITCHBOARD_KAFKA_SESSION_TIMEOUT_MS").map { raw in
             guard let value = Int(raw), (1000...300_000).contains(value) else {
                 throw ConfigError("SWITCHBOARD_KAFKA_SESSION_TIMEOUT_MS must be 1000...300000, got '\(raw)'")
@@ -141,7 +129,7 @@ public struct CommonOptions: ParsableArguments, Sendable {
                 throw ConfigError("SWITCHBOARD_CONSUMER_CONCURRENCY must be 1...64, got '\(raw)'")
             }
             return value
-        } ?? 1
+        } ?? 4
         let poolSize = try env("SWITCHBOARD_DB_POOL_SIZE").map { raw in
             guard let value = Int(raw), (1...256).contains(value) else {
                 throw ConfigError("SWITCHBOARD_DB_POOL_SIZE must be 1...256, got '\(raw)'")
@@ -151,7 +139,7 @@ public struct CommonOptions: ParsableArguments, Sendable {
         return ServiceConfig(
             serviceName: service, instanceID: instance, bootstrapServers: bootstrap, databaseURL: databaseURL,
             databasePoolSize: poolSize, httpHost: host, httpPort: port, logLevel: level,
-            kafkaFetchWaitMaxMs: fetchWait, projectionFetchWaitMaxMs: projectionFetchWait, kafkaSessionTimeoutMs: sessionTimeout, consumerConcurrency: concurrency,
+            kafkaFetchWaitMaxMs: fetchWait, kafkaSessionTimeoutMs: sessionTimeout, consumerConcurrency: concurrency,
             kafkaProperties: try Self.parseProperties(env("SWITCHBOARD_KAFKA_PROPERTIES") ?? ""),
             conversationsTopic: env("SWITCHBOARD_TOPIC_CONVERSATIONS") ?? Topics.conversations,
             deadLetterTopic: env("SWITCHBOARD_TOPIC_DEADLETTER") ?? Topics.deadLetter,

@@ -16,11 +16,7 @@ import Testing
         #expect(config.httpHost == "0.0.0.0" && config.httpPort == 9001)
         #expect(config.kafkaProperties == ["security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN"])
         #expect(config.kafkaFetchWaitMaxMs == 5 && config.kafkaSessionTimeoutMs == 6000)
-        #expect(config.projectionFetchWaitMaxMs == 5, "projections default to the general fetch wait")
         #expect(config.knowledgeTopic == "switchboard.knowledge.v1")
-        var slower = env
-        slower["SWITCHBOARD_PROJECTION_FETCH_WAIT_MS"] = "50"
-        #expect(try CommonOptions.parse([]).resolve(service: "planner", defaultPort: 8081, environment: slower).projectionFetchWaitMaxMs == 50)
         #expect(config.conversationsTopic == "switchboard.conversations.v1")
         #expect(config.producerName.hasPrefix("planner@"))
     }
@@ -43,7 +39,7 @@ import Testing
         ("DATABASE_URL", nil, "DATABASE_URL"),
         ("SWITCHBOARD_PLANNER_ADDR", "nope", "listen address"),
         ("SWITCHBOARD_KAFKA_FETCH_WAIT_MS", "-1", "FETCH_WAIT"),
-        ("SWITCHBOARD_PROJECTION_FETCH_WAIT_MS", "soon", "PROJECTION_FETCH_WAIT"),
+        ("SWITCHBOARD_CONSUMER_CONCURRENCY", "0", "CONSUMER_CONCURRENCY"),
         ("SWITCHBOARD_LOG_LEVEL", "loud", "log level"),
         ("SWITCHBOARD_KAFKA_PROPERTIES", "novalue", "key=value"),
     ] as [(String, String?, String)])

@@ -6,6 +6,7 @@ import JSON
 import Logging
 import ReadModels
 public import Postgres
+import Projections
 import ServiceHost
 public import ServiceRuntime
 
@@ -157,8 +158,12 @@ public enum ExecutorService {
         let tools = nativeTools(for: pack, logger: logger)
         let reactor = ExecutorReactor(pack: pack, tools: tools, pool: host.pool, producer: config.producerName, logger: logger, publish: { try await publisher.publish($0) })
         try await host.run(
-            consumers: [host.reactor(role: "reactor", interestedIn: ExecutorReactor.interestedIn, handler: reactor.handle)]
-                + ReadModels.executions.projections().map(host.projection)
+            consumers: [
+                host.logConsumer(
+                    reactions: [Reaction(name: "execute", interestedIn: ExecutorReactor.interestedIn, handle: reactor.handle)],
+                    projections: host.feeds(ReadModels.executions.projections())
+                ),
+            ]
         )
     }
 }

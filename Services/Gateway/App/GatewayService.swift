@@ -4,6 +4,7 @@ import Kafka
 import ReadModels
 import ServiceLifecycle
 public import Logging
+import Projections
 import ServiceHost
 public import ServiceRuntime
 
@@ -51,8 +52,11 @@ public enum GatewayService {
             }
         }
         try await host.run(
-            consumers: ReadModels.gateway.projections().map(host.projection) + [
-                host.reactor(role: "delivery", interestedIn: DeliveryReactor.interestedIn, handler: delivery.handle),
+            consumers: [
+                host.logConsumer(
+                    reactions: [Reaction(name: "delivery", interestedIn: DeliveryReactor.interestedIn, handle: delivery.handle)],
+                    projections: host.feeds(ReadModels.gateway.projections())
+                ),
                 tail,
             ],
             stoppingBeforeHTTP: [ClosureService(name: "release-held-requests") {

@@ -6,7 +6,6 @@ import JSON
 public import Logging
 import Postgres
 import ReadModels
-import ReadModels
 import Projections
 import ServiceHost
 public import ServiceRuntime
@@ -42,8 +41,11 @@ public enum HILQueueService {
         let reactor = HandoverReactor(producer: config.producerName, publish: { try await publisher.publish($0) })
         let pool = host.pool
         try await host.run(
-            consumers: ReadModels.hilqueue.projections().map(host.projection) + [
-                host.reactor(role: "reactor", interestedIn: HandoverReactor.interestedIn, handler: reactor.handle),
+            consumers: [
+                host.logConsumer(
+                    reactions: [Reaction(name: "queue", interestedIn: HandoverReactor.interestedIn, handle: reactor.handle)],
+                    projections: host.feeds(ReadModels.hilqueue.projections())
+                ),
             ],
             routes: { router in
                 router.get("/v1/handovers") { request, _ in

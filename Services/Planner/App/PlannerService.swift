@@ -4,6 +4,7 @@ import Foundation
 import Knowledge
 import Logging
 import ReadModels
+import Projections
 import ServiceHost
 public import ServiceRuntime
 
@@ -28,9 +29,13 @@ public enum PlannerService {
         )
         do {
             try await host.run(
-                consumers: [host.reactor(role: "reactor", interestedIn: PlannerReactor.interestedIn, handler: reactor.handle)]
-                    + (ReadModels.costs.projections() + ReadModels.cases.projections()).map(host.projection)
-                    + [host.projection(KnowledgeProjection(), topic: config.knowledgeTopic)]
+                consumers: [
+                    host.logConsumer(
+                        reactions: [Reaction(name: "plan", interestedIn: PlannerReactor.interestedIn, handle: reactor.handle)],
+                        projections: host.feeds(ReadModels.costs.projections() + ReadModels.cases.projections())
+                            + [ProjectionFeed(KnowledgeProjection(), topic: config.knowledgeTopic)]
+                    ),
+                ]
             )
         } catch {
             await llm?.shutdown()

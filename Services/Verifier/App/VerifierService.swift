@@ -1,6 +1,7 @@
 import DomainPack
 public import Events
 import Logging
+import Projections
 import ServiceHost
 public import ServiceRuntime
 
@@ -64,7 +65,7 @@ public enum VerifierService {
         let publisher = host.publisher
         let reactor = VerifierReactor(checks: VerifierChecks(pack: pack), producer: config.producerName, publish: { try await publisher.publish($0) })
         try await host.run(
-            consumers: [host.reactor(role: "reactor", interestedIn: VerifierReactor.interestedIn, handler: reactor.handle)]
+            consumers: [host.logConsumer(reactions: [Reaction(name: "verify", interestedIn: VerifierReactor.interestedIn, handle: reactor.handle)])]
         )
     }
 }

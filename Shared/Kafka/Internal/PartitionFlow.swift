@@ -291,6 +291,11 @@ final class PartitionFlow: Sendable {
         return paused
     }
 
+    /// The partition's revoke count: a record taken while it was `g` is disowned once it differs.
+    func generation(_ partition: TopicPartition) -> UInt64 {
+        state.withLock { $0.generations[partition] ?? 0 }
+    }
+
     /// For an eager revoke (which unassigns everything, whatever the list says): every partition
     /// with records or a generation here, plus `partitions`.
     func knownPartitions(plus partitions: [TopicPartition]) -> [TopicPartition] {
