@@ -62,6 +62,8 @@ let package = Package(
         .target(name: "JSON", path: "Shared/JSON"),
         .target(name: "JSONSchema", dependencies: ["JSON"], path: "Shared/JSONSchema"),
 
+        // Topic names of the log: a leaf module, so configuration does not import the event model.
+        .target(name: "LogTopics", path: "Shared/LogTopics"),
         .target(name: "Events", dependencies: ["JSON", .product(name: "Crypto", package: "swift-crypto")], path: "Shared/Events"),
         .target(name: "EventBus", dependencies: ["Events", "Kafka", logging, .product(name: "Metrics", package: "swift-metrics")], path: "Shared/EventBus"),
         .target(name: "Projections", dependencies: ["EventBus", "Events", "Kafka", "Postgres", logging, .product(name: "Metrics", package: "swift-metrics")], path: "Shared/Projections"),
@@ -73,7 +75,7 @@ let package = Package(
         .target(
             name: "ServiceRuntime",
             dependencies: [
-                "JSON", "Events", hummingbird, lifecycle, logging, argumentParser,
+                "JSON", "LogTopics", hummingbird, lifecycle, logging, argumentParser,
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -88,7 +90,7 @@ let package = Package(
         ),
         .target(name: "DevStack", dependencies: ["HTTPClient", logging], path: "Shared/DevStack"),
         .target(name: "ReadModels", dependencies: ["Projections", "EventBus", "Events", "Postgres", "JSON", "Knowledge"], path: "Shared/ReadModels"),
-        .target(name: "ProjectionRebuild", dependencies: ["Projections", "ReadModels", "LogTools", "EventBus", "Events", "Kafka", "Postgres", logging], path: "Shared/ProjectionRebuild"),
+        .target(name: "ProjectionRebuild", dependencies: ["LogTopics", "Projections", "ReadModels", "LogTools", "EventBus", "Events", "Kafka", "Postgres", logging], path: "Shared/ProjectionRebuild"),
         .target(name: "LogTools", dependencies: ["EventBus", "Events", "Kafka", logging], path: "Shared/LogTools"),
         // The brains (issue 4): model providers over libcurl, routing, knowledge retrieval.
         .target(name: "LLM", dependencies: ["HTTPClient", "JSON"], path: "Shared/LLM"),
@@ -109,7 +111,7 @@ let package = Package(
     + [
         .executableTarget(
             name: "SwitchboardCLI",
-            dependencies: ["DevStack", "EventBus", "Events", "HTTPClient", "JSON", "Kafka", "Knowledge", "LogTools", "Postgres", "ProjectionRebuild", "ReadModels", "ServiceRuntime", argumentParser, logging, .product(name: "UnixSignals", package: "swift-service-lifecycle")],
+            dependencies: ["DevStack", "EventBus", "Events", "HTTPClient", "JSON", "Kafka", "Knowledge", "LogTools", "LogTopics", "Postgres", "ProjectionRebuild", "ReadModels", "ServiceRuntime", argumentParser, logging, .product(name: "UnixSignals", package: "swift-service-lifecycle")],
             path: "Services/CLI"
         ),
 
@@ -128,11 +130,11 @@ let package = Package(
         .testTarget(name: "VerifierTests", dependencies: ["VerifierApp", "DomainPack", "Events", "JSON"], path: "Tests/VerifierTests"),
         .testTarget(name: "LogToolsTests", dependencies: ["LogTools", "EventBus", "Events", "JSON", "Kafka", logging], path: "Tests/LogToolsTests"),
         .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "EventBus", "Events", "Kafka", "Postgres", logging], path: "Tests/ProjectionsTests"),
-        .testTarget(name: "ServiceRuntimeTests", dependencies: ["ServiceRuntime", "Events"], path: "Tests/ServiceRuntimeTests"),
+        .testTarget(name: "ServiceRuntimeTests", dependencies: ["ServiceRuntime"], path: "Tests/ServiceRuntimeTests"),
         .testTarget(name: "GatewayTests", dependencies: ["GatewayApp", "JSON"], path: "Tests/GatewayTests"),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["DevStack", "EventBus", "Events", "HTTPClient", "JSON", "JSONSchema", "Kafka", "Postgres", "LLMFixture", logging],
+            dependencies: ["DevStack", "EventBus", "Events", "HTTPClient", "JSON", "JSONSchema", "Kafka", "LogTopics", "Postgres", "LLMFixture", logging],
             path: "Tests/EndToEndTests"
         ),
     ]

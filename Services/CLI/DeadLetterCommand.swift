@@ -4,6 +4,7 @@ import Events
 import Foundation
 import Kafka
 import LogTools
+import LogTopics
 
 struct DeadLetterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

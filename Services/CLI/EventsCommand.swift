@@ -6,6 +6,7 @@ import Kafka
 import LogTools
 import Logging
 import ServiceRuntime
+import LogTopics
 
 struct EventsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -4,6 +4,7 @@ import Events
 import Foundation
 import Kafka
 import Knowledge
+import LogTopics
 
 struct KnowledgeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

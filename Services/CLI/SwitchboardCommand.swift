@@ -6,6 +6,7 @@ import Kafka
 import Logging
 import ServiceRuntime
 import UnixSignals
+import LogTopics
 
 @main
 struct SwitchboardCommand: AsyncParsableCommand {

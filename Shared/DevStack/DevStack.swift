@@ -94,6 +94,8 @@ public final class DevStack: @unchecked Sendable {
             "SWITCHBOARD_KAFKA_FETCH_WAIT_MS": String(options.fetchWaitMs),
             "SWITCHBOARD_KAFKA_SESSION_TIMEOUT_MS": "4000",
             "SWITCHBOARD_LOG_LEVEL": options.logLevel,
+            // A development stack: the executor seeds its demo systems of record.
+            "SWITCHBOARD_DEMO_DATA": "true",
         ]
         for (index, service) in Self.services.enumerated() {
             let port = try options.ports[service] ?? (options.basePort == 0 ? freeLoopbackPort() : options.basePort + index)

@@ -7,6 +7,7 @@ public import Logging
 public import Postgres
 import Projections
 public import ReadModels
+import LogTopics
 
 /// Rebuilds a schema of read models from offset 0 into a fresh schema beside the live one,
 /// verifies the two table by table at the same log offsets, and swaps them atomically.

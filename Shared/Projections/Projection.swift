@@ -101,38 +101,46 @@ public enum ProjectionStore {
         return stored
     }
 
-    /// Moves `owner`'s offsets forward to `next`, only where the stored offset is still
-    /// `expected` (no entry: no row yet); offsets never move back. One statement for the rows that exist and one for new rows,
-    /// whatever the number of partitions. Throws `OffsetsMoved` when any row was moved by
-    /// someone else; the caller's transaction must then roll back.
+    /// Moves each owner's offsets forward to `next`, only where the stored offset is still
+    /// `expected` (no entry: no row yet); offsets never move back. One statement per schema for
+    /// the rows that exist and one for new rows, whatever the number of owners and partitions.
+    /// Throws `OffsetsMoved` when any row was moved by someone else; the caller's transaction
+    /// must then roll back.
     public static func advance(
-        _ owner: OffsetOwner, expected: [TopicPartition: Int64], next: [TopicPartition: Int64], in connection: PostgresConnection
+        _ moves: [(owner: OffsetOwner, expected: [TopicPartition: Int64], next: [TopicPartition: Int64])], in connection: PostgresConnection
     ) throws {
-        var updates: [(TopicPartition, Int64, Int64)] = []
-        var inserts: [(TopicPartition, Int64)] = []
-        for (partition, offset) in next {
-            if let stored = expected[partition] {
+        struct Row { var owner: OffsetOwner, partition: TopicPartition, expected: Int64?, next: Int64 }
+        var rows: [Row] = []
+        for (owner, expected, next) in moves {
+            for (partition, offset) in next {
+                let stored = expected[partition]
                 // A participant ahead of the batch (the consumer went back for another) stays.
-                if offset > stored { updates.append((partition, stored, offset)) }
-            } else {
-                inserts.append((partition, offset))
+                if let stored, offset <= stored { continue }
+                rows.append(Row(owner: owner, partition: partition, expected: stored, next: offset))
             }
         }
-        for (topic, rows) in Dictionary(grouping: updates, by: \.0.topic) {
-            let changed = try connection.query("""
-                UPDATE \(identifier: owner.schema).projection_offsets o SET next_offset = t.n
-                FROM unnest(\(intArray(rows.map { Int64($0.0.partition) }))::integer[], \(intArray(rows.map(\.1)))::bigint[], \(intArray(rows.map(\.2)))::bigint[]) AS t(p, e, n)
-                WHERE o.projection = \(owner.name) AND o.topic = \(topic) AND o.partition = t.p AND o.next_offset = t.e
-                """)
-            guard changed.affectedRows == rows.count else { throw OffsetsMoved(owner: owner) }
-        }
-        for (topic, rows) in Dictionary(grouping: inserts, by: \.0.topic) {
-            let added = try connection.query("""
-                INSERT INTO \(identifier: owner.schema).projection_offsets (projection, topic, partition, next_offset)
-                SELECT \(owner.name), \(topic), p, n FROM unnest(\(intArray(rows.map { Int64($0.0.partition) }))::integer[], \(intArray(rows.map(\.1)))::bigint[]) AS t(p, n)
-                ON CONFLICT (projection, topic, partition) DO NOTHING
-                """)
-            guard added.affectedRows == rows.count else { throw OffsetsMoved(owner: owner) }
+        for (schema, inSchema) in Dictionary(grouping: rows, by: \.owner.schema) {
+            let updates = inSchema.filter { $0.expected != nil }
+            if !updates.isEmpty {
+                let changed = try connection.query("""
+                    UPDATE \(identifier: schema).projection_offsets o SET next_offset = t.n
+                    FROM unnest(\(BulkWrite.arrayLiteral(updates.map(\.owner.name)))::text[], \(BulkWrite.arrayLiteral(updates.map(\.partition.topic)))::text[],
+                                \(intArray(updates.map { Int64($0.partition.partition) }))::integer[], \(intArray(updates.map { $0.expected ?? 0 }))::bigint[],
+                                \(intArray(updates.map(\.next)))::bigint[]) AS t(name, topic, p, e, n)
+                    WHERE o.projection = t.name AND o.topic = t.topic AND o.partition = t.p AND o.next_offset = t.e
+                    """)
+                guard changed.affectedRows == updates.count else { throw OffsetsMoved(owner: updates[0].owner) }
+            }
+            let inserts = inSchema.filter { $0.expected == nil }
+            if !inserts.isEmpty {
+                let added = try connection.query("""
+                    INSERT INTO \(identifier: schema).projection_offsets (projection, topic, partition, next_offset)
+                    SELECT * FROM unnest(\(BulkWrite.arrayLiteral(inserts.map(\.owner.name)))::text[], \(BulkWrite.arrayLiteral(inserts.map(\.partition.topic)))::text[],
+                                         \(intArray(inserts.map { Int64($0.partition.partition) }))::integer[], \(intArray(inserts.map(\.next)))::bigint[])
+                    ON CONFLICT (projection, topic, partition) DO NOTHING
+                    """)
+                guard added.affectedRows == inserts.count else { throw OffsetsMoved(owner: inserts[0].owner) }
+            }
         }
     }
 

@@ -67,6 +67,10 @@ public struct ServiceLogConsumer: Sendable {
     public var concurrency = 4
     /// Records per batch at most.
     public var maxBatch = 500
+    /// How long offsets may stay unwritten when a batch gave no projection anything to apply:
+    /// most batches of a service without busy read models write nothing at all. A crash in
+    /// that window repeats those reactions (at least once, as always); nothing is lost.
+    public var offsetWriteInterval: Duration = .seconds(1)
     public var retry = RetryPolicy()
 
     public init(
@@ -301,9 +305,17 @@ public struct ServiceLogConsumer: Sendable {
         for record in records {
             next[record.topic, default: [:]][record.topicPartition] = max(next[record.topic]?[record.topicPartition] ?? 0, record.offset + 1)
         }
-        let moves: [(OffsetOwner, [TopicPartition: Int64])] = next.flatMap { topic, offsets in owners(of: topic).map { ($0, offsets) } }
+        let batchMoves: [(OffsetOwner, [TopicPartition: Int64])] = next.flatMap { topic, offsets in owners(of: topic).map { ($0, offsets) } }
         let projections = feeds.map(\.projection)
         let feedTopics = feeds.map(\.topic)
+        let applies = events.contains { event in
+            feeds.contains { feed in
+                feed.topic == event.record.topic && (feed.projection.interestedIn?.contains(event.event.type) ?? true)
+                    && event.record.offset >= (ledger.expected(OffsetOwner(feed.projection), event.record.topicPartition) ?? 0)
+            }
+        }
+        if !applies, ledger.deferUnlessDue(batchMoves, interval: offsetWriteInterval) { return }
+        let moves = ledger.withPending(batchMoves)
         var careful = false
         var attempt = 0
         while true {
@@ -324,12 +336,10 @@ public struct ServiceLogConsumer: Sendable {
                         guard let stored = done[OffsetOwner(projections[index])]?[event.record.topicPartition] else { return true }
                         return event.record.offset >= stored
                     }, in: connection)
-                    for (owner, offsets) in moves {
-                        try ProjectionStore.advance(owner, expected: expected[owner] ?? [:], next: offsets, in: connection)
-                    }
+                    try ProjectionStore.advance(moves.map { owner, offsets in (owner, expected[owner] ?? [:], offsets) }, in: connection)
                     return failures
                 }
-                for (owner, offsets) in moves { ledger.record(owner, offsets) }
+                ledger.recordWritten(moves)
                 for failure in failures {
                     try await deadLetter(failure.event, error: "projection \(failure.projection): \(failure.error)", metrics: metrics)
                 }
@@ -354,17 +364,49 @@ public struct ServiceLogConsumer: Sendable {
     }
 }
 
-/// Offsets each participant last wrote (or loaded), per partition. Set on the consumer's poll
-/// thread at assignment and by the batch handler after each commit.
+/// Offsets each participant last wrote (or loaded), per partition, and those it reached
+/// without writing them yet. Set on the consumer's poll thread at assignment and by the batch
+/// handler.
 final class OffsetLedger: @unchecked Sendable {
     private let lock = NSLock()
     private var stored: [OffsetOwner: [TopicPartition: Int64]] = [:]
+    private var pending: [OffsetOwner: [TopicPartition: Int64]] = [:]
+    private var lastWrite = ContinuousClock.now
 
     func set(_ loaded: [OffsetOwner: [TopicPartition: Int64]], for partitions: [TopicPartition]) {
         lock.withLock {
             for (owner, offsets) in loaded {
-                for partition in partitions { stored[owner, default: [:]][partition] = offsets[partition] }
+                for partition in partitions {
+                    stored[owner, default: [:]][partition] = offsets[partition]
+                    pending[owner]?[partition] = nil
+                }
             }
+        }
+    }
+
+    /// Keeps `moves` in memory instead of writing them, unless the last write is `interval` old.
+    func deferUnlessDue(_ moves: [(OffsetOwner, [TopicPartition: Int64])], interval: Duration) -> Bool {
+        lock.withLock {
+            guard ContinuousClock.now - lastWrite < interval else { return false }
+            for (owner, offsets) in moves { pending[owner, default: [:]].merge(offsets) { max($0, $1) } }
+            return true
+        }
+    }
+
+    /// `moves` plus what was deferred, per owner.
+    func withPending(_ moves: [(OffsetOwner, [TopicPartition: Int64])]) -> [(OffsetOwner, [TopicPartition: Int64])] {
+        lock.withLock {
+            var merged = pending
+            for (owner, offsets) in moves { merged[owner, default: [:]].merge(offsets) { max($0, $1) } }
+            return merged.map { ($0.key, $0.value) }
+        }
+    }
+
+    func recordWritten(_ moves: [(OffsetOwner, [TopicPartition: Int64])]) {
+        lock.withLock {
+            for (owner, offsets) in moves { stored[owner, default: [:]].merge(offsets) { max($0, $1) } }
+            pending.removeAll()
+            lastWrite = ContinuousClock.now
         }
     }
 
@@ -372,8 +414,4 @@ final class OffsetLedger: @unchecked Sendable {
         lock.withLock { stored[owner]?[partition] }
     }
 
-    /// Offsets only move forward (as `ProjectionStore.advance` moves them).
-    func record(_ owner: OffsetOwner, _ offsets: [TopicPartition: Int64]) {
-        lock.withLock { stored[owner, default: [:]].merge(offsets) { old, new in max(old, new) } }
-    }
 }

@@ -1,5 +1,5 @@
 import ArgumentParser
-public import Events
+public import LogTopics
 import Foundation
 import Logging
 
@@ -31,6 +31,8 @@ public struct ServiceConfig: Sendable {
     public var knowledgeTopic: String
     public var domainPackPath: String
     public var defaultTenant: String
+    /// Seed the demo systems of record (`make up`, end-to-end tests); never in production.
+    public var demoData: Bool = false
 
     /// `producer` field of every event this process appends: `service@instance`.
     public var producerName: String { "\(serviceName)@\(instanceID)" }
@@ -40,8 +42,9 @@ public struct ServiceConfig: Sendable {
         databasePoolSize: Int = 4, httpHost: String = "127.0.0.1", httpPort: Int,
         logLevel: Logger.Level = .info, kafkaFetchWaitMaxMs: Int = 5, kafkaSessionTimeoutMs: Int = 6000, consumerConcurrency: Int = 4, kafkaProperties: [String: String] = [:],
         conversationsTopic: String = Topics.conversations, deadLetterTopic: String = Topics.deadLetter, knowledgeTopic: String = Topics.knowledge,
-        domainPackPath: String = "deploy/packs/retail.yaml", defaultTenant: String = "default"
+        domainPackPath: String = "deploy/packs/retail.yaml", defaultTenant: String = "default", demoData: Bool = false
     ) {
+        self.demoData = demoData
         self.knowledgeTopic = knowledgeTopic
         self.serviceName = serviceName
         self.instanceID = instanceID
@@ -145,7 +148,13 @@ public struct CommonOptions: ParsableArguments, Sendable {
             deadLetterTopic: env("SWITCHBOARD_TOPIC_DEADLETTER") ?? Topics.deadLetter,
             knowledgeTopic: env("SWITCHBOARD_TOPIC_KNOWLEDGE") ?? Topics.knowledge,
             domainPackPath: domainPack ?? env("SWITCHBOARD_DOMAIN_PACK") ?? "deploy/packs/retail.yaml",
-            defaultTenant: env("SWITCHBOARD_DEFAULT_TENANT") ?? "default"
+            defaultTenant: env("SWITCHBOARD_DEFAULT_TENANT") ?? "default",
+            demoData: try env("SWITCHBOARD_DEMO_DATA").map { raw in
+                guard let value = ["true": true, "false": false, "1": true, "0": false][raw] else {
+                    throw ConfigError("SWITCHBOARD_DEMO_DATA must be true or false, got '\(raw)'")
+                }
+                return value
+            } ?? false
         )
     }
 

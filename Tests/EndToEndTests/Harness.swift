@@ -9,6 +9,7 @@ import Kafka
 import Logging
 import Postgres
 import Testing
+import LogTopics
 
 /// One platform per test: its own database, broker process and five service processes on free
 /// ports, built from the binaries `make test` just built. Nothing here fakes our infrastructure.

@@ -7,6 +7,7 @@ import EventBus
 import HTTPClient
 import JSON
 import Testing
+import LogTopics
 
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct OperationsTests {

@@ -8,6 +8,7 @@ import Kafka
 import Logging
 import Postgres
 import Testing
+import LogTopics
 
 let foundOrderSequence = [
     "MessageReceived", "DecisionMade", "PlanProposed", "StepApproved", "ToolCallStarted",
@@ -233,7 +234,7 @@ struct TurnFlowTests {
 
             let dead = try LogReader(bootstrap: config.bootstrapServers, topic: Topics.deadLetter)
             let planners = try await p.eventually("dead letter from the planner") { () -> KafkaRecord? in
-                dead.allRecords.first { $0.header(DeadLetterHeaders.consumerGroup) == "switchboard.planner.reactor" }
+                dead.allRecords.first { $0.header(DeadLetterHeaders.consumerGroup) == "switchboard.planner" }
             }
             #expect(planners.header(DeadLetterHeaders.originTopic) == Topics.conversations)
             #expect(planners.header(DeadLetterHeaders.originPartition) == String(poison.partition))
@@ -243,7 +244,7 @@ struct TurnFlowTests {
             await dead.stop()
 
             // The operator's view, and a fix sent back through the real CLI.
-            let listed = try runCLI(p, ["dlq", "list", "--group", "switchboard.planner.reactor"])
+            let listed = try runCLI(p, ["dlq", "list", "--group", "switchboard.planner"])
             #expect(listed.status == 0 && listed.stdout.contains("\(Topics.conversations)/\(poison.partition)@\(poison.offset)"), "\(listed.stdout) \(listed.stderr)")
             let entry = String(listed.stdout.split(separator: "\t").first ?? "")
             let stillBroken = try runCLI(p, ["dlq", "redrive", entry])

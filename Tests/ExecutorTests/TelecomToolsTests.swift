@@ -26,7 +26,8 @@ enum ExecutorDB {
         let url = try #require(ProcessInfo.processInfo.environment["DATABASE_URL"], "DATABASE_URL is not set: see scripts/test.sh")
         let pool = PostgresPool(url: url, size: 2, logger: logger)
         do {
-            try await migrate(pool, schema: TelecomSchema.name, migrations: TelecomSchema.migrations, logger: logger)
+            try await migrate(pool, schema: TelecomSchema.systemOfRecord.name, migrations: TelecomSchema.systemOfRecord.migrations, logger: logger)
+            try await TelecomSchema.systemOfRecord.seedDemoData(pool)
             try await migrate(pool, schema: "executor", migrations: ExecutorStore.migrations, logger: logger)
             let result = try await body(pool)
             await pool.close()

@@ -44,7 +44,7 @@ struct TraceAndDeadLetterTests {
         let poisonHeaders = [KafkaHeader(key: "event-type", value: Array("MessageReceived".utf8))]
         let (partition, offset) = try await producer.send(topic: "origin", key: Array("conv-9".utf8), value: Array("{oops".utf8), headers: poisonHeaders)
         let poison = KafkaRecord(topic: "origin", partition: partition, offset: offset, key: Array("conv-9".utf8), value: Array("{oops".utf8), headers: poisonHeaders, timestampMs: nil)
-        try await DeadLetterPublisher(producer: producer, topic: "dead", consumerGroup: "switchboard.planner.reactor").send(poison, error: "not JSON", logger: logger)
+        try await DeadLetterPublisher(producer: producer, topic: "dead", consumerGroup: "switchboard.planner").send(poison, error: "not JSON", logger: logger)
 
         let tool = DeadLetterTool(kafka: config, topic: "dead", logger: logger)
         let listed = Listed()
@@ -53,7 +53,7 @@ struct TraceAndDeadLetterTests {
         #expect(listed.entries.count == 1)
         #expect(entry.id == "0:0")
         #expect(entry.originTopic == "origin" && entry.originPartition == partition && entry.originOffset == offset)
-        #expect(entry.consumerGroup == "switchboard.planner.reactor" && entry.error == "not JSON")
+        #expect(entry.consumerGroup == "switchboard.planner" && entry.error == "not JSON")
         #expect(try await tool.find(partition: 0, offset: 0)?.record.value == Array("{oops".utf8))
         #expect(try await tool.find(partition: 0, offset: 5)?.id == nil)
 

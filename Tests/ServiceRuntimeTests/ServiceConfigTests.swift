@@ -1,5 +1,4 @@
 import ServiceRuntime
-import Events
 import Testing
 
 @Suite struct ServiceConfigTests {

@@ -148,14 +148,18 @@ public enum ExecutorService {
 
     public static func run(config: ServiceConfig, logger: Logger) async throws {
         let pack = try DomainPack.load(path: config.domainPackPath)
-        let host = try await ServiceHost.start(config: config, logger: logger, schemas: [
-            (CommerceSchema.name, CommerceSchema.migrations),
-            (TelecomSchema.name, TelecomSchema.migrations),
+        let tools = nativeTools(for: pack, logger: logger)
+        // Only the systems of record the pack's tools act on.
+        let records = Array(Set(tools.map(\.systemOfRecord))).sorted { $0.name < $1.name }
+        let host = try await ServiceHost.start(config: config, logger: logger, schemas: records.map { ($0.name, $0.migrations) } + [
             ("executor", ExecutorStore.migrations),
             (ReadModels.executions.liveSchema, ReadModels.executions.migrations),
         ])
+        if config.demoData {
+            for record in records { try await record.seedDemoData(host.pool) }
+            logger.info("demo data seeded", metadata: ["schemas": "\(records.map(\.name).joined(separator: ","))"])
+        }
         let publisher = host.publisher
-        let tools = nativeTools(for: pack, logger: logger)
         let reactor = ExecutorReactor(pack: pack, tools: tools, pool: host.pool, producer: config.producerName, logger: logger, publish: { try await publisher.publish($0) })
         try await host.run(
             consumers: [

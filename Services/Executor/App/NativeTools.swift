@@ -2,10 +2,33 @@ import Foundation
 public import JSON
 public import Postgres
 
+/// A schema of the demo system of record that native tools act on: its tables (migrated when a
+/// loaded pack offers one of its tools) and demo rows (only for a demo stack).
+public struct SystemOfRecord: Sendable, Hashable {
+    public let name: String
+    public let migrations: [Migration]
+    /// Idempotent SQL over the schema's unqualified table names.
+    public let demoData: String
+
+    public static func == (a: SystemOfRecord, b: SystemOfRecord) -> Bool { a.name == b.name }
+    public func hash(into hasher: inout Hasher) { hasher.combine(name) }
+
+    /// Inserts the demo rows (existing ones are kept).
+    public func seedDemoData(_ pool: PostgresPool) async throws {
+        let (schema, sql) = (name, demoData)
+        try await pool.transaction { connection in
+            try connection.query("SELECT set_config('search_path', \(schema), true)")
+            try connection.execute(simple: sql)
+        }
+    }
+}
+
 /// A tool implemented in the executor. It runs inside the transaction that records the step,
 /// so a tool writing to the same database takes effect exactly once with that record.
 public protocol NativeTool: Sendable {
     var name: String { get }
+    /// The schema it reads and writes.
+    var systemOfRecord: SystemOfRecord { get }
     func run(args: JSONValue, tenantID: String, in connection: PostgresConnection) throws -> JSONValue
 }
 
@@ -21,6 +44,7 @@ public struct ToolFailure: Error, Sendable {
 /// (`found: false`), not a failure, so the reply can say so truthfully.
 public struct GetOrderStatus: NativeTool {
     public let name = "get_order_status"
+    public var systemOfRecord: SystemOfRecord { CommerceSchema.systemOfRecord }
     public init() {}
 
     public func run(args: JSONValue, tenantID: String, in connection: PostgresConnection) throws -> JSONValue {

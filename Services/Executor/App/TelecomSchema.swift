@@ -2,15 +2,16 @@ import Postgres
 
 /// The demo system of record of the telecom pack's native tools (schema `telecom`): regions and
 /// the postcode areas in them, network outages, subscribers, their SIMs, and a ledger of
-/// top-ups. Seeded by migration, like `commerce`, so `make up` has data to ask about. Numbers are
+/// top-ups. Demo rows, like `commerce`'s, only with `SWITCHBOARD_DEMO_DATA=true`. Numbers are
 /// from Ofcom's drama range (07700 900xxx), so they reach nobody:
 /// - +447700900123 London, pay as you go, £12.50, SIM active (PUK 12345678)
 /// - +447700900456 Manchester (outage being fixed), pay as you go, £3.20, SIM awaiting activation
 /// - +447700900789 Glasgow (outage under investigation), monthly plan, SIM PUK-locked
 /// - +447700900321 Bristol, pay as you go, account suspended
 public enum TelecomSchema {
-    public static let name = "telecom"
-    public static let migrations: [Migration] = [
+    public static let systemOfRecord = SystemOfRecord(name: "telecom", migrations: migrations, demoData: demoData)
+
+    static let migrations: [Migration] = [
         Migration(version: 1, name: "telecom_tables", sql: """
             CREATE TABLE regions (
                 tenant_id text NOT NULL,
@@ -74,14 +75,20 @@ public enum TelecomSchema {
                 FOREIGN KEY (tenant_id, phone_number) REFERENCES subscribers
             );
             """),
-        Migration(version: 2, name: "telecom_demo_data", sql: """
+    ]
+}
+
+extension TelecomSchema {
+    /// Idempotent: applied at every start of a demo stack.
+    static let demoData = """
             INSERT INTO regions VALUES
                 ('default', 'LONDON', 'London'), ('default', 'MANCHESTER', 'Manchester'),
                 ('default', 'BIRMINGHAM', 'Birmingham'), ('default', 'LEEDS', 'Leeds'),
                 ('default', 'LIVERPOOL', 'Liverpool'), ('default', 'GLASGOW', 'Glasgow'),
                 ('default', 'EDINBURGH', 'Edinburgh'), ('default', 'CARDIFF', 'Cardiff'),
                 ('default', 'BRISTOL', 'Bristol'), ('default', 'BELFAST', 'Belfast'),
-                ('default', 'NEWCASTLE', 'Newcastle');
+                ('default', 'NEWCASTLE', 'Newcastle')
+                ON CONFLICT DO NOTHING;
             INSERT INTO postcode_areas VALUES
                 ('default', 'E', 'LONDON'), ('default', 'EC', 'LONDON'), ('default', 'N', 'LONDON'),
                 ('default', 'NW', 'LONDON'), ('default', 'SE', 'LONDON'), ('default', 'SW', 'LONDON'),
@@ -89,21 +96,24 @@ public enum TelecomSchema {
                 ('default', 'M', 'MANCHESTER'), ('default', 'B', 'BIRMINGHAM'), ('default', 'LS', 'LEEDS'),
                 ('default', 'L', 'LIVERPOOL'), ('default', 'G', 'GLASGOW'), ('default', 'EH', 'EDINBURGH'),
                 ('default', 'CF', 'CARDIFF'), ('default', 'BS', 'BRISTOL'), ('default', 'BT', 'BELFAST'),
-                ('default', 'NE', 'NEWCASTLE');
+                ('default', 'NE', 'NEWCASTLE')
+                ON CONFLICT DO NOTHING;
             INSERT INTO outages VALUES
                 ('default', 'OUT-301', 'MANCHESTER', 'mobile data', 'fixing', '2026-11-25 09:40+00', '2026-11-25 18:00+00'),
                 ('default', 'OUT-302', 'GLASGOW', 'calls and mobile data', 'investigating', '2026-11-25 11:15+00', NULL),
-                ('default', 'OUT-290', 'LEEDS', 'calls', 'resolved', '2026-11-20 07:00+00', '2026-11-20 12:00+00');
+                ('default', 'OUT-290', 'LEEDS', 'calls', 'resolved', '2026-11-20 07:00+00', '2026-11-20 12:00+00')
+                ON CONFLICT DO NOTHING;
             INSERT INTO subscribers VALUES
                 ('default', '+447700900123', 'Ada Lovelace', 'LONDON', 'pay_as_you_go', 'active', 1250, 3072, '2026-12-01'),
                 ('default', '+447700900456', 'Grace Hopper', 'MANCHESTER', 'pay_as_you_go', 'active', 320, 512, '2026-12-04'),
                 ('default', '+447700900789', 'Alan Turing', 'GLASGOW', 'pay_monthly', 'active', 0, 20480, '2026-12-10'),
-                ('default', '+447700900321', 'Katherine Johnson', 'BRISTOL', 'pay_as_you_go', 'suspended', 75, 0, '2026-12-02');
+                ('default', '+447700900321', 'Katherine Johnson', 'BRISTOL', 'pay_as_you_go', 'suspended', 75, 0, '2026-12-02')
+                ON CONFLICT DO NOTHING;
             INSERT INTO sims VALUES
                 ('default', '8944100000000000123', '+447700900123', 'active', '12345678', '2025-03-02 10:00+00'),
                 ('default', '8944100000000000456', '+447700900456', 'pending_activation', '87654321', NULL),
                 ('default', '8944100000000000789', '+447700900789', 'puk_locked', '24681357', '2024-06-11 15:30+00'),
-                ('default', '8944100000000000321', '+447700900321', 'active', '13572468', '2023-01-20 09:00+00');
-            """),
-    ]
+                ('default', '8944100000000000321', '+447700900321', 'active', '13572468', '2023-01-20 09:00+00')
+                ON CONFLICT DO NOTHING;
+        """
 }

@@ -11,6 +11,7 @@ public import Postgres
 /// postcode district (`SW1A`, mapped by its letters), or a phone number (its home region).
 public struct CheckNetworkStatus: NativeTool {
     public let name = "check_network_status"
+    public var systemOfRecord: SystemOfRecord { TelecomSchema.systemOfRecord }
     public init() {}
 
     public func run(args: JSONValue, tenantID: String, in connection: PostgresConnection) throws -> JSONValue {
@@ -69,6 +70,7 @@ public struct CheckNetworkStatus: NativeTool {
 /// `get_balance`: credit, remaining data and renewal date of a number's account.
 public struct GetBalance: NativeTool {
     public let name = "get_balance"
+    public var systemOfRecord: SystemOfRecord { TelecomSchema.systemOfRecord }
     public init() {}
 
     public func run(args: JSONValue, tenantID: String, in connection: PostgresConnection) throws -> JSONValue {
@@ -95,6 +97,7 @@ public struct GetBalance: NativeTool {
 /// `get_puk`: the PUK of the SIM in service for a number (replaced SIMs do not count).
 public struct GetPUK: NativeTool {
     public let name = "get_puk"
+    public var systemOfRecord: SystemOfRecord { TelecomSchema.systemOfRecord }
     public init() {}
 
     public func run(args: JSONValue, tenantID: String, in connection: PostgresConnection) throws -> JSONValue {
@@ -114,6 +117,7 @@ public struct GetPUK: NativeTool {
 /// reported unchanged, so running it on an active SIM is harmless.
 public struct ActivateSIM: NativeTool {
     public let name = "activate_sim"
+    public var systemOfRecord: SystemOfRecord { TelecomSchema.systemOfRecord }
     public init() {}
 
     public func run(args: JSONValue, tenantID: String, in connection: PostgresConnection) throws -> JSONValue {
@@ -143,6 +147,7 @@ public struct ActivateSIM: NativeTool {
 /// top-up (`applied: false` with a reason) changes nothing.
 public struct Recharge: NativeTool {
     public let name = "recharge"
+    public var systemOfRecord: SystemOfRecord { TelecomSchema.systemOfRecord }
     public static let allowedPence: ClosedRange<Int64> = 500...10_000
     public init() {}
 
