@@ -100,7 +100,7 @@ public struct PlannerReactor: Sendable {
                 outputs.append(try event.reaction(payload, producer: producer, label: "brain/\(index)"))
             }
             if let decided = outcome.decision, let model = outcome.model {
-                decision = guardSlots(decided, text: message.text)
+                decision = SlotDiscipline(pack: brain.pack).apply(to: decided, text: message.text)
                 brainName = model
                 if !outcome.notes.isEmpty { decision.explain += " (" + outcome.notes.joined(separator: "; ") + ")" }
             } else {
@@ -190,66 +190,7 @@ public struct PlannerReactor: Sendable {
         return answered
     }
 
-    /// Slot discipline over a model's decision, from the pack: what the customer's message
-    /// fills by the pack's own patterns counts as said by the customer; while a slot the
-    /// intent needs is missing, exactly that one slot is asked for, with the pack's question;
-    /// a filled slot is never asked again; clarifications are capped (then a human takes over).
-    func guardSlots(_ decision: BrainDecision, text: String) -> BrainDecision {
-        var decision = decision
-        let spec = brain.pack.intent(named: decision.intent)
-        let limit = brain.pack.policy.maxClarificationsPerSlot
-        func limitReached(_ what: String) -> BrainDecision {
-            var state = decision.state
-            state.pendingIntent = nil
-            return BrainDecision(
-                intent: decision.intent, confidence: decision.confidence,
-                action: .handover(reason: "clarification_limit", text: brain.pack.replies.clarificationLimit.render([:]), skills: spec?.skills ?? ["general"]),
-                explain: decision.explain + "; \(what) still missing after \(limit) questions", state: state)
-        }
-        /// A question that is not about one of the intent's slots: allowed, but capped.
-        func openQuestion(_ question: String) -> BrainDecision {
-            let asked = decision.state.clarifications[Self.openQuestion, default: 0]
-            guard asked < limit else { return limitReached("an answer") }
-            decision.state.clarifications[Self.openQuestion] = asked + 1
-            decision.action = .clarify(slot: Self.openQuestion, question: question, attempt: asked + 1)
-            return decision
-        }
-        guard let spec, spec.action == .toolCalls else {
-            if case .clarify(_, let question, _) = decision.action { return openQuestion(question) }
-            return decision
-        }
-        for slot in spec.slots {
-            if let value = slot.value(in: text) {
-                decision.state.slots[slot.name] = SlotValue(value: value, source: .customer)
-            }
-        }
-        switch decision.action {
-        case .plan, .clarify:
-            if let missing = spec.slots.first(where: { decision.state.slots[$0.name] == nil }) {
-                let asked = decision.state.clarifications[missing.name, default: 0]
-                guard asked < limit else { return limitReached("slot \(missing.name)") }
-                decision.state.clarifications[missing.name] = asked + 1
-                decision.state.pendingIntent = spec.name
-                decision.action = .clarify(slot: missing.name, question: missing.question, attempt: asked + 1)
-                return decision
-            }
-            if case .clarify(_, let question, _) = decision.action {
-                decision.state.pendingIntent = spec.name
-                return openQuestion(question)
-            }
-            for slot in spec.slots { decision.state.clarifications[slot.name] = nil }
-            decision.state.clarifications[Self.openQuestion] = nil
-            decision.state.pendingIntent = nil
-            return decision
-        default:
-            return decision
-        }
-    }
-
     static func clip(_ text: String) -> String { text.count > 160 ? String(text.prefix(157)) + "..." : text }
-
-    /// The clarification counter for questions that are not about one of the intent's slots.
-    static let openQuestion = "open_question"
 
     func onStepVerified(_ event: EventEnvelope, _ verified: StepVerified) async throws {
         guard var turn = try await PlannerStore.loadTurn(planID: verified.planID, pool: pool) else {
