@@ -117,10 +117,10 @@ struct BenchRebuild: AsyncParsableCommand {
         let decision = try message.reaction(DecisionMade(brain: "rules", intent: "order_status", confidence: 0.9, entities: ["order_id": SlotValue(value: "ABC123", source: .customer)], nextAction: .toolCalls, explain: "pattern"), producer: "planner@bench")
         if index % 50 == 49 {
             let draft = try message.reaction(ReplyDrafted(replyID: UUID(), kind: .handover, text: "A colleague will help.", grounding: []), producer: "planner@bench")
-            let handover = try message.reaction(HandoverRequested(reason: "customer_request", summary: "bench", skills: ["general"]), producer: "planner@bench")
+            let handover = try message.reaction(HandoverRequested(reason: .customerRequest, summary: "bench", skills: ["general"]), producer: "planner@bench")
             let approved = try draft.reaction(ReplyApproved(replyID: UUID(), kind: .handover, text: "A colleague will help."), producer: "verifier@bench")
             let delivered = try approved.reaction(ReplyDelivered(replyID: UUID(), kind: .handover, text: "A colleague will help.", channel: "api"), producer: "gateway@bench")
-            let queued = try handover.reaction(HandoverQueued(queue: "general", reason: "customer_request", priority: 2), producer: "hilqueue@bench")
+            let queued = try handover.reaction(HandoverQueued(queue: "general", reason: .customerRequest, priority: 2), producer: "hilqueue@bench")
             return [message, decision, draft, handover, approved, delivered, queued]
         }
         let plan = try message.reaction(PlanProposed(planID: planID, intent: "order_status", steps: [PlanStep(stepID: stepID, tool: "get_order_status", args: ["order_id": "ABC123"], why: "asked")]), producer: "planner@bench")

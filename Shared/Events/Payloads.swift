@@ -312,15 +312,39 @@ public struct ReplyDelivered: EventPayload {
     enum CodingKeys: String, CodingKey { case replyID = "reply_id", kind, text, channel }
 }
 
+/// Why a conversation goes to a human: a stable code on the wire, one type in every service.
+public enum HandoverReason: String, Codable, Sendable, CaseIterable {
+    /// No intent of the pack matched (and no knowledge answered).
+    case unknownIntent = "unknown_intent"
+    /// The customer asked for a person, or the intent is one humans handle.
+    case customerRequest = "customer_request"
+    /// A slot was asked for as often as the pack allows.
+    case clarificationLimit = "clarification_limit"
+    case stepRejected = "step_rejected"
+    case toolFailed = "tool_failed"
+    case replyBlocked = "reply_blocked"
+    /// A model decided to hand over.
+    case modelHandover = "model_handover"
+    /// Tool results arrived but no reply template of the intent fits them.
+    case noAnswerTemplate = "no_answer_template"
+
+    /// Failures on our side go ahead of ordinary requests in the human queue.
+    public var isPlatformFailure: Bool {
+        switch self {
+        case .toolFailed, .replyBlocked, .stepRejected: true
+        default: false
+        }
+    }
+}
+
 public struct HandoverRequested: EventPayload {
     public static let eventType = "HandoverRequested"
     public static let eventVersion = 1
-    /// Stable reason code: unknown_intent, customer_request, clarification_limit, step_rejected, tool_failed, reply_blocked.
-    public var reason: String
+    public var reason: HandoverReason
     /// For the human picking it up; never contains secrets.
     public var summary: String
     public var skills: [String]
-    public init(reason: String, summary: String, skills: [String]) {
+    public init(reason: HandoverReason, summary: String, skills: [String]) {
         self.reason = reason
         self.summary = summary
         self.skills = skills
@@ -331,9 +355,9 @@ public struct HandoverQueued: EventPayload {
     public static let eventType = "HandoverQueued"
     public static let eventVersion = 1
     public var queue: String
-    public var reason: String
+    public var reason: HandoverReason
     public var priority: Int
-    public init(queue: String, reason: String, priority: Int) {
+    public init(queue: String, reason: HandoverReason, priority: Int) {
         self.queue = queue
         self.reason = reason
         self.priority = priority
@@ -341,6 +365,13 @@ public struct HandoverQueued: EventPayload {
 }
 
 /// One call to a language model, successful or not: the cost ledger is a projection of these.
+/// How one LLM call ended: a stable code on the wire.
+public enum LLMCallOutcome: String, Codable, Sendable, CaseIterable {
+    case success, error, timeout
+    case invalidOutput = "invalid_output"
+    case rateLimited = "rate_limited"
+}
+
 public struct LLMCallCompleted: EventPayload {
     public static let eventType = "LLMCallCompleted"
     public static let eventVersion = 1
@@ -353,10 +384,9 @@ public struct LLMCallCompleted: EventPayload {
     /// Integer micro-dollars, from the model catalog's prices: no floating-point money.
     public var costMicros: Int64
     public var latencyMs: Int
-    /// success, error, timeout, invalid_output, rate_limited.
-    public var outcome: String
+    public var outcome: LLMCallOutcome
     public var cached: Bool
-    public init(provider: String, model: String, purpose: String, tokensIn: Int, tokensOut: Int, costMicros: Int64, latencyMs: Int, outcome: String, cached: Bool) {
+    public init(provider: String, model: String, purpose: String, tokensIn: Int, tokensOut: Int, costMicros: Int64, latencyMs: Int, outcome: LLMCallOutcome, cached: Bool) {
         self.provider = provider
         self.model = model
         self.purpose = purpose

@@ -192,7 +192,9 @@ public final class KafkaConsumer: Sendable {
     ///   cancellation), then the run returns.
     /// - A revoke served by one of the polls that filled a batch drops the revoked partitions'
     ///   records taken before it; their next owner reads them again.
-    public func runBatches(maxRecords: Int = 500, _ handler: @Sendable ([KafkaRecord]) async throws -> Void) async throws {
+    /// - `idleBatches`: a poll that found nothing (after about a second) is handed over as an
+    ///   empty batch, so the caller can finish deferred work while the log is quiet.
+    public func runBatches(maxRecords: Int = 500, idleBatches: Bool = false, _ handler: @Sendable ([KafkaRecord]) async throws -> Void) async throws {
         guard maxRecords >= 1 else {
             throw KafkaError(code: .invalidArgument, message: "runBatches: maxRecords must be at least 1")
         }
@@ -220,7 +222,7 @@ public final class KafkaConsumer: Sendable {
                 case .failed(let error as KafkaError) where error.code == .closed: return
                 case .failed(let error): throw error
                 }
-                guard !batch.isEmpty else { continue }
+                guard !batch.isEmpty || (idleBatches && !Task.isCancelled) else { continue }
                 do {
                     try await KafkaConsumer.$handlerOf.withValue(id) { try await handler(batch) }
                 } catch {

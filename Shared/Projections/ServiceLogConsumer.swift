@@ -151,7 +151,7 @@ public struct ServiceLogConsumer: Sendable {
         let consumer = try KafkaConsumer(config: kafka, subscription: subscription, logger: logger)
         let metrics = Metrics(group: group)
         do {
-            try await consumer.runBatches(maxRecords: maxBatch) { records in try await self.handle(records, ledger: ledger, metrics: metrics) }
+            try await consumer.runBatches(maxRecords: maxBatch, idleBatches: true) { records in try await self.handle(records, ledger: ledger, metrics: metrics) }
         } catch is CancellationError {
             // Stopping mid-batch: its transaction did not commit, so it is handled again after
             // the restart. Not a failure.
@@ -189,6 +189,13 @@ public struct ServiceLogConsumer: Sendable {
     // MARK: One batch
 
     func handle(_ records: [KafkaRecord], ledger: OffsetLedger, metrics: Metrics) async throws {
+        if records.isEmpty {
+            // The log is quiet: write offsets that were deferred, once they are due.
+            if case .postgres(let pool, _, _) = offsets, ledger.hasPending {
+                try await commit([], [], ledger: ledger, pool: pool, metrics: metrics)
+            }
+            return
+        }
         metrics.batches.increment()
         let events = try await decode(records, metrics: metrics)
         let reactionOwner = self.reactionOwner
@@ -392,6 +399,8 @@ final class OffsetLedger: @unchecked Sendable {
             return true
         }
     }
+
+    var hasPending: Bool { lock.withLock { pending.values.contains { !$0.isEmpty } } }
 
     /// `moves` plus what was deferred, per owner.
     func withPending(_ moves: [(OffsetOwner, [TopicPartition: Int64])]) -> [(OffsetOwner, [TopicPartition: Int64])] {

@@ -63,8 +63,8 @@ public struct CostLedgerProjection: Projection {
             let call = try event.decode(LLMCallCompleted.self)
             rows.append([
                 event.id.lowercaseString, event.tenantID, event.conversationID, event.correlationID.lowercaseString, call.provider, call.model, call.purpose,
-                String(call.tokensIn), String(call.tokensOut), String(call.costMicros), String(call.latencyMs), call.outcome == "success" ? "t" : "f",
-                call.outcome, call.cached ? "t" : "f", Timestamp.format(millis: event.occurredAtMillis), String(position.partition), String(position.offset),
+                String(call.tokensIn), String(call.tokensOut), String(call.costMicros), String(call.latencyMs), call.outcome == .success ? "t" : "f",
+                call.outcome.rawValue, call.cached ? "t" : "f", Timestamp.format(millis: event.occurredAtMillis), String(position.partition), String(position.offset),
             ])
         }
         try BulkWrite.upsert(

@@ -63,7 +63,7 @@ public struct HandoverProjection: Projection {
                 guard handovers[turn] == nil else { continue }
                 let request = try event.decode(HandoverRequested.self)
                 handovers[turn] = Handover(
-                    conversation: event.conversationID, tenant: event.tenantID, reason: request.reason, summary: request.summary,
+                    conversation: event.conversationID, tenant: event.tenantID, reason: request.reason.rawValue, summary: request.summary,
                     skills: String(decoding: JSONValue.array(request.skills.map(JSONValue.string)).serialized(), as: UTF8.self),
                     queue: nil, priority: nil, status: "requested", requested: event.occurredAtMillis, queued: nil)
             case HandoverQueued.eventType:

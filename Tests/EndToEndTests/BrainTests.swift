@@ -52,7 +52,7 @@ struct BrainTests {
                 #expect(fell.to == "rules" && fell.reason == "provider_error" && fell.tried == ["env-model"])
                 #expect(try downEvents.first { $0.type == "DecisionMade" }?.decode(DecisionMade.self).brain == "rules")
                 let failedCall = try #require(downEvents.first { $0.type == "LLMCallCompleted" }).decode(LLMCallCompleted.self)
-                #expect(failedCall.outcome == "error")
+                #expect(failedCall.outcome == .error)
             }
         }
     }
@@ -156,7 +156,7 @@ struct BrainTests {
             let calls = try events.filter { $0.type == "LLMCallCompleted" }.map { try $0.decode(LLMCallCompleted.self) }
             #expect(!calls.isEmpty)
             for call in calls {
-                #expect(call.provider == "openai-compatible" && call.model == "env-model" && call.outcome == "success", "\(call)")
+                #expect(call.provider == "openai-compatible" && call.model == "env-model" && call.outcome == .success, "\(call)")
                 #expect(call.tokensIn > 100 && call.tokensOut > 0, "the server reported usage: \(call)")
             }
             // Either the model's decision passed validation, or each invalid answer was rejected

@@ -67,7 +67,7 @@ struct OperationsTests {
                 let call = LLMCallCompleted(
                     provider: "openai-compatible", model: ["small", "large", "medium"][index % 3], purpose: "decision",
                     tokensIn: 100 + index, tokensOut: 10 + index, costMicros: Int64(1_000 * (index + 1) + 7), latencyMs: 50 + index,
-                    outcome: index % 5 == 0 ? "error" : "success", cached: false
+                    outcome: index % 5 == 0 ? .error : .success, cached: false
                 )
                 calls.append(call)
                 try await publisher.publish(try message.reaction(call, producer: "planner@e2e"))
@@ -81,7 +81,7 @@ struct OperationsTests {
             let totalCost = calls.map(\.costMicros).reduce(0, +)
             #expect(summary["total"]?["cost_micros"] == .number(Double(totalCost)))
             #expect(summary["total"]?["tokens_in"] == .number(Double(calls.map(\.tokensIn).reduce(0, +))))
-            #expect(summary["total"]?["success_rate"] == .number((Double(calls.filter { $0.outcome == "success" }.count) / 24 * 1000).rounded() / 1000))
+            #expect(summary["total"]?["success_rate"] == .number((Double(calls.filter { $0.outcome == .success }.count) / 24 * 1000).rounded() / 1000))
             let breakdown = summary["breakdown"]?.arrayValue ?? []
             #expect(Set(breakdown.compactMap { $0["key"]?.stringValue }) == ["small", "large", "medium"])
             for row in breakdown {

@@ -42,7 +42,7 @@ struct TelecomFlowTests {
             let rejected = try #require(topUpEvents.first { $0.type == "StepRejected" }).decode(StepRejected.self)
             #expect(rejected.tool == "recharge" && rejected.reason == "approval_required")
             #expect(!topUpEvents.contains { $0.type == "ToolCallStarted" }, "nothing ran")
-            #expect(try topUpEvents.first { $0.type == "HandoverRequested" }?.decode(HandoverRequested.self).reason == "step_rejected")
+            #expect(try topUpEvents.first { $0.type == "HandoverRequested" }?.decode(HandoverRequested.self).reason == .stepRejected)
             let rows = try await p.pool.query("SELECT balance_pence FROM telecom.subscribers WHERE tenant_id = 'default' AND phone_number = '+447700900123'")
             #expect(try rows.first?.decode("balance_pence", as: Int64.self) == 1250)
         }

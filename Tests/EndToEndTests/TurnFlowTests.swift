@@ -328,7 +328,7 @@ struct TurnFlowTests {
             #expect(!events.contains { $0.type == "StepApproved" || $0.type == "ToolCallStarted" }, "nothing ran")
             let draft = try events[2].decode(ReplyDrafted.self)
             #expect(draft.kind == .fallback)
-            #expect(try events[3].decode(HandoverRequested.self).reason == "step_rejected")
+            #expect(try events[3].decode(HandoverRequested.self).reason == .stepRejected)
             for event in events { #expect(PublishedSchemas.validate(event).isEmpty, "\(event.type)") }
         }
     }

@@ -79,9 +79,9 @@ enum EventSamples {
         reaction(ReplyApproved(replyID: UUID(), kind: .answer, text: "Shipped.")),
         reaction(ReplyBlocked(replyID: UUID(), kind: .answer, reason: "pii")),
         reaction(ReplyDelivered(replyID: UUID(), kind: .clarification, text: "Which order?", channel: "api")),
-        reaction(HandoverRequested(reason: "unknown_intent", summary: "s", skills: ["general"])),
-        reaction(HandoverQueued(queue: "general", reason: "unknown_intent", priority: 2)),
-        reaction(LLMCallCompleted(provider: "openai-compatible", model: "smollm2-135m", purpose: "decision", tokensIn: 812, tokensOut: 64, costMicros: 125, latencyMs: 340, outcome: "success", cached: false)),
+        reaction(HandoverRequested(reason: .unknownIntent, summary: "s", skills: ["general"])),
+        reaction(HandoverQueued(queue: "general", reason: .unknownIntent, priority: 2)),
+        reaction(LLMCallCompleted(provider: "openai-compatible", model: "smollm2-135m", purpose: "decision", tokensIn: 812, tokensOut: 64, costMicros: 125, latencyMs: 340, outcome: .success, cached: false)),
         reaction(RoutingDecided(
             purpose: "decision", profile: "balanced", chosen: "local-small",
             candidates: [.init(model: "local-small", score: 0.82, estimatedCostMicros: 0), .init(model: "cloud-large", score: 0.41, estimatedCostMicros: 1250)],

@@ -69,7 +69,7 @@ import Testing
             #expect(types(outcome) == ["RoutingDecided", "LLMCallCompleted"])
             let call = try #require(outcome.events[1] as? LLMCallCompleted)
             // 1,200 tokens at $1 per million = 1,200 micro-dollars.
-            #expect(call.costMicros == 1200 && call.tokensIn == 1000 && call.tokensOut == 200 && call.outcome == "success" && !call.cached)
+            #expect(call.costMicros == 1200 && call.tokensIn == 1000 && call.tokensOut == 200 && call.outcome == .success && !call.cached)
             let request = try #require(fixture.requests(for: .openAIChatCompletions).first)
             #expect(request.header("authorization") == "Bearer sk-fixture-SECRET-4242")
             #expect(request.json?["response_format"]?["type"] == "json_schema")
@@ -143,7 +143,7 @@ import Testing
             for _ in 0..<2 {
                 let failed = await brain.decide(text: "Where is my order ABC123?", state: ConversationState(), tenant: "t", conversation: "c1")
                 #expect(failed.decision == nil)
-                #expect((failed.events.first { $0 is LLMCallCompleted } as? LLMCallCompleted)?.outcome == "error")
+                #expect((failed.events.first { $0 is LLMCallCompleted } as? LLMCallCompleted)?.outcome == .error)
                 #expect((failed.events.last as? BrainFellBack)?.reason == "provider_error")
             }
             #expect(fixture.requests(for: .openAIChatCompletions).count == 6)

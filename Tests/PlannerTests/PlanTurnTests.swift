@@ -95,14 +95,14 @@ import Testing
                 _ = try turn.receive(["found": true], for: stranger)
                 return .awaiting(missing: -1)
             case .failure(let index):
-                switch try turn.fail(turn.stepIDs[index], after: failure, reply: "Sorry.", reason: "tool_failed", summary: "Tool failed.") {
+                switch try turn.fail(turn.stepIDs[index], after: failure, reply: "Sorry.", reason: .toolFailed, summary: "Tool failed.") {
                 case .failed(let emissions):
-                    #expect(emissions == Emission.fallback(after: failure, reply: "Sorry.", reason: "tool_failed", summary: "Tool failed."))
+                    #expect(emissions == Emission.fallback(after: failure, reply: "Sorry.", reason: .toolFailed, summary: "Tool failed."))
                     return .failed
                 case .ignored(let why): return .ignored(why)
                 }
             case .failureForUnknownStep:
-                _ = try turn.fail(stranger, after: failure, reply: nil, reason: "step_rejected", summary: "Rejected.")
+                _ = try turn.fail(stranger, after: failure, reply: nil, reason: .stepRejected, summary: "Rejected.")
                 return .failed
             case .concludeWithAnswer:
                 _ = try turn.conclude(.answer("Shipped."), after: verified)
@@ -173,10 +173,10 @@ import Testing
 
     @Test func aModelsHandoverRepliesAndAsksForAHuman() throws {
         var turn = try Self.complete()
-        let concluded = try turn.conclude(.handOver(reason: "customer_request", reply: "A colleague will help.", summary: "After tool results: x", skills: ["billing"]), after: Self.verified)
+        let concluded = try turn.conclude(.handOver(reason: .customerRequest, reply: "A colleague will help.", summary: "After tool results: x", skills: ["billing"]), after: Self.verified)
         #expect(concluded.emissions == [
             Emission(ReplyDrafted(replyID: DerivedID.make(from: turn.planID, label: "reply"), kind: .handover, text: "A colleague will help.", grounding: [])),
-            Emission(HandoverRequested(reason: "customer_request", summary: "After tool results: x", skills: ["billing"])),
+            Emission(HandoverRequested(reason: .customerRequest, summary: "After tool results: x", skills: ["billing"])),
         ])
         #expect(concluded.said == "A colleague will help." && concluded.outcome == "handed over")
     }
@@ -185,7 +185,7 @@ import Testing
         var turn = try Self.complete()
         let concluded = try turn.conclude(.noAnswer(tool: "get_order_status", reply: "Sorry."), after: Self.verified)
         #expect(concluded.emissions.last == Emission(HandoverRequested(
-            reason: "no_answer_template", summary: "No answer template matched the result of get_order_status.", skills: ["general"])))
+            reason: .noAnswerTemplate, summary: "No answer template matched the result of get_order_status.", skills: ["general"])))
         #expect(concluded.said == nil && concluded.outcome == "handed over" && turn.status == .concluded)
     }
 
@@ -263,8 +263,8 @@ import Testing
 
     @Test(arguments: [
         ModelRow(name: "respond answers", action: .respond(text: "Shipped."), iteration: 0, expect: .answer("Shipped.")),
-        ModelRow(name: "handover hands over", action: .handover(reason: "customer_request", text: "Connecting you.", skills: ["general"]), iteration: 0,
-                 expect: .handOver(reason: "customer_request", reply: "Connecting you.", summary: "After tool results: because", skills: ["general"])),
+        ModelRow(name: "handover hands over", action: .handover(reason: .customerRequest, text: "Connecting you.", skills: ["general"]), iteration: 0,
+                 expect: .handOver(reason: .customerRequest, reply: "Connecting you.", summary: "After tool results: because", skills: ["general"])),
         ModelRow(name: "more tools with a round left plan again", action: .plan(steps: [PlanTurnTests.step("t9")]), iteration: 0, expect: .nextRound([PlanTurnTests.step("t9")])),
         ModelRow(name: "more tools with no round left: the template", action: .plan(steps: [PlanTurnTests.step("t9")]), iteration: 1, expect: nil),
         ModelRow(name: "a question after tools ran: the template", action: .clarify(slot: "x", question: "?", attempt: 1), iteration: 0, expect: nil),
@@ -311,8 +311,8 @@ import Testing
         let answered = open(.respond(text: "Hello!"))
         #expect(answered.emissions.last == Emission.reply(replyID, .answer, "Hello!") && answered.outcome == "answered: Hello!")
 
-        let handedOver = open(.handover(reason: "unknown_intent", text: "A human will help.", skills: ["general"]))
-        #expect(handedOver.emissions.last == Emission(HandoverRequested(reason: "unknown_intent", summary: "Customer asked: intent order_status; why.", skills: ["general"])))
+        let handedOver = open(.handover(reason: .unknownIntent, text: "A human will help.", skills: ["general"]))
+        #expect(handedOver.emissions.last == Emission(HandoverRequested(reason: .unknownIntent, summary: "Customer asked: intent order_status; why.", skills: ["general"])))
         #expect(handedOver.outcome == "handed over (unknown_intent)" && handedOver.said == "A human will help.")
     }
 

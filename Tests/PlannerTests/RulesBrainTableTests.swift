@@ -22,7 +22,7 @@ struct BrainRow: Sendable, CustomTestStringConvertible {
         /// `asks` is a fragment of the pack's question for `slot`.
         case clarify(slot: String, asks: String, attempt: Int)
         case respond(contains: String)
-        case handover(reason: String, skills: [String])
+        case handover(reason: HandoverReason, skills: [String])
     }
     var pack: PackName
     var prior: ConversationState
@@ -63,8 +63,8 @@ let brainRows: [BrainRow] = [
     // Greeting, human, unknown.
     BrainRow(.telecom, "Hello!", intent: "greeting", .respond(contains: "network problems")),
     BrainRow(.telecom, "hiya", intent: "greeting", .respond(contains: "PUK")),
-    BrainRow(.telecom, "Can I talk to a real person please", intent: "human_agent", .handover(reason: "customer_request", skills: ["general"])),
-    BrainRow(.telecom, "What's the weather like tomorrow?", intent: "unknown", .handover(reason: "unknown_intent", skills: ["general"])),
+    BrainRow(.telecom, "Can I talk to a real person please", intent: "human_agent", .handover(reason: .customerRequest, skills: ["general"])),
+    BrainRow(.telecom, "What's the weather like tomorrow?", intent: "unknown", .handover(reason: .unknownIntent, skills: ["general"])),
 
     // Network problems by region: cities from the closed list, postcodes reduced to districts.
     BrainRow(.telecom, "I've got no signal in Manchester", intent: "network_issue",
@@ -120,14 +120,14 @@ let brainRows: [BrainRow] = [
              .plan(tool: "recharge", args: ["phone_number": "+447700900456", "amount": "15.00"]), slots: ["phone_number": said("+447700900456"), "amount": said("15.00")]),
     // The cap: after two questions about one slot, a human takes over.
     BrainRow(.telecom, Prior.pending("recharge", asked: "phone_number", times: 2), "top up please", intent: "recharge",
-             .handover(reason: "clarification_limit", skills: ["billing"])),
+             .handover(reason: .clarificationLimit, skills: ["billing"])),
     BrainRow(.telecom, Prior.pending("recharge", asked: "amount", times: 2, slots: ["phone_number": said(ada)]), "top up some credit please", intent: "recharge",
-             .handover(reason: "clarification_limit", skills: ["billing"]), slots: ["phone_number": said(ada)]),
+             .handover(reason: .clarificationLimit, skills: ["billing"]), slots: ["phone_number": said(ada)]),
     // Mid-flow: a human request wins even over a message that fills the pending slot.
     BrainRow(.telecom, Prior.pending("recharge", asked: "phone_number"), "07700900123, actually I'd rather speak to a person", intent: "human_agent",
-             .handover(reason: "customer_request", skills: ["general"])),
+             .handover(reason: .customerRequest, skills: ["general"])),
     BrainRow(.telecom, Prior.pending("recharge", asked: "phone_number"), "what's the weather like?", intent: "unknown",
-             .handover(reason: "unknown_intent", skills: ["general"])),
+             .handover(reason: .unknownIntent, skills: ["general"])),
 
     // Balance.
     BrainRow(.telecom, "What's my balance? 07700900123", intent: "balance",
@@ -139,7 +139,7 @@ let brainRows: [BrainRow] = [
     BrainRow(.telecom, Prior.pending("balance", asked: "phone_number"), "it's 07700 900 123", intent: "balance",
              .plan(tool: "get_balance", args: ["phone_number": .string(ada)]), slots: ["phone_number": said(ada)]),
     BrainRow(.telecom, Prior.pending("balance", asked: "phone_number"), "sorry, I don't know it", intent: "unknown",
-             .handover(reason: "unknown_intent", skills: ["general"])),
+             .handover(reason: .unknownIntent, skills: ["general"])),
 
     // SIM: PUK lookup and activation run tools; a replacement goes to a human (identity check).
     BrainRow(.telecom, "My SIM is locked and asking for a PUK, number 07700900789", intent: "sim_puk",
@@ -150,10 +150,10 @@ let brainRows: [BrainRow] = [
              .plan(tool: "activate_sim", args: ["phone_number": "+447700900456"]), slots: ["phone_number": said("+447700900456")]),
     BrainRow(.telecom, "my new sim isn't working", intent: "sim_activation",
              .clarify(slot: "phone_number", asks: "activate", attempt: 1), pending: "sim_activation"),
-    BrainRow(.telecom, "My phone was stolen", intent: "sim_replacement", .handover(reason: "customer_request", skills: ["sim"])),
-    BrainRow(.telecom, "I need a new SIM", intent: "sim_replacement", .handover(reason: "customer_request", skills: ["sim"])),
+    BrainRow(.telecom, "My phone was stolen", intent: "sim_replacement", .handover(reason: .customerRequest, skills: ["sim"])),
+    BrainRow(.telecom, "I need a new SIM", intent: "sim_replacement", .handover(reason: .customerRequest, skills: ["sim"])),
     BrainRow(.telecom, Prior.pending("sim_puk", asked: "phone_number"), "I've lost my phone", intent: "sim_replacement",
-             .handover(reason: "customer_request", skills: ["sim"])),
+             .handover(reason: .customerRequest, skills: ["sim"])),
 
     // Retail, through the same table.
     BrainRow(.retail, "Where is my order ABC123?", intent: "order_status",
@@ -167,13 +167,13 @@ let brainRows: [BrainRow] = [
     BrainRow(.retail, Prior.pending("order_status", asked: "order_id"), "where is my order", intent: "order_status",
              .clarify(slot: "order_id", asks: "order number", attempt: 2), pending: "order_status"),
     BrainRow(.retail, Prior.pending("order_status", asked: "order_id", times: 2), "where is my order", intent: "order_status",
-             .handover(reason: "clarification_limit", skills: ["orders"])),
+             .handover(reason: .clarificationLimit, skills: ["orders"])),
     BrainRow(.retail, Prior.known(["order_id": said("ABC123")]), "Where is my order?", intent: "order_status",
              .plan(tool: "get_order_status", args: ["order_id": "ABC123"]), slots: ["order_id": said("ABC123")]),
     BrainRow(.retail, Prior.pending("order_status", asked: "order_id"), "ABC123 — actually let me talk to a person", intent: "human_agent",
-             .handover(reason: "customer_request", skills: ["general"])),
+             .handover(reason: .customerRequest, skills: ["general"])),
     BrainRow(.retail, "Hello!", intent: "greeting", .respond(contains: "orders")),
-    BrainRow(.retail, "Can you write me a poem about cheese?", intent: "unknown", .handover(reason: "unknown_intent", skills: ["general"])),
+    BrainRow(.retail, "Can you write me a poem about cheese?", intent: "unknown", .handover(reason: .unknownIntent, skills: ["general"])),
 ]
 
 /// A tool result and what the reply built from it must (and must not) say.
@@ -304,8 +304,8 @@ let answerRows: [AnswerRow] = [
             #expect(actualReason == reason)
             #expect(actualSkills == skills)
             let expectedText = switch reason {
-            case "unknown_intent": pack.replies.unknownIntent.render([:])
-            case "clarification_limit": pack.replies.clarificationLimit.render([:])
+            case .unknownIntent: pack.replies.unknownIntent.render([:])
+            case .clarificationLimit: pack.replies.clarificationLimit.render([:])
             default: pack.intent(named: row.intent)?.reply?.render([:]) ?? ""
             }
             #expect(text == expectedText)

@@ -72,7 +72,7 @@ let retailPack = try! DomainPack.load(path: repoRoot.appendingPathComponent("dep
             state = decision.state
             if case .clarify = decision.action { questions += 1; continue }
             guard case .handover(let reason, _, _) = decision.action else { Issue.record("unexpected \(decision.action)"); return }
-            #expect(reason == "clarification_limit")
+            #expect(reason == .clarificationLimit)
             break
         }
         #expect(questions == retailPack.policy.maxClarificationsPerSlot)

@@ -26,11 +26,8 @@ public struct HandoverReactor: Sendable {
     static func queue(for skills: [String]) -> String { skills.first ?? "general" }
 
     /// Failures on our side go ahead of ordinary requests.
-    static func priority(for reason: String) -> Int {
-        switch reason {
-        case "tool_failed", "reply_blocked", "step_rejected": 1
-        default: 2
-        }
+    static func priority(for reason: HandoverReason) -> Int {
+        reason.isPlatformFailure ? 1 : 2
     }
 }
 

@@ -156,7 +156,7 @@ public struct DecisionContract: Sendable {
             let text = spec?.reply?.render([:]) ?? pack.replies.unknownIntent.render([:])
             return .valid(BrainDecision(
                 intent: intent, confidence: confidence,
-                action: .handover(reason: intent == Self.unknownIntent ? "unknown_intent" : "model_handover", text: text, skills: spec?.skills ?? ["general"]),
+                action: .handover(reason: intent == Self.unknownIntent ? .unknownIntent : .modelHandover, text: text, skills: spec?.skills ?? ["general"]),
                 explain: explain, state: newState), notes: notes)
         }
     }

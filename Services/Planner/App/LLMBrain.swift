@@ -179,7 +179,7 @@ public final class LLMBrain: Sendable {
                 text: hit.text,
                 event: LLMCallCompleted(
                     provider: provider.rawValue, model: model.id, purpose: messages.count > 2 ? "repair" : "decision",
-                    tokensIn: hit.usage.inputTokens, tokensOut: hit.usage.outputTokens, costMicros: 0, latencyMs: 0, outcome: "success", cached: true),
+                    tokensIn: hit.usage.inputTokens, tokensOut: hit.usage.outputTokens, costMicros: 0, latencyMs: 0, outcome: .success, cached: true),
                 usage: hit.usage, cached: true, cacheKey: cacheKey)
         }
         let apiKey = model.apiKeyEnv.flatMap { environment[$0] }.flatMap { $0.isEmpty ? nil : $0 }
@@ -202,16 +202,16 @@ public final class LLMBrain: Sendable {
                     provider: provider.rawValue, model: model.id, purpose: purpose,
                     tokensIn: usage.inputTokens, tokensOut: usage.outputTokens,
                     costMicros: model.costMicros(inputTokens: usage.inputTokens, outputTokens: usage.outputTokens),
-                    latencyMs: Self.milliseconds(ContinuousClock.now - started), outcome: "success", cached: false),
+                    latencyMs: Self.milliseconds(ContinuousClock.now - started), outcome: .success, cached: false),
                 usage: usage, cached: false, cacheKey: cacheKey)
         } catch {
             _ = router.breakers.recordFailure(model: model.id)
-            let outcome: String
+            let outcome: LLMCallOutcome
             switch error.code {
-            case .timeout: outcome = "timeout"
-            case .rateLimited: outcome = "rate_limited"
-            case .malformedResponse, .refused: outcome = "invalid_output"
-            default: outcome = "error"
+            case .timeout: outcome = .timeout
+            case .rateLimited: outcome = .rateLimited
+            case .malformedResponse, .refused: outcome = .invalidOutput
+            default: outcome = .error
             }
             logger.warning("model call failed", metadata: ["model": "\(model.id)", "error": "\(error)"])
             let usage = error.usage ?? TokenUsage(inputTokens: 0, outputTokens: 0)

@@ -24,13 +24,13 @@ struct Emission: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// A reply (when there is one to send) and the request for a human.
-    static func handOver(replyID: UUID, kind: ReplyKind, reply: String?, reason: String, summary: String, skills: [String]) -> [Emission] {
+    static func handOver(replyID: UUID, kind: ReplyKind, reply: String?, reason: HandoverReason, summary: String, skills: [String]) -> [Emission] {
         (reply.map { [Emission.reply(replyID, kind, $0)] } ?? []) + [Emission(HandoverRequested(reason: reason, summary: summary, skills: skills))]
     }
 
     /// A step that failed or was rejected, or a reply the verifier blocked: a fallback reply
     /// (when there is one) and a human, whether or not the planner made the plan.
-    static func fallback(after cause: UUID, reply: String?, reason: String, summary: String) -> [Emission] {
+    static func fallback(after cause: UUID, reply: String?, reason: HandoverReason, summary: String) -> [Emission] {
         handOver(replyID: DerivedID.make(from: cause, label: "reply"), kind: .fallback, reply: reply, reason: reason, summary: summary, skills: ["general"])
     }
 
@@ -183,7 +183,7 @@ struct PlanTurn: Codable, Sendable, Equatable {
     }
 
     /// A step failed or was rejected: the turn fails once, and a human takes over.
-    mutating func fail(_ stepID: UUID, after cause: UUID, reply: String?, reason: String, summary: String) throws(PlanTurnError) -> FailureTransition {
+    mutating func fail(_ stepID: UUID, after cause: UUID, reply: String?, reason: HandoverReason, summary: String) throws(PlanTurnError) -> FailureTransition {
         if let ignored = try check(stepID) { return .ignored(ignored) }
         status = .failed
         return .failed(Emission.fallback(after: cause, reply: reply, reason: reason, summary: summary))
@@ -203,7 +203,7 @@ struct PlanTurn: Codable, Sendable, Equatable {
         /// Reply from the results (grounded in the plan's steps).
         case answer(String)
         /// A model decided a human should take over.
-        case handOver(reason: String, reply: String, summary: String, skills: [String])
+        case handOver(reason: HandoverReason, reply: String, summary: String, skills: [String])
         /// No answer template matched the result of `tool`: the pack's tool-failed reply and a human.
         case noAnswer(tool: String, reply: String)
         /// A model wants more tools: a new plan in the same turn.
@@ -251,7 +251,7 @@ struct PlanTurn: Codable, Sendable, Equatable {
             return Concluded(emissions: emissions, said: reply, outcome: "handed over")
         case .noAnswer(let tool, let reply):
             let emissions = Emission.handOver(
-                replyID: replyID, kind: .handover, reply: reply, reason: "no_answer_template",
+                replyID: replyID, kind: .handover, reply: reply, reason: .noAnswerTemplate,
                 summary: "No answer template matched the result of \(tool).", skills: ["general"])
             // As before the split: this reply does not join the conversation's context.
             return Concluded(emissions: emissions, outcome: "handed over")

@@ -56,19 +56,19 @@ public struct PlannerReactor: Sendable {
         case StepFailed.eventType:
             let failed = try event.decode(StepFailed.self)
             try await onStepFailure(
-                event, planID: failed.planID, stepID: failed.stepID, reason: "tool_failed",
+                event, planID: failed.planID, stepID: failed.stepID, reason: .toolFailed,
                 reply: replies.toolFailed.render([:]), summary: "Tool \(failed.tool) failed (\(failed.reason)).")
         case StepRejected.eventType:
             let rejected = try event.decode(StepRejected.self)
             try await onStepFailure(
-                event, planID: rejected.planID, stepID: rejected.stepID, reason: "step_rejected",
+                event, planID: rejected.planID, stepID: rejected.stepID, reason: .stepRejected,
                 reply: replies.stepRejected.render([:]), summary: "Step \(rejected.tool) was rejected (\(rejected.reason)).")
         case ReplyBlocked.eventType:
             let blocked = try event.decode(ReplyBlocked.self)
             // A blocked fallback is not redrafted: that could loop. The handover still happens.
             let reply: String? = blocked.kind == .fallback || blocked.kind == .handover ? nil : replies.replyBlocked.render([:])
             try await finish(event, Emission.fallback(
-                after: event.id, reply: reply, reason: "reply_blocked", summary: "A drafted reply was blocked (\(blocked.reason))."))
+                after: event.id, reply: reply, reason: .replyBlocked, summary: "A drafted reply was blocked (\(blocked.reason))."))
         default:
             return
         }
@@ -197,7 +197,7 @@ public struct PlannerReactor: Sendable {
 
     /// A step failed or was rejected: a human takes over, once per turn. A plan the planner did
     /// not make (no turn) still gets one.
-    func onStepFailure(_ event: EventEnvelope, planID: UUID, stepID: UUID, reason: String, reply: String, summary: String) async throws {
+    func onStepFailure(_ event: EventEnvelope, planID: UUID, stepID: UUID, reason: HandoverReason, reply: String, summary: String) async throws {
         guard var turn = try await store.turn(planID) else {
             return try await finish(event, Emission.fallback(after: event.id, reply: reply, reason: reason, summary: summary))
         }

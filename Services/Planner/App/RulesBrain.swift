@@ -69,7 +69,7 @@ public struct BrainDecision: Sendable, Equatable {
         case plan(steps: [ProposedStep])
         case clarify(slot: String, question: String, attempt: Int)
         case respond(text: String)
-        case handover(reason: String, text: String, skills: [String])
+        case handover(reason: HandoverReason, text: String, skills: [String])
     }
     public struct ProposedStep: Sendable, Equatable {
         public var tool: String
@@ -124,7 +124,7 @@ public struct RulesBrain: Sendable {
             state.pendingIntent = nil
             return BrainDecision(
                 intent: Self.unknownIntent, confidence: confidence,
-                action: .handover(reason: "unknown_intent", text: pack.replies.unknownIntent.render([:]), skills: ["general"]),
+                action: .handover(reason: .unknownIntent, text: pack.replies.unknownIntent.render([:]), skills: ["general"]),
                 explain: explain, state: state
             )
         }
@@ -137,7 +137,7 @@ public struct RulesBrain: Sendable {
             state.pendingIntent = nil
             return BrainDecision(
                 intent: intent.name, confidence: confidence,
-                action: .handover(reason: "customer_request", text: intent.reply!.render(slotValues(state)), skills: intent.skills),
+                action: .handover(reason: .customerRequest, text: intent.reply!.render(slotValues(state)), skills: intent.skills),
                 explain: explain, state: state
             )
         case .toolCalls:
@@ -153,7 +153,7 @@ public struct RulesBrain: Sendable {
                     state.pendingIntent = nil
                     return BrainDecision(
                         intent: intent.name, confidence: confidence,
-                        action: .handover(reason: "clarification_limit", text: pack.replies.clarificationLimit.render([:]), skills: intent.skills),
+                        action: .handover(reason: .clarificationLimit, text: pack.replies.clarificationLimit.render([:]), skills: intent.skills),
                         explain: explain + "; slot \(missing.name) still missing after \(asked) questions", state: state
                     )
                 }

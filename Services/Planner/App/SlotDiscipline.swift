@@ -68,7 +68,7 @@ struct SlotDiscipline: Sendable {
         state.pendingIntent = nil
         return BrainDecision(
             intent: decision.intent, confidence: decision.confidence,
-            action: .handover(reason: "clarification_limit", text: pack.replies.clarificationLimit.render([:]), skills: spec?.skills ?? ["general"]),
+            action: .handover(reason: .clarificationLimit, text: pack.replies.clarificationLimit.render([:]), skills: spec?.skills ?? ["general"]),
             explain: decision.explain + "; \(what) still missing after \(limit) questions", state: state)
     }
 }
