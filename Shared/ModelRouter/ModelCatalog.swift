@@ -215,33 +215,6 @@ public struct ModelCatalog: Sendable, Hashable {
         )
         return ModelCatalog(models: [spec])
     }
-
-    public static let baseURLVariable = "SWITCHBOARD_LLM_BASE_URL"
-    public static let modelVariable = "SWITCHBOARD_LLM_MODEL"
-    public static let apiKeyEnvVariable = "SWITCHBOARD_LLM_API_KEY_ENV"
-
-    /// The override catalog when `SWITCHBOARD_LLM_BASE_URL` and `SWITCHBOARD_LLM_MODEL` are set
-    /// (`SWITCHBOARD_LLM_API_KEY_ENV` optional), nil when neither is. Setting only one of the two
-    /// is a configuration mistake and throws rather than silently using the catalog file.
-    /// Empty values count as unset.
-    public static func override(environment: [String: String]) throws(ModelCatalogError) -> ModelCatalog? {
-        func value(_ name: String) -> String? {
-            guard let raw = environment[name], !raw.isEmpty else { return nil }
-            return raw
-        }
-        let baseURL = value(baseURLVariable)
-        let model = value(modelVariable)
-        switch (baseURL, model) {
-        case (nil, nil):
-            return nil
-        case (let baseURL?, let model?):
-            return try singleModel(baseURL: baseURL, model: model, apiKeyEnv: value(apiKeyEnvVariable))
-        case (nil, _):
-            throw ModelCatalogError(.invalidEnvironment, path: baseURLVariable, message: "required when \(modelVariable) is set")
-        case (_, nil):
-            throw ModelCatalogError(.invalidEnvironment, path: modelVariable, message: "required when \(baseURLVariable) is set")
-        }
-    }
 }
 
 /// A catalog that could not be loaded; `path` is where in the document (e.g.

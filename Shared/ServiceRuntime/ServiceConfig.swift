@@ -33,6 +33,24 @@ public struct ServiceConfig: Sendable {
     public var defaultTenant: String
     /// Seed the demo systems of record (`make up`, end-to-end tests); never in production.
     public var demoData: Bool = false
+    /// The planner's language models (docs/BRAINS.md); none set: the rules brain alone.
+    public var models = ModelSettings()
+    /// The process environment, for secrets only: an API key is read from the variable the
+    /// model settings name when a call needs it, and never copied into the configuration.
+    public var secrets: [String: String] = [:]
+
+    public struct ModelSettings: Sendable, Equatable {
+        /// `SWITCHBOARD_LLM_BASE_URL` + `SWITCHBOARD_LLM_MODEL`: one OpenAI-compatible model.
+        public var baseURL: String?
+        public var model: String?
+        /// `SWITCHBOARD_LLM_API_KEY_ENV`: the variable holding that model's key.
+        public var apiKeyEnv: String?
+        /// `SWITCHBOARD_MODEL_CATALOG`: a catalog of models, prices and budgets.
+        public var catalogPath: String?
+        public init(baseURL: String? = nil, model: String? = nil, apiKeyEnv: String? = nil, catalogPath: String? = nil) {
+            (self.baseURL, self.model, self.apiKeyEnv, self.catalogPath) = (baseURL, model, apiKeyEnv, catalogPath)
+        }
+    }
 
     /// `producer` field of every event this process appends: `service@instance`.
     public var producerName: String { "\(serviceName)@\(instanceID)" }
@@ -139,7 +157,7 @@ public struct CommonOptions: ParsableArguments, Sendable {
             }
             return value
         } ?? 4
-        return ServiceConfig(
+        var config = ServiceConfig(
             serviceName: service, instanceID: instance, bootstrapServers: bootstrap, databaseURL: databaseURL,
             databasePoolSize: poolSize, httpHost: host, httpPort: port, logLevel: level,
             kafkaFetchWaitMaxMs: fetchWait, kafkaSessionTimeoutMs: sessionTimeout, consumerConcurrency: concurrency,
@@ -156,6 +174,31 @@ public struct CommonOptions: ParsableArguments, Sendable {
                 return value
             } ?? false
         )
+        config.models = try Self.modelSettings(env)
+        config.secrets = environment
+        return config
+    }
+
+    /// Both of base URL and model or neither; an API key variable only with them.
+    static func modelSettings(_ env: (String) -> String?) throws -> ServiceConfig.ModelSettings {
+        let settings = ServiceConfig.ModelSettings(
+            baseURL: env("SWITCHBOARD_LLM_BASE_URL"), model: env("SWITCHBOARD_LLM_MODEL"),
+            apiKeyEnv: env("SWITCHBOARD_LLM_API_KEY_ENV"), catalogPath: env("SWITCHBOARD_MODEL_CATALOG"))
+        switch (settings.baseURL, settings.model) {
+        case (nil, nil):
+            if settings.apiKeyEnv != nil { throw ConfigError("SWITCHBOARD_LLM_API_KEY_ENV is set without SWITCHBOARD_LLM_BASE_URL and SWITCHBOARD_LLM_MODEL") }
+        case (let url?, _?):
+            guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+                throw ConfigError("SWITCHBOARD_LLM_BASE_URL must be an http(s) URL, got '\(url)'")
+            }
+        case (nil, _?): throw ConfigError("SWITCHBOARD_LLM_BASE_URL is required when SWITCHBOARD_LLM_MODEL is set")
+        case (_?, nil): throw ConfigError("SWITCHBOARD_LLM_MODEL is required when SWITCHBOARD_LLM_BASE_URL is set")
+        }
+        if let name = settings.apiKeyEnv, name.isEmpty || !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) {
+            // Not echoed: a key pasted here by mistake must not reach a log.
+            throw ConfigError("SWITCHBOARD_LLM_API_KEY_ENV must name an environment variable (letters, digits, _)")
+        }
+        return settings
     }
 
     static func parseAddress(_ address: String) throws -> (String, Int) {

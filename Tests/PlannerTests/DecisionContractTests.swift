@@ -113,15 +113,12 @@ import Testing
 @Suite struct BrainSettingsTests {
     @Test func theExampleCatalogLoadsAndTheEnvironmentOverrideWins() throws {
         let path = repoRoot.appendingPathComponent("deploy/models.example.yaml").path
-        let catalog = try #require(try BrainSettings.catalog(environment: ["SWITCHBOARD_MODEL_CATALOG": path]))
+        let catalog = try #require(try BrainSettings.catalog(.init(catalogPath: path)))
         #expect(catalog.models.map(\.id) == ["local-ollama", "groq-llama", "claude-haiku"])
         #expect(catalog.models.map(\.apiKeyEnv) == [nil, "GROQ_API_KEY", "ANTHROPIC_API_KEY"])
-        let single = try #require(try BrainSettings.catalog(environment: [
-            "SWITCHBOARD_MODEL_CATALOG": path, "SWITCHBOARD_LLM_BASE_URL": "http://127.0.0.1:11434/v1", "SWITCHBOARD_LLM_MODEL": "llama3.1",
-        ]))
+        let single = try #require(try BrainSettings.catalog(.init(baseURL: "http://127.0.0.1:11434/v1", model: "llama3.1", catalogPath: path)))
         #expect(single.models.map(\.id) == ["env-model"] && single.models.first?.model == "llama3.1")
-        #expect(try BrainSettings.catalog(environment: [:]) == nil)
-        #expect(throws: (any Error).self) { try BrainSettings.catalog(environment: ["SWITCHBOARD_LLM_MODEL": "only-half"]) }
+        #expect(try BrainSettings.catalog(.init()) == nil)
     }
 }
 

@@ -39,6 +39,9 @@ import Testing
         ("SWITCHBOARD_PLANNER_ADDR", "nope", "listen address"),
         ("SWITCHBOARD_KAFKA_FETCH_WAIT_MS", "-1", "FETCH_WAIT"),
         ("SWITCHBOARD_CONSUMER_CONCURRENCY", "0", "CONSUMER_CONCURRENCY"),
+        ("SWITCHBOARD_LLM_MODEL", "only-half", "SWITCHBOARD_LLM_BASE_URL is required"),
+        ("SWITCHBOARD_LLM_API_KEY_ENV", "KEY", "without SWITCHBOARD_LLM_BASE_URL"),
+        ("SWITCHBOARD_DEMO_DATA", "yes", "SWITCHBOARD_DEMO_DATA"),
         ("SWITCHBOARD_LOG_LEVEL", "loud", "log level"),
         ("SWITCHBOARD_KAFKA_PROPERTIES", "novalue", "key=value"),
     ] as [(String, String?, String)])

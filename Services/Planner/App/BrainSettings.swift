@@ -1,17 +1,18 @@
 import Foundation
 public import ModelRouter
 import Postgres
+public import ServiceRuntime
 
-/// Which models the planner may use. In order: `SWITCHBOARD_LLM_BASE_URL` +
-/// `SWITCHBOARD_LLM_MODEL` (one OpenAI-compatible model, e.g. Ollama, vLLM or llama.cpp, without
-/// editing a catalog; `SWITCHBOARD_LLM_API_KEY_ENV` names the variable holding its key), then a
-/// catalog file (`SWITCHBOARD_MODEL_CATALOG`), else none: the rules brain alone.
+/// Which models the planner may use (`ServiceConfig.models`, read and validated with the rest
+/// of the configuration). In order: one OpenAI-compatible model by base URL and name (e.g.
+/// Ollama, vLLM or llama.cpp, without editing a catalog), then a catalog file, else none: the
+/// rules brain alone.
 public enum BrainSettings {
-    public static let catalogVariable = "SWITCHBOARD_MODEL_CATALOG"
-
-    public static func catalog(environment: [String: String]) throws -> ModelCatalog? {
-        if let single = try ModelCatalog.override(environment: environment) { return single }
-        if let path = environment[catalogVariable], !path.isEmpty { return try ModelCatalog.load(path: path) }
+    public static func catalog(_ settings: ServiceConfig.ModelSettings) throws -> ModelCatalog? {
+        if let baseURL = settings.baseURL, let model = settings.model {
+            return try ModelCatalog.singleModel(baseURL: baseURL, model: model, apiKeyEnv: settings.apiKeyEnv)
+        }
+        if let path = settings.catalogPath { return try ModelCatalog.load(path: path) }
         return nil
     }
 }

@@ -137,7 +137,7 @@ struct PlanTurn: Codable, Sendable, Equatable {
             let handover = Emission.handOver(
                 replyID: replyID, kind: .handover, reply: text, reason: reason,
                 summary: "Customer asked: intent \(decision.intent); \(decision.explain).", skills: skills)
-            return Opening(emissions: [decided] + handover, said: text, outcome: "handed over (\(reason))", tools: [])
+            return Opening(emissions: [decided] + handover, said: text, outcome: "handed over (\(reason.rawValue))", tools: [])
         }
     }
 

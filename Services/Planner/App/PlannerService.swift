@@ -16,10 +16,9 @@ public enum PlannerService {
         let pack = try DomainPack.load(path: config.domainPackPath)
         let host = try await ServiceHost.start(config: config, logger: logger, schemas: [(schema, PlannerStore.migrations), (ReadModels.costs.liveSchema, ReadModels.costs.migrations), (ReadModels.cases.liveSchema, ReadModels.cases.migrations), ("knowledge", KnowledgeProjection.migrations)])
         let publisher = host.publisher
-        let environment = ProcessInfo.processInfo.environment
-        let llm = try BrainSettings.catalog(environment: environment).map { catalog in
+        let llm = try BrainSettings.catalog(config.models).map { catalog in
             logger.info("language models configured", metadata: ["models": "\(catalog.models.map(\.id).joined(separator: ","))"])
-            return LLMBrain(catalog: catalog, pack: pack, spendSource: CostLedgerSpend(pool: host.pool), environment: environment, logger: logger)
+            return LLMBrain(catalog: catalog, pack: pack, spendSource: CostLedgerSpend(pool: host.pool), environment: config.secrets, logger: logger)
         }
         if llm == nil { logger.info("no language model configured: the rules brain decides") }
         let knowledge = try KnowledgeIndex(pool: host.pool, schema: "knowledge", logger: logger)
