@@ -60,40 +60,48 @@ for _ in $(seq 1800); do
 done
 grep -q "Switchboard is up" "$run/up.log" || { tail -20 "$run/up.log" >&2; echo "switchboard up not ready in 180 s" >&2; exit 1; }
 
-(
-  set -a; . "$run/env"; set +a
-  for c in 1 16; do
-    n=count_$c; w=warmup_$c
-    echo "== switchboard bench turns --concurrency $c --count ${!n} --warmup ${!w} --history $history --idle-seconds $idle"
-    "$bin/switchboard" bench turns --concurrency "$c" --count "${!n}" --warmup "${!w}" --history "$history" --idle-seconds "$idle" \
-      | tee "$run/switchboard-$c.txt"
-  done
-)
+# A run with turns that got no reply (the bench exits 1 after printing) does not stop the
+# comparison; it is named at the end and the script exits 1.
+failed=
+set -a; . "$run/env"; set +a
+for c in 1 16; do
+  n=count_$c; w=warmup_$c
+  echo "== switchboard bench turns --concurrency $c --count ${!n} --warmup ${!w} --history $history --idle-seconds $idle"
+  "$bin/switchboard" bench turns --concurrency "$c" --count "${!n}" --warmup "${!w}" --history "$history" --idle-seconds "$idle" \
+    2> >(tee "$run/switchboard-$c.err" >&2) | tee "$run/switchboard-$c.txt" || failed+=" switchboard-$c"
+done
+# The log of a turn that got no reply, kept while the dev broker (which keeps nothing) is up.
+for conversation in $(sed -n 's/^no reply within .*conversation //p' "$run"/switchboard-*.err); do
+  "$bin/switchboard" events export --conversation "$conversation" --output "$run/stuck-$conversation.jsonl" || true
+  echo "events of $conversation (no reply): $run/stuck-$conversation.jsonl" >&2
+done
 stop_stack
 
 for c in 1 16; do
   n=count_$c; w=warmup_$c
   echo "== langgraph (bench/langgraph/turns.py) --concurrency $c --count ${!n} --warmup ${!w}"
   "$python" bench/langgraph/turns.py --dsn "$langgraph_url" --concurrency "$c" --count "${!n}" --warmup "${!w}" \
-    | tee "$run/langgraph-$c.txt"
+    | tee "$run/langgraph-$c.txt" || failed+=" langgraph-$c"
 done
 
 # field FILE LINE-PREFIX KEY: the value of KEY= on the line starting with LINE-PREFIX.
-field() { awk -v p="$2" -v k="$3" 'index($0, p) == 1 { for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) print substr($i, length(k) + 2) }' "$1"; }
+field() { [ -f "$1" ] || return 0; awk -v p="$2" -v k="$3" 'index($0, p) == 1 { for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) print substr($i, length(k) + 2) }' "$1"; }
 echo
 echo "== summary ($(date -u +%Y-%m-%d), release build, commit $(git rev-parse --short HEAD))"
-printf '%-12s %9s %9s %8s %8s %22s %16s\n' system in_flight turns/s p50_ms p99_ms cpu_ms/turn_app+pg cpu_ms/turn_all
+row() { printf '%-12s %9s %9s %8s %8s %22s %16s %7s\n' "$@"; }
+row system in_flight turns/s p50_ms p99_ms cpu_ms/turn_app+pg cpu_ms/turn_all failed
 for c in 1 16; do
   f=$run/switchboard-$c.txt
-  printf '%-12s %9s %9s %8s %8s %22s %16s\n' switchboard "$c" "$(field "$f" turns= turns_per_s)" "$(field "$f" latency_ms p50)" \
-    "$(field "$f" latency_ms p99)" "$(field "$f" cpu_ms_per_turn services_postgres)" "$(field "$f" cpu_ms_per_turn total)"
+  row switchboard "$c" "$(field "$f" turns= turns_per_s)" "$(field "$f" latency_ms p50)" "$(field "$f" latency_ms p99)" \
+    "$(field "$f" cpu_ms_per_turn services_postgres)" "$(field "$f" cpu_ms_per_turn total)" "$(x=$(field "$f" turns= failed); echo "${x:-0}")"
   f=$run/langgraph-$c.txt
-  printf '%-12s %9s %9s %8s %8s %22s %16s\n' langgraph "$c" "$(field "$f" turns= turns_per_s)" "$(field "$f" latency_ms p50)" \
-    "$(field "$f" latency_ms p99)" "$(field "$f" cpu_ms_per_turn python_postgres)" "$(field "$f" cpu_ms_per_turn python_postgres)"
+  row langgraph "$c" "$(field "$f" turns= turns_per_s)" "$(field "$f" latency_ms p50)" "$(field "$f" latency_ms p99)" \
+    "$(field "$f" cpu_ms_per_turn python_postgres)" "$(field "$f" cpu_ms_per_turn python_postgres)" ""
 done
 echo "(app+pg: switchboard's five services + Postgres, langgraph's Python process + Postgres; all: switchboard adds its dev broker)"
 s=$run/switchboard-16.txt l=$run/langgraph-16.txt
 awk -v st="$(field "$s" turns= turns_per_s)" -v lt="$(field "$l" turns= turns_per_s)" \
     -v sp="$(field "$s" latency_ms p50)" -v lp="$(field "$l" latency_ms p50)" \
     -v sc="$(field "$s" cpu_ms_per_turn services_postgres)" -v sa="$(field "$s" cpu_ms_per_turn total)" -v lc="$(field "$l" cpu_ms_per_turn python_postgres)" \
-    'BEGIN { printf "ratio_switchboard_over_langgraph concurrency=16 turns_per_s=%.2f p50=%.2f cpu_app_pg=%.2f cpu_all=%.2f\n", st / lt, sp / lp, sc / lc, sa / lc }'
+    'BEGIN { if (st > 0 && lt > 0 && lp > 0 && lc > 0) printf "ratio_switchboard_over_langgraph concurrency=16 turns_per_s=%.2f p50=%.2f cpu_app_pg=%.2f cpu_all=%.2f\n", st / lt, sp / lp, sc / lc, sa / lc; else print "ratio_switchboard_over_langgraph concurrency=16 (a run is missing)" }'
+if [ -n "$failed" ]; then echo "runs with failed turns or errors:$failed (see above and $run/logs/)" >&2; exit 1; fi

@@ -53,7 +53,10 @@ struct BenchTurns: AsyncParsableCommand {
         let run = UUID().uuidString.prefix(8).lowercased()
         let orders = ["ABC123", "DEF456", "GHI789", "JKL012", "ZZZ999"]
 
-        @Sendable func turn(_ index: Int, prefix: String) async throws -> Duration {
+        /// A turn's time, and whether it was replied to. A turn held past `wait` is answered 202
+        /// and counted as failed rather than ending the run: a stuck turn is a finding, and
+        /// its time (a lower bound) stays in the percentiles.
+        @Sendable func turn(_ index: Int, prefix: String) async throws -> (Duration, replied: Bool) {
             let body = #"{"customer_id":"cus_bench","text":"Where is my order \#(orders[index % orders.count])?"}"#
             let request = HTTPRequest(
                 method: "POST", url: "\(gateway)/v1/conversations/bench-\(run)-\(prefix)\(index)/messages?wait=30",
@@ -62,30 +65,37 @@ struct BenchTurns: AsyncParsableCommand {
             let started = ContinuousClock.now
             let response = try await client.execute(request)
             let elapsed = ContinuousClock.now - started
-            guard response.status == 200, (try? JSONValue.parse(response.body))?["status"] == "replied" else {
-                throw ValidationError("turn \(index) got HTTP \(response.status) without a reply")
+            let conversation = "bench-\(run)-\(prefix)\(index)"
+            if response.status == 202 {
+                FileHandle.standardError.write(Data("no reply within 30 s: conversation \(conversation)\n".utf8))
+                return (elapsed, false)
             }
-            return elapsed
+            guard response.status == 200, (try? JSONValue.parse(response.body))?["status"] == "replied" else {
+                throw ValidationError("turn \(index) (conversation \(conversation)) got HTTP \(response.status) without a reply")
+            }
+            return (elapsed, true)
         }
 
-        func runAll(_ range: Range<Int>, concurrency: Int, prefix: String = "") async throws -> [Duration] {
-            try await withThrowingTaskGroup(of: Duration.self) { group in
+        func runAll(_ range: Range<Int>, concurrency: Int, prefix: String = "") async throws -> (latencies: [Duration], failed: Int) {
+            try await withThrowingTaskGroup(of: (Duration, replied: Bool).self) { group in
                 var next = range.lowerBound
                 var latencies: [Duration] = []
+                var failed = 0
                 for _ in 0..<min(concurrency, range.count) {
                     let index = next
                     group.addTask { try await turn(index, prefix: prefix) }
                     next += 1
                 }
-                while let latency = try await group.next() {
+                while let (latency, replied) = try await group.next() {
                     latencies.append(latency)
+                    if !replied { failed += 1 }
                     if next < range.upperBound {
                         let index = next
                         group.addTask { try await turn(index, prefix: prefix) }
                         next += 1
                     }
                 }
-                return latencies
+                return (latencies, failed)
             }
         }
 
@@ -100,10 +110,11 @@ struct BenchTurns: AsyncParsableCommand {
             let baseline = Self.percentOfOneCore(CPUSample.delta(from: before, to: processes.sample())["services_postgres"] ?? 0, over: 2)
             var events = try await log.events()
             var turns = 0
+            var failed = 0
             while events < Int64(history) {
                 // About ten events per turn; the log's own count decides when to stop.
                 let batch = max(historyConcurrency, min(2_000, Int(Int64(history) - events) / 10 + 1))
-                _ = try await runAll(turns..<(turns + batch), concurrency: historyConcurrency, prefix: "h")
+                failed += try await runAll(turns..<(turns + batch), concurrency: historyConcurrency, prefix: "h").failed
                 turns += batch
                 events = try await log.events()
             }
@@ -125,7 +136,7 @@ struct BenchTurns: AsyncParsableCommand {
                 last = now
             }
             await log.close()
-            print("history_events=\(events) history_turns=\(turns) quiet_wait_s=\(format(seconds(ContinuousClock.now - waitStarted)))\(quiet ? "" : " not_quiet=1")")
+            print("history_events=\(events) history_turns=\(turns) quiet_wait_s=\(format(seconds(ContinuousClock.now - waitStarted)))\(quiet ? "" : " not_quiet=1")\(failed > 0 ? " history_failed=\(failed)" : "")")
         }
 
         if idleSeconds > 0 {
@@ -138,10 +149,11 @@ struct BenchTurns: AsyncParsableCommand {
             print("idle_cpu_percent_of_one_core " + fields.map { "\($0)=\(format(Self.percentOfOneCore(delta[$0] ?? 0, over: wall)))" }.joined(separator: " "))
         }
 
-        _ = try await runAll(0..<warmup, concurrency: concurrency)
+        let warmupFailed = try await runAll(0..<warmup, concurrency: concurrency).failed
         let cpuStart = processes.sample()
         let started = ContinuousClock.now
-        let latencies = try await runAll(warmup..<(warmup + count), concurrency: concurrency).sorted()
+        let (unsorted, failed) = try await runAll(warmup..<(warmup + count), concurrency: concurrency)
+        let latencies = unsorted.sorted()
         let wall = ContinuousClock.now - started
         let cpu = CPUSample.delta(from: cpuStart, to: processes.sample())
         await client.shutdown()
@@ -149,10 +161,11 @@ struct BenchTurns: AsyncParsableCommand {
         func ms(_ d: Duration) -> String { String(format: "%.1f", Double(d.components.attoseconds) / 1e15 + Double(d.components.seconds) * 1000) }
         func percentile(_ p: Double) -> Duration { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
         let wallSeconds = seconds(wall)
-        print("turns=\(count) concurrency=\(concurrency) wall_s=\(String(format: "%.2f", wallSeconds)) turns_per_s=\(String(format: "%.1f", Double(count) / wallSeconds))")
+        print("turns=\(count) concurrency=\(concurrency) wall_s=\(String(format: "%.2f", wallSeconds)) turns_per_s=\(String(format: "%.1f", Double(count) / wallSeconds))\(failed + warmupFailed > 0 ? " failed=\(failed) warmup_failed=\(warmupFailed)" : "")")
         print("latency_ms p50=\(ms(percentile(0.50))) p90=\(ms(percentile(0.90))) p99=\(ms(percentile(0.99))) max=\(ms(latencies.last!))")
         let fields = StackProcesses.serviceNames + ["services", "postgres", "services_postgres", "broker", "total"]
         print("cpu_ms_per_turn " + fields.map { "\($0)=\(format((cpu[$0] ?? 0) * 1000 / Double(count)))" }.joined(separator: " "))
+        if failed + warmupFailed > 0 { throw ExitCode(1) }
     }
 
     static func percentOfOneCore(_ cpuSeconds: Double, over wallSeconds: Double) -> Double {
