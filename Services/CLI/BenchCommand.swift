@@ -5,6 +5,7 @@ import HTTPClient
 import JSON
 import Kafka
 import Logging
+import LogTopics
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench", abstract: "Benchmarks against a running platform.", subcommands: [BenchTurns.self, BenchRebuild.self])
