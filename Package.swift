@@ -8,6 +8,7 @@ let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
 let lifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 let hummingbird: Target.Dependency = .product(name: "Hummingbird", package: "hummingbird")
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+let hummingbirdTesting: Target.Dependency = .product(name: "HummingbirdTesting", package: "hummingbird")
 
 /// A service: `<Name>App` holds all logic (tested), `<Name>Main` is the thin executable.
 func service(_ name: String, folder: String, extra: [Target.Dependency] = []) -> [Target] {
@@ -116,6 +117,12 @@ let package = Package(
         // Test support: DATABASE_URL and scratch schemas/databases, for every test target that
         // needs Postgres. A regular target because test targets cannot depend on each other.
         .target(name: "DatabaseTestSupport", dependencies: ["Postgres", logging], path: "Tests/Support/DatabaseTestSupport"),
+        // Test support: read model groups in scratch schemas, filled by their real projections.
+        .target(
+            name: "ReadModelTestSupport",
+            dependencies: ["DatabaseTestSupport", "ReadModels", "Projections", "EventBus", "Events", "JSON", "Postgres"],
+            path: "Tests/Support/ReadModelTestSupport"
+        ),
 
         .testTarget(name: "JSONTests", dependencies: ["JSON"], path: "Tests/JSONTests"),
         .testTarget(name: "JSONSchemaTests", dependencies: ["JSONSchema", "JSON"], path: "Tests/JSONSchemaTests", exclude: ["json-schema-test-suite"]),
@@ -133,7 +140,27 @@ let package = Package(
         .testTarget(name: "LogToolsTests", dependencies: ["LogTools", "EventBus", "Events", "JSON", "Kafka", logging], path: "Tests/LogToolsTests"),
         .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "EventBus", "Events", "Kafka", "Postgres", "DatabaseTestSupport", logging], path: "Tests/ProjectionsTests"),
         .testTarget(name: "ServiceRuntimeTests", dependencies: ["ServiceRuntime", "Events"], path: "Tests/ServiceRuntimeTests"),
-        .testTarget(name: "GatewayTests", dependencies: ["GatewayApp", "JSON"], path: "Tests/GatewayTests"),
+        .testTarget(
+            name: "ReadModelsTests",
+            dependencies: ["ReadModels", "Events", "Postgres", "DatabaseTestSupport", "ReadModelTestSupport"],
+            path: "Tests/ReadModelsTests"
+        ),
+        .testTarget(
+            name: "GatewayTests",
+            dependencies: [
+                "GatewayApp", "ReadModels", "Events", "JSON", "Postgres", "ServiceRuntime", "DatabaseTestSupport", "ReadModelTestSupport",
+                hummingbird, hummingbirdTesting, logging, .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Tests/GatewayTests"
+        ),
+        .testTarget(
+            name: "HILQueueTests",
+            dependencies: [
+                "HILQueueApp", "ReadModels", "Events", "JSON", "Postgres", "ServiceRuntime", "DatabaseTestSupport", "ReadModelTestSupport",
+                hummingbird, hummingbirdTesting, logging, .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Tests/HILQueueTests"
+        ),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["DevStack", "EventBus", "Events", "HTTPClient", "JSON", "JSONSchema", "Kafka", "Postgres", "LLMFixture", "DatabaseTestSupport", logging],
