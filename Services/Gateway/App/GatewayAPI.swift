@@ -185,6 +185,8 @@ public struct GatewayAPI: Sendable {
         }
         let messages = try await conversations.messages(conversation: conversationID)
         let ticket = try await tickets.ticket(conversation: conversationID, tenant: tenantID)
+        // Timestamp.format gives what to_char(… 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') gave when this
+        // read SQL itself: the rows hold the events' milliseconds, nothing finer.
         let body: JSONValue = .object([
             "conversation_id": .string(conversation.conversationID),
             "customer_id": .string(conversation.customerID),

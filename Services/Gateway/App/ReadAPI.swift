@@ -30,6 +30,7 @@ extension GatewayAPI {
             at = Date(timeIntervalSince1970: Double(millis) / 1000)
         }
         let grouping = CostQueries.Grouping(rawValue: groupBy)!
+        // One window, computed once, both filters the ledger and is reported as from/to.
         let window = Self.periodStart(period, at)
         let breakdown = try await costs.spend(
             CostQueries.Filter(
