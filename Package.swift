@@ -8,6 +8,7 @@ let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
 let lifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 let hummingbird: Target.Dependency = .product(name: "Hummingbird", package: "hummingbird")
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+let hummingbirdTesting: Target.Dependency = .product(name: "HummingbirdTesting", package: "hummingbird")
 
 /// A service: `<Name>App` holds all logic (tested), `<Name>Main` is the thin executable.
 func service(_ name: String, folder: String, extra: [Target.Dependency] = []) -> [Target] {
@@ -115,26 +116,56 @@ let package = Package(
             path: "Services/CLI"
         ),
 
+        // Test support: DATABASE_URL and scratch schemas/databases, for every test target that
+        // needs Postgres. A regular target because test targets cannot depend on each other.
+        .target(name: "DatabaseTestSupport", dependencies: ["Postgres", logging], path: "Tests/Support/DatabaseTestSupport"),
+        // Test support: read model groups in scratch schemas, filled by their real projections.
+        .target(
+            name: "ReadModelTestSupport",
+            dependencies: ["DatabaseTestSupport", "ReadModels", "Projections", "EventBus", "Events", "JSON", "Postgres"],
+            path: "Tests/Support/ReadModelTestSupport"
+        ),
+
         .testTarget(name: "JSONTests", dependencies: ["JSON"], path: "Tests/JSONTests"),
         .testTarget(name: "JSONSchemaTests", dependencies: ["JSONSchema", "JSON"], path: "Tests/JSONSchemaTests", exclude: ["json-schema-test-suite"]),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka", logging], path: "Tests/KafkaTests"),
-        .testTarget(name: "PostgresTests", dependencies: ["Postgres", logging], path: "Tests/PostgresTests"),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "DatabaseTestSupport", logging], path: "Tests/PostgresTests"),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient", logging], path: "Tests/HTTPClientTests", resources: [.copy("Resources/http_test_server.py")]),
         .testTarget(name: "EventsTests", dependencies: ["Events", "JSON", "JSONSchema"], path: "Tests/EventsTests"),
         .testTarget(name: "DomainPackTests", dependencies: ["DomainPack", "JSON"], path: "Tests/DomainPackTests"),
         .testTarget(name: "PlannerTests", dependencies: ["PlannerApp", "DomainPack", "Events", "JSON", "LLMFixture", "ModelRouter", logging], path: "Tests/PlannerTests"),
         .testTarget(name: "LLMTests", dependencies: ["LLM", "LLMFixture", "HTTPClient", "JSON", logging], path: "Tests/LLMTests"),
         .testTarget(name: "ModelRouterTests", dependencies: ["ModelRouter", "JSON"], path: "Tests/ModelRouterTests"),
-        .testTarget(name: "KnowledgeTests", dependencies: ["Knowledge", "Postgres", "Events", logging], path: "Tests/KnowledgeTests", resources: [.copy("Fixtures")]),
-        .testTarget(name: "ExecutorTests", dependencies: ["ExecutorApp", "DomainPack", "Events", "JSON", "Postgres", logging], path: "Tests/ExecutorTests"),
+        .testTarget(name: "KnowledgeTests", dependencies: ["Knowledge", "Postgres", "Events", "DatabaseTestSupport", logging], path: "Tests/KnowledgeTests", resources: [.copy("Fixtures")]),
+        .testTarget(name: "ExecutorTests", dependencies: ["ExecutorApp", "DomainPack", "Events", "JSON", "Postgres", "DatabaseTestSupport", logging], path: "Tests/ExecutorTests"),
         .testTarget(name: "VerifierTests", dependencies: ["VerifierApp", "DomainPack", "Events", "JSON"], path: "Tests/VerifierTests"),
         .testTarget(name: "LogToolsTests", dependencies: ["LogTools", "EventBus", "Events", "JSON", "Kafka", logging], path: "Tests/LogToolsTests"),
-        .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "EventBus", "Events", "Kafka", "Postgres", logging], path: "Tests/ProjectionsTests"),
+        .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "EventBus", "Events", "Kafka", "Postgres", "DatabaseTestSupport", logging], path: "Tests/ProjectionsTests"),
         .testTarget(name: "ServiceRuntimeTests", dependencies: ["ServiceRuntime"], path: "Tests/ServiceRuntimeTests"),
-        .testTarget(name: "GatewayTests", dependencies: ["GatewayApp", "JSON"], path: "Tests/GatewayTests"),
+        .testTarget(
+            name: "ReadModelsTests",
+            dependencies: ["ReadModels", "Events", "Postgres", "DatabaseTestSupport", "ReadModelTestSupport"],
+            path: "Tests/ReadModelsTests"
+        ),
+        .testTarget(
+            name: "GatewayTests",
+            dependencies: [
+                "GatewayApp", "ReadModels", "Events", "JSON", "Postgres", "ServiceRuntime", "DatabaseTestSupport", "ReadModelTestSupport",
+                hummingbird, hummingbirdTesting, logging, .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Tests/GatewayTests"
+        ),
+        .testTarget(
+            name: "HILQueueTests",
+            dependencies: [
+                "HILQueueApp", "ReadModels", "Events", "JSON", "Postgres", "ServiceRuntime", "DatabaseTestSupport", "ReadModelTestSupport",
+                hummingbird, hummingbirdTesting, logging, .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Tests/HILQueueTests"
+        ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["DevStack", "EventBus", "Events", "HTTPClient", "JSON", "JSONSchema", "Kafka", "LogTopics", "Postgres", "LLMFixture", logging],
+            dependencies: ["DevStack", "EventBus", "Events", "HTTPClient", "JSON", "JSONSchema", "Kafka", "LogTopics", "Postgres", "LLMFixture", "DatabaseTestSupport", logging],
             path: "Tests/EndToEndTests"
         ),
     ]

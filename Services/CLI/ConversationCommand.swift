@@ -46,45 +46,47 @@ struct ShowConversation: AsyncParsableCommand {
                     event.conversationID == conversation && event.occurredAtMillis <= untilMillis && record.offset <= untilOffset
                 }
             }
-            let rows = try await pool.query("SELECT conversation_id, customer_id, status, owner, turn_count FROM \(identifier: schema).conversations")
-            let messages = try await pool.query("SELECT role, kind, text, log_offset, (extract(epoch FROM occurred_at) * 1000)::bigint AS at_ms FROM \(identifier: schema).messages ORDER BY log_offset")
-            let events = try await pool.query("SELECT type, log_offset FROM \(identifier: schema).audit_log ORDER BY log_offset DESC LIMIT 1")
-            var result: [String: JSONValue] = ["conversation_id": .string(conversation), "exists": .bool(!rows.isEmpty)]
-            if let row = rows.first {
-                result["customer_id"] = .string(try row.decode("customer_id", as: String.self))
-                result["status"] = .string(try row.decode("status", as: String.self))
-                result["owner"] = .string(try row.decode("owner", as: String.self))
-                result["turn_count"] = .number(Double(try row.decode("turn_count", as: Int.self)))
+            // The scratch schemas hold this conversation alone, and the CLI is an operator
+            // tool: no tenant filter.
+            let conversations = ConversationQueries(pool: pool, schema: schema)
+            let found = try await conversations.conversation(conversation, tenant: nil)
+            let messages = try await conversations.messages(conversation: conversation)
+            let lastEvent = try await AuditQueries(pool: pool, schema: schema).lastEvent(conversation: conversation, tenant: nil)
+            let ticket = try await TicketQueries(pool: pool, schema: casesSchema).ticket(conversation: conversation, tenant: nil)
+            let spend = try await CostQueries(pool: pool, schema: costsSchema).total(CostQueries.Filter(conversation: conversation))
+            var result: [String: JSONValue] = ["conversation_id": .string(conversation), "exists": .bool(found != nil)]
+            if let found {
+                result["customer_id"] = .string(found.customerID)
+                result["status"] = .string(found.status)
+                result["owner"] = .string(found.owner)
+                result["turn_count"] = .number(Double(found.turnCount))
             }
-            result["messages"] = .array(try messages.map { row in
+            result["messages"] = .array(messages.map { message in
                 .object([
-                    "role": .string(try row.decode("role", as: String.self)),
-                    "kind": try row.decode("kind", as: String?.self).map(JSONValue.string) ?? .null,
-                    "text": .string(try row.decode("text", as: String.self)),
-                    "log_offset": .number(Double(try row.decode("log_offset", as: Int64.self))),
-                    "occurred_at": .string(Timestamp.format(millis: try row.decode("at_ms", as: Int64.self))),
+                    "role": .string(message.role),
+                    "kind": message.kind.map(JSONValue.string) ?? .null,
+                    "text": .string(message.text),
+                    "log_offset": .number(Double(message.logOffset)),
+                    "occurred_at": .string(Timestamp.format(millis: message.occurredAtMillis)),
                 ])
             })
-            if let last = events.first {
-                result["last_event"] = .object(["type": .string(try last.decode("type", as: String.self)), "log_offset": .number(Double(try last.decode("log_offset", as: Int64.self)))])
+            if let lastEvent {
+                result["last_event"] = .object(["type": .string(lastEvent.type), "log_offset": .number(Double(lastEvent.logOffset))])
             }
-            let ticket = try await pool.query("SELECT status, intent, workflow FROM \(identifier: casesSchema).tickets")
-            let facts = try await pool.query("SELECT name, value, provenance FROM \(identifier: casesSchema).ticket_facts ORDER BY name")
-            if let row = ticket.first {
+            if let ticket {
                 result["ticket"] = .object([
-                    "status": .string(try row.decode("status", as: String.self)),
-                    "intent": try row.decode("intent", as: String?.self).map(JSONValue.string) ?? .null,
-                    "workflow": try row.decode("workflow", as: String?.self).map(JSONValue.string) ?? .null,
-                    "facts": .array(try facts.map { fact in
-                        .object(["name": .string(try fact.decode("name", as: String.self)), "value": .string(try fact.decode("value", as: String.self)), "provenance": .string(try fact.decode("provenance", as: String.self))])
+                    "status": .string(ticket.status),
+                    "intent": ticket.intent.map(JSONValue.string) ?? .null,
+                    "workflow": ticket.workflow.map(JSONValue.string) ?? .null,
+                    "facts": .array(ticket.facts.map { fact in
+                        .object(["name": .string(fact.name), "value": .string(fact.value), "provenance": .string(fact.provenance)])
                     }),
                 ])
             }
-            let costs = try await pool.query("SELECT count(*) AS calls, coalesce(sum(cost_micros), 0)::bigint AS cost_micros, coalesce(sum(tokens_in + tokens_out), 0)::bigint AS tokens FROM \(identifier: costsSchema).cost_ledger")
             result["costs"] = .object([
-                "llm_calls": .number(Double(try costs[0].decode("calls", as: Int.self))),
-                "cost_micros": .number(Double(try costs[0].decode("cost_micros", as: Int64.self))),
-                "tokens": .number(Double(try costs[0].decode("tokens", as: Int64.self))),
+                "llm_calls": .number(Double(spend.calls)),
+                "cost_micros": .number(Double(spend.costMicros)),
+                "tokens": .number(Double(spend.tokensIn + spend.tokensOut)),
             ])
             writeOut(String(decoding: JSONValue.object(result).serialized(), as: UTF8.self) + "\n")
         } catch {

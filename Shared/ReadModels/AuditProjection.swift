@@ -15,7 +15,7 @@ public struct AuditProjection: Projection {
     public let tables = ["audit_log"]
     public let interestedIn: Set<String>? = nil
 
-    public init(schema: String = "gateway") { self.schema = schema }
+    public init(schema: String = ReadModels.gateway.liveSchema) { self.schema = schema }
 
     public static let migrations: [Migration] = [
         Migration(version: 3, name: "audit_log", sql: """

@@ -14,7 +14,7 @@ public struct ConversationsProjection: Projection {
     public let tables = ["conversations", "messages"]
     public let interestedIn: Set<String>? = [MessageReceived.eventType, ReplyDelivered.eventType, HandoverQueued.eventType]
 
-    public init(schema: String = "gateway") { self.schema = schema }
+    public init(schema: String = ReadModels.gateway.liveSchema) { self.schema = schema }
 
     public static let migrations: [Migration] = [
         projectionOffsetsMigration(version: 1),

@@ -14,7 +14,7 @@ public struct CostLedgerProjection: Projection {
     public let tables = ["cost_ledger"]
     public let interestedIn: Set<String>? = [LLMCallCompleted.eventType]
 
-    public init(schema: String = "costs") { self.schema = schema }
+    public init(schema: String = ReadModels.costs.liveSchema) { self.schema = schema }
 
     public static let migrations: [Migration] = [
         projectionOffsetsMigration(version: 1),

@@ -12,7 +12,7 @@ public struct HandoverProjection: Projection {
     public let version = 1
     public let tables = ["handovers"]
     public let interestedIn: Set<String>? = [HandoverRequested.eventType, HandoverQueued.eventType]
-    public init(schema: String = "hilqueue") { self.schema = schema }
+    public init(schema: String = ReadModels.hilqueue.liveSchema) { self.schema = schema }
 
     public static let migrations: [Migration] = [
         projectionOffsetsMigration(version: 1),

@@ -18,7 +18,7 @@ public struct TicketsProjection: Projection {
         StepVerified.eventType, ReplyDelivered.eventType, HandoverRequested.eventType, FactRetracted.eventType,
     ]
 
-    public init(schema: String = "cases") { self.schema = schema }
+    public init(schema: String = ReadModels.cases.liveSchema) { self.schema = schema }
 
     public static let migrations: [Migration] = [
         projectionOffsetsMigration(version: 1),
@@ -216,7 +216,7 @@ public struct ToolExecutionsProjection: Projection {
     public let tables = ["tool_executions"]
     public let interestedIn: Set<String>? = [ToolCallStarted.eventType, ToolSucceeded.eventType, ToolFailed.eventType]
 
-    public init(schema: String = "executions") { self.schema = schema }
+    public init(schema: String = ReadModels.executions.liveSchema) { self.schema = schema }
 
     public static let migrations: [Migration] = [
         projectionOffsetsMigration(version: 1),

@@ -14,17 +14,23 @@ public struct ClosureService: Service {
     public func run() async throws { try await body() }
 }
 
+/// The router every service serves: errors become problem+json, then the given routes. Route
+/// tests build their application from it, so they see what clients see.
+public func makeRouter(routes: (Router<BasicRequestContext>) -> Void) -> Router<BasicRequestContext> {
+    let router = Router(context: BasicRequestContext.self)
+    router.add(middleware: ProblemMiddleware())
+    routes(router)
+    return router
+}
+
 /// Builds the HTTP server every service exposes (observability routes plus the service's own).
 public func makeHTTPServer(
     config: ServiceConfig,
     logger: Logger,
     routes: (Router<BasicRequestContext>) -> Void = { _ in }
 ) -> some Service {
-    let router = Router(context: BasicRequestContext.self)
-    router.add(middleware: ProblemMiddleware())
-    routes(router)
-    return Application(
-        router: router,
+    Application(
+        router: makeRouter(routes: routes),
         configuration: .init(address: .hostname(config.httpHost, port: config.httpPort), serverName: "switchboard-\(config.serviceName)"),
         logger: logger
     )

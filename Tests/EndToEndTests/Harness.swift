@@ -1,3 +1,4 @@
+import DatabaseTestSupport
 import DevStack
 import EventBus
 import Events
@@ -16,9 +17,8 @@ import LogTopics
 final class Platform: @unchecked Sendable {
     static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     let stack: DevStack
-    let databaseURL: String
-    let adminURL: String
-    let databaseName: String
+    let database: ScratchDatabase
+    var databaseURL: String { database.url }
     let http = HTTPClient(maxConcurrentRequests: 8, logger: Logger(label: "e2e.http"))
     let log: LogReader
     let pool: PostgresPool
@@ -26,16 +26,11 @@ final class Platform: @unchecked Sendable {
     /// `pack` names a file in deploy/packs.
     static func start(_ name: String, pack: String = "retail", environment extra: [String: String] = [:], secrets: [String: String] = [:]) async throws -> Platform {
         let env = ProcessInfo.processInfo.environment
-        let adminURL = try #require(env["DATABASE_URL"], "DATABASE_URL is not set: run the tests with `make test`, which starts Postgres")
         let binDirectory = env["SWITCHBOARD_BIN_DIR"] ?? repoRoot.appendingPathComponent(".build/debug").path
         let runRoot = env["SWITCHBOARD_TEST_RUN_DIR"] ?? repoRoot.appendingPathComponent(".run/test").path
-        let databaseName = "e2e_\(name)_\(UInt32.random(in: 0...UInt32.max))"
-        let admin = PostgresPool(url: adminURL, size: 1, logger: Logger(label: "e2e.admin"))
-        try await admin.withConnection { try $0.execute(simple: "CREATE DATABASE \(databaseName)") }
-        await admin.close()
-        let databaseURL = adminURL.replacingOccurrences(of: #"/[^/]*$"#, with: "/\(databaseName)", options: .regularExpression)
+        let database = try await ScratchDatabase.create("e2e_\(name)")
         let stack = DevStack(options: .init(
-            binDirectory: binDirectory, runDirectory: runRoot + "/" + databaseName, databaseURL: databaseURL,
+            binDirectory: binDirectory, runDirectory: runRoot + "/" + database.name, databaseURL: database.url,
             domainPackPath: repoRoot.appendingPathComponent("deploy/packs/\(pack).yaml").path,
             basePort: 0, partitions: 4, fetchWaitMs: 5, logLevel: "info", extraEnvironment: extra, secretEnvironment: secrets
         ), logger: Logger(label: "e2e.stack"))
@@ -43,19 +38,18 @@ final class Platform: @unchecked Sendable {
             try await stack.start()
         } catch {
             await stack.stop()
+            try? await database.drop()
             throw error
         }
         let log = try LogReader(bootstrap: stack.environment["SWITCHBOARD_BOOTSTRAP"]!)
-        return Platform(stack: stack, databaseURL: databaseURL, adminURL: adminURL, databaseName: databaseName, log: log)
+        return Platform(stack: stack, database: database, log: log)
     }
 
-    init(stack: DevStack, databaseURL: String, adminURL: String, databaseName: String, log: LogReader) {
+    init(stack: DevStack, database: ScratchDatabase, log: LogReader) {
         self.stack = stack
-        self.databaseURL = databaseURL
-        self.adminURL = adminURL
-        self.databaseName = databaseName
+        self.database = database
         self.log = log
-        pool = PostgresPool(url: databaseURL, size: 2, logger: Logger(label: "e2e.db"))
+        pool = PostgresPool(url: database.url, size: 2, logger: Logger(label: "e2e.db"))
     }
 
     func stop() async {
@@ -63,9 +57,7 @@ final class Platform: @unchecked Sendable {
         await pool.close()
         await stack.stop()
         await http.shutdown()
-        let admin = PostgresPool(url: adminURL, size: 1, logger: Logger(label: "e2e.admin"))
-        _ = try? await admin.withConnection { try $0.execute(simple: "DROP DATABASE IF EXISTS \(self.databaseName) WITH (FORCE)") }
-        await admin.close()
+        try? await database.drop()
     }
 
     /// Runs `body` against a fresh platform and always stops it, printing service logs on failure.

@@ -1,3 +1,4 @@
+import DatabaseTestSupport
 import DomainPack
 import Events
 @testable import ExecutorApp
@@ -16,31 +17,20 @@ let telecomPack = try! DomainPack.load(path: repoRoot.appendingPathComponent("de
 /// executor does at start-up (idempotent, so parallel tests share them); read tests use the
 /// seeded `default` tenant, which no test changes, and write tests a private copy of it.
 enum ExecutorDB {
-    static let logger: Logger = {
-        var logger = Logger(label: "executor-tests")
-        logger.logLevel = .warning
-        return logger
-    }()
+    static var logger: Logger { TestDB.logger }
 
     static func withPool<T>(_ body: (PostgresPool) async throws -> T) async throws -> T {
-        let url = try #require(ProcessInfo.processInfo.environment["DATABASE_URL"], "DATABASE_URL is not set: see scripts/test.sh")
-        let pool = PostgresPool(url: url, size: 2, logger: logger)
-        do {
+        try await TestDB.withPool { pool in
             try await migrate(pool, schema: TelecomSchema.systemOfRecord.name, migrations: TelecomSchema.systemOfRecord.migrations, logger: logger)
             try await TelecomSchema.systemOfRecord.seedDemoData(pool)
             try await migrate(pool, schema: "executor", migrations: ExecutorStore.migrations, logger: logger)
-            let result = try await body(pool)
-            await pool.close()
-            return result
-        } catch {
-            await pool.close()
-            throw error
+            return try await body(pool)
         }
     }
 
     /// The demo subscribers and SIMs copied under a fresh tenant, removed afterwards.
     static func withTenant<T>(_ pool: PostgresPool, _ body: (String) async throws -> T) async throws -> T {
-        let tenant = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
+        let tenant = TestDB.uniqueName("t")
         try await pool.transaction { connection in
             try connection.query("INSERT INTO telecom.regions SELECT \(tenant), region_code, name FROM telecom.regions WHERE tenant_id = 'default'")
             try connection.query("""

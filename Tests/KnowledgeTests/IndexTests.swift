@@ -1,9 +1,10 @@
+import DatabaseTestSupport
 import Foundation
 import Knowledge
 import Postgres
 import Testing
 
-@Suite(.enabled(if: TestDB.isConfigured, TestDB.skipMessage))
+@Suite
 struct KnowledgeIndexTests {
     @Test func refundQuestionFindsTheRefundDocumentFirst() async throws {
         try await TestDB.withIndex { index in

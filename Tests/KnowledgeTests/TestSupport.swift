@@ -1,3 +1,4 @@
+import DatabaseTestSupport
 import Foundation
 import Knowledge
 import Logging
@@ -44,39 +45,15 @@ enum Fixtures {
     }
 }
 
-/// Postgres-backed tests read `KNOWLEDGE_TEST_DATABASE_URL` and are skipped without it. Each
-/// test works in its own schema (Swift Testing runs tests in parallel), dropped afterwards.
-enum TestDB {
-    static let url = ProcessInfo.processInfo.environment["KNOWLEDGE_TEST_DATABASE_URL"] ?? ProcessInfo.processInfo.environment["DATABASE_URL"]
-    static let isConfigured = url != nil
-    static let skipMessage: Comment = """
-        KNOWLEDGE_TEST_DATABASE_URL is not set: start Postgres with \
-        `scripts/postgres.sh start .run/pg 55477` and export \
-        KNOWLEDGE_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:55477/postgres
-        """
-
-    static let logger: Logger = {
-        var logger = Logger(label: "knowledge-tests")
-        logger.logLevel = .warning
-        return logger
-    }()
-
-    /// A migrated index in a unique schema; pool closed and schema dropped afterwards.
+extension TestDB {
+    /// A migrated index in a scratch schema; pool closed and schema dropped afterwards.
     static func withIndex<T>(_ body: (KnowledgeIndex) async throws -> T) async throws -> T {
-        let url = try #require(url, skipMessage)
-        let pool = PostgresPool(url: url, size: 2, logger: logger)
-        let schema = "kn_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
-        do {
-            let index = try KnowledgeIndex(pool: pool, schema: schema, logger: logger)
-            try await index.migrate()
-            let result = try await body(index)
-            try await pool.query("DROP SCHEMA \(identifier: schema) CASCADE")
-            await pool.close()
-            return result
-        } catch {
-            _ = try? await pool.query("DROP SCHEMA IF EXISTS \(identifier: schema) CASCADE")
-            await pool.close()
-            throw error
+        try await withPool { pool in
+            try await withSchema(pool, prefix: "kn") { schema in
+                let index = try KnowledgeIndex(pool: pool, schema: schema, logger: logger)
+                try await index.migrate()
+                return try await body(index)
+            }
         }
     }
 }

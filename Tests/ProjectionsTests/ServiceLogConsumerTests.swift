@@ -1,3 +1,4 @@
+import DatabaseTestSupport
 import EventBus
 import Events
 import Foundation
@@ -57,7 +58,7 @@ final class Locked<Value: Sendable>: Sendable {
 final class LogConsumerTestBed: Sendable {
     let url: String
     let logger = Logger(label: "log-consumer-test")
-    let schema = "proj_\(UInt32.random(in: 0...UInt32.max))"
+    let schema = TestDB.uniqueName("proj")
     let pool: PostgresPool
     let cluster: KafkaMockCluster
     let config: KafkaConfig
@@ -67,8 +68,8 @@ final class LogConsumerTestBed: Sendable {
     let reacted = Locked<[String]>([])
 
     init(partitions: Int) async throws {
-        url = try #require(ProcessInfo.processInfo.environment["DATABASE_URL"], "DATABASE_URL is not set: run `make test`")
-        pool = PostgresPool(url: url, size: 2, logger: logger)
+        url = try TestDB.url()
+        pool = try TestDB.makePool()
         try await migrate(pool, schema: schema, migrations: [
             projectionOffsetsMigration(version: 1),
             Migration(version: 2, name: "applied", sql: "CREATE TABLE applied (projection text NOT NULL, event_id uuid NOT NULL, text text NOT NULL);"),
@@ -144,7 +145,7 @@ final class LogConsumerTestBed: Sendable {
     func close() async throws {
         await producer.close()
         await cluster.close()
-        try await pool.withConnection { [schema] in try $0.execute(simple: "DROP SCHEMA \(schema) CASCADE") }
+        try await TestDB.dropSchema(schema, pool)
         await pool.close()
     }
 }

@@ -5,7 +5,7 @@ import HTTPTypes
 public import Hummingbird
 import JSON
 import Logging
-import Postgres
+import ReadModels
 import ServiceRuntime
 
 /// The customer-facing chat API. Every input is validated at the edge (size, UTF-8, shape,
@@ -15,15 +15,27 @@ public struct GatewayAPI: Sendable {
     public static let maxTextCharacters = 4000
     public static let maxWaitSeconds = 30
 
-    let publisher: EventPublisher
-    let pool: PostgresPool
+    /// Appends an event and returns once the broker acknowledged it. A closure rather than the
+    /// publisher itself, so route tests run without a broker.
+    let publish: @Sendable (EventEnvelope) async throws -> Void
+    let conversations: ConversationQueries
+    let audit: AuditQueries
+    let tickets: TicketQueries
+    let costs: CostQueries
     let waiters: ReplyWaiters
     let producer: String
     let tenantID: String
 
-    init(publisher: EventPublisher, pool: PostgresPool, waiters: ReplyWaiters, producer: String, tenantID: String) {
-        self.publisher = publisher
-        self.pool = pool
+    init(
+        publish: @escaping @Sendable (EventEnvelope) async throws -> Void,
+        conversations: ConversationQueries, audit: AuditQueries, tickets: TicketQueries, costs: CostQueries,
+        waiters: ReplyWaiters, producer: String, tenantID: String
+    ) {
+        self.publish = publish
+        self.conversations = conversations
+        self.audit = audit
+        self.tickets = tickets
+        self.costs = costs
         self.waiters = waiters
         self.producer = producer
         self.tenantID = tenantID
@@ -78,7 +90,7 @@ public struct GatewayAPI: Sendable {
         )
         if wait > 0 { await waiters.prepare(turnID) }
         do {
-            try await publisher.publish(event)
+            try await publish(event)
         } catch {
             context.logger.error("append failed", metadata: ["error": "\(error)", "conversation.id": "\(conversationID)"])
             throw ProblemDetails(.serviceUnavailable, kind: "log-unavailable", title: "The message could not be recorded; retry later", headers: [.retryAfter: "1"])
@@ -139,7 +151,7 @@ public struct GatewayAPI: Sendable {
             MemoryConsentChanged(customerID: customerID, granted: granted, ttlSeconds: ttl),
             conversationID: "customer:\(customerID)", tenantID: tenantID, producer: producer)
         do {
-            try await publisher.publish(event)
+            try await publish(event)
         } catch {
             throw ProblemDetails(.serviceUnavailable, kind: "log-unavailable", title: "The consent could not be recorded; retry later", headers: [.retryAfter: "1"])
         }
@@ -162,81 +174,56 @@ public struct GatewayAPI: Sendable {
     }
 
     func deliveredReply(turnID: UUID) async throws -> ReplyDelivered? {
-        let rows = try await pool.query("""
-            SELECT message_id, kind, text FROM gateway.messages
-            WHERE turn_id = \(turnID) AND role = 'assistant' ORDER BY log_offset LIMIT 1
-            """)
-        guard let row = rows.first else { return nil }
-        return ReplyDelivered(
-            replyID: try row.decode("message_id", as: UUID.self),
-            kind: ReplyKind(rawValue: try row.decode("kind", as: String?.self) ?? "") ?? .answer,
-            text: try row.decode("text", as: String.self), channel: "api"
-        )
+        guard let reply = try await conversations.reply(turn: turnID) else { return nil }
+        return ReplyDelivered(replyID: reply.messageID, kind: ReplyKind(rawValue: reply.kind ?? "") ?? .answer, text: reply.text, channel: "api")
     }
 
     func getConversation(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let conversationID = try Self.conversationID(context)
-        let tenantID = self.tenantID
-        let rows = try await pool.query("""
-            SELECT conversation_id, customer_id, status, owner, turn_count,
-                   to_char(first_activity_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS first_activity_at,
-                   to_char(last_activity_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS last_activity_at
-            FROM gateway.conversations WHERE conversation_id = \(conversationID) AND tenant_id = \(tenantID)
-            """)
-        guard let conversation = rows.first(where: { _ in true }) else {
+        guard let conversation = try await conversations.conversation(conversationID, tenant: tenantID) else {
             throw ProblemDetails(.notFound, kind: "conversation-not-found", title: "No conversation with this id", field: "id")
         }
-        let messages = try await pool.query("""
-            SELECT message_id, turn_id, role, kind, text,
-                   to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS occurred_at
-            FROM gateway.messages WHERE conversation_id = \(conversationID) ORDER BY log_offset
-            """)
-        var list: [JSONValue] = []
-        for row in messages {
-            var message: [String: JSONValue] = [
-                "message_id": .string(try row.decode("message_id", as: UUID.self).uuidString.lowercased()),
-                "turn_id": .string(try row.decode("turn_id", as: UUID.self).uuidString.lowercased()),
-                "role": .string(try row.decode("role", as: String.self)),
-                "text": .string(try row.decode("text", as: String.self)),
-                "occurred_at": .string(try row.decode("occurred_at", as: String.self)),
-            ]
-            if let kind = try row.decode("kind", as: String?.self) { message["kind"] = .string(kind) }
-            list.append(.object(message))
-        }
-        var body: JSONValue = .object([
-            "conversation_id": .string(try conversation.decode("conversation_id", as: String.self)),
-            "customer_id": .string(try conversation.decode("customer_id", as: String.self)),
-            "status": .string(try conversation.decode("status", as: String.self)),
-            "owner": .string(try conversation.decode("owner", as: String.self)),
-            "turn_count": .number(Double(try conversation.decode("turn_count", as: Int.self))),
-            "first_activity_at": .string(try conversation.decode("first_activity_at", as: String.self)),
-            "last_activity_at": .string(try conversation.decode("last_activity_at", as: String.self)),
-            "messages": .array(list),
+        let messages = try await conversations.messages(conversation: conversationID)
+        let ticket = try await tickets.ticket(conversation: conversationID, tenant: tenantID)
+        // Timestamp.format gives what to_char(… 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') gave when this
+        // read SQL itself: the rows hold the events' milliseconds, nothing finer.
+        let body: JSONValue = .object([
+            "conversation_id": .string(conversation.conversationID),
+            "customer_id": .string(conversation.customerID),
+            "status": .string(conversation.status),
+            "owner": .string(conversation.owner),
+            "turn_count": .number(Double(conversation.turnCount)),
+            "first_activity_at": .string(Timestamp.format(millis: conversation.firstActivityMillis)),
+            "last_activity_at": .string(Timestamp.format(millis: conversation.lastActivityMillis)),
+            "messages": .array(messages.map { message in
+                var fields: [String: JSONValue] = [
+                    "message_id": .string(message.messageID.uuidString.lowercased()),
+                    "turn_id": .string(message.turnID.uuidString.lowercased()),
+                    "role": .string(message.role),
+                    "text": .string(message.text),
+                    "occurred_at": .string(Timestamp.format(millis: message.occurredAtMillis)),
+                ]
+                if let kind = message.kind { fields["kind"] = .string(kind) }
+                return .object(fields)
+            }),
+            "ticket": ticket.map(Self.ticketJSON) ?? .null,
         ])
-        if case .object(var fields) = body {
-            fields["ticket"] = try await ticket(conversationID)
-            body = .object(fields)
-        }
         return jsonResponse(.ok, bytes: body.serialized())
     }
 
     /// The case record from the planner's `cases` read model; null until it has one.
-    func ticket(_ conversationID: String) async throws -> JSONValue {
-        let rows = try await pool.query("SELECT status, intent, workflow FROM cases.tickets WHERE conversation_id = \(conversationID) AND tenant_id = \(tenantID)")
-        guard let row = rows.first else { return .null }
-        let facts = try await pool.query("SELECT name, value, provenance, set_by_event FROM cases.ticket_facts WHERE conversation_id = \(conversationID) ORDER BY name")
-        let decisions = try await pool.query("SELECT count(*) AS n FROM cases.ticket_decisions WHERE conversation_id = \(conversationID)")
-        return .object([
-            "status": .string(try row.decode("status", as: String.self)),
-            "intent": try row.decode("intent", as: String?.self).map(JSONValue.string) ?? .null,
-            "workflow": try row.decode("workflow", as: String?.self).map(JSONValue.string) ?? .null,
-            "decisions": .number(Double(try decisions[0].decode("n", as: Int.self))),
-            "facts": .array(try facts.map { fact in
+    static func ticketJSON(_ ticket: TicketQueries.Ticket) -> JSONValue {
+        .object([
+            "status": .string(ticket.status),
+            "intent": ticket.intent.map(JSONValue.string) ?? .null,
+            "workflow": ticket.workflow.map(JSONValue.string) ?? .null,
+            "decisions": .number(Double(ticket.decisionCount)),
+            "facts": .array(ticket.facts.map { fact in
                 .object([
-                    "name": .string(try fact.decode("name", as: String.self)),
-                    "value": .string(try fact.decode("value", as: String.self)),
-                    "provenance": .string(try fact.decode("provenance", as: String.self)),
-                    "set_by_event": .string(try fact.decode("set_by_event", as: UUID.self).uuidString.lowercased()),
+                    "name": .string(fact.name),
+                    "value": .string(fact.value),
+                    "provenance": .string(fact.provenance),
+                    "set_by_event": .string(fact.setByEvent.uuidString.lowercased()),
                 ])
             }),
         ])

@@ -27,7 +27,11 @@ public enum GatewayService {
         let publisher = host.publisher
         let waiters = ReplyWaiters()
         let delivery = DeliveryReactor(producer: config.producerName, publish: { try await publisher.publish($0) })
-        let api = GatewayAPI(publisher: publisher, pool: host.pool, waiters: waiters, producer: config.producerName, tenantID: config.defaultTenant)
+        let api = GatewayAPI(
+            publish: { try await publisher.publish($0) },
+            conversations: ConversationQueries(pool: host.pool), audit: AuditQueries(pool: host.pool),
+            tickets: TicketQueries(pool: host.pool), costs: CostQueries(pool: host.pool),
+            waiters: waiters, producer: config.producerName, tenantID: config.defaultTenant)
 
         // Per-replica tail of the whole log (no group, from the end): how a held request learns
         // its reply whichever replica delivered it.

@@ -4,7 +4,6 @@ import Foundation
 import Hummingbird
 import JSON
 public import Logging
-import Postgres
 import ReadModels
 import Projections
 import ServiceHost
@@ -36,7 +35,6 @@ public enum HILQueueService {
         let host = try await ServiceHost.start(config: config, logger: logger, schemas: [(ReadModels.hilqueue.liveSchema, ReadModels.hilqueue.migrations)])
         let publisher = host.publisher
         let reactor = HandoverReactor(producer: config.producerName, publish: { try await publisher.publish($0) })
-        let pool = host.pool
         try await host.run(
             consumers: [
                 host.logConsumer(
@@ -44,32 +42,37 @@ public enum HILQueueService {
                     projections: host.feeds(ReadModels.hilqueue.projections())
                 ),
             ],
-            routes: { router in
-                router.get("/v1/handovers") { request, _ in
-                    let status = request.uri.queryParameters.get("status") ?? "queued"
-                    guard ["requested", "queued"].contains(status) else {
-                        throw ProblemDetails(.badRequest, kind: "invalid-status", title: "status must be requested or queued", field: "status")
-                    }
-                    let rows = try await pool.query("""
-                        SELECT turn_id, conversation_id, reason, summary, skills::text AS skills, queue, priority
-                        FROM hilqueue.handovers WHERE status = \(status) AND tenant_id = \(config.defaultTenant)
-                        ORDER BY priority NULLS LAST, requested_at LIMIT 200
-                        """)
-                    var items: [JSONValue] = []
-                    for row in rows {
-                        items.append(.object([
-                            "turn_id": .string(try row.decode("turn_id", as: UUID.self).uuidString.lowercased()),
-                            "conversation_id": .string(try row.decode("conversation_id", as: String.self)),
-                            "reason": .string(try row.decode("reason", as: String.self)),
-                            "summary": .string(try row.decode("summary", as: String.self)),
-                            "skills": try JSONValue.parse(Array(try row.decode("skills", as: String.self).utf8)),
-                            "queue": try row.decode("queue", as: String?.self).map(JSONValue.string) ?? .null,
-                            "priority": try row.decode("priority", as: Int?.self).map { .number(Double($0)) } ?? .null,
-                        ]))
-                    }
-                    return jsonResponse(.ok, bytes: JSONValue.object(["handovers": .array(items)]).serialized())
-                }
-            }
+            routes: { router in HandoverAPI(handovers: HandoverQueries(pool: host.pool), tenantID: config.defaultTenant).addRoutes(to: router) }
         )
+    }
+}
+
+/// `GET /v1/handovers?status=requested|queued` (default queued): the tenant's queue, in the
+/// order humans should take it, at most 200.
+struct HandoverAPI: Sendable {
+    let handovers: HandoverQueries
+    let tenantID: String
+
+    func addRoutes(to router: Router<BasicRequestContext>) {
+        router.get("/v1/handovers") { request, _ in try await self.list(request) }
+    }
+
+    func list(_ request: Request) async throws -> Response {
+        let status = request.uri.queryParameters.get("status") ?? "queued"
+        guard ["requested", "queued"].contains(status) else {
+            throw ProblemDetails(.badRequest, kind: "invalid-status", title: "status must be requested or queued", field: "status")
+        }
+        let items: [JSONValue] = try await handovers.handovers(status: status, tenant: tenantID, limit: 200).map { handover in
+            .object([
+                "turn_id": .string(handover.turnID.uuidString.lowercased()),
+                "conversation_id": .string(handover.conversationID),
+                "reason": .string(handover.reason),
+                "summary": .string(handover.summary),
+                "skills": .array(handover.skills.map(JSONValue.string)),
+                "queue": handover.queue.map(JSONValue.string) ?? .null,
+                "priority": handover.priority.map { .number(Double($0)) } ?? .null,
+            ])
+        }
+        return jsonResponse(.ok, bytes: JSONValue.object(["handovers": .array(items)]).serialized())
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 public import ModelRouter
 import Postgres
+import ReadModels
 public import ServiceRuntime
 
 /// Which models the planner may use (`ServiceConfig.models`, read and validated with the rest
@@ -17,19 +18,17 @@ public enum BrainSettings {
     }
 }
 
-/// Budgets read what was spent from the cost ledger (`costs.cost_ledger`, the projection of
-/// `LLMCallCompleted`). It trails the log by the projection's lag, so two calls in quick
-/// succession can overshoot a limit by about one call.
+/// Budgets read what was spent from the cost ledger (the projection of `LLMCallCompleted`,
+/// summed by `CostQueries.spend` like every other reader of spend). It trails the log by the
+/// projection's lag, so two calls in quick succession can overshoot a limit by about one call.
 struct CostLedgerSpend: SpendSource {
     let pool: PostgresPool
 
     func spend(tenant: String, since: Date) async throws -> Int64 {
-        let rows = try await pool.query("SELECT coalesce(sum(cost_micros), 0)::bigint AS spent FROM costs.cost_ledger WHERE tenant_id = \(tenant) AND occurred_at >= \(since)")
-        return try rows.first(where: { _ in true })?.decode("spent", as: Int64.self) ?? 0
+        try await CostQueries(pool: pool).total(CostQueries.Filter(tenant: tenant, from: since)).costMicros
     }
 
     func spend(conversation: String) async throws -> Int64 {
-        let rows = try await pool.query("SELECT coalesce(sum(cost_micros), 0)::bigint AS spent FROM costs.cost_ledger WHERE conversation_id = \(conversation)")
-        return try rows.first(where: { _ in true })?.decode("spent", as: Int64.self) ?? 0
+        try await CostQueries(pool: pool).total(CostQueries.Filter(conversation: conversation)).costMicros
     }
 }
