@@ -54,11 +54,11 @@ DATABASE_URL=$switchboard_url "$bin/switchboard" up --run-dir "$run" --base-port
 up_pid=$!
 # `up` prints its banner once every service answers /ready.
 for _ in $(seq 1800); do
-  grep -q "Switchboard is up" "$run/up.log" && break
+  grep -qs "Switchboard is up" "$run/up.log" && break
   kill -0 "$up_pid" 2>/dev/null || { cat "$run/up.log" >&2; echo "switchboard up exited" >&2; exit 1; }
   sleep 0.1
 done
-grep -q "Switchboard is up" "$run/up.log" || { tail -20 "$run/up.log" >&2; echo "switchboard up not ready in 180 s" >&2; exit 1; }
+grep -qs "Switchboard is up" "$run/up.log" || { tail -20 "$run/up.log" >&2; echo "switchboard up not ready in 180 s" >&2; exit 1; }
 
 # A run with turns that got no reply (the bench exits 1 after printing) does not stop the
 # comparison; it is named at the end and the script exits 1.

@@ -102,20 +102,24 @@ def verify_step(state: Turn) -> Turn:
     return {"step_verdict": {"approved": True, "risk_tier": "read"}}
 
 
-def make_execute(conn: Connection):
+def make_execute(conn: Connection, saver: PostgresSaver):
     def execute(state: Turn) -> Turn:
         """get_order_status: the executor's query, on the same tables."""
         order_id = state["decision"]["steps"][0]["args"]["order_id"]
-        row = conn.execute(
-            """
-            SELECT o.order_id, o.status, o.placed_at::text AS placed_at, o.total_cents, o.currency,
-                   s.carrier, s.tracking_number, s.estimated_delivery::text AS estimated_delivery
-            FROM commerce.orders o
-            LEFT JOIN commerce.shipments s ON s.tenant_id = o.tenant_id AND s.order_id = o.order_id
-            WHERE o.tenant_id = %s AND o.order_id = %s
-            """,
-            (TENANT, order_id),
-        ).fetchone()
+        # The worker's one connection is the saver's too, and LangGraph hands a step's
+        # checkpoint writes to a background thread (pipeline mode) even with durability="sync":
+        # the saver's own lock keeps this query off the connection meanwhile.
+        with saver.lock:
+            row = conn.execute(
+                """
+                SELECT o.order_id, o.status, o.placed_at::text AS placed_at, o.total_cents, o.currency,
+                       s.carrier, s.tracking_number, s.estimated_delivery::text AS estimated_delivery
+                FROM commerce.orders o
+                LEFT JOIN commerce.shipments s ON s.tenant_id = o.tenant_id AND s.order_id = o.order_id
+                WHERE o.tenant_id = %s AND o.order_id = %s
+                """,
+                (TENANT, order_id),
+            ).fetchone()
         if row is None:
             return {"result": {"order_id": order_id, "found": False}}
         cents = row["total_cents"]
@@ -180,9 +184,11 @@ def approve_deliver(state: Turn) -> Turn:
 
 
 def build_graph(conn: Connection):
+    # Its own saver per connection: PostgresSaver serialises every call on one lock.
+    saver = PostgresSaver(conn)
     graph = StateGraph(Turn)
     steps = [("receive", receive), ("decide", decide), ("verify_step", verify_step),
-             ("execute", make_execute(conn)), ("verify_result", verify_result),
+             ("execute", make_execute(conn, saver)), ("verify_result", verify_result),
              ("draft", draft), ("approve_deliver", approve_deliver)]
     for name, fn in steps:
         graph.add_node(name, fn)
@@ -190,8 +196,7 @@ def build_graph(conn: Connection):
     for (a, _), (b, _) in zip(steps, steps[1:]):
         graph.add_edge(a, b)
     graph.add_edge("approve_deliver", END)
-    # Its own saver per connection: PostgresSaver serialises every call on one lock.
-    return graph.compile(checkpointer=PostgresSaver(conn))
+    return graph.compile(checkpointer=saver)
 
 
 def setup(dsn: str) -> None:
@@ -307,8 +312,6 @@ def main() -> None:
                     conversation = f"bench-{run}-{index}"
                     # "sync": each step's checkpoint is committed before the next step starts,
                     # as each Switchboard event is acknowledged before the next service acts.
-                    # ("async" would also write from a background thread on this connection,
-                    # which the tool's query uses too.)
                     started = time.perf_counter()
                     out = graph.invoke(
                         {"conversation_id": conversation, "customer_id": "cus_bench",
