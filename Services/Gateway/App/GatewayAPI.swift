@@ -92,6 +92,7 @@ public struct GatewayAPI: Sendable {
         do {
             try await publish(event)
         } catch {
+            if wait > 0 { await waiters.finish(turnID) }
             context.logger.error("append failed", metadata: ["error": "\(error)", "conversation.id": "\(conversationID)"])
             throw ProblemDetails(.serviceUnavailable, kind: "log-unavailable", title: "The message could not be recorded; retry later", headers: [.retryAfter: "1"])
         }
@@ -162,13 +163,26 @@ public struct GatewayAPI: Sendable {
     /// The turn's reply from the log tail, or from the read model for a retried request whose
     /// reply went out before it listened (rechecked every half second: the projection can lag
     /// the tail by a few milliseconds).
+    /// The slot prepared before the append listens throughout: a reply the tail sees between
+    /// two rechecks is kept, not lost.
     func awaitReply(turnID: UUID, timeout: Duration) async throws -> ReplyDelivered? {
+        await waiters.prepare(turnID)
+        do {
+            let reply = try await listen(turnID: turnID, timeout: timeout)
+            await waiters.finish(turnID)
+            return reply
+        } catch {
+            await waiters.finish(turnID)
+            throw error
+        }
+    }
+
+    private func listen(turnID: UUID, timeout: Duration) async throws -> ReplyDelivered? {
         let deadline = ContinuousClock.now + timeout
         while true {
             if let reply = try await deliveredReply(turnID: turnID) { return reply }
             let remaining = deadline - ContinuousClock.now
             guard remaining > .zero, await !waiters.isShuttingDownNow else { return nil }
-            await waiters.prepare(turnID)
             if let reply = await waiters.wait(turnID, timeout: min(remaining, .milliseconds(500))) { return reply }
         }
     }

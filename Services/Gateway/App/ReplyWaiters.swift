@@ -4,7 +4,8 @@ import Foundation
 /// Requests holding open for their turn's reply (`?wait=N`). Every gateway replica tails the
 /// whole log for `ReplyDelivered`, so the replica holding the request sees the reply whichever
 /// replica delivered it. A slot is prepared before the message is appended, so a fast reply
-/// cannot arrive before anyone listens.
+/// cannot arrive before anyone listens, and lives until the request stops waiting (`finish`):
+/// a reply that arrives between two waits is kept for the next one, never dropped.
 actor ReplyWaiters {
     private enum Slot {
         case waiting(CheckedContinuation<ReplyDelivered?, Never>?)
@@ -45,20 +46,28 @@ actor ReplyWaiters {
         }
     }
 
-    /// The reply, or nil when `timeout` passes first (the slot is then released).
+    /// The reply, or nil when `timeout` passes first; the slot stays until `finish`.
     nonisolated func wait(_ turnID: UUID, timeout: Duration) async -> ReplyDelivered? {
         await withTaskGroup(of: ReplyDelivered?.self) { group in
             group.addTask { await self.suspend(turnID) }
             group.addTask {
                 try? await Task.sleep(for: timeout)
-                await self.release(turnID)
+                await self.stopWaiting(turnID)
                 return nil
             }
             let first = await group.next() ?? nil
             group.cancelAll()
-            await self.release(turnID)
+            await self.stopWaiting(turnID)
             return first
         }
+    }
+
+    /// The request no longer waits: its slot goes, with a reply nobody took.
+    func finish(_ turnID: UUID) {
+        if case .waiting(let continuation?) = slots[turnID] {
+            continuation.resume(returning: nil)
+        }
+        slots[turnID] = nil
     }
 
     private func suspend(_ turnID: UUID) async -> ReplyDelivered? {
@@ -68,8 +77,8 @@ actor ReplyWaiters {
             return reply
         case .waiting, nil:
             if isShuttingDown { return nil }
-            // Cancelled before it got here (timeout won): `release` already ran, so nobody
-            // would resume a continuation stored now.
+            // Cancelled before it got here (timeout won): `stopWaiting` already ran, so
+            // nobody would resume a continuation stored now.
             if Task.isCancelled { return nil }
             return await withCheckedContinuation { continuation in
                 slots[turnID] = .waiting(continuation)
@@ -77,11 +86,12 @@ actor ReplyWaiters {
         }
     }
 
-    private func release(_ turnID: UUID) {
+    /// Ends one wait; the slot keeps listening (a reply arriving now is kept).
+    private func stopWaiting(_ turnID: UUID) {
         if case .waiting(let continuation?) = slots[turnID] {
             continuation.resume(returning: nil)
+            slots[turnID] = .waiting(nil)
         }
-        slots[turnID] = nil
     }
 
     var count: Int { slots.count }
