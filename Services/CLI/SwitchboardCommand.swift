@@ -69,8 +69,14 @@ struct UpCommand: AsyncParsableCommand {
     var domainPack: String = "deploy/packs/retail.yaml"
     @Option(name: .customLong("base-port"), help: "Gateway port; the other services take the next four.")
     var basePort: Int = 8080
+    @Option(help: "Partitions of the conversation topic (the dev broker's cost per fetch grows with a partition's history: more partitions, shorter lists).")
+    var partitions: Int = 8
+    @Option(name: .customLong("fetch-wait-ms"), help: "Consumers' fetch.wait.max.ms: the dev broker holds an empty fetch this long (latency per hop vs. idle CPU).")
+    var fetchWaitMs: Int = 5
 
     func run() async throws {
+        guard (1...256).contains(partitions) else { throw ValidationError("--partitions must be 1...256") }
+        guard (0...10_000).contains(fetchWaitMs) else { throw ValidationError("--fetch-wait-ms must be 0...10000") }
         ProcessBootstrap.bootstrap(logLevel: .info)
         let logger = Logger(label: "switchboard.up")
         guard let databaseURL = databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"] else {
@@ -85,8 +91,7 @@ struct UpCommand: AsyncParsableCommand {
         if let catalog = forwarded.settings["SWITCHBOARD_MODEL_CATALOG"] { forwarded.settings["SWITCHBOARD_MODEL_CATALOG"] = absolute(catalog) }
         let stack = DevStack(options: .init(
             binDirectory: binDirectory, runDirectory: absolute(runDirectory), databaseURL: databaseURL,
-            domainPackPath: absolute(domainPack), basePort: basePort,
-            // Projections fetch less often than reactions on the dev broker (docs/BENCHMARKS.md).
+            domainPackPath: absolute(domainPack), basePort: basePort, partitions: partitions, fetchWaitMs: fetchWaitMs,
             extraEnvironment: forwarded.settings, secretEnvironment: forwarded.secrets
         ), logger: logger)
         do {

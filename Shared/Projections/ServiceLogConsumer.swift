@@ -338,6 +338,10 @@ public struct ServiceLogConsumer: Sendable {
             let isCareful = careful
             do {
                 let failures = try await pool.transaction { connection in
+                    // Read models and offsets only: a crash may lose the last such commits,
+                    // rows and offsets together, and they are applied again from the log. No
+                    // need to wait for the WAL flush (reactions with effects commit on their own).
+                    try connection.execute(simple: "SET LOCAL synchronous_commit = off")
                     let failures = try ProjectionApplier.apply(events, to: projections, careful: isCareful, wants: { index, event in
                         guard event.record.topic == feedTopics[index] else { return false }
                         guard let stored = done[OffsetOwner(projections[index])]?[event.record.topicPartition] else { return true }

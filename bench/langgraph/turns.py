@@ -200,14 +200,17 @@ def build_graph(conn: Connection):
 
 
 def setup(dsn: str) -> None:
-    """The commerce demo tables, from the executor's migration SQL, and the checkpoint tables."""
+    """The commerce demo tables, from the executor's migration and demo-data SQL, and the
+    checkpoint tables."""
     with Connection.connect(dsn, autocommit=True, row_factory=dict_row) as conn:
         exists = conn.execute("SELECT to_regclass('commerce.orders') IS NOT NULL AS e").fetchone()["e"]
         if not exists:
             source = (ROOT / "Services/Executor/App/CommerceSchema.swift").read_text()
             migrations = re.findall(r'sql: """\n(.*?)"""', source, re.S)
-            if len(migrations) < 2:
-                sys.exit("could not read the commerce migrations from CommerceSchema.swift")
+            demo = re.findall(r'static let demoData = """\n(.*?)"""', source, re.S)
+            if len(migrations) < 1 or len(demo) != 1:
+                sys.exit("could not read the commerce tables and demo data from CommerceSchema.swift")
+            migrations += demo
             with conn.transaction():
                 conn.execute("CREATE SCHEMA IF NOT EXISTS commerce")
                 conn.execute("SET LOCAL search_path TO commerce")
