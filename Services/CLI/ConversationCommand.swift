@@ -57,8 +57,8 @@ struct ShowConversation: AsyncParsableCommand {
             var result: [String: JSONValue] = ["conversation_id": .string(conversation), "exists": .bool(found != nil)]
             if let found {
                 result["customer_id"] = .string(found.customerID)
-                result["status"] = .string(found.status)
-                result["owner"] = .string(found.owner)
+                result["status"] = .string(found.status.rawValue)
+                result["owner"] = .string(found.owner.rawValue)
                 result["turn_count"] = .number(Double(found.turnCount))
             }
             result["messages"] = .array(messages.map { message in
@@ -75,7 +75,7 @@ struct ShowConversation: AsyncParsableCommand {
             }
             if let ticket {
                 result["ticket"] = .object([
-                    "status": .string(ticket.status),
+                    "status": .string(ticket.status.rawValue),
                     "intent": ticket.intent.map(JSONValue.string) ?? .null,
                     "workflow": ticket.workflow.map(JSONValue.string) ?? .null,
                     "facts": .array(ticket.facts.map { fact in

@@ -20,10 +20,8 @@ public struct ConversationQueries: Sendable {
         public var conversationID: String
         public var tenantID: String
         public var customerID: String
-        /// `open` or `handed_over`.
-        public var status: String
-        /// `ai` or `human`.
-        public var owner: String
+        public var status: ConversationStatus
+        public var owner: ConversationOwner
         public var turnCount: Int
         public var firstActivityMillis: Int64
         public var lastActivityMillis: Int64
@@ -45,10 +43,10 @@ public struct ConversationQueries: Sendable {
 
     /// Filters of a conversation list; nil matches anything.
     public struct Filter: Sendable, Hashable {
-        public var status: String?
-        public var owner: String?
+        public var status: ConversationStatus?
+        public var owner: ConversationOwner?
         public var customerID: String?
-        public init(status: String? = nil, owner: String? = nil, customerID: String? = nil) {
+        public init(status: ConversationStatus? = nil, owner: ConversationOwner? = nil, customerID: String? = nil) {
             self.status = status
             self.owner = owner
             self.customerID = customerID
@@ -96,8 +94,8 @@ public struct ConversationQueries: Sendable {
                    (extract(epoch FROM last_activity_at) * 1000)::bigint AS last_ms
             FROM \(identifier: schema).conversations
             WHERE tenant_id = \(tenant)
-              AND (\(filter.status)::text IS NULL OR status = \(filter.status))
-              AND (\(filter.owner)::text IS NULL OR owner = \(filter.owner))
+              AND (\(filter.status?.rawValue)::text IS NULL OR status = \(filter.status?.rawValue))
+              AND (\(filter.owner?.rawValue)::text IS NULL OR owner = \(filter.owner?.rawValue))
               AND (\(filter.customerID)::text IS NULL OR customer_id = \(filter.customerID))
               AND (\(afterTime)::timestamptz IS NULL OR (last_activity_at, conversation_id) < (\(afterTime), \(afterID)))
             ORDER BY last_activity_at DESC, conversation_id DESC
@@ -131,7 +129,8 @@ public struct ConversationQueries: Sendable {
     static func conversation(_ row: PostgresRow) throws -> Conversation {
         Conversation(
             conversationID: try row.decode("conversation_id"), tenantID: try row.decode("tenant_id"), customerID: try row.decode("customer_id"),
-            status: try row.decode("status"), owner: try row.decode("owner"), turnCount: try row.decode("turn_count"),
+            status: try .stored(try row.decode("status"), column: "conversations.status"),
+            owner: try .stored(try row.decode("owner"), column: "conversations.owner"), turnCount: try row.decode("turn_count"),
             firstActivityMillis: try row.decode("first_ms"), lastActivityMillis: try row.decode("last_ms"))
     }
 

@@ -79,7 +79,7 @@ public struct ConversationsProjection: Projection {
 
         // 2. Conversations: fold from their stored rows, in log order.
         struct Conversation {
-            var tenant: String, customer: String, status: String, owner: String, turns: Int, first: Int64, last: Int64
+            var tenant: String, customer: String, status: ConversationStatus, owner: ConversationOwner, turns: Int, first: Int64, last: Int64
         }
         let touched = Array(Set(events.map(\.event.conversationID)))
         var state: [String: Conversation] = [:]
@@ -93,7 +93,8 @@ public struct ConversationsProjection: Projection {
             for row in rows {
                 state[try row.decode("conversation_id", as: String.self)] = Conversation(
                     tenant: try row.decode("tenant_id", as: String.self), customer: try row.decode("customer_id", as: String.self),
-                    status: try row.decode("status", as: String.self), owner: try row.decode("owner", as: String.self),
+                    status: try .stored(try row.decode("status", as: String.self), column: "conversations.status"),
+                    owner: try .stored(try row.decode("owner", as: String.self), column: "conversations.owner"),
                     turns: try row.decode("turn_count", as: Int.self), first: try row.decode("first_ms", as: Int64.self), last: try row.decode("last_ms", as: Int64.self)
                 )
             }
@@ -113,7 +114,7 @@ public struct ConversationsProjection: Projection {
                     state[id] = conversation
                 } else {
                     let message = try event.decode(MessageReceived.self)
-                    state[id] = Conversation(tenant: event.tenantID, customer: message.customerID, status: "open", owner: "ai", turns: 1, first: at, last: at)
+                    state[id] = Conversation(tenant: event.tenantID, customer: message.customerID, status: .open, owner: .ai, turns: 1, first: at, last: at)
                 }
                 changed.insert(id)
             case ReplyDelivered.eventType:
@@ -124,8 +125,8 @@ public struct ConversationsProjection: Projection {
                 changed.insert(id)
             case HandoverQueued.eventType:
                 guard var conversation = state[id] else { continue }
-                conversation.status = "handed_over"
-                conversation.owner = "human"
+                conversation.status = .handedOver
+                conversation.owner = .human
                 conversation.last = max(conversation.last, at)
                 state[id] = conversation
                 changed.insert(id)
@@ -140,7 +141,7 @@ public struct ConversationsProjection: Projection {
             conflict: ["conversation_id"], update: true,
             rows: changed.sorted().compactMap { id -> [String?]? in
                 guard let c = state[id] else { return nil }
-                return [id, c.tenant, c.customer, c.status, c.owner, String(c.turns), Timestamp.format(millis: c.first), Timestamp.format(millis: c.last)]
+                return [id, c.tenant, c.customer, c.status.rawValue, c.owner.rawValue, String(c.turns), Timestamp.format(millis: c.first), Timestamp.format(millis: c.last)]
             }, in: connection)
     }
 }

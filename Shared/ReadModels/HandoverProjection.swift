@@ -39,7 +39,7 @@ public struct HandoverProjection: Projection {
     public func apply(_ events: [LoggedEvent], in connection: PostgresConnection) throws {
         struct Handover {
             var conversation: String, tenant: String, reason: String, summary: String, skills: String
-            var queue: String?, priority: Int?, status: String, requested: Int64, queued: Int64?
+            var queue: String?, priority: Int?, status: HandoverStatus, requested: Int64, queued: Int64?
         }
         let touched = Array(Set(events.map { $0.event.correlationID.lowercaseString }))
         var handovers: [String: Handover] = [:]
@@ -52,7 +52,7 @@ public struct HandoverProjection: Projection {
             handovers[try row.decode("turn")] = Handover(
                 conversation: try row.decode("conversation_id"), tenant: try row.decode("tenant_id"), reason: try row.decode("reason"),
                 summary: try row.decode("summary"), skills: try row.decode("skills"), queue: try row.decode("queue"), priority: try row.decode("priority"),
-                status: try row.decode("status"), requested: try row.decode("requested_ms"), queued: try row.decode("queued_ms"))
+                status: try .stored(try row.decode("status"), column: "handovers.status"), requested: try row.decode("requested_ms"), queued: try row.decode("queued_ms"))
         }
         var changed = Set<String>()
         for logged in events {
@@ -65,11 +65,11 @@ public struct HandoverProjection: Projection {
                 handovers[turn] = Handover(
                     conversation: event.conversationID, tenant: event.tenantID, reason: request.reason.rawValue, summary: request.summary,
                     skills: String(decoding: JSONValue.array(request.skills.map(JSONValue.string)).serialized(), as: UTF8.self),
-                    queue: nil, priority: nil, status: "requested", requested: event.occurredAtMillis, queued: nil)
+                    queue: nil, priority: nil, status: .requested, requested: event.occurredAtMillis, queued: nil)
             case HandoverQueued.eventType:
                 guard var handover = handovers[turn] else { continue }
                 let queued = try event.decode(HandoverQueued.self)
-                (handover.status, handover.queue, handover.priority, handover.queued) = ("queued", queued.queue, queued.priority, event.occurredAtMillis)
+                (handover.status, handover.queue, handover.priority, handover.queued) = (.queued, queued.queue, queued.priority, event.occurredAtMillis)
                 handovers[turn] = handover
             default:
                 continue
@@ -85,7 +85,7 @@ public struct HandoverProjection: Projection {
             conflict: ["turn_id"], update: true,
             rows: changed.sorted().compactMap { turn -> [String?]? in
                 guard let h = handovers[turn] else { return nil }
-                return [turn, h.conversation, h.tenant, h.reason, h.summary, h.skills, h.queue, h.priority.map(String.init), h.status,
+                return [turn, h.conversation, h.tenant, h.reason, h.summary, h.skills, h.queue, h.priority.map(String.init), h.status.rawValue,
                         Timestamp.format(millis: h.requested), h.queued.map(Timestamp.format(millis:))]
             }, in: connection)
     }

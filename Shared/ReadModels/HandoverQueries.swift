@@ -24,26 +24,26 @@ public struct HandoverQueries: Sendable {
         public var queue: String?
         /// Set once queued; 1 goes first.
         public var priority: Int?
-        /// `requested` or `queued`.
-        public var status: String
+        public var status: HandoverStatus
         public var requestedAtMillis: Int64
         public var queuedAtMillis: Int64?
     }
 
     /// A tenant's handovers in `status`, in the order humans should take them: by priority
     /// (unqueued last), then oldest request first.
-    public func handovers(status: String, tenant: String, limit: Int) async throws -> [Handover] {
+    public func handovers(status: HandoverStatus, tenant: String, limit: Int) async throws -> [Handover] {
         let rows = try await pool.query("""
             SELECT turn_id, conversation_id, tenant_id, reason, summary, skills::text AS skills, queue, priority, status,
                    (extract(epoch FROM requested_at) * 1000)::bigint AS requested_ms, (extract(epoch FROM queued_at) * 1000)::bigint AS queued_ms
-            FROM \(identifier: schema).handovers WHERE status = \(status) AND tenant_id = \(tenant)
+            FROM \(identifier: schema).handovers WHERE status = \(status.rawValue) AND tenant_id = \(tenant)
             ORDER BY priority NULLS LAST, requested_at LIMIT \(limit)
             """)
         return try rows.map { row in
             Handover(
                 turnID: try row.decode("turn_id"), conversationID: try row.decode("conversation_id"), tenantID: try row.decode("tenant_id"),
                 reason: try row.decode("reason"), summary: try row.decode("summary"), skills: try Self.skills(try row.decode("skills")),
-                queue: try row.decode("queue"), priority: try row.decode("priority"), status: try row.decode("status"),
+                queue: try row.decode("queue"), priority: try row.decode("priority"),
+                status: try .stored(try row.decode("status"), column: "handovers.status"),
                 requestedAtMillis: try row.decode("requested_ms"), queuedAtMillis: try row.decode("queued_ms"))
         }
     }

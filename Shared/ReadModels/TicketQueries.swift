@@ -17,8 +17,7 @@ public struct TicketQueries: Sendable {
         public var conversationID: String
         public var tenantID: String
         public var customerID: String
-        /// `open`, `awaiting_customer`, `answered` or `handed_over`.
-        public var status: String
+        public var status: TicketStatus
         public var intent: String?
         /// The planned tools, comma-separated, in plan order.
         public var workflow: String?
@@ -56,7 +55,7 @@ public struct TicketQueries: Sendable {
             """)
         return Ticket(
             conversationID: try row.decode("conversation_id"), tenantID: try row.decode("tenant_id"), customerID: try row.decode("customer_id"),
-            status: try row.decode("status"), intent: try row.decode("intent"), workflow: try row.decode("workflow"),
+            status: try .stored(try row.decode("status"), column: "tickets.status"), intent: try row.decode("intent"), workflow: try row.decode("workflow"),
             openedAtMillis: try row.decode("opened_ms"), updatedAtMillis: try row.decode("updated_ms"), decisionCount: try row.decode("decisions"),
             facts: try facts.map { fact in
                 Fact(name: try fact.decode("name"), value: try fact.decode("value"), provenance: try fact.decode("provenance"),

@@ -64,7 +64,7 @@ public struct TicketsProjection: Projection {
     /// overwrite; a handed-over ticket keeps that status.
     public func apply(_ events: [LoggedEvent], in connection: PostgresConnection) throws {
         struct Ticket {
-            var tenant: String, customer: String, status: String, intent: String?, workflow: String?, opened: Int64, updated: Int64
+            var tenant: String, customer: String, status: TicketStatus, intent: String?, workflow: String?, opened: Int64, updated: Int64
         }
         struct Fact: Equatable {
             var value: String, provenance: String, setBy: String, setAt: Int64
@@ -79,7 +79,7 @@ public struct TicketsProjection: Projection {
             FROM \(quoted).tickets WHERE conversation_id IN
             """, keys: touched, in: connection) {
             tickets[try row.decode("conversation_id")] = Ticket(
-                tenant: try row.decode("tenant_id"), customer: try row.decode("customer_id"), status: try row.decode("status"),
+                tenant: try row.decode("tenant_id"), customer: try row.decode("customer_id"), status: try .stored(try row.decode("status"), column: "tickets.status"),
                 intent: try row.decode("intent"), workflow: try row.decode("workflow"),
                 opened: try row.decode("opened_ms"), updated: try row.decode("updated_ms"))
         }
@@ -97,9 +97,9 @@ public struct TicketsProjection: Projection {
         var removedFacts = Set<FactKey>()
         var decisions: [[String?]] = []
         var decided = Set<UUID>()
-        func touch(_ id: String, at: Int64, status: String? = nil, intent: String? = nil, workflow: String? = nil) {
+        func touch(_ id: String, at: Int64, status: TicketStatus? = nil, intent: String? = nil, workflow: String? = nil) {
             guard var ticket = tickets[id] else { return }
-            if ticket.status != "handed_over", let status { ticket.status = status }
+            if ticket.status != .handedOver, let status { ticket.status = status }
             ticket.intent = intent ?? ticket.intent
             ticket.workflow = workflow ?? ticket.workflow
             ticket.updated = max(ticket.updated, at)
@@ -123,12 +123,12 @@ public struct TicketsProjection: Projection {
             switch event.type {
             case MessageReceived.eventType:
                 if var ticket = tickets[id] {
-                    if ticket.status != "handed_over" { ticket.status = "open" }
+                    if ticket.status != .handedOver { ticket.status = .open }
                     ticket.updated = max(ticket.updated, at)
                     tickets[id] = ticket
                 } else {
                     let message = try event.decode(MessageReceived.self)
-                    tickets[id] = Ticket(tenant: event.tenantID, customer: message.customerID, status: "open", intent: nil, workflow: nil, opened: at, updated: at)
+                    tickets[id] = Ticket(tenant: event.tenantID, customer: message.customerID, status: .open, intent: nil, workflow: nil, opened: at, updated: at)
                 }
                 changedTickets.insert(id)
             case DecisionMade.eventType:
@@ -144,7 +144,7 @@ public struct TicketsProjection: Projection {
                     setFact(id, name: name, value: slot.value, provenance: slot.source.rawValue, event: event)
                 }
             case ClarificationRequested.eventType:
-                touch(id, at: at, status: "awaiting_customer")
+                touch(id, at: at, status: .awaitingCustomer)
             case PlanProposed.eventType:
                 let plan = try event.decode(PlanProposed.self)
                 touch(id, at: at, workflow: plan.steps.map(\.tool).joined(separator: ","))
@@ -162,9 +162,9 @@ public struct TicketsProjection: Projection {
                 }
             case ReplyDelivered.eventType:
                 let reply = try event.decode(ReplyDelivered.self)
-                if reply.kind == .answer { touch(id, at: at, status: "answered") }
+                if reply.kind == .answer { touch(id, at: at, status: .answered) }
             case HandoverRequested.eventType:
-                touch(id, at: at, status: "handed_over")
+                touch(id, at: at, status: .handedOver)
             default:
                 continue
             }
@@ -175,7 +175,7 @@ public struct TicketsProjection: Projection {
             conflict: ["conversation_id"], update: true,
             rows: changedTickets.sorted().compactMap { id -> [String?]? in
                 guard let t = tickets[id] else { return nil }
-                return [id, t.tenant, t.customer, t.status, t.intent, t.workflow, Timestamp.format(millis: t.opened), Timestamp.format(millis: t.updated)]
+                return [id, t.tenant, t.customer, t.status.rawValue, t.intent, t.workflow, Timestamp.format(millis: t.opened), Timestamp.format(millis: t.updated)]
             }, in: connection)
         try BulkWrite.upsert(
             schema: schema, table: "ticket_facts",

@@ -21,7 +21,7 @@ struct ReadModelQueriesTests {
 
             let conversation = try #require(try await queries.conversation("conv-a", tenant: "default"))
             #expect(conversation == ConversationQueries.Conversation(
-                conversationID: "conv-a", tenantID: "default", customerID: "cus-1", status: "open", owner: "ai", turnCount: 1,
+                conversationID: "conv-a", tenantID: "default", customerID: "cus-1", status: .open, owner: .ai, turnCount: 1,
                 firstActivityMillis: ConversationScript.millis("2026-03-10T09:00:00.123Z"),
                 lastActivityMillis: ConversationScript.millis("2026-03-10T09:00:01.456Z")))
             #expect(try await queries.conversation("conv-other", tenant: "default") == nil, "another tenant's conversation is not found")
@@ -68,11 +68,11 @@ struct ReadModelQueriesTests {
             // conv-2's last activity is its own message (the handover came earlier in time).
             #expect(seen == ["conv-5", "conv-4", "conv-3", "conv-2", "conv-1"])
 
-            let handedOver = try await queries.list(tenant: "default", filter: .init(status: "handed_over"), limit: 10)
+            let handedOver = try await queries.list(tenant: "default", filter: .init(status: .handedOver), limit: 10)
             #expect(handedOver.conversations.map(\.conversationID) == ["conv-2"])
-            #expect(handedOver.conversations.first?.owner == "human")
+            #expect(handedOver.conversations.first?.owner == .human)
             #expect(handedOver.next == nil)
-            #expect(try await queries.list(tenant: "default", filter: .init(owner: "ai"), limit: 10).conversations.count == 4)
+            #expect(try await queries.list(tenant: "default", filter: .init(owner: .ai), limit: 10).conversations.count == 4)
             #expect(try await queries.list(tenant: "default", filter: .init(customerID: "cus-2"), limit: 10).conversations.map(\.conversationID) == ["conv-4"])
             #expect(try await queries.list(tenant: "other", limit: 10).conversations.isEmpty)
         }
@@ -115,7 +115,7 @@ struct ReadModelQueriesTests {
             let tickets = TicketQueries(pool: models.pool, schema: models.schema(ReadModels.cases))
 
             let ticket = try #require(try await tickets.ticket(conversation: "conv-a", tenant: "default"))
-            #expect(ticket.status == "answered")
+            #expect(ticket.status == .answered)
             #expect(ticket.intent == "order_status")
             #expect(ticket.workflow == "get_order_status")
             #expect(ticket.decisionCount == 2)
@@ -183,16 +183,16 @@ struct ReadModelQueriesTests {
             try await models.apply(events + waiting.events)
             let queries = HandoverQueries(pool: models.pool, schema: models.schema(ReadModels.hilqueue))
 
-            let queued = try await queries.handovers(status: "queued", tenant: "default", limit: 200)
+            let queued = try await queries.handovers(status: .queued, tenant: "default", limit: 200)
             #expect(queued.map(\.conversationID) == ["conv-urgent", "conv-late-urgent", "conv-early"])
             #expect(queued.first?.skills == ["billing", "tier2"])
             #expect(queued.first?.queuedAtMillis == ConversationScript.millis("2026-03-10T09:03:02.000Z"))
-            #expect(try await queries.handovers(status: "queued", tenant: "default", limit: 1).count == 1)
-            let requested = try await queries.handovers(status: "requested", tenant: "default", limit: 200)
+            #expect(try await queries.handovers(status: .queued, tenant: "default", limit: 1).count == 1)
+            let requested = try await queries.handovers(status: .requested, tenant: "default", limit: 200)
             #expect(requested.map(\.conversationID) == ["conv-requested"])
             let waitingRow = try #require(requested.first)
             #expect(waitingRow.queue == nil && waitingRow.priority == nil && waitingRow.skills.isEmpty)
-            #expect(try await queries.handovers(status: "queued", tenant: "other", limit: 200).isEmpty)
+            #expect(try await queries.handovers(status: .queued, tenant: "other", limit: 200).isEmpty)
         }
     }
 }

@@ -204,8 +204,8 @@ public struct GatewayAPI: Sendable {
         let body: JSONValue = .object([
             "conversation_id": .string(conversation.conversationID),
             "customer_id": .string(conversation.customerID),
-            "status": .string(conversation.status),
-            "owner": .string(conversation.owner),
+            "status": .string(conversation.status.rawValue),
+            "owner": .string(conversation.owner.rawValue),
             "turn_count": .number(Double(conversation.turnCount)),
             "first_activity_at": .string(Timestamp.format(millis: conversation.firstActivityMillis)),
             "last_activity_at": .string(Timestamp.format(millis: conversation.lastActivityMillis)),
@@ -228,7 +228,7 @@ public struct GatewayAPI: Sendable {
     /// The case record from the planner's `cases` read model; null until it has one.
     static func ticketJSON(_ ticket: TicketQueries.Ticket) -> JSONValue {
         .object([
-            "status": .string(ticket.status),
+            "status": .string(ticket.status.rawValue),
             "intent": ticket.intent.map(JSONValue.string) ?? .null,
             "workflow": ticket.workflow.map(JSONValue.string) ?? .null,
             "decisions": .number(Double(ticket.decisionCount)),

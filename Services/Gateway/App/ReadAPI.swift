@@ -75,8 +75,8 @@ extension GatewayAPI {
     /// activity first. The cursor is opaque (the last row's activity time and id).
     func listConversations(_ request: Request) async throws -> Response {
         let query = request.uri.queryParameters
-        let status = try Self.oneOf(query.get("status"), ["open", "handed_over"], field: "status")
-        let owner = try Self.oneOf(query.get("owner"), ["ai", "human"], field: "owner")
+        let status = try Self.oneOf(query.get("status"), ConversationStatus.self, field: "status")
+        let owner = try Self.oneOf(query.get("owner"), ConversationOwner.self, field: "owner")
         let customer = query.get("customer_id")
         if let customer, !EnvelopeRules.isValidAggregateID(customer) {
             throw ProblemDetails(.badRequest, kind: "invalid-parameter", title: "customer_id must be 1-128 characters of A-Z a-z 0-9 . _ : -", field: "customer_id")
@@ -95,8 +95,8 @@ extension GatewayAPI {
             .object([
                 "conversation_id": .string(conversation.conversationID),
                 "customer_id": .string(conversation.customerID),
-                "status": .string(conversation.status),
-                "owner": .string(conversation.owner),
+                "status": .string(conversation.status.rawValue),
+                "owner": .string(conversation.owner.rawValue),
                 "turn_count": .number(Double(conversation.turnCount)),
                 "last_activity_at": .string(Timestamp.format(millis: conversation.lastActivityMillis)),
             ])
@@ -120,6 +120,11 @@ extension GatewayAPI {
         let events = try entries.map { try JSONValue.parse(Array($0.envelope.utf8)) }
         let next: JSONValue = entries.count == limit ? entries.last.map { .string(String($0.logOffset)) } ?? .null : .null
         return jsonResponse(.ok, bytes: JSONValue.object(["events": .array(events), "next_after": next]).serialized())
+    }
+
+    /// A query parameter naming a case of `type`, by its code.
+    static func oneOf<T: RawRepresentable & CaseIterable>(_ value: String?, _ type: T.Type, field: String) throws -> T? where T.RawValue == String {
+        try oneOf(value, T.allCases.map(\.rawValue), field: field).flatMap(T.init(rawValue:))
     }
 
     static func oneOf(_ value: String?, _ allowed: [String], field: String) throws -> String? {

@@ -58,8 +58,7 @@ struct HandoverAPI: Sendable {
     }
 
     func list(_ request: Request) async throws -> Response {
-        let status = request.uri.queryParameters.get("status") ?? "queued"
-        guard ["requested", "queued"].contains(status) else {
+        guard let status = HandoverStatus(rawValue: request.uri.queryParameters.get("status") ?? HandoverStatus.queued.rawValue) else {
             throw ProblemDetails(.badRequest, kind: "invalid-status", title: "status must be requested or queued", field: "status")
         }
         let items: [JSONValue] = try await handovers.handovers(status: status, tenant: tenantID, limit: 200).map { handover in
