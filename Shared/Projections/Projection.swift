@@ -102,10 +102,10 @@ public enum ProjectionStore {
     }
 
     /// Moves each owner's offsets forward to `next`, only where the stored offset is still
-    /// `expected` (no entry: no row yet); offsets never move back. One statement per schema for
-    /// the rows that exist and one for new rows, whatever the number of owners and partitions.
-    /// Throws `OffsetsMoved` when any row was moved by someone else; the caller's transaction
-    /// must then roll back.
+    /// `expected` (no entry: no row yet); offsets never move back. One statement whatever the
+    /// number of owners, schemas and partitions (a data-modifying CTE per schema for the rows
+    /// that exist and per schema for new rows). Throws `OffsetsMoved` when any row was moved
+    /// by someone else; the caller's transaction must then roll back.
     public static func advance(
         _ moves: [(owner: OffsetOwner, expected: [TopicPartition: Int64], next: [TopicPartition: Int64])], in connection: PostgresConnection
     ) throws {
@@ -119,28 +119,45 @@ public enum ProjectionStore {
                 rows.append(Row(owner: owner, partition: partition, expected: stored, next: offset))
             }
         }
-        for (schema, inSchema) in Dictionary(grouping: rows, by: \.owner.schema) {
+        guard !rows.isEmpty else { return }
+        var ctes: [String] = []
+        var checks: [(name: String, count: Int, owner: OffsetOwner)] = []
+        var binds: [PostgresValue] = []
+        func bind(_ value: String) -> String {
+            binds.append(PostgresValue(value))
+            return "$\(binds.count)"
+        }
+        for (schema, inSchema) in Dictionary(grouping: rows, by: \.owner.schema).sorted(by: { $0.key < $1.key }) {
+            let table = "\(try PostgresQuery.quotedIdentifier(schema)).projection_offsets"
             let updates = inSchema.filter { $0.expected != nil }
             if !updates.isEmpty {
-                let changed = try connection.query("""
-                    UPDATE \(identifier: schema).projection_offsets o SET next_offset = t.n
-                    FROM unnest(\(BulkWrite.arrayLiteral(updates.map(\.owner.name)))::text[], \(BulkWrite.arrayLiteral(updates.map(\.partition.topic)))::text[],
-                                \(intArray(updates.map { Int64($0.partition.partition) }))::integer[], \(intArray(updates.map { $0.expected ?? 0 }))::bigint[],
-                                \(intArray(updates.map(\.next)))::bigint[]) AS t(name, topic, p, e, n)
-                    WHERE o.projection = t.name AND o.topic = t.topic AND o.partition = t.p AND o.next_offset = t.e
+                let name = "u\(checks.count)"
+                ctes.append("""
+                    \(name) AS (UPDATE \(table) o SET next_offset = t.n
+                        FROM unnest(\(bind(BulkWrite.arrayLiteral(updates.map(\.owner.name))))::text[], \(bind(BulkWrite.arrayLiteral(updates.map(\.partition.topic))))::text[],
+                                    \(bind(intArray(updates.map { Int64($0.partition.partition) })))::integer[], \(bind(intArray(updates.map { $0.expected ?? 0 })))::bigint[],
+                                    \(bind(intArray(updates.map(\.next))))::bigint[]) AS t(name, topic, p, e, n)
+                        WHERE o.projection = t.name AND o.topic = t.topic AND o.partition = t.p AND o.next_offset = t.e RETURNING 1)
                     """)
-                guard changed.affectedRows == updates.count else { throw OffsetsMoved(owner: updates[0].owner) }
+                checks.append((name, updates.count, updates[0].owner))
             }
             let inserts = inSchema.filter { $0.expected == nil }
             if !inserts.isEmpty {
-                let added = try connection.query("""
-                    INSERT INTO \(identifier: schema).projection_offsets (projection, topic, partition, next_offset)
-                    SELECT * FROM unnest(\(BulkWrite.arrayLiteral(inserts.map(\.owner.name)))::text[], \(BulkWrite.arrayLiteral(inserts.map(\.partition.topic)))::text[],
-                                         \(intArray(inserts.map { Int64($0.partition.partition) }))::integer[], \(intArray(inserts.map(\.next)))::bigint[])
-                    ON CONFLICT (projection, topic, partition) DO NOTHING
+                let name = "i\(checks.count)"
+                ctes.append("""
+                    \(name) AS (INSERT INTO \(table) (projection, topic, partition, next_offset)
+                        SELECT * FROM unnest(\(bind(BulkWrite.arrayLiteral(inserts.map(\.owner.name))))::text[], \(bind(BulkWrite.arrayLiteral(inserts.map(\.partition.topic))))::text[],
+                                             \(bind(intArray(inserts.map { Int64($0.partition.partition) })))::integer[], \(bind(intArray(inserts.map(\.next))))::bigint[])
+                        ON CONFLICT (projection, topic, partition) DO NOTHING RETURNING 1)
                     """)
-                guard added.affectedRows == inserts.count else { throw OffsetsMoved(owner: inserts[0].owner) }
+                checks.append((name, inserts.count, inserts[0].owner))
             }
+        }
+        let counts = checks.map { "(SELECT count(*) FROM \($0.name))::integer AS \($0.name)" }.joined(separator: ", ")
+        let result = try connection.query(PostgresQuery(unsafeSQL: "WITH " + ctes.joined(separator: ",\n") + "\nSELECT " + counts, binds: binds))
+        guard let row = result.first else { throw OffsetsMoved(owner: checks[0].owner) }
+        for check in checks where try row.decode(check.name, as: Int.self) != check.count {
+            throw OffsetsMoved(owner: check.owner)
         }
     }
 

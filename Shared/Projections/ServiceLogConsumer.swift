@@ -159,7 +159,23 @@ public struct ServiceLogConsumer: Sendable {
             await consumer.close()
             throw error
         }
+        await flushOnStop(ledger: ledger, metrics: metrics)
         await consumer.close()
+    }
+
+    /// A stop writes the progress of batches no projection took anything from, so a restart
+    /// does not repeat their reactions. The run's task is cancelled by then, and a cancelled
+    /// task's queries are cancelled too: the write runs in a task of its own, awaited here.
+    func flushOnStop(ledger: OffsetLedger, metrics: Metrics) async {
+        guard case .postgres(let pool, _, _) = offsets, ledger.hasPending else { return }
+        let flush = Task.detached { [self] in
+            try await commit([], [], ledger: ledger, pool: pool, metrics: metrics, force: true)
+        }
+        do {
+            try await flush.value
+        } catch {
+            logger.info("offsets not written at stop; the reactions since the last write run again after the restart", metadata: ["error": "\(error)"])
+        }
     }
 
     static func loadOffsets(databaseURL: String, owners: [OffsetOwner]) throws -> [OffsetOwner: [TopicPartition: Int64]] {
@@ -307,7 +323,7 @@ public struct ServiceLogConsumer: Sendable {
     /// moved past the batch (also past records nobody took, so a restart does not read them
     /// again). Retried while Postgres is away; a failure that is not transient is redone
     /// carefully, which skips and dead-letters the events a projection cannot apply.
-    func commit(_ records: [KafkaRecord], _ events: [LoggedEvent], ledger: OffsetLedger, pool: PostgresPool, metrics: Metrics) async throws {
+    func commit(_ records: [KafkaRecord], _ events: [LoggedEvent], ledger: OffsetLedger, pool: PostgresPool, metrics: Metrics, force: Bool = false) async throws {
         var next: [String: [TopicPartition: Int64]] = [:]
         for record in records {
             next[record.topic, default: [:]][record.topicPartition] = max(next[record.topic]?[record.topicPartition] ?? 0, record.offset + 1)
@@ -315,14 +331,21 @@ public struct ServiceLogConsumer: Sendable {
         let batchMoves: [(OffsetOwner, [TopicPartition: Int64])] = next.flatMap { topic, offsets in owners(of: topic).map { ($0, offsets) } }
         let projections = feeds.map(\.projection)
         let feedTopics = feeds.map(\.topic)
-        let applies = events.contains { event in
-            feeds.contains { feed in
+        // A batch that gives no projection anything writes nothing: its progress stays in
+        // memory until the next write, at most `offsetWriteInterval` later (or at a stop).
+        // Any write carries every owner's progress in its one offsets statement.
+        let applies = feeds.contains { feed in
+            let owner = OffsetOwner(feed.projection)
+            return events.contains { event in
                 feed.topic == event.record.topic && (feed.projection.interestedIn?.contains(event.event.type) ?? true)
-                    && event.record.offset >= (ledger.expected(OffsetOwner(feed.projection), event.record.topicPartition) ?? 0)
+                    && event.record.offset >= (ledger.expected(owner, event.record.topicPartition) ?? 0)
             }
         }
-        if !applies, ledger.deferUnlessDue(batchMoves, interval: offsetWriteInterval) { return }
-        let moves = ledger.withPending(batchMoves)
+        if !applies {
+            ledger.addPending(batchMoves)
+            guard force || ledger.isDue(offsetWriteInterval) else { return }
+        }
+        let moves = ledger.pending(adding: applies ? batchMoves : [])
         var careful = false
         var attempt = 0
         while true {
@@ -331,17 +354,15 @@ public struct ServiceLogConsumer: Sendable {
             let expected = Dictionary(uniqueKeysWithValues: moves.map { owner, offsets in
                 (owner, offsets.keys.reduce(into: [TopicPartition: Int64]()) { $0[$1] = ledger.expected(owner, $1) })
             })
+            // Every projection skips what it already applied, whether it writes now or not.
+            let partitions = Set(records.map(\.topicPartition))
             let done = Dictionary(uniqueKeysWithValues: projections.map { projection in
                 let owner = OffsetOwner(projection)
-                return (owner, expected[owner] ?? [:])
+                return (owner, partitions.reduce(into: [TopicPartition: Int64]()) { $0[$1] = ledger.expected(owner, $1) })
             })
             let isCareful = careful
             do {
                 let failures = try await pool.transaction { connection in
-                    // Read models and offsets only: a crash may lose the last such commits,
-                    // rows and offsets together, and they are applied again from the log. No
-                    // need to wait for the WAL flush (reactions with effects commit on their own).
-                    try connection.execute(simple: "SET LOCAL synchronous_commit = off")
                     let failures = try ProjectionApplier.apply(events, to: projections, careful: isCareful, wants: { index, event in
                         guard event.record.topic == feedTopics[index] else { return false }
                         guard let stored = done[OffsetOwner(projections[index])]?[event.record.topicPartition] else { return true }
@@ -395,26 +416,30 @@ final class OffsetLedger: @unchecked Sendable {
         }
     }
 
-    /// Keeps `moves` in memory instead of writing them, unless the last write is `interval` old.
-    func deferUnlessDue(_ moves: [(OffsetOwner, [TopicPartition: Int64])], interval: Duration) -> Bool {
+    /// Progress handled but not written yet.
+    func addPending(_ moves: [(OffsetOwner, [TopicPartition: Int64])]) {
         lock.withLock {
-            guard ContinuousClock.now - lastWrite < interval else { return false }
             for (owner, offsets) in moves { pending[owner, default: [:]].merge(offsets) { max($0, $1) } }
-            return true
         }
+    }
+
+    /// The last write is `interval` old and progress waits to be written.
+    func isDue(_ interval: Duration) -> Bool {
+        lock.withLock { ContinuousClock.now - lastWrite >= interval && pending.values.contains { !$0.isEmpty } }
     }
 
     var hasPending: Bool { lock.withLock { pending.values.contains { !$0.isEmpty } } }
 
-    /// `moves` plus what was deferred, per owner.
-    func withPending(_ moves: [(OffsetOwner, [TopicPartition: Int64])]) -> [(OffsetOwner, [TopicPartition: Int64])] {
+    /// The pending progress with `moves` added (not stored: only a commit makes it written).
+    func pending(adding moves: [(OffsetOwner, [TopicPartition: Int64])]) -> [(OffsetOwner, [TopicPartition: Int64])] {
         lock.withLock {
             var merged = pending
             for (owner, offsets) in moves { merged[owner, default: [:]].merge(offsets) { max($0, $1) } }
-            return merged.map { ($0.key, $0.value) }
+            return merged.filter { !$0.value.isEmpty }.map { ($0.key, $0.value) }
         }
     }
 
+    /// `moves` (all pending progress included) were committed.
     func recordWritten(_ moves: [(OffsetOwner, [TopicPartition: Int64])]) {
         lock.withLock {
             for (owner, offsets) in moves { stored[owner, default: [:]].merge(offsets) { max($0, $1) } }
