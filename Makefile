@@ -1,13 +1,21 @@
 # The two commands of the README. Both install missing Debian packages first.
 SWIFT_FLAGS := --explicit-target-dependency-import-check error
 
-.PHONY: up test build deps clean bench-turns
+.PHONY: up test test-unit build deps clean bench-turns
 
 up: build
 	scripts/up.sh
 
 test: deps
 	scripts/test.sh
+
+# The tests that need no broker, no Postgres and no service processes (seconds, no set-up).
+# Everything else is an integration test and runs in `make test`.
+UNIT_TARGETS := JSONTests|JSONSchemaTests|EventsTests|DomainPackTests|PlannerTests|LLMTests|ModelRouterTests|VerifierTests|ServiceRuntimeTests
+UNIT_SUITES := GatewayValidationRouteTests|MessageValidationTests|ReplyWaitersTests|ChunkerTests|FenceTests|RerankerTests|LoaderTests|KnowledgeLogTests
+test-unit: deps
+	swift build --build-tests $(SWIFT_FLAGS)
+	env -u DATABASE_URL swift test --skip-build --filter '^($(UNIT_TARGETS))\.|\.($(UNIT_SUITES))(/|$$)'
 
 build: deps
 	swift build $(SWIFT_FLAGS)

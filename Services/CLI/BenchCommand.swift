@@ -37,16 +37,13 @@ struct BenchTurns: AsyncParsableCommand {
     var databaseURL: String?
 
     func run() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        guard let gateway = gateway ?? environment["GATEWAY_URL"] else {
-            throw ValidationError("set GATEWAY_URL (source .run/env) or --gateway")
-        }
+        let gateway = try CLIEnvironment.gatewayURL(gateway)
         guard count > 0, (1...256).contains(concurrency), warmup >= 0 else { throw ValidationError("count > 0, concurrency 1...256, warmup >= 0") }
         guard idleSeconds >= 0, history >= 0, (1...256).contains(historyConcurrency) else { throw ValidationError("idle-seconds >= 0, history >= 0, history-concurrency 1...256") }
-        let bootstrap = bootstrap ?? environment["SWITCHBOARD_BOOTSTRAP"]
+        let bootstrap = CLIEnvironment.optionalBootstrap(bootstrap)
         if history > 0, bootstrap == nil { throw ValidationError("--history reads the log's size: set SWITCHBOARD_BOOTSTRAP (source .run/env) or --bootstrap") }
 
-        let processes = StackProcesses.discover(gatewayURL: gateway, databaseURL: databaseURL ?? environment["DATABASE_URL"])
+        let processes = StackProcesses.discover(gatewayURL: gateway, databaseURL: CLIEnvironment.optionalDatabaseURL(databaseURL))
         print("cpu_processes \(processes.summary) postgres_scope=\(processes.postgresScope.replacingOccurrences(of: " ", with: "_"))")
         if processes.groups.values.allSatisfy({ $0.isEmpty }) { print("note: no stack processes found in /proc; CPU figures will be 0") }
 

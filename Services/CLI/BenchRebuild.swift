@@ -25,7 +25,7 @@ struct BenchRebuild: AsyncParsableCommand {
     var schema: [String] = []
 
     func run() async throws {
-        guard let url = databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"] else { throw ValidationError("set DATABASE_URL") }
+        let url = try CLIEnvironment.databaseURL(databaseURL)
         guard events >= 1000, (1...256).contains(partitions) else { throw ValidationError("--events ≥ 1000, --partitions 1...256") }
         let logger = quietLogger()
         let cluster = try KafkaMockCluster(brokers: 1, logger: logger)

@@ -23,11 +23,8 @@ struct LogOptions: ParsableArguments {
     var topic: String = Topics.conversations
 
     func kafka(client: String) throws -> KafkaConfig {
-        guard let servers = bootstrap ?? ProcessInfo.processInfo.environment["SWITCHBOARD_BOOTSTRAP"] else {
-            throw ValidationError("set SWITCHBOARD_BOOTSTRAP (source .run/env) or --bootstrap")
-        }
-        var config = KafkaConfig(bootstrapServers: servers, clientID: "switchboard-cli-\(client)")
-        config.fetchWaitMaxMs = Int(ProcessInfo.processInfo.environment["SWITCHBOARD_KAFKA_FETCH_WAIT_MS"] ?? "") ?? 5
+        var config = KafkaConfig(bootstrapServers: try CLIEnvironment.bootstrap(bootstrap), clientID: "switchboard-cli-\(client)")
+        config.fetchWaitMaxMs = try CLIEnvironment.fetchWaitMs()
         return config
     }
 }

@@ -30,9 +30,7 @@ struct ProjectionOptions: ParsableArguments {
     }
 
     func rebuilder() throws -> (ProjectionRebuilder, PostgresPool) {
-        guard let url = databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"] else {
-            throw ValidationError("set DATABASE_URL (source .run/env) or --database-url")
-        }
+        let url = try CLIEnvironment.databaseURL(databaseURL)
         // One writer per projection during a one-pass rebuild, plus one for bookkeeping.
         let pool = PostgresPool(url: url, size: ReadModels.all.reduce(1) { $0 + $1.projections().count }, logger: quietLogger())
         return (ProjectionRebuilder(pool: pool, kafka: try log.kafka(client: "rebuild"), topic: log.topic, logger: quietLogger()), pool)

@@ -79,15 +79,13 @@ struct UpCommand: AsyncParsableCommand {
         guard (0...10_000).contains(fetchWaitMs) else { throw ValidationError("--fetch-wait-ms must be 0...10000") }
         ProcessBootstrap.bootstrap(logLevel: .info)
         let logger = Logger(label: "switchboard.up")
-        guard let databaseURL = databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"] else {
-            throw ValidationError("set DATABASE_URL or --database-url")
-        }
+        let databaseURL = try CLIEnvironment.databaseURL(databaseURL)
         let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
         let cwd = FileManager.default.currentDirectoryPath
         func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : cwd + "/" + path }
         // The planner's model settings (SWITCHBOARD_LLM_BASE_URL / _MODEL / _API_KEY_ENV,
         // SWITCHBOARD_MODEL_CATALOG) and the key variables they name pass through.
-        var forwarded = DevStack.forwardedEnvironment(from: ProcessInfo.processInfo.environment)
+        var forwarded = CLIEnvironment.forwardedToServices
         if let catalog = forwarded.settings["SWITCHBOARD_MODEL_CATALOG"] { forwarded.settings["SWITCHBOARD_MODEL_CATALOG"] = absolute(catalog) }
         let stack = DevStack(options: .init(
             binDirectory: binDirectory, runDirectory: absolute(runDirectory), databaseURL: databaseURL,

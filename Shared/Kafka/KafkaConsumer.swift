@@ -130,12 +130,7 @@ public final class KafkaConsumer: Sendable {
             throw KafkaError(code: .invalidArgument, message: "run: maxConcurrentPartitions must be at least 1")
         }
         let core = self.core
-        switch core.beginRun() {
-        case .started: break
-        case .closed: return
-        case .alreadyRunning:
-            throw KafkaError(code: .invalidArgument, message: "run: this consumer is already running")
-        }
+        guard try core.startRun() else { return }
         defer { core.endRun() }
         let flow = core.flow
         flow.begin(FlowLimits(maxConcurrentPartitions: maxConcurrentPartitions))
@@ -199,12 +194,7 @@ public final class KafkaConsumer: Sendable {
             throw KafkaError(code: .invalidArgument, message: "runBatches: maxRecords must be at least 1")
         }
         let core = self.core
-        switch core.beginRun() {
-        case .started: break
-        case .closed: return
-        case .alreadyRunning:
-            throw KafkaError(code: .invalidArgument, message: "run: this consumer is already running")
-        }
+        guard try core.startRun() else { return }
         defer { core.endRun() }
         core.flow.begin(FlowLimits(maxConcurrentPartitions: 1))
         let id = ObjectIdentifier(self)
@@ -334,6 +324,15 @@ final class ConsumerCore: Sendable {
             if state.running { return .alreadyRunning }
             state.running = true
             return .started
+        }
+    }
+
+    /// `beginRun` for `run` and `runBatches`: false once closed; throws if already running.
+    func startRun() throws -> Bool {
+        switch beginRun() {
+        case .started: return true
+        case .closed: return false
+        case .alreadyRunning: throw KafkaError(code: .invalidArgument, message: "run: this consumer is already running")
         }
     }
 
