@@ -104,11 +104,11 @@ let package = Package(
             path: "Shared/LLMFixture"
         ),
     ]
-    + service("Gateway", folder: "Gateway", extra: ["Projections", "ReadModels", hummingbird, lifecycle, .product(name: "NIOCore", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types")])
+    + service("Gateway", folder: "Gateway", extra: ["ReadModels", hummingbird, lifecycle, .product(name: "NIOCore", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types")])
     + service("Planner", folder: "Planner", extra: ["ReadModels", "LLM", "ModelRouter", "Knowledge", "HTTPClient", "JSONSchema"])
     + service("Executor", folder: "Executor", extra: ["ReadModels"])
     + service("Verifier", folder: "Verifier", extra: ["JSONSchema"])
-    + service("HILQueue", folder: "HILQueue", extra: ["Projections", "ReadModels", hummingbird])
+    + service("HILQueue", folder: "HILQueue", extra: ["ReadModels", hummingbird])
     + [
         .executableTarget(
             name: "SwitchboardCLI",

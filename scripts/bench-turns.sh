@@ -10,7 +10,7 @@
 #   WARMUP_1=50 WARMUP_16=100   warm-up turns, not measured (WARMUP sets both)
 #   HISTORY=0                   switchboard: fill the log to this many events before measuring
 #   IDLE_SECONDS=5              switchboard: the stack's idle CPU, measured before the turns
-#   PARTITIONS=8 FETCH_WAIT_MS=5  switchboard up: conversation-log partitions, consumers' fetch wait
+#   PARTITIONS=64 FETCH_WAIT_MS=5  switchboard up: conversation-log partitions, consumers' fetch wait
 set -euo pipefail
 cd "$(dirname "$0")/.."
 count_1=${COUNT:-${COUNT_1:-500}}
@@ -52,7 +52,7 @@ langgraph_url=${admin_url%/*}/langgraph
 
 echo "== switchboard up ($bin, logs in $run/logs)"
 DATABASE_URL=$switchboard_url "$bin/switchboard" up --run-dir "$run" --base-port "$gateway_port" \
-  --partitions "${PARTITIONS:-8}" --fetch-wait-ms "${FETCH_WAIT_MS:-5}" >"$run/up.log" 2>&1 &
+  --partitions "${PARTITIONS:-64}" --fetch-wait-ms "${FETCH_WAIT_MS:-5}" >"$run/up.log" 2>&1 &
 up_pid=$!
 # `up` prints its banner once every service answers /ready.
 for _ in $(seq 1800); do

@@ -69,8 +69,12 @@ struct UpCommand: AsyncParsableCommand {
     var domainPack: String = "deploy/packs/retail.yaml"
     @Option(name: .customLong("base-port"), help: "Gateway port; the other services take the next four.")
     var basePort: Int = 8080
+    /// 64, not 8: the dev broker walks a partition's list of message sets on every fetch that
+    /// returns data, so per-turn broker CPU follows a partition's history (docs/BENCHMARKS.md:
+    /// 8.1 → 2.9 ms per turn at 16 in flight, and flat to within 10% for services + Postgres
+    /// after 50k events), for about 7 points more of idle CPU.
     @Option(help: "Partitions of the conversation topic (the dev broker's cost per fetch grows with a partition's history: more partitions, shorter lists).")
-    var partitions: Int = 8
+    var partitions: Int = 64
     @Option(name: .customLong("fetch-wait-ms"), help: "Consumers' fetch.wait.max.ms: the dev broker holds an empty fetch this long (latency per hop vs. idle CPU).")
     var fetchWaitMs: Int = 5
 

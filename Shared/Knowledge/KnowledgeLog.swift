@@ -1,4 +1,4 @@
-public import EventBus
+import EventBus
 public import Events
 public import Foundation
 public import Postgres

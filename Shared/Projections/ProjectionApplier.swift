@@ -1,4 +1,4 @@
-public import EventBus
+import EventBus
 public import Postgres
 
 /// Hands a batch of events to projections inside the caller's transaction: the one path both

@@ -1,5 +1,5 @@
 import EventBus
-public import Events
+import Events
 import Foundation
 public import Postgres
 public import Projections

@@ -1,5 +1,5 @@
-public import EventBus
-public import Events
+import EventBus
+import Events
 import Foundation
 public import Postgres
 public import Projections

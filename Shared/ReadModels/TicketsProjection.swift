@@ -1,5 +1,5 @@
-public import EventBus
-public import Events
+import EventBus
+import Events
 import Foundation
 import JSON
 public import Postgres

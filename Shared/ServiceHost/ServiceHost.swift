@@ -1,5 +1,5 @@
 public import EventBus
-public import Events
+import Events
 public import Hummingbird
 public import Kafka
 public import Logging
