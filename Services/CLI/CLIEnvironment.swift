@@ -1,6 +1,7 @@
 import ArgumentParser
 import DevStack
 import Foundation
+import ServiceRuntime
 
 /// Every environment variable the CLI reads, in one place; a flag always wins over its
 /// variable. `.run/env`, written by `switchboard up`, holds them for a shell to source.
@@ -47,6 +48,15 @@ enum CLIEnvironment {
             throw ValidationError("SWITCHBOARD_KAFKA_FETCH_WAIT_MS must be 0...10000, got '\(raw)'")
         }
         return ms
+    }
+
+    /// `SWITCHBOARD_EXIT_ON_STDIN_EOF` (`ParentWatch`): set for a broker started by a dev stack.
+    static func exitOnStdinEOF() throws -> Bool {
+        do {
+            return try ParentWatch.isRequested(in: variables)
+        } catch {
+            throw ValidationError(String(describing: error))
+        }
     }
 
     /// What `switchboard up` passes on to the services: the planner's model settings and the

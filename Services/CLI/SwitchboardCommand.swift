@@ -41,7 +41,7 @@ struct BrokerCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard (1...256).contains(partitions) else { throw ValidationError("--partitions must be 1...256") }
-        ProcessBootstrap.bootstrap(logLevel: .info)
+        ProcessBootstrap.bootstrap(logLevel: .info, exitOnStdinEOF: try CLIEnvironment.exitOnStdinEOF())
         let logger = Logger(label: "switchboard.broker")
         let cluster = try KafkaMockCluster(brokers: brokers, logger: logger)
         try cluster.createTopic(Topics.conversations, partitions: partitions)
@@ -81,7 +81,7 @@ struct UpCommand: AsyncParsableCommand {
     func run() async throws {
         guard (1...256).contains(partitions) else { throw ValidationError("--partitions must be 1...256") }
         guard (0...10_000).contains(fetchWaitMs) else { throw ValidationError("--fetch-wait-ms must be 0...10000") }
-        ProcessBootstrap.bootstrap(logLevel: .info)
+        ProcessBootstrap.bootstrap(logLevel: .info, exitOnStdinEOF: try CLIEnvironment.exitOnStdinEOF())
         let logger = Logger(label: "switchboard.up")
         let databaseURL = try CLIEnvironment.databaseURL(databaseURL)
         let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path

@@ -7,14 +7,15 @@ public enum ProcessBootstrap {
     /// Prometheus registry that `/metrics` renders; bootstrapped once per process.
     public static let metricsRegistry = PrometheusCollectorRegistry()
 
-    public static func bootstrap(logLevel: Logger.Level) {
+    /// `exitOnStdinEOF`: see `ParentWatch`.
+    public static func bootstrap(logLevel: Logger.Level, exitOnStdinEOF: Bool) {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = logLevel
             return handler
         }
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metricsRegistry))
-        ParentWatch.startIfRequested()
+        if exitOnStdinEOF { ParentWatch.start() }
     }
 }
 
@@ -26,7 +27,7 @@ extension CommonOptions {
         _ body: (ServiceConfig, Logger) async throws -> Void
     ) async throws {
         let config = try resolve(service: service, defaultPort: defaultPort)
-        ProcessBootstrap.bootstrap(logLevel: config.logLevel)
+        ProcessBootstrap.bootstrap(logLevel: config.logLevel, exitOnStdinEOF: config.exitOnStdinEOF)
         try await body(config, Logger(label: "switchboard.\(service)"))
     }
 }

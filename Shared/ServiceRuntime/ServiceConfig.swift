@@ -33,6 +33,8 @@ public struct ServiceConfig: Sendable {
     public var defaultTenant: String
     /// Seed the demo systems of record (`make up`, end-to-end tests); never in production.
     public var demoData: Bool = false
+    /// Stop when standard input closes (`ParentWatch`): set for children of a dev stack.
+    public var exitOnStdinEOF = false
     /// The planner's language models (docs/BRAINS.md); none set: the rules brain alone.
     public var models = ModelSettings()
     /// The process environment, for secrets only: an API key is read from the variable the
@@ -175,6 +177,7 @@ public struct CommonOptions: ParsableArguments, Sendable {
             } ?? false
         )
         config.models = try Self.modelSettings(env)
+        config.exitOnStdinEOF = try ParentWatch.isRequested(in: environment)
         config.secrets = environment
         return config
     }

@@ -17,6 +17,12 @@ import Testing
         #expect(config.kafkaFetchWaitMaxMs == 5 && config.kafkaSessionTimeoutMs == 6000)
         #expect(config.knowledgeTopic == "switchboard.knowledge.v1")
         #expect(config.conversationsTopic == "switchboard.conversations.v1")
+        #expect(!config.exitOnStdinEOF && !config.demoData, "dev-stack switches are off unless set")
+        var devStack = env
+        devStack["SWITCHBOARD_EXIT_ON_STDIN_EOF"] = "1"
+        devStack["SWITCHBOARD_DEMO_DATA"] = "true"
+        let child = try CommonOptions.parse([]).resolve(service: "planner", defaultPort: 8081, environment: devStack)
+        #expect(child.exitOnStdinEOF && child.demoData)
         #expect(config.producerName.hasPrefix("planner@"))
     }
 
@@ -42,6 +48,7 @@ import Testing
         ("SWITCHBOARD_LLM_MODEL", "only-half", "SWITCHBOARD_LLM_BASE_URL is required"),
         ("SWITCHBOARD_LLM_API_KEY_ENV", "KEY", "without SWITCHBOARD_LLM_BASE_URL"),
         ("SWITCHBOARD_DEMO_DATA", "yes", "SWITCHBOARD_DEMO_DATA"),
+        ("SWITCHBOARD_EXIT_ON_STDIN_EOF", "yes", "SWITCHBOARD_EXIT_ON_STDIN_EOF"),
         ("SWITCHBOARD_LOG_LEVEL", "loud", "log level"),
         ("SWITCHBOARD_KAFKA_PROPERTIES", "novalue", "key=value"),
     ] as [(String, String?, String)])
