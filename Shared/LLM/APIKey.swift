@@ -9,7 +9,12 @@ public enum APIKey {
     /// The variable's value with surrounding whitespace (e.g. a trailing newline from a
     /// secrets file) removed; `nil` when unset or blank. Never log the result.
     public static func fromEnvironment(variableName: String) -> String? {
-        guard let raw = ProcessInfo.processInfo.environment[variableName] else { return nil }
+        from(ProcessInfo.processInfo.environment, variableName: variableName)
+    }
+
+    /// The same over an environment captured at start (the services' configuration).
+    public static func from(_ environment: [String: String], variableName: String) -> String? {
+        guard let raw = environment[variableName] else { return nil }
         let value = String(raw.trimmingWhitespace)
         return value.isEmpty ? nil : value
     }

@@ -74,6 +74,9 @@ struct SecretHandlingTests {
         setenv(name, " \n", 1)
         #expect(APIKey.fromEnvironment(variableName: name) == nil)
         unsetenv(name)
+        // The planner looks keys up in the environment its configuration captured.
+        #expect(APIKey.from(["K": "sk-file\n"], variableName: "K") == "sk-file")
+        #expect(APIKey.from(["K": "  "], variableName: "K") == nil)
     }
 }
 

@@ -182,7 +182,7 @@ public final class LLMBrain: Sendable {
                     tokensIn: hit.usage.inputTokens, tokensOut: hit.usage.outputTokens, costMicros: 0, latencyMs: 0, outcome: .success, cached: true),
                 usage: hit.usage, cached: true, cacheKey: cacheKey)
         }
-        let apiKey = model.apiKeyEnv.flatMap { environment[$0] }.flatMap { $0.isEmpty ? nil : $0 }
+        let apiKey = model.apiKeyEnv.flatMap { APIKey.from(environment, variableName: $0) }
         let base: any ChatProvider =
             model.provider == .anthropic
             ? AnthropicProvider(baseURL: model.baseURL, apiKey: apiKey, httpClient: http)
