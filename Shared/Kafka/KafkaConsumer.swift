@@ -424,9 +424,22 @@ final class ConsumerCore: Sendable {
         if let failure = context.currentFailure { return .failed(failure) }
 
         var taken = 0
-        // Long timeout: `interrupt()` (rd_kafka_queue_yield) ends it early for close/cancel/resume.
+        return pollMessages(rdHandle, while: { taken < limit }) { record in
+            if flow.accept(record) == .pause {
+                setPaused(true, [record.topicPartition], on: rdHandle)
+            }
+            taken += 1
+        }
+    }
+
+    /// The poll loop of both run modes: waits up to a second for the first record (interrupt()
+    /// — rd_kafka_queue_yield — ends it early for close, cancel and resume), then takes only
+    /// what is already queued, handing each record to `take` while `more()` holds. Partition
+    /// EOF, unknown topics and transport errors are librdkafka's to retry; fatal and
+    /// authentication/authorization errors end the poll.
+    private func pollMessages(_ rdHandle: RdKafkaHandle, while more: () -> Bool, take: (KafkaRecord) -> Void) -> PollOutcome {
         var timeoutMs: Int32 = 1000
-        while taken < limit {
+        while more() {
             let outcome = rdHandle.withPointer { rk -> PollOutcome? in
                 guard let message = rd_kafka_consumer_poll(rk, timeoutMs) else {
                     if let failure = context.currentFailure { return .failed(failure) }
@@ -435,11 +448,7 @@ final class ConsumerCore: Sendable {
                 defer { rd_kafka_message_destroy(message) }
                 let err = message.pointee.err
                 if err == RD_KAFKA_RESP_ERR_NO_ERROR {
-                    let record = makeRecord(message)
-                    if flow.accept(record) == .pause {
-                        setPaused(true, [record.topicPartition], on: rdHandle)
-                    }
-                    taken += 1
+                    take(makeRecord(message))
                     return nil
                 }
                 if let fatal = rdHandle.fatalError(operation: "consume") {
@@ -450,8 +459,6 @@ final class ConsumerCore: Sendable {
                 if error.code == .authorization || error.code == .authentication {
                     return .failed(error)
                 }
-                // Partition EOF, unknown topic (may be created later), transport errors: librdkafka
-                // retries; keep polling.
                 context.logger.debug(
                     "kafka consumer event",
                     metadata: [
@@ -476,33 +483,11 @@ final class ConsumerCore: Sendable {
         if let failure = context.currentFailure { return .failed(failure) }
         var records: [KafkaRecord] = []
         var generations: [TopicPartition: UInt64] = [:]
-        var timeoutMs: Int32 = 1000
-        while records.count < max {
-            let outcome = rdHandle.withPointer { rk -> PollOutcome? in
-                guard let message = rd_kafka_consumer_poll(rk, timeoutMs) else {
-                    if let failure = context.currentFailure { return .failed(failure) }
-                    return .polled
-                }
-                defer { rd_kafka_message_destroy(message) }
-                let err = message.pointee.err
-                if err == RD_KAFKA_RESP_ERR_NO_ERROR {
-                    let record = makeRecord(message)
-                    if generations[record.topicPartition] == nil { generations[record.topicPartition] = flow.generation(record.topicPartition) }
-                    records.append(record)
-                    return nil
-                }
-                if let fatal = rdHandle.fatalError(operation: "consume") {
-                    context.recordFailure(fatal)
-                    return .failed(fatal)
-                }
-                let error = KafkaError(rdKafka: err, operation: "consume")
-                if error.code == .authorization || error.code == .authentication { return .failed(error) }
-                return nil  // partition EOF, transport errors: librdkafka retries
-            }
-            if case .failed(let error) = outcome { return .failed(error) }
-            if outcome != nil { break }
-            timeoutMs = 0
+        let outcome = pollMessages(rdHandle, while: { records.count < max }) { record in
+            if generations[record.topicPartition] == nil { generations[record.topicPartition] = flow.generation(record.topicPartition) }
+            records.append(record)
         }
+        if case .failed(let error) = outcome { return .failed(error) }
         if generations.keys.contains(where: { flow.generation($0) != generations[$0] }) {
             records.removeAll { flow.generation($0.topicPartition) != generations[$0.topicPartition] }
         }
