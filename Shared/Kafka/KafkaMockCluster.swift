@@ -48,7 +48,40 @@ public final class KafkaMockCluster: Sendable {
         self.bootstrapServers = String(cString: rd_kafka_mock_cluster_bootstraps(cluster))
         self.context = context
         self.state = Mutex(Pointers(rk: rk, cluster: cluster))
+        let ports = Set(bootstrapServers.split(separator: ",").compactMap { $0.split(separator: ":").last.flatMap { UInt16($0) } })
+        let patched = Self.disableNagle(onListenersAt: ports)
+        if patched < ports.count {
+            logger.warning("kafka mock cluster: TCP_NODELAY not set on every listener; small responses may wait for delayed ACKs (about 40 ms)",
+                           metadata: ["kafka.bootstrap": "\(bootstrapServers)", "listeners.patched": "\(patched)"])
+        }
         logger.info("kafka mock cluster started", metadata: ["kafka.bootstrap": "\(bootstrapServers)"])
+    }
+
+    /// The mock broker accepts connections without TCP_NODELAY (rdkafka_mock.c) and writes
+    /// each response with its own send. With Nagle on, a response queued behind an
+    /// unacknowledged one waits for the client's delayed ACK, about 40 ms on Linux: measured as
+    /// a p90 of 43 ms per acknowledged produce against a p50 of 1–3 ms. Accepted sockets inherit
+    /// TCP_NODELAY from their listener on Linux, so setting it on this process's listening
+    /// sockets at the cluster's ports, before any client connects, fixes every connection.
+    /// Returns how many listeners were set.
+    static func disableNagle(onListenersAt ports: Set<UInt16>) -> Int {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return 0 }
+        var patched = 0
+        for entry in entries {
+            guard let fd = Int32(entry) else { continue }
+            var listening: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            guard getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) == 0, listening == 1 else { continue }
+            var address = sockaddr_in()
+            var addressLength = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let named = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &addressLength) }
+            }
+            guard named == 0, address.sin_family == sa_family_t(AF_INET), ports.contains(UInt16(bigEndian: address.sin_port)) else { continue }
+            var on: Int32 = 1
+            if setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size)) == 0 { patched += 1 }
+        }
+        return patched
     }
 
     deinit {
