@@ -21,11 +21,13 @@ public final class PostgresConnection {
     private var pgconn: OpaquePointer?  // PGconn*
     let cancelHandle: CancelHandle
     private let noticeSink: Unmanaged<NoticeSink>?
+    private var statements: StatementCache?
 
-    private init(pgconn: OpaquePointer, noticeSink: Unmanaged<NoticeSink>?) {
+    private init(pgconn: OpaquePointer, noticeSink: Unmanaged<NoticeSink>?, preparesStatements: Bool) {
         self.pgconn = pgconn
         self.noticeSink = noticeSink
         self.cancelHandle = CancelHandle(pgconn: pgconn)
+        self.statements = preparesStatements ? StatementCache() : nil
     }
 
     deinit { close() }
@@ -33,8 +35,11 @@ public final class PostgresConnection {
     /// Connects synchronously. `url` is a libpq URI or key=value string; it is never echoed in
     /// errors (it may hold a password). `connect_timeout` defaults to 10 s unless the URL sets it.
     /// Server NOTICE/WARNING messages go to `logger` (debug/warning) instead of stderr.
+    /// `preparesStatements`: `query` prepares a statement the second time it sees its text (see
+    /// `StatementCache`); turn it off behind a pooler that does not keep prepared statements
+    /// (PgBouncer in transaction mode before 1.21).
     public static func connect(
-        url: String, applicationName: String? = nil, logger: Logger? = nil
+        url: String, applicationName: String? = nil, logger: Logger? = nil, preparesStatements: Bool = true
     ) throws(PostgresError) -> PostgresConnection {
         var parseError: UnsafeMutablePointer<CChar>? = nil
         guard let parsed = PQconninfoParse(url, &parseError) else {
@@ -90,7 +95,7 @@ public final class PostgresConnection {
             // Default libpq behaviour prints notices to stderr; drop them instead.
             PQsetNoticeReceiver(conn, { _, _ in }, nil)
         }
-        return PostgresConnection(pgconn: conn, noticeSink: sink)
+        return PostgresConnection(pgconn: conn, noticeSink: sink, preparesStatements: preparesStatements)
     }
 
     /// Closes the connection (idempotent). Also done by deinit.
@@ -163,12 +168,45 @@ public final class PostgresConnection {
         }
         let types = query.binds.map { Oid($0.dataType.oid) }
         let values = CStringArray(texts, terminated: false)
+        if let name = try preparedName(for: query.sql, types: types, on: conn) {
+            guard PQsendQueryPrepared(conn, name, Int32(types.count), values.pointers, nil, nil, 0) == 1 else {
+                throw connectionError(prefix: "could not send query")
+            }
+            do {
+                return try collectResults()
+            } catch {
+                // A plan whose result columns changed (a table altered under it) is dropped, so
+                // the caller's retry prepares it again.
+                if error.sqlState == "0A000" { statements?.forget(query.sql, types: types) }
+                throw error
+            }
+        }
         let sent = types.withUnsafeBufferPointer { typePointer in
             PQsendQueryParams(
                 conn, query.sql, Int32(query.binds.count), typePointer.baseAddress, values.pointers, nil, nil, 0)
         }
         guard sent == 1 else { throw connectionError(prefix: "could not send query") }
         return try collectResults()
+    }
+
+    /// The name of the prepared statement for this text and these parameter types, preparing it
+    /// now if this is its second use; nil to run it unprepared. A statement that fails to
+    /// prepare throws the error its execution would have.
+    private func preparedName(for sql: String, types: [Oid], on conn: OpaquePointer) throws(PostgresError) -> String? {
+        guard var cache = statements else { return nil }
+        defer { statements = cache }
+        switch cache.lookup(sql, types: types) {
+        case .prepared(let name):
+            return name
+        case .runUnprepared:
+            return nil
+        case .prepare(let name):
+            let sent = types.withUnsafeBufferPointer { PQsendPrepare(conn, name, sql, Int32(types.count), $0.baseAddress) }
+            guard sent == 1 else { throw connectionError(prefix: "could not send query") }
+            _ = try collectResults()
+            cache.recordPrepared(sql, types: types, name: name)
+            return name
+        }
     }
 
     /// Runs one or more `;`-separated statements via the simple protocol, e.g. migration DDL.

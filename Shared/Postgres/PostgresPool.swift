@@ -24,13 +24,16 @@ public final class PostgresPool: Sendable {
     ///   - applicationName: shown in pg_stat_activity unless the URL sets one.
     ///   - acquireTimeout: how long a caller may wait for a free connection before `.timeout`;
     ///     nil waits indefinitely (until cancelled or the pool closes).
+    ///   - preparesStatements: connections prepare repeated statements (`StatementCache`);
+    ///     off behind a pooler that does not keep them.
     public init(
-        url: String, size: Int, applicationName: String? = nil, acquireTimeout: Duration? = nil, logger: Logger
+        url: String, size: Int, applicationName: String? = nil, acquireTimeout: Duration? = nil,
+        preparesStatements: Bool = true, logger: Logger
     ) {
         precondition(size >= 1, "PostgresPool size must be at least 1")
         self.acquireTimeout = acquireTimeout
         self.logger = logger
-        let connector = Connector(url: url, applicationName: applicationName, logger: logger)
+        let connector = Connector(url: url, applicationName: applicationName, preparesStatements: preparesStatements, logger: logger)
         self.slots = (0..<size).map { Slot(index: $0, connector: connector) }
         state.withLock { $0.idle = Array((0..<size).reversed()) }
     }
@@ -309,10 +312,11 @@ private struct WaiterQueue {
 private struct Connector: Sendable {
     let url: String
     let applicationName: String?
+    let preparesStatements: Bool
     let logger: Logger
 
     func connect() throws(PostgresError) -> PostgresConnection {
-        try PostgresConnection.connect(url: url, applicationName: applicationName, logger: logger)
+        try PostgresConnection.connect(url: url, applicationName: applicationName, logger: logger, preparesStatements: preparesStatements)
     }
 }
 

@@ -12,6 +12,9 @@ public struct ServiceConfig: Sendable {
     public var bootstrapServers: String
     public var databaseURL: String
     public var databasePoolSize: Int
+    /// `SWITCHBOARD_DB_PREPARED_STATEMENTS` (default true): connections prepare repeated
+    /// statements. Set false behind PgBouncer in transaction mode before 1.21.
+    public var databasePreparedStatements = true
     public var httpHost: String
     public var httpPort: Int
     public var logLevel: Logger.Level
@@ -177,6 +180,12 @@ public struct CommonOptions: ParsableArguments, Sendable {
             } ?? false
         )
         config.models = try Self.modelSettings(env)
+        config.databasePreparedStatements = try env("SWITCHBOARD_DB_PREPARED_STATEMENTS").map { raw in
+            guard let value = ["true": true, "false": false, "1": true, "0": false][raw] else {
+                throw ConfigError("SWITCHBOARD_DB_PREPARED_STATEMENTS must be true or false, got '\(raw)'")
+            }
+            return value
+        } ?? true
         config.exitOnStdinEOF = try ParentWatch.isRequested(in: environment)
         config.secrets = environment
         return config
