@@ -25,18 +25,13 @@ public enum BulkWrite {
     /// Rows from here on go through `COPY`.
     public static let copyThreshold = 200
 
-    /// Rows of `sql` (which must end in `IN` and take the keys as `$1…$n`), for `keys` in
-    /// chunks of 1,000.
+    /// Rows of `sql`, which must end with the key column (`… WHERE conversation_id`), for
+    /// `keys`: one statement whatever the number of keys (`= ANY($1)`, the array typed by the
+    /// column), so it is prepared once rather than once per batch size.
     public static func rows(_ sql: String, keys: [String], in connection: PostgresConnection) throws -> [PostgresRow] {
-        var result: [PostgresRow] = []
-        var start = 0
-        while start < keys.count {
-            let chunk = keys[start..<min(start + 1000, keys.count)]
-            let placeholders = chunk.indices.map { "$\($0 - start + 1)" }.joined(separator: ",")
-            result += try connection.query(PostgresQuery(unsafeSQL: "\(sql) (\(placeholders))", binds: chunk.map { PostgresValue($0) }))
-            start += 1000
-        }
-        return result
+        guard !keys.isEmpty else { return [] }
+        return Array(try connection.query(PostgresQuery(
+            unsafeSQL: "\(sql) = ANY($1)", binds: [PostgresValue(dataType: .unspecified, text: arrayLiteral(keys))])))
     }
 
     /// `INSERT … ON CONFLICT (conflict)` of `rows` (text per column, nil for NULL), either
@@ -82,23 +77,32 @@ public enum BulkWrite {
         return try returned.map { try $0.decode("key", as: String.self) }
     }
 
-    /// Postgres array text: every element quoted, `"` and `\` escaped; nil is NULL.
+    /// Postgres array text: every element quoted, `"` and `\` escaped; nil is NULL. Built as
+    /// UTF-8 bytes, copying runs without a quote or backslash in one go (a scalar-by-scalar
+    /// append was most of the gateway's audit-log write in profiles).
     public static func arrayLiteral(_ values: [String?]) -> String {
-        var out = "{"
+        var out: [UInt8] = [UInt8(ascii: "{")]
+        out.reserveCapacity(values.reduce(2) { $0 + ($1?.utf8.count ?? 4) + 3 })
         for (index, value) in values.enumerated() {
-            if index > 0 { out += "," }
-            guard let value else {
-                out += "NULL"
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            guard var element = value else {
+                out.append(contentsOf: "NULL".utf8)
                 continue
             }
-            out += "\""
-            for scalar in value.unicodeScalars {
-                if scalar == "\"" || scalar == "\\" { out.unicodeScalars.append("\\") }
-                out.unicodeScalars.append(scalar)
+            out.append(UInt8(ascii: "\""))
+            element.withUTF8 { bytes in
+                var start = 0
+                for (position, byte) in bytes.enumerated() where byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                    out.append(contentsOf: bytes[start..<position])
+                    out.append(UInt8(ascii: "\\"))
+                    start = position
+                }
+                out.append(contentsOf: bytes[start...])
             }
-            out += "\""
+            out.append(UInt8(ascii: "\""))
         }
-        return out + "}"
+        out.append(UInt8(ascii: "}"))
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Type names are spliced into SQL: only letters, digits, spaces and underscores.

@@ -88,7 +88,7 @@ public struct ConversationsProjection: Projection {
                 SELECT conversation_id, tenant_id, customer_id, status, owner, turn_count,
                        (extract(epoch FROM first_activity_at) * 1000)::bigint AS first_ms,
                        (extract(epoch FROM last_activity_at) * 1000)::bigint AS last_ms
-                FROM \(quotedSchema).conversations WHERE conversation_id IN
+                FROM \(quotedSchema).conversations WHERE conversation_id
                 """, keys: touched, in: connection)
             for row in rows {
                 state[try row.decode("conversation_id", as: String.self)] = Conversation(

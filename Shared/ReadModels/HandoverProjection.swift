@@ -47,7 +47,7 @@ public struct HandoverProjection: Projection {
         for row in try BulkWrite.rows("""
             SELECT turn_id::text AS turn, conversation_id, tenant_id, reason, summary, skills::text AS skills, queue, priority, status,
                    (extract(epoch FROM requested_at) * 1000)::bigint AS requested_ms, (extract(epoch FROM queued_at) * 1000)::bigint AS queued_ms
-            FROM \(quoted).handovers WHERE turn_id IN
+            FROM \(quoted).handovers WHERE turn_id
             """, keys: touched, in: connection) {
             handovers[try row.decode("turn")] = Handover(
                 conversation: try row.decode("conversation_id"), tenant: try row.decode("tenant_id"), reason: try row.decode("reason"),

@@ -76,7 +76,7 @@ public struct TicketsProjection: Projection {
         for row in try BulkWrite.rows("""
             SELECT conversation_id, tenant_id, customer_id, status, intent, workflow,
                    (extract(epoch FROM opened_at) * 1000)::bigint AS opened_ms, (extract(epoch FROM updated_at) * 1000)::bigint AS updated_ms
-            FROM \(quoted).tickets WHERE conversation_id IN
+            FROM \(quoted).tickets WHERE conversation_id
             """, keys: touched, in: connection) {
             tickets[try row.decode("conversation_id")] = Ticket(
                 tenant: try row.decode("tenant_id"), customer: try row.decode("customer_id"), status: try .stored(try row.decode("status"), column: "tickets.status"),
@@ -86,7 +86,7 @@ public struct TicketsProjection: Projection {
         var facts: [FactKey: Fact] = [:]
         for row in try BulkWrite.rows("""
             SELECT conversation_id, name, value, provenance, set_by_event::text AS set_by, (extract(epoch FROM set_at) * 1000)::bigint AS set_ms
-            FROM \(quoted).ticket_facts WHERE conversation_id IN
+            FROM \(quoted).ticket_facts WHERE conversation_id
             """, keys: touched, in: connection) {
             facts[FactKey(conversation: try row.decode("conversation_id"), name: try row.decode("name"))] = Fact(
                 value: try row.decode("value"), provenance: try row.decode("provenance"), setBy: try row.decode("set_by"), setAt: try row.decode("set_ms"))
@@ -268,7 +268,7 @@ public struct ToolExecutionsProjection: Projection {
             SELECT step_id::text AS step, plan_id::text AS plan, conversation_id, tenant_id, turn_id::text AS turn, tool, status,
                    (extract(epoch FROM started_at) * 1000)::bigint AS started_ms, (extract(epoch FROM finished_at) * 1000)::bigint AS finished_ms,
                    duration_ms, error_code
-            FROM \(quoted).tool_executions WHERE step_id IN
+            FROM \(quoted).tool_executions WHERE step_id
             """, keys: Array(Set(steps.map { $0.step.lowercaseString })), in: connection) {
             state[try row.decode("step")] = Execution(
                 plan: try row.decode("plan"), conversation: try row.decode("conversation_id"), tenant: try row.decode("tenant_id"),
