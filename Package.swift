@@ -134,6 +134,7 @@ let package = Package(
         .testTarget(name: "EventsTests", dependencies: ["Events", "JSON", "JSONSchema"], path: "Tests/EventsTests"),
         .testTarget(name: "DomainPackTests", dependencies: ["DomainPack", "JSON"], path: "Tests/DomainPackTests"),
         .testTarget(name: "PlannerTests", dependencies: ["PlannerApp", "DomainPack", "Events", "JSON", "LLMFixture", "ModelRouter", logging], path: "Tests/PlannerTests"),
+        .testTarget(name: "PlannerStoreTests", dependencies: ["PlannerApp", "Events", "Postgres", "DatabaseTestSupport", logging], path: "Tests/PlannerStoreTests"),
         .testTarget(name: "LLMTests", dependencies: ["LLM", "LLMFixture", "HTTPClient", "JSON", logging], path: "Tests/LLMTests"),
         .testTarget(name: "ModelRouterTests", dependencies: ["ModelRouter", "JSON"], path: "Tests/ModelRouterTests"),
         .testTarget(name: "KnowledgeTests", dependencies: ["Knowledge", "Postgres", "Events", "DatabaseTestSupport", logging], path: "Tests/KnowledgeTests", resources: [.copy("Fixtures")]),

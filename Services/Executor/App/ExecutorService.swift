@@ -60,19 +60,19 @@ public struct ExecutorReactor: Sendable {
             let started = ContinuousClock.now
             var outcome: Result<JSONValue, ToolFailure>
             if let tool, let contract {
-                try connection.query("SAVEPOINT tool_call")
-                try connection.query("SELECT set_config('statement_timeout', \(String(contract.timeoutMs)), true)")
+                // The contract's timeout bounds the tool's statements only; each pair is one
+                // round trip (the timeout is an integer from the pack, never client input).
+                try connection.execute(simple: "SAVEPOINT tool_call; SET LOCAL statement_timeout = \(max(1, contract.timeoutMs))")
                 do {
                     outcome = .success(try tool.run(args: step.args, tenantID: event.tenantID, in: connection))
-                    try connection.query("RELEASE SAVEPOINT tool_call")
+                    try connection.execute(simple: "RELEASE SAVEPOINT tool_call; SET LOCAL statement_timeout = 0")
                 } catch let failure as ToolFailure {
-                    try connection.query("ROLLBACK TO SAVEPOINT tool_call")
+                    try connection.execute(simple: "ROLLBACK TO SAVEPOINT tool_call; SET LOCAL statement_timeout = 0")
                     outcome = .failure(failure)
                 } catch let error as PostgresError where error.sqlState == "57014" {
-                    try connection.query("ROLLBACK TO SAVEPOINT tool_call")
+                    try connection.execute(simple: "ROLLBACK TO SAVEPOINT tool_call; SET LOCAL statement_timeout = 0")
                     outcome = .failure(ToolFailure(code: "timeout", message: "tool exceeded \(contract.timeoutMs) ms", retriable: true))
                 }
-                try connection.query("SELECT set_config('statement_timeout', '0', true)")
             } else {
                 outcome = .failure(ToolFailure(code: "not_implemented", message: "no native implementation for '\(step.tool)'", retriable: false))
             }

@@ -47,24 +47,40 @@ public struct PlannerReactor: Sendable {
 
     var replies: ReplyTexts { brain.pack.replies }
 
+    /// Each event is read with what handling it starts from (`PlannerStore.load`, one round
+    /// trip) and skipped if it was handled already.
     public func handle(_ event: EventEnvelope) async throws {
-        if try await store.isProcessed(event.id) { return }
         switch event.type {
-        case MessageReceived.eventType: try await onMessage(event, try event.decode(MessageReceived.self))
-        case MemoryConsentChanged.eventType: try await store.recordConsent(event: event, try event.decode(MemoryConsentChanged.self))
-        case StepVerified.eventType: try await onStepVerified(event, try event.decode(StepVerified.self))
+        case MessageReceived.eventType:
+            let message = try event.decode(MessageReceived.self)
+            let loaded = try await store.load(event)
+            guard !loaded.processed else { return }
+            try await onMessage(event, message, state: loaded.state)
+        case MemoryConsentChanged.eventType:
+            // Skips an event handled already in its own transaction.
+            try await store.recordConsent(event: event, try event.decode(MemoryConsentChanged.self))
+        case StepVerified.eventType:
+            let verified = try event.decode(StepVerified.self)
+            let loaded = try await store.load(event, plan: verified.planID)
+            guard !loaded.processed else { return }
+            try await onStepVerified(event, verified, loaded)
         case StepFailed.eventType:
             let failed = try event.decode(StepFailed.self)
+            let loaded = try await store.load(event, plan: failed.planID)
+            guard !loaded.processed else { return }
             try await onStepFailure(
-                event, planID: failed.planID, stepID: failed.stepID, reason: .toolFailed,
+                event, loaded.turn, planID: failed.planID, stepID: failed.stepID, reason: .toolFailed,
                 reply: replies.toolFailed.render([:]), summary: "Tool \(failed.tool) failed (\(failed.reason)).")
         case StepRejected.eventType:
             let rejected = try event.decode(StepRejected.self)
+            let loaded = try await store.load(event, plan: rejected.planID)
+            guard !loaded.processed else { return }
             try await onStepFailure(
-                event, planID: rejected.planID, stepID: rejected.stepID, reason: .stepRejected,
+                event, loaded.turn, planID: rejected.planID, stepID: rejected.stepID, reason: .stepRejected,
                 reply: replies.stepRejected.render([:]), summary: "Step \(rejected.tool) was rejected (\(rejected.reason)).")
         case ReplyBlocked.eventType:
             let blocked = try event.decode(ReplyBlocked.self)
+            guard !(try await store.load(event).processed) else { return }
             // A blocked fallback is not redrafted: that could loop. The handover still happens.
             let reply: String? = blocked.kind == .fallback || blocked.kind == .handover ? nil : replies.replyBlocked.render([:])
             try await finish(event, Emission.fallback(
@@ -76,9 +92,9 @@ public struct PlannerReactor: Sendable {
 
     // MARK: A customer message
 
-    func onMessage(_ event: EventEnvelope, _ message: MessageReceived) async throws {
+    func onMessage(_ event: EventEnvelope, _ message: MessageReceived, state stored: ConversationState) async throws {
         if llm != nil, let journaled = try await store.journaled(event.id) { return try await replay(journaled, after: event) }
-        var state = try await store.conversation(event.conversationID)
+        var state = stored
         state.customerID = message.customerID
         let remembered = try await recall(into: &state, tenant: event.tenantID, customer: message.customerID)
         let decided = try await decide(message, state: state, event: event)
@@ -137,8 +153,8 @@ public struct PlannerReactor: Sendable {
 
     // MARK: Step results
 
-    func onStepVerified(_ event: EventEnvelope, _ verified: StepVerified) async throws {
-        guard var turn = try await store.turn(verified.planID) else {
+    func onStepVerified(_ event: EventEnvelope, _ verified: StepVerified, _ loaded: PlannerStore.Loaded) async throws {
+        guard var turn = loaded.turn else {
             throw PermanentEventError("no plan \(verified.planID) for verified step \(verified.stepID)")
         }
         switch try Self.permanent({ () throws(PlanTurnError) in try turn.receive(verified.result, for: verified.stepID) }) {
@@ -148,18 +164,18 @@ public struct PlannerReactor: Sendable {
         case .awaiting:
             try await store.commit(event, .init(turns: [turn]))
         case .resultsComplete:
-            try await conclude(turn, after: event, tool: verified.tool)
+            try await conclude(turn, state: loaded.state, after: event, tool: verified.tool)
         }
     }
 
     /// Every result is in: the round ends with an answer, a handover, or (a model's) next plan.
-    func conclude(_ turn: PlanTurn, after event: EventEnvelope, tool: String) async throws {
+    func conclude(_ turn: PlanTurn, state stored: ConversationState, after event: EventEnvelope, tool: String) async throws {
         var turn = turn
         if llm != nil, let journaled = try await store.journaled(event.id) {
             try Self.permanent { () throws(PlanTurnError) in try turn.markConcluded() }
             return try await replay(journaled, after: event, concluding: turn)
         }
-        var state = try await store.conversation(event.conversationID)
+        var state = stored
         var emissions = turn.retractions(from: &state)
         let (brainEmissions, conclusion) = await roundConclusion(turn, state: state, event: event, tool: tool)
         let concluded = try Self.permanent { () throws(PlanTurnError) in try turn.conclude(conclusion, after: event.id) }
@@ -197,8 +213,8 @@ public struct PlannerReactor: Sendable {
 
     /// A step failed or was rejected: a human takes over, once per turn. A plan the planner did
     /// not make (no turn) still gets one.
-    func onStepFailure(_ event: EventEnvelope, planID: UUID, stepID: UUID, reason: HandoverReason, reply: String, summary: String) async throws {
-        guard var turn = try await store.turn(planID) else {
+    func onStepFailure(_ event: EventEnvelope, _ stored: PlanTurn?, planID: UUID, stepID: UUID, reason: HandoverReason, reply: String, summary: String) async throws {
+        guard var turn = stored else {
             return try await finish(event, Emission.fallback(after: event.id, reply: reply, reason: reason, summary: summary))
         }
         let transition = try Self.permanent { () throws(PlanTurnError) in

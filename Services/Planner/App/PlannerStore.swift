@@ -84,21 +84,26 @@ struct PlannerStore: Sendable {
 
     // MARK: Reads
 
-    func isProcessed(_ eventID: UUID) async throws -> Bool {
-        try await pool.query("SELECT 1 FROM planner.processed_events WHERE event_id = \(eventID)").count > 0
+    /// What handling one event starts from: whether it was handled already, the conversation's
+    /// state, and the plan it is about. One round trip.
+    struct Loaded: Sendable {
+        var processed: Bool
+        var state: ConversationState
+        /// The row as the JSON of its columns, which is `PlanTurn`'s coded form (see `commit`).
+        var turn: PlanTurn?
     }
 
-    func conversation(_ conversationID: String) async throws -> ConversationState {
-        let rows = try await pool.query("SELECT state::text AS state FROM planner.conversations WHERE conversation_id = \(conversationID)")
-        guard let row = rows.first else { return ConversationState() }
-        return try StoredJSON.decode(ConversationState.self, from: try row.decode("state", as: String.self))
-    }
-
-    /// The row as the JSON of its columns, which is `PlanTurn`'s coded form (see `save`).
-    func turn(_ planID: UUID) async throws -> PlanTurn? {
-        let rows = try await pool.query("SELECT to_jsonb(t)::text AS turn FROM planner.turns t WHERE t.plan_id = \(planID)")
-        guard let row = rows.first else { return nil }
-        return try StoredJSON.decode(PlanTurn.self, from: try row.decode("turn", as: String.self))
+    func load(_ event: EventEnvelope, plan: UUID? = nil) async throws -> Loaded {
+        let rows = try await pool.query("""
+            SELECT EXISTS (SELECT 1 FROM planner.processed_events WHERE event_id = \(event.id)) AS processed,
+                   (SELECT state::text FROM planner.conversations WHERE conversation_id = \(event.conversationID)) AS state,
+                   (SELECT to_jsonb(t)::text FROM planner.turns t WHERE t.plan_id = \(plan)) AS turn
+            """)
+        let row = rows[0]
+        return Loaded(
+            processed: try row.decode("processed", as: Bool.self),
+            state: try row.decode("state", as: String?.self).map { try StoredJSON.decode(ConversationState.self, from: $0) } ?? ConversationState(),
+            turn: try row.decode("turn", as: String?.self).map { try StoredJSON.decode(PlanTurn.self, from: $0) })
     }
 
     /// What a consenting customer told us before and has not expired. Expired facts are deleted
@@ -196,35 +201,75 @@ struct PlannerStore: Sendable {
         var episode: Episode?
     }
 
-    /// Records the event as handled together with what it changed, in one transaction. When
-    /// another instance handled it meanwhile (a rebalance overlap), its result is kept.
-    func commit(_ event: EventEnvelope, _ commit: Commit) async throws {
-        let state = try commit.state.map { try StoredJSON.encode($0) }
-        let turns = try commit.turns.map { try StoredJSON.encode($0) }
-        try await pool.transaction { connection in
-            let inserted = try connection.query("INSERT INTO planner.processed_events (event_id, event_type) VALUES (\(event.id), \(event.type)) ON CONFLICT DO NOTHING")
-            guard inserted.affectedRows == 1 else { return }
-            try connection.query("DELETE FROM planner.decision_journal WHERE event_id = \(event.id)")
-            if let state {
-                try connection.query("""
-                    INSERT INTO planner.conversations (conversation_id, tenant_id, state) VALUES (\(event.conversationID), \(event.tenantID), \(state)::jsonb)
-                    ON CONFLICT (conversation_id) DO UPDATE SET state = EXCLUDED.state, updated_at = now()
-                    """)
-            }
-            for turn in turns { try Self.save(turn: turn, on: connection) }
-            if let memory = commit.memory { try Self.save(memory, on: connection) }
-            if let episode = commit.episode { try Self.save(episode, on: connection) }
+    /// Records the event as handled together with what it changed, atomically: one statement
+    /// whose parts all hang on the `processed_events` insert, so when another instance handled
+    /// the event meanwhile (a rebalance overlap) nothing changes and its result is kept. Only a
+    /// commit with customer memory adds statements (in one transaction). Returns whether this
+    /// call recorded the event.
+    @discardableResult
+    func commit(_ event: EventEnvelope, _ commit: Commit) async throws -> Bool {
+        let statement = try Self.commitStatement(event, commit)
+        guard let memory = commit.memory else {
+            return try await pool.query(statement)[0].decode("handled", as: Int.self) == 1
+        }
+        return try await pool.transaction { connection in
+            guard try connection.query(statement)[0].decode("handled", as: Int.self) == 1 else { return false }
+            try Self.save(memory, on: connection)
+            return true
         }
     }
 
-    /// `PlanTurn`'s coded form, spread over the columns of the same names.
-    private static func save(turn json: String, on connection: PostgresConnection) throws {
-        try connection.query("""
-            INSERT INTO planner.turns (plan_id, turn_id, conversation_id, intent, step_ids, steps, iteration, results, status)
-            SELECT plan_id, turn_id, conversation_id, intent, step_ids, steps, iteration, results, status
-            FROM jsonb_populate_record(NULL::planner.turns, \(json)::jsonb)
-            ON CONFLICT (plan_id) DO UPDATE SET results = EXCLUDED.results, status = EXCLUDED.status
-            """)
+    /// The statement `commit` runs: data-modifying CTEs that each read `done`, the inserted
+    /// event id (no row when the event was handled already).
+    static func commitStatement(_ event: EventEnvelope, _ commit: Commit) throws -> PostgresQuery {
+        var binds: [PostgresValue] = []
+        func bind(_ value: PostgresValue) -> String {
+            binds.append(value)
+            return "$\(binds.count)"
+        }
+        let eventID = bind(PostgresValue(event.id))
+        var parts = [
+            "done AS (INSERT INTO planner.processed_events (event_id, event_type) VALUES (\(eventID), \(bind(PostgresValue(event.type)))) ON CONFLICT DO NOTHING RETURNING event_id)",
+            "journal AS (DELETE FROM planner.decision_journal WHERE event_id IN (SELECT event_id FROM done))",
+        ]
+        if let state = commit.state {
+            parts.append("""
+                conversation AS (INSERT INTO planner.conversations (conversation_id, tenant_id, state)
+                    SELECT \(bind(PostgresValue(event.conversationID))), \(bind(PostgresValue(event.tenantID))), \(bind(PostgresValue(try StoredJSON.encode(state))))::jsonb FROM done
+                    ON CONFLICT (conversation_id) DO UPDATE SET state = EXCLUDED.state, updated_at = now())
+                """)
+        }
+        // One row per plan: two changes of one row in one statement would be unpredictable.
+        var seen = Set<UUID>()
+        let turns = commit.turns.reversed().filter { seen.insert($0.planID).inserted }.reversed()
+        for (index, turn) in turns.enumerated() {
+            // `PlanTurn`'s coded form, spread over the columns of the same names.
+            parts.append("""
+                turn\(index) AS (INSERT INTO planner.turns (plan_id, turn_id, conversation_id, intent, step_ids, steps, iteration, results, status)
+                    SELECT r.plan_id, r.turn_id, r.conversation_id, r.intent, r.step_ids, r.steps, r.iteration, r.results, r.status
+                    FROM done, jsonb_populate_record(NULL::planner.turns, \(bind(PostgresValue(try StoredJSON.encode(turn))))::jsonb) r
+                    ON CONFLICT (plan_id) DO UPDATE SET results = EXCLUDED.results, status = EXCLUDED.status)
+                """)
+        }
+        if let episode = commit.episode {
+            // Kept like the customer's other memory: only with consent, until it expires; the
+            // customer's expired episodes (other turns) go in the same statement.
+            let (tenant, customer, turnID) = (bind(PostgresValue(episode.tenant)), bind(PostgresValue(episode.customer)), bind(PostgresValue(episode.turnID)))
+            let at = bind(PostgresValue(episode.at))
+            parts.append("""
+                expired AS (DELETE FROM planner.episodes WHERE tenant_id = \(tenant) AND customer_id = \(customer) AND turn_id <> \(turnID)
+                    AND expires_at <= now() AND EXISTS (SELECT 1 FROM done))
+                """)
+            parts.append("""
+                episode AS (INSERT INTO planner.episodes (tenant_id, customer_id, turn_id, conversation_id, request, intent, tools, outcome, at, expires_at)
+                    SELECT c.tenant_id, c.customer_id, \(turnID), \(bind(PostgresValue(episode.conversationID))), \(bind(PostgresValue(episode.request))),
+                           \(bind(PostgresValue(episode.intent))), \(bind(PostgresValue(episode.tools.joined(separator: ", ")))), \(bind(PostgresValue(episode.outcome))),
+                           \(at), \(at)::timestamptz + make_interval(secs => c.ttl_seconds)
+                    FROM done, planner.customer_consent c WHERE c.tenant_id = \(tenant) AND c.customer_id = \(customer) AND c.granted
+                    ON CONFLICT (tenant_id, customer_id, turn_id) DO UPDATE SET tools = EXCLUDED.tools, outcome = EXCLUDED.outcome)
+                """)
+        }
+        return PostgresQuery(unsafeSQL: "WITH " + parts.joined(separator: ",\n") + "\nSELECT count(*)::int AS handled FROM done", binds: binds)
     }
 
     /// Deletes the customer's expired facts, then keeps what they said (with consent) until the
@@ -239,19 +284,6 @@ struct PlannerStore: Sendable {
                 ON CONFLICT (tenant_id, customer_id, name) DO UPDATE SET value = EXCLUDED.value, said_at = EXCLUDED.said_at, expires_at = EXCLUDED.expires_at
                 """)
         }
-    }
-
-    /// Kept like the customer's other memory: only with consent, until it expires (expired
-    /// episodes of the customer are deleted here).
-    private static func save(_ episode: Episode, on connection: PostgresConnection) throws {
-        try connection.query("DELETE FROM planner.episodes WHERE tenant_id = \(episode.tenant) AND customer_id = \(episode.customer) AND expires_at <= now()")
-        try connection.query("""
-            INSERT INTO planner.episodes (tenant_id, customer_id, turn_id, conversation_id, request, intent, tools, outcome, at, expires_at)
-            SELECT c.tenant_id, c.customer_id, \(episode.turnID), \(episode.conversationID), \(episode.request), \(episode.intent),
-                   \(episode.tools.joined(separator: ", ")), \(episode.outcome), \(episode.at), \(episode.at)::timestamptz + make_interval(secs => c.ttl_seconds)
-            FROM planner.customer_consent c WHERE c.tenant_id = \(episode.tenant) AND c.customer_id = \(episode.customer) AND c.granted
-            ON CONFLICT (tenant_id, customer_id, turn_id) DO UPDATE SET tools = EXCLUDED.tools, outcome = EXCLUDED.outcome
-            """)
     }
 
     /// A consent change: withdrawal erases what was remembered, in the same transaction.
