@@ -21,12 +21,6 @@ public enum EventCodec {
     /// Upper bound for one encoded event; the broker default message limit is 1 MB.
     public static let maxEventBytes = 900 * 1024
 
-    static let payloadEncoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }()
-    static let payloadDecoder = JSONDecoder()
 
     public static func encode(_ event: EventEnvelope) -> [UInt8] {
         var object: [String: JSONValue] = [

@@ -55,7 +55,7 @@ public protocol EventPayload: Codable, Sendable, Equatable {
 
 extension EventPayload {
     public func jsonValue() throws -> JSONValue {
-        try JSONValue.parse(Array(EventCodec.payloadEncoder.encode(self)))
+        try JSONValueEncoder().encode(self)
     }
 }
 

@@ -124,6 +124,24 @@ enum EventSamples {
         try check(type)
     }
 
+    /// Payloads are encoded by `JSONValueEncoder`; every sample must encode exactly as
+    /// Foundation's `JSONEncoder` does (parsed), so the log's bytes did not change with it.
+    @Test(arguments: EventSamples.all)
+    func typedEncodeMatchesFoundation(sample: EventSamples.Sample) throws {
+        let event = try sample.make()
+        guard let type = EventCatalog.all.first(where: { $0.eventType == event.type }) else {
+            Issue.record("no catalog entry for \(event.type)")
+            return
+        }
+        func check<P: EventPayload>(_: P.Type) throws {
+            let payload = try event.decode(P.self)
+            let foundation = try JSONValue.parse(Array(JSONEncoder().encode(payload)))
+            #expect(try JSONValueEncoder().encode(payload) == foundation)
+            #expect(try payload.jsonValue() == event.payload)
+        }
+        try check(type)
+    }
+
     @Test func canonicalUUIDTextRoundTripsAndRejectsMalformed() throws {
         for _ in 0..<100 {
             let id = UUID()

@@ -308,11 +308,11 @@ struct PlannerStore: Sendable {
 /// How the planner's stored JSON maps to its types: the one place.
 enum StoredJSON {
     static func encode<T: Encodable>(_ value: T) throws -> String {
-        String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
+        try JSONValueEncoder().encode(value).serializedString()
     }
 
     static func decode<T: Decodable>(_ type: T.Type, from text: String) throws -> T {
-        try JSONDecoder().decode(type, from: Data(text.utf8))
+        try JSONValueDecoder().decode(type, from: JSONValue.parse(text))
     }
 
     /// Envelopes exactly as on the log.
