@@ -189,7 +189,9 @@ public final class KafkaConsumer: Sendable {
     ///   records taken before it; their next owner reads them again.
     /// - `idleBatches`: a poll that found nothing (after about a second) is handed over as an
     ///   empty batch, so the caller can finish deferred work while the log is quiet.
-    public func runBatches(maxRecords: Int = 500, idleBatches: Bool = false, _ handler: @Sendable ([KafkaRecord]) async throws -> Void) async throws {
+    public func runBatches(
+        maxRecords: Int = 500, idleBatches: Bool = false, filter: RecordFilter? = nil, _ handler: @Sendable ([KafkaRecord]) async throws -> Void
+    ) async throws {
         guard maxRecords >= 1 else {
             throw KafkaError(code: .invalidArgument, message: "runBatches: maxRecords must be at least 1")
         }
@@ -202,7 +204,7 @@ public final class KafkaConsumer: Sendable {
             while !Task.isCancelled, !core.isClosing {
                 let outcome: BatchPoll
                 do {
-                    outcome = try await core.thread.submit("poll-batch", interrupting: false) { core.pollBatch(max: maxRecords) }
+                    outcome = try await core.thread.submit("poll-batch", interrupting: false) { core.pollBatch(max: maxRecords, filter: filter) }
                 } catch {
                     return  // `.closed`: the client thread stopped
                 }
@@ -437,7 +439,7 @@ final class ConsumerCore: Sendable {
     /// what is already queued, handing each record to `take` while `more()` holds. Partition
     /// EOF, unknown topics and transport errors are librdkafka's to retry; fatal and
     /// authentication/authorization errors end the poll.
-    private func pollMessages(_ rdHandle: RdKafkaHandle, while more: () -> Bool, take: (KafkaRecord) -> Void) -> PollOutcome {
+    private func pollMessages(_ rdHandle: RdKafkaHandle, while more: () -> Bool, filter: RecordFilter? = nil, take: (KafkaRecord) -> Void) -> PollOutcome {
         var timeoutMs: Int32 = 1000
         while more() {
             let outcome = rdHandle.withPointer { rk -> PollOutcome? in
@@ -448,7 +450,11 @@ final class ConsumerCore: Sendable {
                 defer { rd_kafka_message_destroy(message) }
                 let err = message.pointee.err
                 if err == RD_KAFKA_RESP_ERR_NO_ERROR {
-                    take(makeRecord(message))
+                    if let filter, !filter.wants(message) {
+                        take(makePositionRecord(message))
+                    } else {
+                        take(makeRecord(message))
+                    }
                     return nil
                 }
                 if let fatal = rdHandle.fatalError(operation: "consume") {
@@ -478,12 +484,12 @@ final class ConsumerCore: Sendable {
     /// `runBatches`: up to `max` records, waiting up to a second for the first and not at all for
     /// the rest. Records of a partition revoked by a rebalance served in one of these polls are
     /// dropped if they were taken before the revoke.
-    func pollBatch(max: Int) -> BatchPoll {
+    func pollBatch(max: Int, filter: RecordFilter? = nil) -> BatchPoll {
         guard let rdHandle = currentHandle else { return .failed(KafkaError.closed("poll")) }
         if let failure = context.currentFailure { return .failed(failure) }
         var records: [KafkaRecord] = []
         var generations: [TopicPartition: UInt64] = [:]
-        let outcome = pollMessages(rdHandle, while: { records.count < max }) { record in
+        let outcome = pollMessages(rdHandle, while: { records.count < max }, filter: filter) { record in
             if generations[record.topicPartition] == nil { generations[record.topicPartition] = flow.generation(record.topicPartition) }
             records.append(record)
         }
@@ -642,6 +648,32 @@ final class ConsumerCore: Sendable {
 }
 
 /// Copies a message out of librdkafka's buffers.
+extension RecordFilter {
+    /// Reads only the topic name and the filter's header (the last one of that name).
+    func wants(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> Bool {
+        let topic = message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
+        var list: OpaquePointer?
+        var value: UnsafeRawPointer?
+        var size = 0
+        var text: String?
+        if rd_kafka_message_headers(message, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list,
+           rd_kafka_header_get_last(list, header, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR, let value {
+            text = String(decoding: UnsafeRawBufferPointer(start: value, count: size), as: UTF8.self)
+        }
+        return keep(topic, text)
+    }
+}
+
+/// A record the filter did not want: its position only.
+func makePositionRecord(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaRecord {
+    let m = message.pointee
+    var record = KafkaRecord(
+        topic: m.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "", partition: m.partition, offset: m.offset,
+        key: nil, value: [], headers: [], timestampMs: nil)
+    record.isFilteredOut = true
+    return record
+}
+
 func makeRecord(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaRecord {
     let m = message.pointee
     let topic = m.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""

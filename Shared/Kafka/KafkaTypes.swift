@@ -54,6 +54,9 @@ public struct KafkaRecord: Sendable {
     public var headers: [KafkaHeader]
     /// Create or log-append time in ms since the epoch, when the broker provides one.
     public var timestampMs: Int64?
+    /// The poll's `RecordFilter` did not want this record: only its position (topic, partition,
+    /// offset) is set, so that offsets still move past it; key, value and headers are empty.
+    public var isFilteredOut = false
 
     public init(
         topic: String, partition: Int32, offset: Int64, key: [UInt8]?, value: [UInt8],
@@ -69,6 +72,20 @@ public struct KafkaRecord: Sendable {
     }
 
     public var topicPartition: TopicPartition { TopicPartition(topic: topic, partition: partition) }
+}
+
+/// Which records a batch poll copies out of librdkafka, decided from the topic and one header
+/// without copying anything else. A process that reads a whole log but acts on a few event
+/// types (every service of the conversation log) then pays for the rest only their position.
+public struct RecordFilter: Sendable {
+    /// The header whose value `keep` is given (nil when the record lacks it).
+    public var header: String
+    public var keep: @Sendable (_ topic: String, _ headerValue: String?) -> Bool
+
+    public init(header: String, keep: @escaping @Sendable (_ topic: String, _ headerValue: String?) -> Bool) {
+        self.header = header
+        self.keep = keep
+    }
 }
 
 public struct TopicPartition: Sendable, Hashable, CustomStringConvertible {

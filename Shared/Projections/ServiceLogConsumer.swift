@@ -151,7 +151,12 @@ public struct ServiceLogConsumer: Sendable {
         let consumer = try KafkaConsumer(config: kafka, subscription: subscription, logger: logger)
         let metrics = Metrics(group: group)
         do {
-            try await consumer.runBatches(maxRecords: maxBatch, idleBatches: true) { records in try await self.handle(records, ledger: ledger, metrics: metrics) }
+            // Records no participant takes are not copied out of librdkafka (their header says
+            // so); a record without the header is copied and parsed, so it is never ignored.
+            let filter = RecordFilter(header: EventHeaders.type) { [self] topic, type in type.map { takes($0, from: topic) } ?? true }
+            try await consumer.runBatches(maxRecords: maxBatch, idleBatches: true, filter: filter) { records in
+                try await self.handle(records, ledger: ledger, metrics: metrics)
+            }
         } catch is CancellationError {
             // Stopping mid-batch: its transaction did not commit, so it is handled again after
             // the restart. Not a failure.
@@ -232,7 +237,7 @@ public struct ServiceLogConsumer: Sendable {
     func decode(_ records: [KafkaRecord], metrics: Metrics) async throws -> [LoggedEvent] {
         var events: [LoggedEvent] = []
         events.reserveCapacity(records.count)
-        for record in records {
+        for record in records where !record.isFilteredOut {
             // Skip what nobody here takes without parsing it; a record lacking the header is
             // parsed so that a malformed event is never silently ignored.
             if let type = record.header(EventHeaders.type), !takes(type, from: record.topic) { continue }
