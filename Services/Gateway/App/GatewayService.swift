@@ -45,13 +45,15 @@ public enum GatewayService {
             // appended after a request was accepted can be missed.
             _ = try await consumer.assignment()
             await waiters.markTailReady()
+            // Batches, and only replies copied out of librdkafka: the tail reads every event of
+            // the log and wants one type of ten.
+            let replies = RecordFilter(header: EventHeaders.type) { _, type in type == ReplyDelivered.eventType }
             try await runUntilShutdown(consumer: consumer) {
-                try await consumer.run { record in
-                    guard record.header(EventHeaders.type) == ReplyDelivered.eventType,
-                          let event = try? EventCodec.decode(record.value),
-                          let reply = try? event.decode(ReplyDelivered.self)
-                    else { return }
-                    await waiters.deliver(event.correlationID, reply)
+                try await consumer.runBatches(filter: replies) { records in
+                    for record in records where !record.isFilteredOut {
+                        guard let event = try? EventCodec.decode(record.value), let reply = try? event.decode(ReplyDelivered.self) else { continue }
+                        await waiters.deliver(event.correlationID, reply)
+                    }
                 }
             }
         }
