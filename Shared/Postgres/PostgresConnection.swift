@@ -168,7 +168,7 @@ public final class PostgresConnection {
         }
         let types = query.binds.map { Oid($0.dataType.oid) }
         let values = CStringArray(texts, terminated: false)
-        if let name = try preparedName(for: query.sql, types: types, on: conn) {
+        if !query.plansEachCall, let name = try preparedName(for: query.sql, types: types, on: conn) {
             guard PQsendQueryPrepared(conn, name, Int32(types.count), values.pointers, nil, nil, 0) == 1 else {
                 throw connectionError(prefix: "could not send query")
             }

@@ -5,6 +5,11 @@
 public struct PostgresQuery: ExpressibleByStringInterpolation, Sendable, Hashable {
     public var sql: String
     public var binds: [PostgresValue]
+    /// Planned with each call's values and never prepared (`StatementCache`). For statements
+    /// whose best plan depends on the values and on the table's size, such as a lookup of a
+    /// batch's keys: a generic plan made while the table was nearly empty (a sequential scan)
+    /// would otherwise stay until the next ANALYZE, and cost more as the table grows.
+    public var plansEachCall = false
     /// First client-side problem found while building; reported at execution time because
     /// interpolation cannot throw.
     var buildError: String?

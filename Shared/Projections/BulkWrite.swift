@@ -27,11 +27,12 @@ public enum BulkWrite {
 
     /// Rows of `sql`, which must end with the key column (`… WHERE conversation_id`), for
     /// `keys`: one statement whatever the number of keys (`= ANY($1)`, the array typed by the
-    /// column), so it is prepared once rather than once per batch size.
+    /// column), planned with the keys each time (`plansEachCall`).
     public static func rows(_ sql: String, keys: [String], in connection: PostgresConnection) throws -> [PostgresRow] {
         guard !keys.isEmpty else { return [] }
-        return Array(try connection.query(PostgresQuery(
-            unsafeSQL: "\(sql) = ANY($1)", binds: [PostgresValue(dataType: .unspecified, text: arrayLiteral(keys))])))
+        var query = PostgresQuery(unsafeSQL: "\(sql) = ANY($1)", binds: [PostgresValue(dataType: .unspecified, text: arrayLiteral(keys))])
+        query.plansEachCall = true
+        return Array(try connection.query(query))
     }
 
     /// `INSERT … ON CONFLICT (conflict)` of `rows` (text per column, nil for NULL), either

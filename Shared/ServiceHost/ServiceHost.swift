@@ -25,7 +25,9 @@ public struct ServiceHost: Sendable {
     /// Connects and migrates each `(schema, migrations)` before anything consumes; with none,
     /// the service does not use Postgres.
     public static func start(config: ServiceConfig, logger: Logger, schemas: [(String, [Migration])]) async throws -> ServiceHost {
-        let pool = PostgresPool(url: config.databaseURL, size: config.databasePoolSize, preparesStatements: config.databasePreparedStatements, logger: logger)
+        let pool = PostgresPool(
+            url: config.databaseURL, size: config.databasePoolSize, applicationName: "switchboard-\(config.serviceName)",
+            preparesStatements: config.databasePreparedStatements, logger: logger)
         let usesPostgres = !schemas.isEmpty
         if usesPostgres {
             try await migrate(pool, schema: consumerOffsetsSchema, migrations: [projectionOffsetsMigration(version: 1)], logger: logger)

@@ -80,6 +80,18 @@ struct PreparedStatementTests {
         }
     }
 
+    @Test("a query that plans each call is never prepared")
+    func plansEachCall() async throws {
+        try await TestDB.withPool(size: 1) { pool in
+            try await pool.withConnection { connection throws in
+                var query = PostgresQuery(unsafeSQL: "SELECT 1 AS one WHERE $1::int = ANY('{1,2}')", binds: [PostgresValue(2)])
+                query.plansEachCall = true
+                for _ in 0..<3 { #expect(try connection.query(query).count == 1) }
+                #expect(try preparedCount(connection, matching: query.sql) == 0)
+            }
+        }
+    }
+
     @Test("with preparing turned off nothing is prepared")
     func off() async throws {
         let connection = try PostgresConnection.connect(url: try TestDB.url(), preparesStatements: false)
