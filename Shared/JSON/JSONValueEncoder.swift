@@ -64,15 +64,6 @@ private final class ArrayStorage {
     var elements: [Slot] = []
 }
 
-private struct IndexKey: CodingKey {
-    var stringValue: String { "Index \(index)" }
-    var intValue: Int? { index }
-    let index: Int
-    init(_ index: Int) { self.index = index }
-    init?(stringValue: String) { nil }
-    init?(intValue: Int) { self.index = intValue }
-}
-
 private struct SuperKey: CodingKey {
     var stringValue: String { "super" }
     var intValue: Int? { nil }
@@ -178,26 +169,26 @@ private struct UnkeyedContainer: UnkeyedEncodingContainer {
     }
 
     mutating func encode<T: Encodable>(_ value: T) throws {
-        storage.elements.append(try box(value, codingPath: codingPath + [IndexKey(count)]))
+        storage.elements.append(try box(value, codingPath: codingPath + [JSONIndexKey(count)]))
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
         let slot = Slot()
-        let path = codingPath + [IndexKey(count)]
+        let path = codingPath + [JSONIndexKey(count)]
         storage.elements.append(slot)
         return KeyedEncodingContainer(KeyedContainer<NestedKey>(storage: slot.objectStorage(), codingPath: path))
     }
 
     mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
         let slot = Slot()
-        let path = codingPath + [IndexKey(count)]
+        let path = codingPath + [JSONIndexKey(count)]
         storage.elements.append(slot)
         return UnkeyedContainer(storage: slot.arrayStorage(), codingPath: path)
     }
 
     mutating func superEncoder() -> any Encoder {
         let slot = Slot()
-        let path = codingPath + [IndexKey(count)]
+        let path = codingPath + [JSONIndexKey(count)]
         storage.elements.append(slot)
         return ValueEncoder(slot: slot, codingPath: path)
     }
