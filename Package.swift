@@ -62,6 +62,8 @@ let package = Package(
         .target(name: "HTTPClient", dependencies: ["CCurl", logging], path: "Shared/HTTPClient"),
         .target(name: "JSON", path: "Shared/JSON"),
         .target(name: "JSONSchema", dependencies: ["JSON"], path: "Shared/JSONSchema"),
+        // Retry, breaker, rate-limit and cache rules for tool calls: values, no I/O.
+        .target(name: "ToolRuntime", dependencies: ["JSON"], path: "Shared/ToolRuntime"),
 
         // Topic names of the log: a leaf module, so configuration does not import the event model.
         .target(name: "LogTopics", path: "Shared/LogTopics"),
@@ -134,6 +136,7 @@ let package = Package(
         .testTarget(name: "EventsTests", dependencies: ["Events", "JSON", "JSONSchema"], path: "Tests/EventsTests"),
         .testTarget(name: "DomainPackTests", dependencies: ["DomainPack", "JSON"], path: "Tests/DomainPackTests"),
         .testTarget(name: "PlannerTests", dependencies: ["PlannerApp", "DomainPack", "Events", "JSON", "LLMFixture", "ModelRouter", logging], path: "Tests/PlannerTests"),
+        .testTarget(name: "ToolRuntimeTests", dependencies: ["ToolRuntime", "JSON"], path: "Tests/ToolRuntimeTests"),
         .testTarget(name: "PlannerStoreTests", dependencies: ["PlannerApp", "Events", "Postgres", "DatabaseTestSupport", logging], path: "Tests/PlannerStoreTests"),
         .testTarget(name: "LLMTests", dependencies: ["LLM", "LLMFixture", "HTTPClient", "JSON", logging], path: "Tests/LLMTests"),
         .testTarget(name: "ModelRouterTests", dependencies: ["ModelRouter", "JSON"], path: "Tests/ModelRouterTests"),

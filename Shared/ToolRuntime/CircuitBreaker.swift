@@ -1,0 +1,60 @@
+/// One tool's circuit breaker, as a value: `failureThreshold` consecutive upstream failures
+/// open it; while open, calls are refused without reaching the upstream (the planner answers
+/// from knowledge and tells the customer); after `coolDown` one trial call is let through
+/// (half-open), and its outcome closes the circuit again or re-opens it for another cool-down.
+public struct CircuitBreaker: Sendable, Equatable {
+    public enum State: Sendable, Equatable {
+        case closed(consecutiveFailures: Int)
+        case open(until: ContinuousClock.Instant)
+        /// The trial call is out; everything else is refused until it reports.
+        case halfOpen
+    }
+
+    public enum Permit: Sendable, Equatable {
+        case allowed
+        /// Refused; the circuit may let a trial through at `retryAt` (nil: a trial is out now).
+        case refused(retryAt: ContinuousClock.Instant?)
+    }
+
+    public let failureThreshold: Int
+    public let coolDown: Duration
+    public private(set) var state: State = .closed(consecutiveFailures: 0)
+
+    public init(failureThreshold: Int, coolDown: Duration) {
+        precondition(failureThreshold >= 1, "a breaker opens after at least one failure")
+        self.failureThreshold = failureThreshold
+        self.coolDown = coolDown
+    }
+
+    /// Asks to make a call now. Past the cool-down, the first asker gets the trial call.
+    public mutating func permit(at now: ContinuousClock.Instant) -> Permit {
+        switch state {
+        case .closed:
+            return .allowed
+        case .open(let until):
+            guard now >= until else { return .refused(retryAt: until) }
+            state = .halfOpen
+            return .allowed
+        case .halfOpen:
+            return .refused(retryAt: nil)
+        }
+    }
+
+    /// Reports how a permitted call ended. Failures that say nothing about the upstream (a
+    /// customer's bad request) are reported as successes by the caller: the upstream answered.
+    public mutating func record(success: Bool, at now: ContinuousClock.Instant) {
+        switch (state, success) {
+        case (_, true):
+            state = .closed(consecutiveFailures: 0)
+        case (.closed(let failures), false):
+            state = failures + 1 >= failureThreshold ? .open(until: now + coolDown) : .closed(consecutiveFailures: failures + 1)
+        case (.halfOpen, false), (.open, false):
+            state = .open(until: now + coolDown)
+        }
+    }
+
+    public var isOpen: Bool {
+        if case .closed = state { return false }
+        return true
+    }
+}
