@@ -64,6 +64,8 @@ let package = Package(
         .target(name: "JSONSchema", dependencies: ["JSON"], path: "Shared/JSONSchema"),
         // Retry, breaker, rate-limit and cache rules for tool calls: values, no I/O.
         .target(name: "ToolRuntime", dependencies: ["JSON"], path: "Shared/ToolRuntime"),
+        // Tool bindings that leave the process (HTTP now; OpenAPI and MCP build on it).
+        .target(name: "ToolBindings", dependencies: ["ToolRuntime", "HTTPClient", "JSON"], path: "Shared/ToolBindings"),
 
         // Topic names of the log: a leaf module, so configuration does not import the event model.
         .target(name: "LogTopics", path: "Shared/LogTopics"),
@@ -136,6 +138,7 @@ let package = Package(
         .testTarget(name: "EventsTests", dependencies: ["Events", "JSON", "JSONSchema"], path: "Tests/EventsTests"),
         .testTarget(name: "DomainPackTests", dependencies: ["DomainPack", "JSON"], path: "Tests/DomainPackTests"),
         .testTarget(name: "PlannerTests", dependencies: ["PlannerApp", "DomainPack", "Events", "JSON", "LLMFixture", "ModelRouter", logging], path: "Tests/PlannerTests"),
+        .testTarget(name: "ToolBindingsTests", dependencies: ["ToolBindings", "ToolRuntime", "HTTPClient", "JSON", logging], path: "Tests/ToolBindingsTests", resources: [.copy("Resources/upstream.py")]),
         .testTarget(name: "ToolRuntimeTests", dependencies: ["ToolRuntime", "JSON"], path: "Tests/ToolRuntimeTests"),
         .testTarget(name: "PlannerStoreTests", dependencies: ["PlannerApp", "Events", "Postgres", "DatabaseTestSupport", logging], path: "Tests/PlannerStoreTests"),
         .testTarget(name: "LLMTests", dependencies: ["LLM", "LLMFixture", "HTTPClient", "JSON", logging], path: "Tests/LLMTests"),

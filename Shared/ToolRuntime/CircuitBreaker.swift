@@ -1,3 +1,5 @@
+import Synchronization
+
 /// One tool's circuit breaker, as a value: `failureThreshold` consecutive upstream failures
 /// open it; while open, calls are refused without reaching the upstream (the planner answers
 /// from knowledge and tells the customer); after `coolDown` one trial call is let through
@@ -56,5 +58,36 @@ public struct CircuitBreaker: Sendable, Equatable {
     public var isOpen: Bool {
         if case .closed = state { return false }
         return true
+    }
+}
+
+/// The breakers of a process's tools, one per tool name, shared by concurrent calls.
+public final class CircuitBreakers: Sendable {
+    private let breakers = Mutex<[String: CircuitBreaker]>([:])
+    private let make: @Sendable (String) -> CircuitBreaker
+
+    /// `make` gives a tool's breaker the first time it is used (its contract's settings).
+    public init(make: @escaping @Sendable (String) -> CircuitBreaker) {
+        self.make = make
+    }
+
+    public func permit(_ tool: String, at now: ContinuousClock.Instant) -> CircuitBreaker.Permit {
+        breakers.withLock { breakers in
+            var breaker = breakers[tool] ?? make(tool)
+            defer { breakers[tool] = breaker }
+            return breaker.permit(at: now)
+        }
+    }
+
+    public func record(_ tool: String, success: Bool, at now: ContinuousClock.Instant) {
+        breakers.withLock { breakers in
+            var breaker = breakers[tool] ?? make(tool)
+            breaker.record(success: success, at: now)
+            breakers[tool] = breaker
+        }
+    }
+
+    public func state(of tool: String) -> CircuitBreaker.State? {
+        breakers.withLock { $0[tool]?.state }
     }
 }

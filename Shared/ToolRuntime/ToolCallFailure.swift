@@ -1,7 +1,7 @@
 /// How a call to a tool outside the executor's database (HTTP, OpenAPI, MCP) failed, and what
 /// the executor does about it. The classification is the contract between the bindings and
 /// the retry, breaker and planner logic, so it lives in one place.
-public enum ToolCallFailure: Sendable, Equatable, CustomStringConvertible {
+public enum ToolCallFailure: Error, Sendable, Equatable, CustomStringConvertible {
     /// No answer within the contract's timeout.
     case timeout
     /// Could not connect, or the connection dropped before a full answer.
@@ -10,6 +10,11 @@ public enum ToolCallFailure: Sendable, Equatable, CustomStringConvertible {
     case status(Int, retryAfter: Duration?)
     /// A 2xx answer that is not what the contract promises (not JSON, or the wrong shape).
     case malformedResponse(String)
+    /// Refused without a call: the tool's circuit is open (until `retryAt`, when known).
+    case circuitOpen(retryAt: ContinuousClock.Instant?)
+    /// The call could not be built (a binding that does not fit the arguments, a missing
+    /// secret): a configuration problem, nothing was sent.
+    case invalidCall(String)
 
     public enum Disposition: Sendable, Equatable {
         /// Transient: try again under the retry policy.
@@ -28,13 +33,18 @@ public enum ToolCallFailure: Sendable, Equatable, CustomStringConvertible {
             if code == 408 || code == 429 || (500...599).contains(code) { return .retry }
             if (400...499).contains(code) { return .customerFixable }
             return .fail
-        case .malformedResponse: return .fail
+        case .malformedResponse, .circuitOpen, .invalidCall: return .fail
         }
     }
 
     /// Whether it says something about the upstream's health (counts towards opening the
-    /// circuit). A customer's bad request does not.
-    public var countsAgainstUpstream: Bool { disposition != .customerFixable }
+    /// circuit). A customer's bad request does not, nor does a call that was never sent.
+    public var countsAgainstUpstream: Bool {
+        switch self {
+        case .circuitOpen, .invalidCall: return false
+        default: return disposition != .customerFixable
+        }
+    }
 
     public var retryAfter: Duration? {
         if case .status(_, let retryAfter) = self { return retryAfter }
@@ -50,6 +60,8 @@ public enum ToolCallFailure: Sendable, Equatable, CustomStringConvertible {
         case .status(let code, _) where (500...599).contains(code): return "upstream_error"
         case .status: return "rejected_request"
         case .malformedResponse: return "malformed_response"
+        case .circuitOpen: return "circuit_open"
+        case .invalidCall: return "invalid_call"
         }
     }
 
@@ -59,6 +71,8 @@ public enum ToolCallFailure: Sendable, Equatable, CustomStringConvertible {
         case .transport(let detail): return "transport error: \(detail)"
         case .status(let code, let retryAfter): return "HTTP \(code)" + (retryAfter.map { " (Retry-After \($0))" } ?? "")
         case .malformedResponse(let detail): return "malformed response: \(detail)"
+        case .circuitOpen: return "circuit open: the tool failed repeatedly and is resting"
+        case .invalidCall(let detail): return "invalid call: \(detail)"
         }
     }
 }

@@ -16,11 +16,14 @@ import ToolRuntime
         (.status(422, retryAfter: nil), .customerFixable, "rejected_request"),
         (.status(302, retryAfter: nil), .fail, "rejected_request"),
         (.malformedResponse("not JSON"), .fail, "malformed_response"),
+        (.circuitOpen(retryAt: nil), .fail, "circuit_open"),
+        (.invalidCall("no secret"), .fail, "invalid_call"),
     ])
     func classification(failure: ToolCallFailure, disposition: ToolCallFailure.Disposition, code: String) {
         #expect(failure.disposition == disposition)
         #expect(failure.code == code)
-        #expect(failure.countsAgainstUpstream == (disposition != .customerFixable))
+        let neverSent = failure.code == "circuit_open" || failure.code == "invalid_call"
+        #expect(failure.countsAgainstUpstream == (disposition != .customerFixable && !neverSent))
     }
 }
 

@@ -1,0 +1,215 @@
+import Foundation
+import HTTPClient
+import JSON
+import Logging
+import Synchronization
+import Testing
+@testable import ToolBindings
+import ToolRuntime
+
+/// The upstream fixture (Resources/upstream.py) as a child process.
+final class Upstream: Sendable {
+    let port: Int
+    private let process: Process
+    private let stdin: Pipe
+
+    private init(port: Int, process: Process, stdin: Pipe) {
+        (self.port, self.process, self.stdin) = (port, process, stdin)
+    }
+
+    static func start() throws -> Upstream {
+        let script = try #require(Bundle.module.url(forResource: "upstream", withExtension: "py"))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-u", script.path]
+        let stdin = Pipe(), stdout = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        try process.run()
+        var banner = Data()
+        while !banner.contains(UInt8(ascii: "\n")) {
+            let chunk = stdout.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            banner.append(chunk)
+        }
+        let parts = String(decoding: banner, as: UTF8.self).split(whereSeparator: \.isWhitespace)
+        guard parts.count == 2, let port = Int(parts[1]) else {
+            process.terminate()
+            throw Failure(description: "unexpected banner")
+        }
+        return Upstream(port: port, process: process, stdin: stdin)
+    }
+
+    func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
+
+    /// Requests the upstream received: (path, Idempotency-Key).
+    func log(_ client: HTTPClient) async throws -> [(path: String, key: String?)] {
+        let response = try await client.execute(HTTPRequest(url: url("/_log")))
+        guard case .array(let entries) = try JSONValue.parse(response.body) else { return [] }
+        return entries.map { (path: $0["path"]?.stringValue ?? "", key: $0["idempotency_key"]?.stringValue) }
+    }
+
+    func stop() {
+        try? stdin.fileHandleForWriting.close()
+        process.waitUntilExit()
+    }
+
+    struct Failure: Error, CustomStringConvertible { var description: String }
+}
+
+/// Waits the policy asked for, without waiting.
+final class Sleeps: Sendable {
+    let asked = Mutex<[Duration]>([])
+    var all: [Duration] { asked.withLock { $0 } }
+}
+
+@Suite(.timeLimit(.minutes(1)))
+struct HTTPToolCallerTests {
+    static let retry = RetryPolicy(attempts: 3, baseDelay: .milliseconds(10), maxDelay: .seconds(2))
+
+    func withCaller(
+        secrets: [String: String] = [:], breaker: @escaping @Sendable (String) -> CircuitBreaker = { _ in CircuitBreaker(failureThreshold: 100, coolDown: .seconds(60)) },
+        _ body: (HTTPToolCaller, Upstream, HTTPClient, Sleeps, CircuitBreakers) async throws -> Void
+    ) async throws {
+        let upstream = try Upstream.start()
+        let client = HTTPClient(logger: Logger(label: "test"))
+        let sleeps = Sleeps()
+        let breakers = CircuitBreakers(make: breaker)
+        let caller = HTTPToolCaller(client: client, secrets: secrets, breakers: breakers, sleep: { duration in sleeps.asked.withLock { $0.append(duration) } })
+        do {
+            try await body(caller, upstream, client, sleeps, breakers)
+        } catch {
+            await client.shutdown()
+            upstream.stop()
+            throw error
+        }
+        await client.shutdown()
+        upstream.stop()
+    }
+
+    @Test func aCallBuildsPathQueryAndHeadersAndReturnsTheJSON() async throws {
+        try await withCaller(secrets: ["SHOP_TOKEN": "s3cret"]) { caller, upstream, client, _, _ in
+            let binding = HTTPBinding(method: "GET", urlTemplate: upstream.url("/ok/orders/{order_id}"), auth: .init(secretEnv: "SHOP_TOKEN"))
+            let outcome = try await caller.call(
+                tool: "get_order", binding: binding, arguments: ["order_id": "A B/1", "expand": true, "limit": 2],
+                idempotencyKey: "step-1", timeout: .seconds(5), retry: Self.retry)
+            let result = try outcome.result.get()
+            #expect(outcome.attempts == 1)
+            #expect(result["path"] == "/ok/orders/A%20B%2F1?expand=true&limit=2")
+            #expect(result["authorization"] == "Bearer s3cret")
+            #expect(try await upstream.log(client).map(\.key) == ["step-1"])
+        }
+    }
+
+    @Test func aWriteSendsTheOtherArgumentsAsAJSONBody() async throws {
+        try await withCaller { caller, upstream, _, _, _ in
+            let binding = HTTPBinding(method: "POST", urlTemplate: upstream.url("/ok/orders/{order_id}/refunds"))
+            let result = try await caller.call(
+                tool: "create_refund", binding: binding, arguments: ["order_id": "ABC123", "amount_cents": 1250, "reason": "damaged"],
+                idempotencyKey: "step-2", timeout: .seconds(5), retry: Self.retry).result.get()
+            #expect(result["content_type"] == "application/json")
+            #expect(try JSONValue.parse(result["body"]?.stringValue ?? "") == ["amount_cents": 1250, "reason": "damaged"])
+        }
+    }
+
+    @Test func fiveHundredsAreRetriedWithTheSameIdempotencyKey() async throws {
+        try await withCaller { caller, upstream, client, sleeps, _ in
+            let outcome = try await caller.call(
+                tool: "t", binding: HTTPBinding(method: "POST", urlTemplate: upstream.url("/flaky/x")), arguments: [:],
+                idempotencyKey: "step-3", timeout: .seconds(5), retry: Self.retry)
+            #expect(try outcome.result.get()["attempt"] == 3)
+            #expect(outcome.attempts == 3)
+            #expect(try await upstream.log(client).map(\.key) == ["step-3", "step-3", "step-3"])
+            #expect(sleeps.all.count == 2)
+        }
+    }
+
+    @Test func retryAfterIsHonoured() async throws {
+        try await withCaller { caller, upstream, _, sleeps, _ in
+            let outcome = try await caller.call(
+                tool: "t", binding: HTTPBinding(method: "GET", urlTemplate: upstream.url("/ratelimited/x")), arguments: [:],
+                idempotencyKey: "k", timeout: .seconds(5), retry: Self.retry)
+            #expect(outcome.attempts == 2)
+            #expect((try? outcome.result.get()) != nil)
+            #expect(sleeps.all == [.seconds(1)])
+        }
+    }
+
+    @Test func aSlowUpstreamTimesOutOnEveryAttempt() async throws {
+        try await withCaller { caller, upstream, client, _, _ in
+            let outcome = try await caller.call(
+                tool: "t", binding: HTTPBinding(method: "GET", urlTemplate: upstream.url("/slow/x")), arguments: [:],
+                idempotencyKey: "k", timeout: .milliseconds(200), retry: RetryPolicy(attempts: 2, baseDelay: .milliseconds(1)))
+            #expect(outcome.result == .failure(.timeout))
+            #expect(outcome.attempts == 2)
+            #expect(try await upstream.log(client).count == 2)
+        }
+    }
+
+    @Test func malformedJSONIsNotRetried() async throws {
+        try await withCaller { caller, upstream, _, sleeps, _ in
+            let outcome = try await caller.call(
+                tool: "t", binding: HTTPBinding(method: "GET", urlTemplate: upstream.url("/malformed/x")), arguments: [:],
+                idempotencyKey: "k", timeout: .seconds(5), retry: Self.retry)
+            guard case .failure(.malformedResponse) = outcome.result else { Issue.record("got \(outcome.result)"); return }
+            #expect(outcome.attempts == 1)
+            #expect(sleeps.all.isEmpty)
+        }
+    }
+
+    @Test func aDroppedConnectionIsATransportFailureAndIsRetried() async throws {
+        try await withCaller { caller, upstream, _, _, _ in
+            let outcome = try await caller.call(
+                tool: "t", binding: HTTPBinding(method: "GET", urlTemplate: upstream.url("/drop/x")), arguments: [:],
+                idempotencyKey: "k", timeout: .seconds(5), retry: Self.retry)
+            guard case .failure(.transport) = outcome.result else { Issue.record("got \(outcome.result)"); return }
+            #expect(outcome.attempts == 3)
+        }
+    }
+
+    @Test func aFourOhFourGoesBackToThePlannerAndDoesNotTripTheBreaker() async throws {
+        try await withCaller(breaker: { _ in CircuitBreaker(failureThreshold: 1, coolDown: .seconds(60)) }) { caller, upstream, _, _, breakers in
+            let outcome = try await caller.call(
+                tool: "get_order", binding: HTTPBinding(method: "GET", urlTemplate: upstream.url("/notfound/x")), arguments: [:],
+                idempotencyKey: "k", timeout: .seconds(5), retry: Self.retry)
+            #expect(outcome.result == .failure(.status(404, retryAfter: nil)))
+            #expect(outcome.attempts == 1)
+            #expect(outcome.result.failure?.disposition == .customerFixable)
+            #expect(breakers.state(of: "get_order") == .closed(consecutiveFailures: 0))
+        }
+    }
+
+    @Test func anOpenCircuitRefusesWithoutCallingTheUpstream() async throws {
+        try await withCaller(breaker: { _ in CircuitBreaker(failureThreshold: 2, coolDown: .seconds(60)) }) { caller, upstream, client, _, breakers in
+            let binding = HTTPBinding(method: "GET", urlTemplate: upstream.url("/down/x"))
+            for _ in 0..<2 {
+                let outcome = try await caller.call(tool: "status", binding: binding, arguments: [:], idempotencyKey: "k", timeout: .seconds(5), retry: .none)
+                #expect(outcome.result == .failure(.status(500, retryAfter: nil)))
+            }
+            #expect(breakers.state(of: "status").map { if case .open = $0 { true } else { false } } == true)
+            let refused = try await caller.call(tool: "status", binding: binding, arguments: [:], idempotencyKey: "k", timeout: .seconds(5), retry: .none)
+            #expect(refused.result.failure?.code == "circuit_open")
+            #expect(refused.attempts == 0)
+            #expect(try await upstream.log(client).count == 2, "the third call never reached the upstream")
+        }
+    }
+
+    @Test func aMissingSecretOrArgumentSendsNothing() async throws {
+        try await withCaller { caller, upstream, client, _, _ in
+            let secured = HTTPBinding(method: "GET", urlTemplate: upstream.url("/ok/x"), auth: .init(secretEnv: "MISSING_TOKEN"))
+            let noSecret = try await caller.call(tool: "t", binding: secured, arguments: [:], idempotencyKey: "k", timeout: .seconds(5), retry: Self.retry)
+            #expect(noSecret.result.failure?.code == "invalid_call")
+            let templated = HTTPBinding(method: "GET", urlTemplate: upstream.url("/ok/{order_id}"))
+            let noArgument = try await caller.call(tool: "t", binding: templated, arguments: [:], idempotencyKey: "k", timeout: .seconds(5), retry: Self.retry)
+            #expect(noArgument.result == .failure(.invalidCall("the URL needs argument 'order_id'")))
+            #expect(try await upstream.log(client).isEmpty)
+        }
+    }
+}
+
+extension Result {
+    var failure: Failure? {
+        if case .failure(let failure) = self { return failure }
+        return nil
+    }
+}
