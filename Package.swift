@@ -74,7 +74,7 @@ let package = Package(
         .target(name: "Projections", dependencies: ["EventBus", "Events", "Kafka", "Postgres", logging, .product(name: "Metrics", package: "swift-metrics")], path: "Shared/Projections"),
         .target(
             name: "DomainPack",
-            dependencies: ["JSON", "JSONSchema", .product(name: "Yams", package: "Yams"), .product(name: "Mustache", package: "swift-mustache")],
+            dependencies: ["JSON", "JSONSchema", "ToolRuntime", .product(name: "Yams", package: "Yams"), .product(name: "Mustache", package: "swift-mustache")],
             path: "Shared/DomainPack"
         ),
         .target(
@@ -110,7 +110,7 @@ let package = Package(
     ]
     + service("Gateway", folder: "Gateway", extra: ["ReadModels", hummingbird, lifecycle, .product(name: "NIOCore", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types")])
     + service("Planner", folder: "Planner", extra: ["ReadModels", "LLM", "ModelRouter", "Knowledge", "HTTPClient", "JSONSchema"])
-    + service("Executor", folder: "Executor", extra: ["ReadModels"])
+    + service("Executor", folder: "Executor", extra: ["ReadModels", "ToolRuntime", "ToolBindings", "HTTPClient"])
     + service("Verifier", folder: "Verifier", extra: ["JSONSchema"])
     + service("HILQueue", folder: "HILQueue", extra: ["ReadModels", hummingbird])
     + [
@@ -123,6 +123,8 @@ let package = Package(
         // Test support: DATABASE_URL and scratch schemas/databases, for every test target that
         // needs Postgres. A regular target because test targets cannot depend on each other.
         .target(name: "DatabaseTestSupport", dependencies: ["Postgres", logging], path: "Tests/Support/DatabaseTestSupport"),
+        // Test support: a scripted upstream HTTP API (faults on demand) for tool bindings.
+        .target(name: "UpstreamFixture", dependencies: ["HTTPClient", "JSON"], path: "Tests/Support/UpstreamFixture", resources: [.copy("Resources/upstream.py")]),
         // Test support: read model groups in scratch schemas, filled by their real projections.
         .target(
             name: "ReadModelTestSupport",
@@ -136,15 +138,15 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "DatabaseTestSupport", logging], path: "Tests/PostgresTests"),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient", logging], path: "Tests/HTTPClientTests", resources: [.copy("Resources/http_test_server.py")]),
         .testTarget(name: "EventsTests", dependencies: ["Events", "JSON", "JSONSchema"], path: "Tests/EventsTests"),
-        .testTarget(name: "DomainPackTests", dependencies: ["DomainPack", "JSON"], path: "Tests/DomainPackTests"),
+        .testTarget(name: "DomainPackTests", dependencies: ["DomainPack", "JSON", "ToolRuntime"], path: "Tests/DomainPackTests"),
         .testTarget(name: "PlannerTests", dependencies: ["PlannerApp", "DomainPack", "Events", "JSON", "LLMFixture", "ModelRouter", logging], path: "Tests/PlannerTests"),
-        .testTarget(name: "ToolBindingsTests", dependencies: ["ToolBindings", "ToolRuntime", "HTTPClient", "JSON", logging], path: "Tests/ToolBindingsTests", resources: [.copy("Resources/upstream.py")]),
+        .testTarget(name: "ToolBindingsTests", dependencies: ["ToolBindings", "ToolRuntime", "HTTPClient", "JSON", "UpstreamFixture", logging], path: "Tests/ToolBindingsTests"),
         .testTarget(name: "ToolRuntimeTests", dependencies: ["ToolRuntime", "JSON"], path: "Tests/ToolRuntimeTests"),
         .testTarget(name: "PlannerStoreTests", dependencies: ["PlannerApp", "Events", "Postgres", "DatabaseTestSupport", logging], path: "Tests/PlannerStoreTests"),
         .testTarget(name: "LLMTests", dependencies: ["LLM", "LLMFixture", "HTTPClient", "JSON", logging], path: "Tests/LLMTests"),
         .testTarget(name: "ModelRouterTests", dependencies: ["ModelRouter", "JSON"], path: "Tests/ModelRouterTests"),
         .testTarget(name: "KnowledgeTests", dependencies: ["Knowledge", "Postgres", "Events", "DatabaseTestSupport", logging], path: "Tests/KnowledgeTests", resources: [.copy("Fixtures")]),
-        .testTarget(name: "ExecutorTests", dependencies: ["ExecutorApp", "DomainPack", "Events", "JSON", "Postgres", "DatabaseTestSupport", logging], path: "Tests/ExecutorTests"),
+        .testTarget(name: "ExecutorTests", dependencies: ["ExecutorApp", "DomainPack", "Events", "JSON", "Postgres", "DatabaseTestSupport", "UpstreamFixture", "ToolBindings", "ToolRuntime", "HTTPClient", logging], path: "Tests/ExecutorTests"),
         .testTarget(name: "VerifierTests", dependencies: ["VerifierApp", "DomainPack", "Events", "JSON"], path: "Tests/VerifierTests"),
         .testTarget(name: "LogToolsTests", dependencies: ["LogTools", "EventBus", "Events", "JSON", "Kafka", logging], path: "Tests/LogToolsTests"),
         .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "EventBus", "Events", "Kafka", "Postgres", "DatabaseTestSupport", logging], path: "Tests/ProjectionsTests"),

@@ -38,6 +38,8 @@ public struct ToolContract: Sendable {
     public var inputSchema: JSONSchema
     public var outputSchema: JSONSchema
     public var inputSchemaJSON: JSONValue
+    /// Retries, rate limit, cache, breaker, scope and the HTTP endpoint (`ToolOperations`).
+    public var operations = ToolOperations()
 }
 
 public struct IntentSpec: Sendable {

@@ -24,16 +24,23 @@ extension DomainPack {
         for (name, tool) in try root.object("tools") {
             let schemaIn = try tool.required("input_schema").value
             let schemaOut = try tool.required("output_schema").value
-            tools[name] = ToolContract(
+            let binding = try tool.string("binding")
+            guard ["native", "http"].contains(binding) else {
+                throw DomainPackError(path: tool.path + ".binding", message: "unknown binding '\(binding)' (native or http)")
+            }
+            let riskTier = try tool.enumeration("risk_tier", RiskTier.self)
+            var contract = ToolContract(
                 name: name,
                 description: try tool.string("description"),
-                riskTier: try tool.enumeration("risk_tier", RiskTier.self),
+                riskTier: riskTier,
                 timeoutMs: try tool.int("timeout_ms", default: 2000, range: 1...120_000),
-                binding: try tool.string("binding"),
+                binding: binding,
                 inputSchema: try tool.schema(schemaIn, at: "input_schema"),
                 outputSchema: try tool.schema(schemaOut, at: "output_schema"),
                 inputSchemaJSON: schemaIn
             )
+            contract.operations = try tool.toolOperations(binding: binding, readOnly: riskTier == .read)
+            tools[name] = contract
         }
 
         var intents: [IntentSpec] = []

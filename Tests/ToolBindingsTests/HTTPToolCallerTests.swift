@@ -6,56 +6,7 @@ import Synchronization
 import Testing
 @testable import ToolBindings
 import ToolRuntime
-
-/// The upstream fixture (Resources/upstream.py) as a child process.
-final class Upstream: Sendable {
-    let port: Int
-    private let process: Process
-    private let stdin: Pipe
-
-    private init(port: Int, process: Process, stdin: Pipe) {
-        (self.port, self.process, self.stdin) = (port, process, stdin)
-    }
-
-    static func start() throws -> Upstream {
-        let script = try #require(Bundle.module.url(forResource: "upstream", withExtension: "py"))
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-u", script.path]
-        let stdin = Pipe(), stdout = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        try process.run()
-        var banner = Data()
-        while !banner.contains(UInt8(ascii: "\n")) {
-            let chunk = stdout.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            banner.append(chunk)
-        }
-        let parts = String(decoding: banner, as: UTF8.self).split(whereSeparator: \.isWhitespace)
-        guard parts.count == 2, let port = Int(parts[1]) else {
-            process.terminate()
-            throw Failure(description: "unexpected banner")
-        }
-        return Upstream(port: port, process: process, stdin: stdin)
-    }
-
-    func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
-
-    /// Requests the upstream received: (path, Idempotency-Key).
-    func log(_ client: HTTPClient) async throws -> [(path: String, key: String?)] {
-        let response = try await client.execute(HTTPRequest(url: url("/_log")))
-        guard case .array(let entries) = try JSONValue.parse(response.body) else { return [] }
-        return entries.map { (path: $0["path"]?.stringValue ?? "", key: $0["idempotency_key"]?.stringValue) }
-    }
-
-    func stop() {
-        try? stdin.fileHandleForWriting.close()
-        process.waitUntilExit()
-    }
-
-    struct Failure: Error, CustomStringConvertible { var description: String }
-}
+import UpstreamFixture
 
 /// Waits the policy asked for, without waiting.
 final class Sleeps: Sendable {

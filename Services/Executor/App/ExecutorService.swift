@@ -7,8 +7,11 @@ import Logging
 import ReadModels
 public import Postgres
 import Projections
+import HTTPClient
 import ServiceHost
 public import ServiceRuntime
+public import ToolBindings
+import ToolRuntime
 
 /// Runs approved steps exactly once (DESIGN.md §3, §4 step 4). The step id is recorded under a
 /// unique key in the same transaction as the tool's effect and the result event; a redelivered
@@ -22,13 +25,19 @@ public struct ExecutorReactor: Sendable {
     let producer: String
     let logger: Logger
     let publish: @Sendable (EventEnvelope) async throws -> Void
+    /// Calls `http`-bound tools; nil when no tool of the pack is bound to HTTP.
+    let http: HTTPToolCaller?
 
-    public init(pack: DomainPack, tools: [any NativeTool], pool: PostgresPool, producer: String, logger: Logger, publish: @escaping @Sendable (EventEnvelope) async throws -> Void) {
+    public init(
+        pack: DomainPack, tools: [any NativeTool], pool: PostgresPool, producer: String, logger: Logger, http: HTTPToolCaller? = nil,
+        publish: @escaping @Sendable (EventEnvelope) async throws -> Void
+    ) {
         self.pack = pack
         self.tools = Dictionary(uniqueKeysWithValues: tools.map { ($0.name, $0) })
         self.pool = pool
         self.producer = producer
         self.logger = logger
+        self.http = http
         self.publish = publish
     }
 
@@ -43,6 +52,12 @@ public struct ExecutorReactor: Sendable {
 
         let tool = tools[step.tool]
         let contract = pack.tools[step.tool]
+        if let contract, contract.binding == "http", let binding = contract.operations.http {
+            let result = try await callHTTP(event, step, contract: contract, binding: binding)
+            try await publish(result)
+            logger.info("step executed", metadata: ["step.id": "\(step.stepID)", "tool": "\(step.tool)", "event.type": "\(result.type)"])
+            return
+        }
         let producer = self.producer
         let result: EventEnvelope = try await pool.transaction { connection in
             let claimed = try connection.query("""
@@ -97,6 +112,58 @@ public struct ExecutorReactor: Sendable {
         }
         try await publish(result)
         logger.info("step executed", metadata: ["step.id": "\(step.stepID)", "tool": "\(step.tool)", "event.type": "\(result.type)"])
+    }
+}
+
+extension ExecutorReactor {
+    /// An `http`-bound step. The step is claimed (recorded as running) before the call, the call
+    /// carries the step id as `Idempotency-Key` on every attempt, and the result is recorded once:
+    /// a delivery that finds a recorded result returns it without calling (see `handle`); one that
+    /// finds the step running without a result (the executor died mid-call) calls again with the
+    /// same key, which the upstream answers without applying the effect twice.
+    func callHTTP(_ event: EventEnvelope, _ step: StepApproved, contract: ToolContract, binding: HTTPBinding) async throws -> EventEnvelope {
+        try await pool.query("""
+            INSERT INTO executor.tool_executions (step_id, plan_id, conversation_id, tenant_id, tool, args, status)
+            VALUES (\(step.stepID), \(step.planID), \(event.conversationID), \(event.tenantID), \(step.tool), \(String(decoding: step.args.serialized(), as: UTF8.self))::jsonb, 'running')
+            ON CONFLICT (step_id) DO NOTHING
+            """)
+        let started = ContinuousClock.now
+        let outcome: ToolCallOutcome
+        if let http {
+            outcome = try await http.call(
+                tool: step.tool, binding: binding, arguments: step.args, idempotencyKey: step.stepID.lowercaseString,
+                timeout: .milliseconds(contract.timeoutMs), retry: contract.operations.retry)
+        } else {
+            outcome = ToolCallOutcome(result: .failure(.invalidCall("the executor has no HTTP client")), attempts: 0)
+        }
+        let elapsed = ContinuousClock.now - started
+        let durationMs = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+        let resultEvent: EventEnvelope
+        let status: String
+        switch outcome.result {
+        case .success(let value):
+            status = "succeeded"
+            resultEvent = try event.reaction(ToolSucceeded(planID: step.planID, stepID: step.stepID, tool: step.tool, result: value, durationMs: durationMs), producer: producer, label: "result")
+        case .failure(let failure):
+            status = "failed"
+            let error = ToolError(code: failure.code, message: failure.description, retriable: failure.disposition == .retry)
+            resultEvent = try event.reaction(ToolFailed(planID: step.planID, stepID: step.stepID, tool: step.tool, error: error, durationMs: durationMs), producer: producer, label: "result")
+            logger.info("http tool failed", metadata: ["step.id": "\(step.stepID)", "tool": "\(step.tool)", "attempts": "\(outcome.attempts)", "error": "\(failure)"])
+        }
+        // First recorded result wins: a concurrent delivery that recorded first is returned.
+        let recorded = try await pool.query("""
+            WITH updated AS (
+                UPDATE executor.tool_executions
+                SET status = \(status), result_event = \(String(decoding: EventCodec.encode(resultEvent), as: UTF8.self)), finished_at = now(), duration_ms = \(durationMs)
+                WHERE step_id = \(step.stepID) AND result_event IS NULL
+                RETURNING result_event
+            )
+            SELECT result_event FROM updated
+            UNION ALL
+            SELECT result_event FROM executor.tool_executions WHERE step_id = \(step.stepID) AND NOT EXISTS (SELECT 1 FROM updated)
+            """)
+        guard let text = try recorded.first?.decode("result_event", as: String?.self) else { return resultEvent }
+        return try EventCodec.decode(Array(text.utf8))
     }
 }
 
@@ -160,7 +227,18 @@ public enum ExecutorService {
             logger.info("demo data seeded", metadata: ["schemas": "\(records.map(\.name).joined(separator: ","))"])
         }
         let publisher = host.publisher
-        let reactor = ExecutorReactor(pack: pack, tools: tools, pool: host.pool, producer: config.producerName, logger: logger, publish: { try await publisher.publish($0) })
+        // HTTP-bound tools: one client, each tool's breaker built from its contract.
+        let httpTools = pack.tools.values.filter { $0.binding == "http" }
+        let httpClient = httpTools.isEmpty ? nil : HTTPClient(maxConcurrentRequests: 16, userAgent: "switchboard-executor", logger: logger)
+        let http = httpClient.map { client in
+            HTTPToolCaller(client: client, secrets: config.secrets, breakers: CircuitBreakers { [pack] name in
+                (pack.tools[name]?.operations.circuitBreaker ?? ToolOperations.BreakerSettings()).make()
+            })
+        }
+        defer { if let httpClient { Task { await httpClient.shutdown() } } }
+        let reactor = ExecutorReactor(
+            pack: pack, tools: tools, pool: host.pool, producer: config.producerName, logger: logger, http: http,
+            publish: { try await publisher.publish($0) })
         try await host.run(
             consumers: [
                 host.logConsumer(

@@ -1,0 +1,82 @@
+import DomainPack
+import Events
+@testable import ExecutorApp
+import Foundation
+import HTTPClient
+import JSON
+import Testing
+import ToolBindings
+import ToolRuntime
+import UpstreamFixture
+
+/// HTTP-bound steps through the executor's reactor, against a scripted upstream and real
+/// Postgres: the step id travels as the Idempotency-Key, the result is recorded once, and a
+/// redelivered step gets the recorded result without calling again.
+@Suite(.timeLimit(.minutes(1)))
+struct HTTPToolTests {
+    /// The retail pack with `get_order_status` bound to the upstream path.
+    static func pack(path: String, upstream: Upstream, retry: RetryPolicy = RetryPolicy(attempts: 3, baseDelay: .milliseconds(5))) -> DomainPack {
+        var pack = retailPack
+        var contract = pack.tools["get_order_status"]!
+        contract.binding = "http"
+        contract.operations.retry = retry
+        contract.operations.http = HTTPBinding(method: "POST", urlTemplate: upstream.url(path))
+        pack.tools["get_order_status"] = contract
+        return pack
+    }
+
+    func run(path: String, deliveries: Int, _ check: ([EventEnvelope], [(path: String, key: String?)], UUID) throws -> Void) async throws {
+        let upstream = try Upstream.start()
+        let client = HTTPClient(logger: ExecutorDB.logger)
+        defer { upstream.stop() }
+        try await ExecutorDB.withPool { pool in
+            let published = Published()
+            let caller = HTTPToolCaller(client: client, secrets: [:], breakers: CircuitBreakers { _ in CircuitBreaker(failureThreshold: 50, coolDown: .seconds(1)) })
+            let reactor = ExecutorReactor(
+                pack: Self.pack(path: path, upstream: upstream), tools: [], pool: pool, producer: "executor@test", logger: ExecutorDB.logger, http: caller,
+                publish: { published.append($0) })
+            let stepID = UUID()
+            let step = try EventEnvelope.start(
+                StepApproved(planID: UUID(), stepID: stepID, tool: "get_order_status", args: ["order_id": "ABC123"], riskTier: "read"),
+                conversationID: "conv-http", tenantID: "default", producer: "test")
+            for _ in 0..<deliveries { try await reactor.handle(step) }
+            try check(published.all, try await upstream.log(client), stepID)
+        }
+        await client.shutdown()
+    }
+
+    @Test func aRedeliveredStepIsCalledOnceAndGetsTheRecordedResult() async throws {
+        try await run(path: "/ok/orders/{order_id}", deliveries: 3) { events, requests, stepID throws in
+            #expect(events.map(\.type) == ["ToolCallStarted", "ToolSucceeded", "ToolSucceeded", "ToolSucceeded"])
+            #expect(Set(events.dropFirst().map { EventCodec.encode($0) }).count == 1, "the same result event, byte for byte")
+            #expect(requests.map(\.key) == [stepID.lowercaseString], "one request, keyed by the step id")
+            #expect(try events[1].decode(ToolSucceeded.self).result["path"] == "/ok/orders/ABC123")
+        }
+    }
+
+    @Test func retriesKeepTheStepIDAsTheIdempotencyKey() async throws {
+        try await run(path: "/flaky/orders/{order_id}", deliveries: 1) { events, requests, stepID throws in
+            #expect(events.map(\.type) == ["ToolCallStarted", "ToolSucceeded"])
+            #expect(requests.map(\.key) == Array(repeating: stepID.lowercaseString, count: 3))
+        }
+    }
+
+    @Test func anUpstreamThatStaysDownFailsTheStepWithACode() async throws {
+        try await run(path: "/down/orders/{order_id}", deliveries: 1) { events, requests, _ throws in
+            #expect(events.map(\.type) == ["ToolCallStarted", "ToolFailed"])
+            let failed = try events[1].decode(ToolFailed.self)
+            #expect(failed.error.code == "upstream_error")
+            #expect(failed.error.retriable)
+            #expect(requests.count == 3)
+        }
+    }
+
+    @Test func aRejectedRequestIsCustomerFixableAndNotRetried() async throws {
+        try await run(path: "/notfound/orders/{order_id}", deliveries: 1) { events, requests, _ throws in
+            let failed = try events[1].decode(ToolFailed.self)
+            #expect(failed.error.code == "rejected_request")
+            #expect(!failed.error.retriable)
+            #expect(requests.count == 1)
+        }
+    }
+}
