@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A tool's rate limit as a token bucket: `burst` calls at once, refilled at `ratePerSecond`.
 /// `take` either takes a token or says how long until one is there; the executor waits that
 /// long if the turn's budget allows, else fails the step as rate-limited.
@@ -27,5 +29,22 @@ public struct TokenBucket: Sendable, Equatable {
             return nil
         }
         return .seconds((1 - tokens) / ratePerSecond)
+    }
+}
+
+/// The rate limits of a process's tools, one bucket per tool name, shared by concurrent calls.
+public final class RateLimits: Sendable {
+    private let buckets = Mutex<[String: TokenBucket]>([:])
+
+    public init() {}
+
+    /// Takes a token from `tool`'s bucket (made with `ratePerSecond` and `burst` on first use):
+    /// nil when taken, else how long until one is there.
+    public func take(_ tool: String, ratePerSecond: Double, burst: Int, at now: ContinuousClock.Instant) -> Duration? {
+        buckets.withLock { buckets in
+            var bucket = buckets[tool] ?? TokenBucket(ratePerSecond: ratePerSecond, burst: burst)
+            defer { buckets[tool] = bucket }
+            return bucket.take(at: now)
+        }
     }
 }

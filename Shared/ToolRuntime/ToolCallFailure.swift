@@ -12,6 +12,9 @@ public enum ToolCallFailure: Error, Sendable, Equatable, CustomStringConvertible
     case malformedResponse(String)
     /// Refused without a call: the tool's circuit is open (until `retryAt`, when known).
     case circuitOpen(retryAt: ContinuousClock.Instant?)
+    /// Refused without a call: the tool's own rate limit has no token for longer than the call
+    /// may wait.
+    case rateLimited(wait: Duration)
     /// The call could not be built (a binding that does not fit the arguments, a missing
     /// secret): a configuration problem, nothing was sent.
     case invalidCall(String)
@@ -33,7 +36,7 @@ public enum ToolCallFailure: Error, Sendable, Equatable, CustomStringConvertible
             if code == 408 || code == 429 || (500...599).contains(code) { return .retry }
             if (400...499).contains(code) { return .customerFixable }
             return .fail
-        case .malformedResponse, .circuitOpen, .invalidCall: return .fail
+        case .malformedResponse, .circuitOpen, .rateLimited, .invalidCall: return .fail
         }
     }
 
@@ -41,7 +44,7 @@ public enum ToolCallFailure: Error, Sendable, Equatable, CustomStringConvertible
     /// circuit). A customer's bad request does not, nor does a call that was never sent.
     public var countsAgainstUpstream: Bool {
         switch self {
-        case .circuitOpen, .invalidCall: return false
+        case .circuitOpen, .rateLimited, .invalidCall: return false
         default: return disposition != .customerFixable
         }
     }
@@ -61,6 +64,7 @@ public enum ToolCallFailure: Error, Sendable, Equatable, CustomStringConvertible
         case .status: return "rejected_request"
         case .malformedResponse: return "malformed_response"
         case .circuitOpen: return "circuit_open"
+        case .rateLimited: return "rate_limited"
         case .invalidCall: return "invalid_call"
         }
     }
@@ -72,6 +76,7 @@ public enum ToolCallFailure: Error, Sendable, Equatable, CustomStringConvertible
         case .status(let code, let retryAfter): return "HTTP \(code)" + (retryAfter.map { " (Retry-After \($0))" } ?? "")
         case .malformedResponse(let detail): return "malformed response: \(detail)"
         case .circuitOpen: return "circuit open: the tool failed repeatedly and is resting"
+        case .rateLimited(let wait): return "rate limited: the next call is allowed in \(wait)"
         case .invalidCall(let detail): return "invalid call: \(detail)"
         }
     }

@@ -15,17 +15,21 @@ import UpstreamFixture
 @Suite(.timeLimit(.minutes(1)))
 struct HTTPToolTests {
     /// The retail pack with `get_order_status` bound to the upstream path.
-    static func pack(path: String, upstream: Upstream, retry: RetryPolicy = RetryPolicy(attempts: 3, baseDelay: .milliseconds(5))) -> DomainPack {
+    static func pack(path: String, upstream: Upstream, tune: (inout ToolOperations) -> Void = { _ in }) -> DomainPack {
         var pack = retailPack
         var contract = pack.tools["get_order_status"]!
         contract.binding = "http"
-        contract.operations.retry = retry
+        contract.operations.retry = RetryPolicy(attempts: 3, baseDelay: .milliseconds(5))
+        tune(&contract.operations)
         contract.operations.http = HTTPBinding(method: "POST", urlTemplate: upstream.url(path))
         pack.tools["get_order_status"] = contract
         return pack
     }
 
-    func run(path: String, deliveries: Int, _ check: ([EventEnvelope], [(path: String, key: String?)], UUID) throws -> Void) async throws {
+    func run(
+        path: String, deliveries: Int, steps: Int = 1, tune: (inout ToolOperations) -> Void = { _ in },
+        _ check: ([EventEnvelope], [(path: String, key: String?)], UUID) throws -> Void
+    ) async throws {
         let upstream = try Upstream.start()
         let client = HTTPClient(logger: ExecutorDB.logger)
         defer { upstream.stop() }
@@ -33,13 +37,16 @@ struct HTTPToolTests {
             let published = Published()
             let caller = HTTPToolCaller(client: client, secrets: [:], breakers: CircuitBreakers { _ in CircuitBreaker(failureThreshold: 50, coolDown: .seconds(1)) })
             let reactor = ExecutorReactor(
-                pack: Self.pack(path: path, upstream: upstream), tools: [], pool: pool, producer: "executor@test", logger: ExecutorDB.logger, http: caller,
+                pack: Self.pack(path: path, upstream: upstream, tune: tune), tools: [], pool: pool, producer: "executor@test", logger: ExecutorDB.logger, http: caller,
                 publish: { published.append($0) })
-            let stepID = UUID()
-            let step = try EventEnvelope.start(
-                StepApproved(planID: UUID(), stepID: stepID, tool: "get_order_status", args: ["order_id": "ABC123"], riskTier: "read"),
-                conversationID: "conv-http", tenantID: "default", producer: "test")
-            for _ in 0..<deliveries { try await reactor.handle(step) }
+            var stepID = UUID()
+            for _ in 0..<steps {
+                stepID = UUID()
+                let step = try EventEnvelope.start(
+                    StepApproved(planID: UUID(), stepID: stepID, tool: "get_order_status", args: ["order_id": "ABC123"], riskTier: "read"),
+                    conversationID: "conv-http", tenantID: "default", producer: "test")
+                for _ in 0..<deliveries { try await reactor.handle(step) }
+            }
             try check(published.all, try await upstream.log(client), stepID)
         }
         await client.shutdown()
@@ -76,6 +83,21 @@ struct HTTPToolTests {
             let failed = try events[1].decode(ToolFailed.self)
             #expect(failed.error.code == "rejected_request")
             #expect(!failed.error.retriable)
+            #expect(requests.count == 1)
+        }
+    }
+
+    @Test func aReadToolWithACacheTTLCallsOnceForTheSameArguments() async throws {
+        try await run(path: "/ok/orders/{order_id}", deliveries: 1, steps: 2, tune: { $0.cacheTTL = .seconds(60) }) { events, requests, _ throws in
+            #expect(events.map(\.type) == ["ToolCallStarted", "ToolSucceeded", "ToolCallStarted", "ToolSucceeded"])
+            #expect(requests.count == 1, "the second step was answered from the cache")
+        }
+    }
+
+    @Test func aToolOverItsRateLimitFailsWithoutCalling() async throws {
+        try await run(path: "/ok/orders/{order_id}", deliveries: 1, steps: 2, tune: { $0.rateLimit = .init(perSecond: 0.01, burst: 1) }) { events, requests, _ throws in
+            #expect(events.map(\.type) == ["ToolCallStarted", "ToolSucceeded", "ToolCallStarted", "ToolFailed"])
+            #expect(try events[3].decode(ToolFailed.self).error.code == "rate_limited")
             #expect(requests.count == 1)
         }
     }

@@ -27,6 +27,9 @@ public struct ExecutorReactor: Sendable {
     let publish: @Sendable (EventEnvelope) async throws -> Void
     /// Calls `http`-bound tools; nil when no tool of the pack is bound to HTTP.
     let http: HTTPToolCaller?
+    /// Per-tool rate limits and read caches of `http`-bound tools (`ToolOperations`).
+    let rateLimits = RateLimits()
+    let readCache = ReadCache()
 
     public init(
         pack: DomainPack, tools: [any NativeTool], pool: PostgresPool, producer: String, logger: Logger, http: HTTPToolCaller? = nil,
@@ -121,6 +124,31 @@ extension ExecutorReactor {
     /// a delivery that finds a recorded result returns it without calling (see `handle`); one that
     /// finds the step running without a result (the executor died mid-call) calls again with the
     /// same key, which the upstream answers without applying the effect twice.
+    /// The read cache first (read tools with a TTL), then the tool's rate limit (waiting for a
+    /// token only as long as the call's timeout), then the call.
+    func callThroughLimits(_ event: EventEnvelope, _ step: StepApproved, contract: ToolContract, binding: HTTPBinding) async throws -> ToolCallOutcome {
+        let cacheKey = ReadCache.Key(tenant: event.tenantID, tool: step.tool, arguments: step.args)
+        let ttl = contract.riskTier == .read ? contract.operations.cacheTTL : nil
+        if ttl != nil, let cached = readCache.value(for: cacheKey, at: .now) {
+            return ToolCallOutcome(result: .success(cached), attempts: 0)
+        }
+        if let limit = contract.operations.rateLimit,
+           let wait = rateLimits.take(step.tool, ratePerSecond: limit.perSecond, burst: limit.burst, at: .now) {
+            guard wait <= .milliseconds(contract.timeoutMs) else {
+                return ToolCallOutcome(result: .failure(.rateLimited(wait: wait)), attempts: 0)
+            }
+            try await Task.sleep(for: wait)
+        }
+        guard let http else {
+            return ToolCallOutcome(result: .failure(.invalidCall("the executor has no HTTP client")), attempts: 0)
+        }
+        let outcome = try await http.call(
+            tool: step.tool, binding: binding, arguments: step.args, idempotencyKey: step.stepID.lowercaseString,
+            timeout: .milliseconds(contract.timeoutMs), retry: contract.operations.retry)
+        if let ttl, case .success(let value) = outcome.result { readCache.store(value, for: cacheKey, ttl: ttl, at: .now) }
+        return outcome
+    }
+
     func callHTTP(_ event: EventEnvelope, _ step: StepApproved, contract: ToolContract, binding: HTTPBinding) async throws -> EventEnvelope {
         try await pool.query("""
             INSERT INTO executor.tool_executions (step_id, plan_id, conversation_id, tenant_id, tool, args, status)
@@ -128,14 +156,7 @@ extension ExecutorReactor {
             ON CONFLICT (step_id) DO NOTHING
             """)
         let started = ContinuousClock.now
-        let outcome: ToolCallOutcome
-        if let http {
-            outcome = try await http.call(
-                tool: step.tool, binding: binding, arguments: step.args, idempotencyKey: step.stepID.lowercaseString,
-                timeout: .milliseconds(contract.timeoutMs), retry: contract.operations.retry)
-        } else {
-            outcome = ToolCallOutcome(result: .failure(.invalidCall("the executor has no HTTP client")), attempts: 0)
-        }
+        let outcome = try await callThroughLimits(event, step, contract: contract, binding: binding)
         let elapsed = ContinuousClock.now - started
         let durationMs = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
         let resultEvent: EventEnvelope
