@@ -116,7 +116,7 @@ let package = Package(
     + [
         .executableTarget(
             name: "SwitchboardCLI",
-            dependencies: ["DevStack", "EventBus", "Events", "HTTPClient", "JSON", "Kafka", "Knowledge", "LogTools", "LogTopics", "Postgres", "ProjectionRebuild", "ReadModels", "ServiceRuntime", argumentParser, logging, .product(name: "UnixSignals", package: "swift-service-lifecycle")],
+            dependencies: ["DevStack", "DomainPack", "EventBus", "Events", "HTTPClient", "JSON", "Kafka", "Knowledge", "LogTools", "LogTopics", "Postgres", "ProjectionRebuild", "ReadModels", "ServiceRuntime", "ToolBindings", "ToolRuntime", argumentParser, logging, .product(name: "UnixSignals", package: "swift-service-lifecycle")],
             path: "Services/CLI"
         ),
 

@@ -87,6 +87,13 @@ public struct HTTPToolCaller: Sendable {
         }
     }
 
+    /// The request a call would send, for `switchboard tools call --dry-run`: the secret's
+    /// place shows the variable's name (`$SHOP_API_TOKEN`), never its value.
+    public static func preview(_ binding: HTTPBinding, arguments: JSONValue, idempotencyKey: String, timeout: Duration) throws(ToolCallFailure) -> HTTPRequest {
+        let placeholders = binding.auth.map { [$0.secretEnv: "$" + $0.secretEnv] } ?? [:]
+        return try request(for: binding, arguments: arguments, idempotencyKey: idempotencyKey, timeout: timeout, secrets: placeholders)
+    }
+
     /// `Retry-After` as delta-seconds; an HTTP-date (rare from APIs) is not honoured.
     static func retryAfter(_ value: String?) -> Duration? {
         guard let value, let seconds = Int(value.filter { $0 != " " && $0 != "\t" }), seconds >= 0 else { return nil }

@@ -164,3 +164,15 @@ extension Result {
         return nil
     }
 }
+
+@Suite struct HTTPPreviewTests {
+    @Test func aPreviewShowsTheRequestWithTheSecretsNameNotItsValue() throws {
+        let binding = HTTPBinding(method: "POST", urlTemplate: "https://shop.example/orders/{order_id}/refunds", auth: .init(secretEnv: "SHOP_TOKEN"))
+        let request = try HTTPToolCaller.preview(binding, arguments: ["order_id": "A1", "amount_cents": 500], idempotencyKey: "step-9", timeout: .seconds(2))
+        #expect(request.method == "POST")
+        #expect(request.url == "https://shop.example/orders/A1/refunds")
+        #expect(request.headers["Authorization"] == "Bearer $SHOP_TOKEN")
+        #expect(request.headers["Idempotency-Key"] == "step-9")
+        #expect(request.body.map { String(decoding: $0, as: UTF8.self) } == #"{"amount_cents":500}"#)
+    }
+}
