@@ -47,6 +47,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/mattpolzin/OpenAPIKit", from: "6.4.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
@@ -74,7 +75,10 @@ let package = Package(
         .target(name: "Projections", dependencies: ["EventBus", "Events", "Kafka", "Postgres", logging, .product(name: "Metrics", package: "swift-metrics")], path: "Shared/Projections"),
         .target(
             name: "DomainPack",
-            dependencies: ["JSON", "JSONSchema", "ToolRuntime", .product(name: "Yams", package: "Yams"), .product(name: "Mustache", package: "swift-mustache")],
+            dependencies: [
+                "JSON", "JSONSchema", "ToolRuntime", .product(name: "Yams", package: "Yams"), .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "OpenAPIKit", package: "OpenAPIKit"), .product(name: "OpenAPIKit30", package: "OpenAPIKit"), .product(name: "OpenAPIKitCompat", package: "OpenAPIKit"),
+            ],
             path: "Shared/DomainPack"
         ),
         .target(

@@ -196,3 +196,6 @@ public struct DomainPackError: Error, CustomStringConvertible {
     public var message: String
     public var description: String { "domain pack: \(path): \(message)" }
 }
+
+/// Our validator's schema type, named for files that also see OpenAPIKit's `JSONSchema`.
+typealias ContractSchema = JSONSchema

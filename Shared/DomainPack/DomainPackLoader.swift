@@ -8,10 +8,11 @@ extension DomainPack {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DomainPackError(path: path, message: "cannot read file")
         }
-        return try parse(yaml: String(decoding: data, as: UTF8.self))
+        return try parse(yaml: String(decoding: data, as: UTF8.self), directory: (path as NSString).deletingLastPathComponent)
     }
 
-    public static func parse(yaml: String) throws -> DomainPack {
+    /// `directory` is where files the pack names (OpenAPI documents) are looked up.
+    public static func parse(yaml: String, directory: String = ".") throws -> DomainPack {
         let document: Any?
         do {
             document = try Yams.load(yaml: yaml)
@@ -41,6 +42,15 @@ extension DomainPack {
             )
             contract.operations = try tool.toolOperations(binding: binding, readOnly: riskTier == .read)
             tools[name] = contract
+        }
+
+        for source in try root.array("openapi", optional: true) {
+            for tool in try source.openAPITools(directory: directory) {
+                guard tools[tool.name] == nil else {
+                    throw DomainPackError(path: source.path, message: "operation '\(tool.name)' has the name of another tool")
+                }
+                tools[tool.name] = tool
+            }
         }
 
         var intents: [IntentSpec] = []

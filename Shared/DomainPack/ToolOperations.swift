@@ -1,4 +1,5 @@
 public import ToolRuntime
+import Foundation
 
 /// How the executor runs one tool, from its contract: retries, rate limit, read cache, circuit
 /// breaker, the scope a caller needs, and where an `http` tool lives. Every field has a safe
@@ -84,14 +85,7 @@ extension Node {
             if http.optional("headers") != nil {
                 for (name, value) in try http.object("headers") { headers[name] = try value.stringValue() }
             }
-            var auth: HTTPBinding.Auth?
-            if let node = http.optional("auth") {
-                auth = .init(
-                    header: try node.text("header", default: "Authorization"),
-                    scheme: node.optional("scheme") == nil ? "Bearer" : try node.text("scheme", default: "Bearer"),
-                    secretEnv: try node.string("secret_env"))
-            }
-            operations.http = HTTPBinding(method: method, urlTemplate: url, headers: headers, auth: auth)
+            operations.http = HTTPBinding(method: method, urlTemplate: url, headers: headers, auth: try http.auth())
         case ("http", nil):
             throw DomainPackError(path: path + ".http", message: "required for binding: http")
         case (_, let http?):
@@ -100,5 +94,35 @@ extension Node {
             break
         }
         return operations
+    }
+}
+
+extension Node {
+    /// `auth: {header, scheme, secret_env}` under this node, if present.
+    func auth() throws -> HTTPBinding.Auth? {
+        guard let node = optional("auth") else { return nil }
+        return .init(
+            header: try node.text("header", default: "Authorization"),
+            scheme: node.optional("scheme") == nil ? "Bearer" : try node.text("scheme", default: "Bearer"),
+            secretEnv: try node.string("secret_env"))
+    }
+
+    /// An entry of the pack's `openapi` list: `{document, base_url, auth?, timeout_ms?,
+    /// retries?, circuit_breaker?, rate_limit?}`; the operations settings apply to every tool.
+    func openAPITools(directory: String) throws -> [ToolContract] {
+        let file = try string("document")
+        let path = file.hasPrefix("/") ? file : directory + "/" + file
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DomainPackError(path: self.path + ".document", message: "cannot read \(path)")
+        }
+        let baseURL = try string("base_url")
+        guard baseURL.hasPrefix("http://") || baseURL.hasPrefix("https://") else {
+            throw DomainPackError(path: self.path + ".base_url", message: "must be an http(s) URL")
+        }
+        var operations = try toolOperations(binding: "openapi", readOnly: false)
+        operations.cacheTTL = nil
+        return try OpenAPIImport.tools(from: .init(
+            text: String(decoding: data, as: UTF8.self), origin: path, baseURL: baseURL, auth: try auth(),
+            timeoutMs: try int("timeout_ms", default: 2000, range: 1...120_000), operations: operations))
     }
 }

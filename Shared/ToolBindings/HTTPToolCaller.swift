@@ -124,15 +124,24 @@ public struct HTTPToolCaller: Sendable {
             headers.replaceOrAdd(name: auth.header, value: auth.scheme.map { "\($0) \(secret)" } ?? secret)
         }
         var body: [UInt8]? = nil
-        if binding.method == "GET" || binding.method == "DELETE" {
-            let query = remaining.sorted { $0.key < $1.key }.map { key, value in
-                percentEncoded(key) + "=" + percentEncoded(scalarText(value) ?? value.serializedString())
+        var queryArguments: [String: JSONValue] = [:]
+        if let names = binding.query {
+            // An OpenAPI operation: named query parameters, and the body argument as the body.
+            for name in names { if let value = remaining.removeValue(forKey: name) { queryArguments[name] = value } }
+            if let bodyName = binding.bodyArgument, let value = remaining.removeValue(forKey: bodyName) {
+                body = value.serialized()
+                headers.replaceOrAdd(name: "Content-Type", value: "application/json")
             }
-            if !query.isEmpty { url += (url.contains("?") ? "&" : "?") + query.joined(separator: "&") }
+        } else if binding.method == "GET" || binding.method == "DELETE" {
+            queryArguments = remaining
         } else {
             body = JSONValue.object(remaining).serialized()
             headers.replaceOrAdd(name: "Content-Type", value: "application/json")
         }
+        let query = queryArguments.sorted { $0.key < $1.key }.map { key, value in
+            percentEncoded(key) + "=" + percentEncoded(scalarText(value) ?? value.serializedString())
+        }
+        if !query.isEmpty { url += (url.contains("?") ? "&" : "?") + query.joined(separator: "&") }
         return HTTPRequest(method: binding.method, url: url, headers: headers, body: body, timeout: timeout, connectTimeout: min(timeout, .seconds(5)))
     }
 

@@ -21,11 +21,21 @@ public struct HTTPBinding: Sendable, Equatable {
     public var urlTemplate: String
     public var headers: [String: String]
     public var auth: Auth?
+    /// Set for operations described by an OpenAPI document: these arguments go in the query
+    /// string whatever the method, and the body is the argument `bodyArgument` (absent: no
+    /// body). Nil keeps the default split described above.
+    public var query: [String]?
+    public var bodyArgument: String?
 
-    public init(method: String, urlTemplate: String, headers: [String: String] = [:], auth: Auth? = nil) {
+    public init(
+        method: String, urlTemplate: String, headers: [String: String] = [:], auth: Auth? = nil,
+        query: [String]? = nil, bodyArgument: String? = nil
+    ) {
         self.method = method.uppercased()
         self.urlTemplate = urlTemplate
         self.headers = headers
         self.auth = auth
+        self.query = query
+        self.bodyArgument = bodyArgument
     }
 }

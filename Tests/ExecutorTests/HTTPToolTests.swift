@@ -101,4 +101,46 @@ struct HTTPToolTests {
             #expect(requests.count == 1)
         }
     }
+
+    /// An operation of an OpenAPI document, called as a tool: arguments valid by its imported
+    /// schema reach the upstream as path, query and JSON body.
+    @Test func anOpenAPIOperationIsCalledWithItsArgumentsWhereTheDocumentSaysTheyGo() async throws {
+        let upstream = try Upstream.start()
+        defer { upstream.stop() }
+        let document = """
+            openapi: 3.0.3
+            info: { title: Shop, version: "1" }
+            paths:
+              /orders/{order_id}/refunds:
+                post:
+                  operationId: create_refund
+                  parameters:
+                    - { name: order_id, in: path, required: true, schema: { type: string } }
+                    - { name: notify, in: query, schema: { type: boolean } }
+                  requestBody:
+                    required: true
+                    content: { application/json: { schema: { type: object, required: [amount_cents], properties: { amount_cents: { type: integer } } } } }
+                  responses: { "200": { description: ok } }
+            """
+        let tool = try #require(try OpenAPIImport.tools(from: .init(text: document, origin: "test", baseURL: upstream.url("/ok"))).first)
+        let arguments: JSONValue = ["order_id": "ABC123", "notify": true, "body": ["amount_cents": 500]]
+        #expect(tool.inputSchema.isValid(arguments))
+        var pack = retailPack
+        pack.tools[tool.name] = tool
+        let client = HTTPClient(logger: ExecutorDB.logger)
+        try await ExecutorDB.withPool { pool in
+            let published = Published()
+            let caller = HTTPToolCaller(client: client, secrets: [:], breakers: CircuitBreakers { _ in CircuitBreaker(failureThreshold: 5, coolDown: .seconds(1)) })
+            let reactor = ExecutorReactor(pack: pack, tools: [], pool: pool, producer: "executor@test", logger: ExecutorDB.logger, http: caller, publish: { published.append($0) })
+            let step = try EventEnvelope.start(
+                StepApproved(planID: UUID(), stepID: UUID(), tool: "create_refund", args: arguments, riskTier: "write"),
+                conversationID: "conv-openapi", tenantID: "default", producer: "test")
+            try await reactor.handle(step)
+            let result = try #require(published.all.last).decode(ToolSucceeded.self).result
+            #expect(result["method"] == "POST")
+            #expect(result["path"] == "/ok/orders/ABC123/refunds?notify=true")
+            #expect(try JSONValue.parse(result["body"]?.stringValue ?? "") == ["amount_cents": 500])
+        }
+        await client.shutdown()
+    }
 }
