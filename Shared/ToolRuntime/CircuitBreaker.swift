@@ -8,13 +8,16 @@ public struct CircuitBreaker: Sendable, Equatable {
     public enum State: Sendable, Equatable {
         case closed(consecutiveFailures: Int)
         case open(until: ContinuousClock.Instant)
-        /// The trial call is out; everything else is refused until it reports.
-        case halfOpen
+        /// The trial call is out (since `trialSince`); everything else is refused until it
+        /// reports. A trial that never reports (its task was cancelled) is presumed lost after
+        /// one cool-down, and the next caller gets a new trial, so a lost trial cannot wedge
+        /// the tool.
+        case halfOpen(trialSince: ContinuousClock.Instant)
     }
 
     public enum Permit: Sendable, Equatable {
         case allowed
-        /// Refused; the circuit may let a trial through at `retryAt` (nil: a trial is out now).
+        /// Refused; the circuit may let a trial through at `retryAt`.
         case refused(retryAt: ContinuousClock.Instant?)
     }
 
@@ -35,10 +38,12 @@ public struct CircuitBreaker: Sendable, Equatable {
             return .allowed
         case .open(let until):
             guard now >= until else { return .refused(retryAt: until) }
-            state = .halfOpen
+            state = .halfOpen(trialSince: now)
             return .allowed
-        case .halfOpen:
-            return .refused(retryAt: nil)
+        case .halfOpen(let since):
+            guard now >= since + coolDown else { return .refused(retryAt: since + coolDown) }
+            state = .halfOpen(trialSince: now)
+            return .allowed
         }
     }
 

@@ -88,8 +88,8 @@ import ToolRuntime
         breaker.record(success: false, at: start)
         let later = start + .seconds(5)
         #expect(breaker.permit(at: later) == .allowed, "the trial")
-        #expect(breaker.state == .halfOpen)
-        #expect(breaker.permit(at: later) == .refused(retryAt: nil), "only one trial at a time")
+        #expect(breaker.state == .halfOpen(trialSince: later))
+        #expect(breaker.permit(at: later) == .refused(retryAt: later + .seconds(5)), "only one trial at a time")
         breaker.record(success: false, at: later)
         #expect(breaker.state == .open(until: later + .seconds(5)), "a failed trial re-opens it for a whole cool-down")
         let evenLater = later + .seconds(5)
@@ -97,6 +97,18 @@ import ToolRuntime
         breaker.record(success: true, at: evenLater)
         #expect(breaker.state == .closed(consecutiveFailures: 0))
         #expect(breaker.permit(at: evenLater) == .allowed)
+    }
+}
+
+extension CircuitBreakerTests {
+    @Test func aTrialThatNeverReportsIsPresumedLostAfterACoolDown() {
+        var breaker = CircuitBreaker(failureThreshold: 1, coolDown: .seconds(5))
+        breaker.record(success: false, at: start)
+        let trial = start + .seconds(5)
+        #expect(breaker.permit(at: trial) == .allowed)
+        // The trial's task was cancelled: nothing is recorded.
+        #expect(breaker.permit(at: trial + .seconds(4)) != .allowed)
+        #expect(breaker.permit(at: trial + .seconds(5)) == .allowed, "a new trial, not a wedged tool")
     }
 }
 
