@@ -103,7 +103,7 @@ let package = Package(
         .target(name: "LogTools", dependencies: ["EventBus", "Events", "Kafka", logging], path: "Shared/LogTools"),
         // The brains (issue 4): model providers over libcurl, routing, knowledge retrieval.
         .target(name: "LLM", dependencies: ["HTTPClient", "JSON"], path: "Shared/LLM"),
-        .target(name: "ModelRouter", dependencies: ["JSON", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto")], path: "Shared/ModelRouter"),
+        .target(name: "ModelRouter", dependencies: ["JSON", "ToolRuntime", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto")], path: "Shared/ModelRouter"),
         .target(name: "Knowledge", dependencies: ["Postgres", "Events", "EventBus", "Projections", logging, .product(name: "Crypto", package: "swift-crypto")], path: "Shared/Knowledge"),
         // Test support: a local HTTP server speaking the OpenAI and Anthropic wire formats.
         .target(
@@ -113,7 +113,7 @@ let package = Package(
         ),
     ]
     + service("Gateway", folder: "Gateway", extra: ["ReadModels", hummingbird, lifecycle, .product(name: "NIOCore", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types")])
-    + service("Planner", folder: "Planner", extra: ["ReadModels", "LLM", "ModelRouter", "Knowledge", "HTTPClient", "JSONSchema"])
+    + service("Planner", folder: "Planner", extra: ["ReadModels", "LLM", "ModelRouter", "Knowledge", "HTTPClient", "JSONSchema", "ToolRuntime"])
     + service("Executor", folder: "Executor", extra: ["ReadModels", "ToolRuntime", "ToolBindings", "HTTPClient"])
     + service("Verifier", folder: "Verifier", extra: ["JSONSchema"])
     + service("HILQueue", folder: "HILQueue", extra: ["ReadModels", hummingbird])
@@ -148,7 +148,7 @@ let package = Package(
         .testTarget(name: "ToolRuntimeTests", dependencies: ["ToolRuntime", "JSON"], path: "Tests/ToolRuntimeTests"),
         .testTarget(name: "PlannerStoreTests", dependencies: ["PlannerApp", "Events", "Postgres", "DatabaseTestSupport", logging], path: "Tests/PlannerStoreTests"),
         .testTarget(name: "LLMTests", dependencies: ["LLM", "LLMFixture", "HTTPClient", "JSON", logging], path: "Tests/LLMTests"),
-        .testTarget(name: "ModelRouterTests", dependencies: ["ModelRouter", "JSON"], path: "Tests/ModelRouterTests"),
+        .testTarget(name: "ModelRouterTests", dependencies: ["ModelRouter", "JSON", "ToolRuntime"], path: "Tests/ModelRouterTests"),
         .testTarget(name: "KnowledgeTests", dependencies: ["Knowledge", "Postgres", "Events", "DatabaseTestSupport", logging], path: "Tests/KnowledgeTests", resources: [.copy("Fixtures")]),
         .testTarget(name: "ExecutorTests", dependencies: ["ExecutorApp", "DomainPack", "Events", "JSON", "Postgres", "DatabaseTestSupport", "UpstreamFixture", "ToolBindings", "ToolRuntime", "HTTPClient", logging], path: "Tests/ExecutorTests"),
         .testTarget(name: "VerifierTests", dependencies: ["VerifierApp", "DomainPack", "Events", "JSON"], path: "Tests/VerifierTests"),

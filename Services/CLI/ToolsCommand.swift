@@ -39,7 +39,7 @@ extension ToolContract {
         var parts = ["timeout \(timeoutMs) ms", "attempts \(operations.retry.attempts)"]
         if let limit = operations.rateLimit { parts.append("rate \(limit.perSecond)/s burst \(limit.burst)") }
         if let ttl = operations.cacheTTL { parts.append("cache \(ttl)") }
-        parts.append("breaker \(operations.circuitBreaker.failures) failures / \(operations.circuitBreaker.coolDown)")
+        parts.append("breaker \(operations.circuitBreaker.failureThreshold) failures / \(operations.circuitBreaker.coolDown)")
         if let scope = operations.authScope { parts.append("scope \(scope)") }
         return parts.joined(separator: ", ")
     }

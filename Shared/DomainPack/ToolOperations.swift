@@ -21,7 +21,8 @@ public struct ToolOperations: Sendable, Equatable {
     public var retry: RetryPolicy = .none
     public var rateLimit: RateLimit?
     public var cacheTTL: Duration?
-    public var circuitBreaker = BreakerSettings()
+    /// Defaults to 5 consecutive failures and a 30 s cool-down, one trial call at a time.
+    public var circuitBreaker = BreakerConfig(failureThreshold: 5, coolDown: .seconds(30))
     public var authScope: String?
     public var http: HTTPBinding?
 
@@ -32,16 +33,6 @@ public struct ToolOperations: Sendable, Equatable {
             self.perSecond = perSecond
             self.burst = burst
         }
-    }
-
-    public struct BreakerSettings: Sendable, Equatable {
-        public var failures = 5
-        public var coolDown: Duration = .seconds(30)
-        public init(failures: Int = 5, coolDown: Duration = .seconds(30)) {
-            self.failures = failures
-            self.coolDown = coolDown
-        }
-        public func make() -> CircuitBreaker { CircuitBreaker(failureThreshold: failures, coolDown: coolDown) }
     }
 
     public init() {}
@@ -66,8 +57,8 @@ extension Node {
             operations.cacheTTL = .milliseconds(try int("cache_ttl_ms", default: 0, range: 1...86_400_000))
         }
         if let breaker = optional("circuit_breaker") {
-            operations.circuitBreaker = .init(
-                failures: try breaker.int("failures", default: 5, range: 1...1000),
+            operations.circuitBreaker = BreakerConfig(
+                failureThreshold: try breaker.int("failures", default: 5, range: 1...1000),
                 coolDown: .milliseconds(try breaker.int("cool_down_ms", default: 30_000, range: 100...3_600_000)))
         }
         if optional("auth_scope") != nil { operations.authScope = try string("auth_scope") }

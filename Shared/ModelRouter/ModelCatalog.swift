@@ -1,3 +1,4 @@
+public import ToolRuntime
 import Foundation
 
 // Catalog file (YAML). Every key below is accepted; any other key is an error, so typos fail
@@ -139,22 +140,6 @@ public struct RoutingProfile: Sendable, Hashable {
     ]
 }
 
-/// Circuit-breaker settings shared by all models.
-public struct BreakerConfig: Sendable, Hashable {
-    /// Consecutive failures that open the breaker.
-    public var failureThreshold: Int
-    /// How long an open breaker rejects calls before admitting probes.
-    public var coolDown: Duration
-    /// Calls admitted concurrently while half-open.
-    public var halfOpenProbes: Int
-
-    public init(failureThreshold: Int = 3, coolDown: Duration = .seconds(30), halfOpenProbes: Int = 1) {
-        precondition(failureThreshold >= 1 && halfOpenProbes >= 1 && coolDown >= .zero, "invalid breaker config")
-        self.failureThreshold = failureThreshold
-        self.coolDown = coolDown
-        self.halfOpenProbes = halfOpenProbes
-    }
-}
 
 /// The models, profiles, breaker settings and budgets the router works from; immutable once
 /// loaded (reload by building a new router).

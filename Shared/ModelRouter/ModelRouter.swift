@@ -1,3 +1,4 @@
+public import ToolRuntime
 public import Foundation
 public import JSON
 
@@ -217,7 +218,7 @@ public struct ModelRouter: Sendable {
                     detail: "lacks " + missing.map(\.rawValue).sorted().joined(separator: ", ")))
                 continue
             }
-            if !breakers.isAvailable(model: model.id) {
+            if !breakers.isAvailable(model.id) {
                 decision.rejected.append(Rejection(
                     modelId: model.id, reason: .breakerOpen, detail: "breaker \(breakers.state(for: model.id).rawValue)"))
                 continue

@@ -16,15 +16,15 @@ public struct ToolCallOutcome: Sendable, Equatable {
 /// Calls HTTP-bound tools through libcurl: one request per attempt, every attempt with the
 /// step's id as `Idempotency-Key` (so an upstream that honours it applies a retried or
 /// redelivered write once), retries under the contract's `RetryPolicy`, and the tool's circuit
-/// breaker consulted before each attempt.
+/// breaker (keyed by tool name) consulted before each attempt.
 public struct HTTPToolCaller: Sendable {
     let client: HTTPClient
     let secrets: [String: String]
-    let breakers: CircuitBreakers
+    let breakers: CircuitBreaker
     let sleep: @Sendable (Duration) async throws -> Void
 
     public init(
-        client: HTTPClient, secrets: [String: String], breakers: CircuitBreakers,
+        client: HTTPClient, secrets: [String: String], breakers: CircuitBreaker,
         sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }
     ) {
         self.client = client
@@ -45,17 +45,18 @@ public struct HTTPToolCaller: Sendable {
         }
         var attempt = 0
         while true {
-            if case .refused(let retryAt) = breakers.permit(tool, at: .now) {
-                return ToolCallOutcome(result: .failure(.circuitOpen(retryAt: retryAt)), attempts: attempt)
+            guard breakers.allow(tool) else {
+                return ToolCallOutcome(result: .failure(.circuitOpen), attempts: attempt)
             }
             attempt += 1
             let outcome = try await send(request)
             switch outcome {
             case .success(let value):
-                breakers.record(tool, success: true, at: .now)
+                breakers.recordSuccess(tool)
                 return ToolCallOutcome(result: .success(value), attempts: attempt)
             case .failure(let failure):
-                breakers.record(tool, success: !failure.countsAgainstUpstream, at: .now)
+                // A customer's bad request says the upstream is fine.
+                if failure.countsAgainstUpstream { breakers.recordFailure(tool) } else { breakers.recordSuccess(tool) }
                 guard let delay = retry.delay(after: failure, attempt: attempt) else {
                     return ToolCallOutcome(result: .failure(failure), attempts: attempt)
                 }

@@ -10,8 +10,8 @@ public enum ToolCallFailure: Error, Sendable, Equatable, CustomStringConvertible
     case status(Int, retryAfter: Duration?)
     /// A 2xx answer that is not what the contract promises (not JSON, or the wrong shape).
     case malformedResponse(String)
-    /// Refused without a call: the tool's circuit is open (until `retryAt`, when known).
-    case circuitOpen(retryAt: ContinuousClock.Instant?)
+    /// Refused without a call: the tool's circuit is open.
+    case circuitOpen
     /// Refused without a call: the tool's own rate limit has no token for longer than the call
     /// may wait.
     case rateLimited(wait: Duration)

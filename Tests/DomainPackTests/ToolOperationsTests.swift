@@ -35,7 +35,7 @@ import ToolRuntime
         #expect(operations.retry == RetryPolicy(attempts: 3, baseDelay: .milliseconds(50), maxDelay: .milliseconds(500)))
         #expect(operations.rateLimit == .init(perSecond: 5, burst: 10))
         #expect(operations.cacheTTL == .seconds(30))
-        #expect(operations.circuitBreaker == .init(failures: 4, coolDown: .seconds(10)))
+        #expect(operations.circuitBreaker == BreakerConfig(failureThreshold: 4, coolDown: .seconds(10)))
         #expect(operations.authScope == "orders:read")
         #expect(operations.http == HTTPBinding(
             method: "GET", urlTemplate: "https://shop.example/api/orders/{order_id}", headers: ["X-Shop": "demo"],

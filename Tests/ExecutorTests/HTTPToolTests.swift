@@ -35,7 +35,7 @@ struct HTTPToolTests {
         defer { upstream.stop() }
         try await ExecutorDB.withPool { pool in
             let published = Published()
-            let caller = HTTPToolCaller(client: client, secrets: [:], breakers: CircuitBreakers { _ in CircuitBreaker(failureThreshold: 50, coolDown: .seconds(1)) })
+            let caller = HTTPToolCaller(client: client, secrets: [:], breakers: CircuitBreaker(config: BreakerConfig(failureThreshold: 50, coolDown: .seconds(1))))
             let reactor = ExecutorReactor(
                 pack: Self.pack(path: path, upstream: upstream, tune: tune), tools: [], pool: pool, producer: "executor@test", logger: ExecutorDB.logger, http: caller,
                 publish: { published.append($0) })
@@ -130,7 +130,7 @@ struct HTTPToolTests {
         let client = HTTPClient(logger: ExecutorDB.logger)
         try await ExecutorDB.withPool { pool in
             let published = Published()
-            let caller = HTTPToolCaller(client: client, secrets: [:], breakers: CircuitBreakers { _ in CircuitBreaker(failureThreshold: 5, coolDown: .seconds(1)) })
+            let caller = HTTPToolCaller(client: client, secrets: [:], breakers: CircuitBreaker(config: BreakerConfig(failureThreshold: 5, coolDown: .seconds(1))))
             let reactor = ExecutorReactor(pack: pack, tools: [], pool: pool, producer: "executor@test", logger: ExecutorDB.logger, http: caller, publish: { published.append($0) })
             let step = try EventEnvelope.start(
                 StepApproved(planID: UUID(), stepID: UUID(), tool: "create_refund", args: arguments, riskTier: "write"),

@@ -1,3 +1,4 @@
+import ToolRuntime
 import Foundation
 import ModelRouter
 import Synchronization
@@ -14,80 +15,80 @@ import Testing
 
         // Closed: failures below the threshold, a success resets the streak.
         #expect(breaker.state(for: m) == .closed)
-        #expect(breaker.recordFailure(model: m) == nil)
-        #expect(breaker.recordFailure(model: m) == nil)
-        #expect(breaker.recordSuccess(model: m) == nil)
-        #expect(breaker.recordFailure(model: m) == nil)
-        #expect(breaker.recordFailure(model: m) == nil)
-        #expect(breaker.allow(model: m))
+        #expect(breaker.recordFailure(m) == nil)
+        #expect(breaker.recordFailure(m) == nil)
+        #expect(breaker.recordSuccess(m) == nil)
+        #expect(breaker.recordFailure(m) == nil)
+        #expect(breaker.recordFailure(m) == nil)
+        #expect(breaker.allow(m))
 
         // Third consecutive failure opens.
-        #expect(breaker.recordFailure(model: m) == BreakerTransition(modelId: m, from: .closed, to: .open))
+        #expect(breaker.recordFailure(m) == BreakerTransition(key: m, from: .closed, to: .open))
         #expect(breaker.state(for: m) == .open)
-        #expect(!breaker.allow(model: m))
-        #expect(!breaker.isAvailable(model: m))
+        #expect(!breaker.allow(m))
+        #expect(!breaker.isAvailable(m))
         clock.advance(by: .seconds(29))
-        #expect(!breaker.allow(model: m))
-        #expect(breaker.recordFailure(model: m) == nil)  // late result: ignored, no new cool-down
+        #expect(!breaker.allow(m))
+        #expect(breaker.recordFailure(m) == nil)  // late result: ignored, no new cool-down
 
         // After the cool-down: half-open, two probe slots.
         clock.advance(by: .seconds(1))
-        #expect(breaker.isAvailable(model: m))
+        #expect(breaker.isAvailable(m))
         #expect(breaker.state(for: m) == .halfOpen)
-        #expect(breaker.allow(model: m))
-        #expect(breaker.allow(model: m))
-        #expect(!breaker.allow(model: m))  // probe limit
-        #expect(!breaker.isAvailable(model: m))
+        #expect(breaker.allow(m))
+        #expect(breaker.allow(m))
+        #expect(!breaker.allow(m))  // probe limit
+        #expect(!breaker.isAvailable(m))
 
         // A probe failure re-opens with a new cool-down.
-        #expect(breaker.recordFailure(model: m) == BreakerTransition(modelId: m, from: .halfOpen, to: .open))
+        #expect(breaker.recordFailure(m) == BreakerTransition(key: m, from: .halfOpen, to: .open))
         clock.advance(by: .seconds(29))
         #expect(breaker.state(for: m) == .open)
         clock.advance(by: .seconds(1))
-        #expect(breaker.allow(model: m))
+        #expect(breaker.allow(m))
         // A probe success closes.
-        #expect(breaker.recordSuccess(model: m) == BreakerTransition(modelId: m, from: .halfOpen, to: .closed))
+        #expect(breaker.recordSuccess(m) == BreakerTransition(key: m, from: .halfOpen, to: .closed))
         #expect(breaker.state(for: m) == .closed)
-        #expect(breaker.allow(model: m) && breaker.allow(model: m) && breaker.allow(model: m))
+        #expect(breaker.allow(m) && breaker.allow(m) && breaker.allow(m))
         // The streak starts over after closing.
-        #expect(breaker.recordFailure(model: m) == nil)
+        #expect(breaker.recordFailure(m) == nil)
 
         #expect(observed.withLock { $0 } == [
-            BreakerTransition(modelId: m, from: .closed, to: .open),
-            BreakerTransition(modelId: m, from: .open, to: .halfOpen),
-            BreakerTransition(modelId: m, from: .halfOpen, to: .open),
-            BreakerTransition(modelId: m, from: .open, to: .halfOpen),
-            BreakerTransition(modelId: m, from: .halfOpen, to: .closed),
+            BreakerTransition(key: m, from: .closed, to: .open),
+            BreakerTransition(key: m, from: .open, to: .halfOpen),
+            BreakerTransition(key: m, from: .halfOpen, to: .open),
+            BreakerTransition(key: m, from: .open, to: .halfOpen),
+            BreakerTransition(key: m, from: .halfOpen, to: .closed),
         ])
     }
 
     @Test func abandonedProbeSlotIsReclaimed() {
         let clock = FakeClock()
         let breaker = CircuitBreaker(config: BreakerConfig(failureThreshold: 1, coolDown: .seconds(10), halfOpenProbes: 1), now: clock.now)
-        breaker.recordFailure(model: "m")
+        breaker.recordFailure("m")
         clock.advance(by: .seconds(10))
-        #expect(breaker.allow(model: "m"))
-        #expect(!breaker.allow(model: "m"))
+        #expect(breaker.allow("m"))
+        #expect(!breaker.allow("m"))
         clock.advance(by: .seconds(10))  // the probe never reported
-        #expect(breaker.allow(model: "m"))
+        #expect(breaker.allow("m"))
     }
 
     @Test func modelsAreIndependentAndResettable() {
         let clock = FakeClock()
         let breaker = CircuitBreaker(config: BreakerConfig(failureThreshold: 1, coolDown: .seconds(10)), now: clock.now)
-        breaker.recordFailure(model: "a")
+        breaker.recordFailure("a")
         #expect(breaker.state(for: "a") == .open)
         #expect(breaker.state(for: "b") == .closed)
         #expect(breaker.nonClosedStates() == ["a": .open])
-        #expect(breaker.reset(model: "a") == BreakerTransition(modelId: "a", from: .open, to: .closed))
-        #expect(breaker.allow(model: "a"))
+        #expect(breaker.reset("a") == BreakerTransition(key: "a", from: .open, to: .closed))
+        #expect(breaker.allow("a"))
         #expect(breaker.nonClosedStates().isEmpty)
     }
 
     @Test func concurrentFailuresOpenExactlyOnce() async {
         let breaker = CircuitBreaker(config: BreakerConfig(failureThreshold: 50, coolDown: .seconds(60)))
         let opened = await withTaskGroup(of: Int.self) { group in
-            for _ in 0..<200 { group.addTask { breaker.recordFailure(model: "m") == nil ? 0 : 1 } }
+            for _ in 0..<200 { group.addTask { breaker.recordFailure("m") == nil ? 0 : 1 } }
             return await group.reduce(0, +)
         }
         #expect(opened == 1)

@@ -1,3 +1,4 @@
+import ToolRuntime
 import Foundation
 import ModelRouter
 import Testing

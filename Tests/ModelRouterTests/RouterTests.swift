@@ -1,3 +1,4 @@
+import ToolRuntime
 import Foundation
 import JSON
 import ModelRouter
@@ -154,15 +155,15 @@ extension RoutingDecision {
 
     @Test func openBreakerIsSkippedUntilCoolDown() async throws {
         let fixture = try RouterFixture()
-        fixture.breakers.recordFailure(model: "mini")
-        fixture.breakers.recordFailure(model: "mini")
+        fixture.breakers.recordFailure("mini")
+        fixture.breakers.recordFailure("mini")
         let decision = await fixture.router.route(request())
         #expect(decision.rejection("mini") == .breakerOpen)
         #expect(decision.chainIDs == ["local", "big"])
         fixture.clock.advance(by: .seconds(10))
         #expect(await fixture.router.route(request()).chainIDs == ["mini", "local", "big"])
         // Routing does not consume the half-open probe slot.
-        #expect(fixture.breakers.allow(model: "mini"))
+        #expect(fixture.breakers.allow("mini"))
     }
 
     @Test func excludedModels() async throws {

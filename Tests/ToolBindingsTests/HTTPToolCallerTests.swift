@@ -19,13 +19,13 @@ struct HTTPToolCallerTests {
     static let retry = RetryPolicy(attempts: 3, baseDelay: .milliseconds(10), maxDelay: .seconds(2))
 
     func withCaller(
-        secrets: [String: String] = [:], breaker: @escaping @Sendable (String) -> CircuitBreaker = { _ in CircuitBreaker(failureThreshold: 100, coolDown: .seconds(60)) },
-        _ body: (HTTPToolCaller, Upstream, HTTPClient, Sleeps, CircuitBreakers) async throws -> Void
+        secrets: [String: String] = [:], breaker: BreakerConfig = BreakerConfig(failureThreshold: 100, coolDown: .seconds(60)),
+        _ body: (HTTPToolCaller, Upstream, HTTPClient, Sleeps, CircuitBreaker) async throws -> Void
     ) async throws {
         let upstream = try Upstream.start()
         let client = HTTPClient(logger: Logger(label: "test"))
         let sleeps = Sleeps()
-        let breakers = CircuitBreakers(make: breaker)
+        let breakers = CircuitBreaker(config: breaker)
         let caller = HTTPToolCaller(client: client, secrets: secrets, breakers: breakers, sleep: { duration in sleeps.asked.withLock { $0.append(duration) } })
         do {
             try await body(caller, upstream, client, sleeps, breakers)
@@ -119,25 +119,26 @@ struct HTTPToolCallerTests {
     }
 
     @Test func aFourOhFourGoesBackToThePlannerAndDoesNotTripTheBreaker() async throws {
-        try await withCaller(breaker: { _ in CircuitBreaker(failureThreshold: 1, coolDown: .seconds(60)) }) { caller, upstream, _, _, breakers in
+        try await withCaller(breaker: BreakerConfig(failureThreshold: 1, coolDown: .seconds(60))) { caller, upstream, _, _, breakers in
             let outcome = try await caller.call(
                 tool: "get_order", binding: HTTPBinding(method: "GET", urlTemplate: upstream.url("/notfound/x")), arguments: [:],
                 idempotencyKey: "k", timeout: .seconds(5), retry: Self.retry)
             #expect(outcome.result == .failure(.status(404, retryAfter: nil)))
             #expect(outcome.attempts == 1)
             #expect(outcome.result.failure?.disposition == .customerFixable)
-            #expect(breakers.state(of: "get_order") == .closed(consecutiveFailures: 0))
+            #expect(breakers.state(for: "get_order") == .closed)
+            #expect(breakers.nonClosedStates().isEmpty, "no failure streak was counted")
         }
     }
 
     @Test func anOpenCircuitRefusesWithoutCallingTheUpstream() async throws {
-        try await withCaller(breaker: { _ in CircuitBreaker(failureThreshold: 2, coolDown: .seconds(60)) }) { caller, upstream, client, _, breakers in
+        try await withCaller(breaker: BreakerConfig(failureThreshold: 2, coolDown: .seconds(60))) { caller, upstream, client, _, breakers in
             let binding = HTTPBinding(method: "GET", urlTemplate: upstream.url("/down/x"))
             for _ in 0..<2 {
                 let outcome = try await caller.call(tool: "status", binding: binding, arguments: [:], idempotencyKey: "k", timeout: .seconds(5), retry: .none)
                 #expect(outcome.result == .failure(.status(500, retryAfter: nil)))
             }
-            #expect(breakers.state(of: "status").map { if case .open = $0 { true } else { false } } == true)
+            #expect(breakers.state(for: "status") == .open)
             let refused = try await caller.call(tool: "status", binding: binding, arguments: [:], idempotencyKey: "k", timeout: .seconds(5), retry: .none)
             #expect(refused.result.failure?.code == "circuit_open")
             #expect(refused.attempts == 0)

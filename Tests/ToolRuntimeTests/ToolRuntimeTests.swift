@@ -16,7 +16,7 @@ import ToolRuntime
         (.status(422, retryAfter: nil), .customerFixable, "rejected_request"),
         (.status(302, retryAfter: nil), .fail, "rejected_request"),
         (.malformedResponse("not JSON"), .fail, "malformed_response"),
-        (.circuitOpen(retryAt: nil), .fail, "circuit_open"),
+        (.circuitOpen, .fail, "circuit_open"),
         (.invalidCall("no secret"), .fail, "invalid_call"),
     ])
     func classification(failure: ToolCallFailure, disposition: ToolCallFailure.Disposition, code: String) {
@@ -60,55 +60,19 @@ import ToolRuntime
     }
 }
 
-@Suite struct CircuitBreakerTests {
-    let start = ContinuousClock.now
-
-    @Test func opensAfterConsecutiveFailuresAndRefusesUntilTheCoolDown() {
-        var breaker = CircuitBreaker(failureThreshold: 3, coolDown: .seconds(10))
-        for _ in 0..<2 {
-            #expect(breaker.permit(at: start) == .allowed)
-            breaker.record(success: false, at: start)
-        }
-        #expect(!breaker.isOpen, "two failures of three")
-        breaker.record(success: false, at: start)
-        #expect(breaker.state == .open(until: start + .seconds(10)))
-        #expect(breaker.permit(at: start + .seconds(9)) == .refused(retryAt: start + .seconds(10)))
-    }
-
-    @Test func aSuccessResetsTheCount() {
-        var breaker = CircuitBreaker(failureThreshold: 2, coolDown: .seconds(1))
-        breaker.record(success: false, at: start)
-        breaker.record(success: true, at: start)
-        breaker.record(success: false, at: start)
-        #expect(breaker.state == .closed(consecutiveFailures: 1))
-    }
-
-    @Test func halfOpenLetsOneTrialThroughAndItsOutcomeDecides() {
-        var breaker = CircuitBreaker(failureThreshold: 1, coolDown: .seconds(5))
-        breaker.record(success: false, at: start)
-        let later = start + .seconds(5)
-        #expect(breaker.permit(at: later) == .allowed, "the trial")
-        #expect(breaker.state == .halfOpen(trialSince: later))
-        #expect(breaker.permit(at: later) == .refused(retryAt: later + .seconds(5)), "only one trial at a time")
-        breaker.record(success: false, at: later)
-        #expect(breaker.state == .open(until: later + .seconds(5)), "a failed trial re-opens it for a whole cool-down")
-        let evenLater = later + .seconds(5)
-        #expect(breaker.permit(at: evenLater) == .allowed)
-        breaker.record(success: true, at: evenLater)
-        #expect(breaker.state == .closed(consecutiveFailures: 0))
-        #expect(breaker.permit(at: evenLater) == .allowed)
-    }
-}
-
-extension CircuitBreakerTests {
-    @Test func aTrialThatNeverReportsIsPresumedLostAfterACoolDown() {
-        var breaker = CircuitBreaker(failureThreshold: 1, coolDown: .seconds(5))
-        breaker.record(success: false, at: start)
-        let trial = start + .seconds(5)
-        #expect(breaker.permit(at: trial) == .allowed)
-        // The trial's task was cancelled: nothing is recorded.
-        #expect(breaker.permit(at: trial + .seconds(4)) != .allowed)
-        #expect(breaker.permit(at: trial + .seconds(5)) == .allowed, "a new trial, not a wedged tool")
+/// The keyed breaker's state machine is tested with the model router
+/// (Tests/ModelRouterTests/BreakerAndBudgetTests.swift); here, what tools add: one setting per key.
+@Suite struct CircuitBreakerPerKeyTests {
+    @Test func eachKeyOpensAfterItsOwnThreshold() {
+        let breakers = CircuitBreaker(config: BreakerConfig(failureThreshold: 5), configFor: { $0 == "fragile" ? BreakerConfig(failureThreshold: 1) : BreakerConfig(failureThreshold: 3) })
+        breakers.recordFailure("fragile")
+        #expect(breakers.state(for: "fragile") == .open)
+        breakers.recordFailure("sturdy")
+        breakers.recordFailure("sturdy")
+        #expect(breakers.state(for: "sturdy") == .closed)
+        breakers.recordFailure("sturdy")
+        #expect(breakers.state(for: "sturdy") == .open)
+        #expect(!breakers.allow("sturdy"))
     }
 }
 

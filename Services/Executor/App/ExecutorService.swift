@@ -252,9 +252,11 @@ public enum ExecutorService {
         let httpTools = pack.tools.values.filter { $0.binding == "http" }
         let httpClient = httpTools.isEmpty ? nil : HTTPClient(maxConcurrentRequests: 16, userAgent: "switchboard-executor", logger: logger)
         let http = httpClient.map { client in
-            HTTPToolCaller(client: client, secrets: config.secrets, breakers: CircuitBreakers { [pack] name in
-                (pack.tools[name]?.operations.circuitBreaker ?? ToolOperations.BreakerSettings()).make()
-            })
+            HTTPToolCaller(client: client, secrets: config.secrets, breakers: CircuitBreaker(
+                config: ToolOperations().circuitBreaker, configFor: { [pack] name in pack.tools[name]?.operations.circuitBreaker ?? ToolOperations().circuitBreaker },
+                onTransition: { transition in
+                    logger.notice("tool circuit breaker", metadata: ["tool": "\(transition.key)", "from": "\(transition.from.rawValue)", "to": "\(transition.to.rawValue)"])
+                }))
         }
         defer { if let httpClient { Task { await httpClient.shutdown() } } }
         let reactor = ExecutorReactor(

@@ -1,3 +1,4 @@
+import ToolRuntime
 public import DomainPack
 public import Events
 import Foundation
@@ -42,7 +43,7 @@ public final class LLMBrain: Sendable {
     ) {
         self.catalog = catalog
         let breakers = CircuitBreaker(config: catalog.breaker, now: clock, onTransition: { transition in
-            logger.notice("model circuit breaker", metadata: ["model": "\(transition.modelId)", "from": "\(transition.from.rawValue)", "to": "\(transition.to.rawValue)"])
+            logger.notice("model circuit breaker", metadata: ["model": "\(transition.key)", "from": "\(transition.from.rawValue)", "to": "\(transition.to.rawValue)"])
         })
         self.router = ModelRouter(catalog: catalog, breakers: breakers, spendSource: spendSource)
         self.contract = DecisionContract(pack: pack)
@@ -117,7 +118,7 @@ public final class LLMBrain: Sendable {
             let model = candidate.model
             tried.append(model.id)
             excluded.insert(model.id)
-            guard router.breakers.allow(model: model.id) else {
+            guard router.breakers.allow(model.id) else {
                 lastReason = "breaker_open"
                 continue
             }
@@ -192,7 +193,7 @@ public final class LLMBrain: Sendable {
         let purpose = messages.count > 2 ? "repair" : "decision"
         do {
             let response = try await retrying.complete(request)
-            _ = router.breakers.recordSuccess(model: model.id)
+            _ = router.breakers.recordSuccess(model.id)
             let usage = response.usage ?? TokenUsage(inputTokens: 0, outputTokens: 0)
             let text = nativeTools ? contract.decisionJSON(fromToolCalls: response.toolCalls, content: response.content) : (response.content ?? "")
             let truncated = response.finishReason == .length && response.toolCalls.isEmpty
@@ -205,7 +206,7 @@ public final class LLMBrain: Sendable {
                     latencyMs: Self.milliseconds(ContinuousClock.now - started), outcome: .success, cached: false),
                 usage: usage, cached: false, cacheKey: cacheKey)
         } catch {
-            _ = router.breakers.recordFailure(model: model.id)
+            _ = router.breakers.recordFailure(model.id)
             let outcome: LLMCallOutcome
             switch error.code {
             case .timeout: outcome = .timeout
