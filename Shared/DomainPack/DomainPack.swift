@@ -40,6 +40,8 @@ public struct ToolContract: Sendable {
     public var inputSchemaJSON: JSONValue
     /// Retries, rate limit, cache, breaker, scope and the HTTP endpoint (`ToolOperations`).
     public var operations = ToolOperations()
+    /// `format_assertion: true`: the schemas' `format`s (date-time, email, uuid, …) are checked.
+    public var formatAssertion = false
 }
 
 public struct IntentSpec: Sendable {

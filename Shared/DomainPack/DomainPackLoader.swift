@@ -30,17 +30,20 @@ extension DomainPack {
                 throw DomainPackError(path: tool.path + ".binding", message: "unknown binding '\(binding)' (native or http)")
             }
             let riskTier = try tool.enumeration("risk_tier", RiskTier.self)
+            // `format` asserted only where the contract asks (annotation otherwise, as the spec says).
+            let formatAssertion = try tool.bool("format_assertion", default: false)
             var contract = ToolContract(
                 name: name,
                 description: try tool.string("description"),
                 riskTier: riskTier,
                 timeoutMs: try tool.int("timeout_ms", default: 2000, range: 1...120_000),
                 binding: binding,
-                inputSchema: try tool.schema(schemaIn, at: "input_schema"),
-                outputSchema: try tool.schema(schemaOut, at: "output_schema"),
+                inputSchema: try tool.schema(schemaIn, at: "input_schema", formatAssertion: formatAssertion),
+                outputSchema: try tool.schema(schemaOut, at: "output_schema", formatAssertion: formatAssertion),
                 inputSchemaJSON: schemaIn
             )
             contract.operations = try tool.toolOperations(binding: binding, readOnly: riskTier == .read)
+            contract.formatAssertion = formatAssertion
             tools[name] = contract
         }
 
@@ -193,8 +196,8 @@ struct Node {
             throw DomainPackError(path: node.path, message: "invalid template: \(error)")
         }
     }
-    func schema(_ value: JSONValue, at key: String) throws -> JSONSchema {
-        do { return try JSONSchema(value) } catch {
+    func schema(_ value: JSONValue, at key: String, formatAssertion: Bool = false) throws -> JSONSchema {
+        do { return try JSONSchema(value, options: .init(formatAssertion: formatAssertion)) } catch {
             throw DomainPackError(path: path + "." + key, message: "invalid JSON Schema: \(error)")
         }
     }

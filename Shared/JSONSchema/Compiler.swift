@@ -42,9 +42,12 @@ struct Compiler {
 
     /// Documents that references may load, by URI (given by the caller).
     private var external: [String: JSONValue] = [:]
+    /// `format` asserts the formats `StringFormat` knows (else it is an annotation).
+    private var formatAssertion = false
 
-    static func compile(_ schema: JSONValue, resources: [String: JSONValue]) throws(SchemaError) -> Program {
+    static func compile(_ schema: JSONValue, resources: [String: JSONValue], formatAssertion: Bool = false) throws(SchemaError) -> Program {
         var compiler = Compiler()
+        compiler.formatAssertion = formatAssertion
         for (uri, document) in resources {
             let reference = URIReference(parsing: uri)
             guard reference.isAbsolute else {
@@ -537,8 +540,11 @@ struct Compiler {
             case "unevaluatedProperties": keywords.append(.unevaluatedProperties(try child(location, [key])))
             case "$defs":
                 _ = try schemaMap(value, location, key)
+            case "format":
+                guard case .string(let name) = value else { throw invalid(location, key, "'format' must be a string") }
+                if formatAssertion, let format = StringFormat(rawValue: name) { keywords.append(.format(format)) }
             default:
-                // $id/$anchor were handled by the scan; $schema, $comment, format, title, ...
+                // $id/$anchor were handled by the scan; $schema, $comment, title, ...
                 // are annotations; unknown keywords are ignored as the spec requires.
                 continue
             }

@@ -210,7 +210,7 @@ final class Evaluator {
         case .unevaluatedProperties(let child):
             return unevaluatedProperties(child, instance, &annotations)
         case .type, .enumeration, .const, .multipleOf, .maximum, .exclusiveMaximum, .minimum, .exclusiveMinimum,
-            .maxLength, .minLength, .pattern, .maxItems, .minItems, .uniqueItems, .maxProperties, .minProperties,
+            .maxLength, .minLength, .pattern, .format, .maxItems, .minItems, .uniqueItems, .maxProperties, .minProperties,
             .required, .dependentRequired:
             return assertion(keyword, instance)
         }
@@ -267,6 +267,10 @@ final class Evaluator {
         case .pattern(let pattern):
             guard case .string(let string) = instance, !pattern.matches(string) else { return true }
             report("/pattern", "string does not match pattern '\(pattern.source)'")
+            return false
+        case .format(let format):
+            guard case .string(let string) = instance, !format.isValid(string) else { return true }
+            report("/format", "string is not a valid \(format.rawValue) (\(format.standard))")
             return false
         case .maxItems(let limit):
             guard case .array(let elements) = instance, elements.count > limit else { return true }

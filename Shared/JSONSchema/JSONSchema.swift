@@ -7,8 +7,10 @@ import JSON
 /// throws. The value is immutable and `Sendable`; share it freely between tasks.
 ///
 /// Supported: the applicator, unevaluated and validation vocabularies, boolean schemas,
-/// `$defs`, `$ref`/`$dynamicRef` with `$id`, `$anchor` and `$dynamicAnchor`. `format`,
-/// `content*` and the meta-data keywords are annotations only. Any `$schema` is read as
+/// `$defs`, `$ref`/`$dynamicRef` with `$id`, `$anchor` and `$dynamicAnchor`. `format` is an
+/// annotation unless compiled with `Options.formatAssertion` (then date-time, date, time, email,
+/// uuid, uri, ipv4 and ipv6 are asserted; other formats stay annotations). `content*` and the
+/// meta-data keywords are annotations only. Any `$schema` is read as
 /// 2020-12 and `$vocabulary` is not honoured. References reach only the schema document,
 /// the `resources` passed to `init`, and the bundled 2020-12 meta-schemas; nothing is fetched.
 public struct JSONSchema: Sendable {
@@ -17,8 +19,14 @@ public struct JSONSchema: Sendable {
     /// Compiles `schema`. `resources` are further schema documents by absolute URI (their
     /// retrieval URI; an `$id` inside resolves against it) that `$ref`s may point into, for
     /// example shared definitions of a domain pack. They are read only when referenced.
-    public init(_ schema: JSONValue, resources: [String: JSONValue] = [:]) throws(SchemaError) {
-        program = try Compiler.compile(schema, resources: resources)
+    public init(_ schema: JSONValue, resources: [String: JSONValue] = [:], options: Options = Options()) throws(SchemaError) {
+        program = try Compiler.compile(schema, resources: resources, formatAssertion: options.formatAssertion)
+    }
+
+    public struct Options: Sendable, Equatable {
+        /// Assert `format` (the format-assertion vocabulary) instead of only annotating.
+        public var formatAssertion: Bool
+        public init(formatAssertion: Bool = false) { self.formatAssertion = formatAssertion }
     }
 
     /// Parses and compiles a schema given as JSON text.

@@ -89,6 +89,8 @@ enum Keyword: Sendable {
     case maxLength(Int)
     case minLength(Int)
     case pattern(Pattern)
+    /// Only when compiled with format assertion.
+    case format(StringFormat)
     case maxItems(Int)
     case minItems(Int)
     case uniqueItems
@@ -120,7 +122,7 @@ enum Keyword: Sendable {
         case .type, .const, .enumeration: 0
         case .ref, .dynamicRef: 1
         case .multipleOf, .maximum, .exclusiveMaximum, .minimum, .exclusiveMinimum,
-            .maxLength, .minLength, .pattern, .maxItems, .minItems, .uniqueItems,
+            .maxLength, .minLength, .pattern, .format, .maxItems, .minItems, .uniqueItems,
             .maxProperties, .minProperties, .required, .dependentRequired:
             2
         case .properties: 3

@@ -67,3 +67,30 @@ import ToolRuntime
         }
     }
 }
+
+@Suite struct FormatAssertionPackTests {
+    static func pack(flag: String) -> String {
+        DomainPackTests.minimal.replacingOccurrences(
+            of: "    input_schema: { type: object }",
+            with: "    \(flag)\n    input_schema: { type: object, properties: { email: { type: string, format: email } } }")
+    }
+
+    @Test func aContractWithFormatAssertionChecksFormats() throws {
+        let asserting = try #require(try DomainPack.parse(yaml: Self.pack(flag: "format_assertion: true")).tools["t1"])
+        #expect(asserting.formatAssertion)
+        #expect(!asserting.inputSchema.isValid(["email": "not an address"]))
+        #expect(asserting.inputSchema.isValid(["email": "joe@example.com"]))
+        let annotating = try #require(try DomainPack.parse(yaml: Self.pack(flag: "format_assertion: false")).tools["t1"])
+        #expect(annotating.inputSchema.isValid(["email": "not an address"]))
+    }
+
+    @Test func aNonBooleanFlagIsALoadError() {
+        #expect(throws: (any Error).self) { try DomainPack.parse(yaml: Self.pack(flag: "format_assertion: yes please")) }
+        do {
+            _ = try DomainPack.parse(yaml: Self.pack(flag: "format_assertion: \"yes\""))
+            Issue.record("accepted a string flag")
+        } catch {
+            #expect(String(describing: error).contains("format_assertion"), "\(error)")
+        }
+    }
+}
