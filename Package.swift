@@ -63,6 +63,8 @@ let package = Package(
         .target(name: "HTTPClient", dependencies: ["CCurl", logging], path: "Shared/HTTPClient"),
         .target(name: "JSON", path: "Shared/JSON"),
         .target(name: "JSONSchema", dependencies: ["JSON"], path: "Shared/JSONSchema"),
+        // The business-rule expression language of domain packs: parser and evaluator, no I/O.
+        .target(name: "RuleExpressions", dependencies: ["JSON"], path: "Shared/RuleExpressions"),
         // Retry, breaker, rate-limit and cache rules for tool calls: values, no I/O.
         .target(name: "ToolRuntime", dependencies: ["JSON"], path: "Shared/ToolRuntime"),
         // Tool bindings that leave the process (HTTP now; OpenAPI and MCP build on it).
@@ -76,7 +78,7 @@ let package = Package(
         .target(
             name: "DomainPack",
             dependencies: [
-                "JSON", "JSONSchema", "ToolRuntime", .product(name: "Yams", package: "Yams"), .product(name: "Mustache", package: "swift-mustache"),
+                "JSON", "JSONSchema", "RuleExpressions", "ToolRuntime", .product(name: "Yams", package: "Yams"), .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "OpenAPIKit", package: "OpenAPIKit"), .product(name: "OpenAPIKit30", package: "OpenAPIKit"), .product(name: "OpenAPIKitCompat", package: "OpenAPIKit"),
             ],
             path: "Shared/DomainPack"
@@ -145,6 +147,7 @@ let package = Package(
         .testTarget(name: "DomainPackTests", dependencies: ["DomainPack", "JSON", "ToolRuntime"], path: "Tests/DomainPackTests"),
         .testTarget(name: "PlannerTests", dependencies: ["PlannerApp", "DomainPack", "Events", "JSON", "LLMFixture", "ModelRouter", logging], path: "Tests/PlannerTests"),
         .testTarget(name: "ToolBindingsTests", dependencies: ["ToolBindings", "ToolRuntime", "HTTPClient", "JSON", "UpstreamFixture", logging], path: "Tests/ToolBindingsTests"),
+        .testTarget(name: "RuleExpressionsTests", dependencies: ["RuleExpressions", "JSON"], path: "Tests/RuleExpressionsTests"),
         .testTarget(name: "ToolRuntimeTests", dependencies: ["ToolRuntime", "JSON"], path: "Tests/ToolRuntimeTests"),
         .testTarget(name: "PlannerStoreTests", dependencies: ["PlannerApp", "Events", "Postgres", "DatabaseTestSupport", logging], path: "Tests/PlannerStoreTests"),
         .testTarget(name: "LLMTests", dependencies: ["LLM", "LLMFixture", "HTTPClient", "JSON", logging], path: "Tests/LLMTests"),
