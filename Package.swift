@@ -78,7 +78,7 @@ let package = Package(
         .target(
             name: "DomainPack",
             dependencies: [
-                "JSON", "JSONSchema", "RuleExpressions", "ToolRuntime", .product(name: "Yams", package: "Yams"), .product(name: "Mustache", package: "swift-mustache"),
+                "Events", "JSON", "JSONSchema", "RuleExpressions", "ToolRuntime", .product(name: "Yams", package: "Yams"), .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "OpenAPIKit", package: "OpenAPIKit"), .product(name: "OpenAPIKit30", package: "OpenAPIKit"), .product(name: "OpenAPIKitCompat", package: "OpenAPIKit"),
             ],
             path: "Shared/DomainPack"
@@ -144,7 +144,7 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "DatabaseTestSupport", logging], path: "Tests/PostgresTests"),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient", logging], path: "Tests/HTTPClientTests", resources: [.copy("Resources/http_test_server.py")]),
         .testTarget(name: "EventsTests", dependencies: ["Events", "JSON", "JSONSchema"], path: "Tests/EventsTests"),
-        .testTarget(name: "DomainPackTests", dependencies: ["DomainPack", "JSON", "ToolRuntime"], path: "Tests/DomainPackTests"),
+        .testTarget(name: "DomainPackTests", dependencies: ["DomainPack", "Events", "JSON", "ToolRuntime"], path: "Tests/DomainPackTests"),
         .testTarget(name: "PlannerTests", dependencies: ["PlannerApp", "DomainPack", "Events", "JSON", "LLMFixture", "ModelRouter", logging], path: "Tests/PlannerTests"),
         .testTarget(name: "ToolBindingsTests", dependencies: ["ToolBindings", "ToolRuntime", "HTTPClient", "JSON", "UpstreamFixture", logging], path: "Tests/ToolBindingsTests"),
         .testTarget(name: "RuleExpressionsTests", dependencies: ["RuleExpressions", "JSON"], path: "Tests/RuleExpressionsTests"),

@@ -124,7 +124,7 @@ struct BenchRebuild: AsyncParsableCommand {
             return [message, decision, draft, handover, approved, delivered, queued]
         }
         let plan = try message.reaction(PlanProposed(planID: planID, intent: "order_status", steps: [PlanStep(stepID: stepID, tool: "get_order_status", args: ["order_id": "ABC123"], why: "asked")]), producer: "planner@bench")
-        let approved = try plan.reaction(StepApproved(planID: planID, stepID: stepID, tool: "get_order_status", args: ["order_id": "ABC123"], riskTier: "read"), producer: "verifier@bench")
+        let approved = try plan.reaction(StepApproved(planID: planID, stepID: stepID, tool: "get_order_status", args: ["order_id": "ABC123"], riskTier: .read), producer: "verifier@bench")
         let started = try approved.reaction(ToolCallStarted(planID: planID, stepID: stepID, tool: "get_order_status"), producer: "executor@bench")
         let result: JSONValue = ["order_id": "ABC123", "found": true, "status": "shipped", "carrier": "UPS", "tracking_number": "1Z999AA10123456784"]
         let succeeded = try approved.reaction(ToolSucceeded(planID: planID, stepID: stepID, tool: "get_order_status", result: result, durationMs: 2), producer: "executor@bench")

@@ -1,6 +1,8 @@
+public import Events
 public import Foundation
 public import JSON
 public import JSONSchema
+public import RuleExpressions
 import Mustache
 import Yams
 
@@ -15,15 +17,10 @@ public struct DomainPack: Sendable {
     public var intents: [IntentSpec]
     public var replies: ReplyTexts
     public var policy: PackPolicy
+    /// Tenants by id (`"*"`: any other); empty: any tenant, every tool, no settings.
+    public var tenants: [String: TenantSpec] = [:]
 
     public func intent(named name: String) -> IntentSpec? { intents.first { $0.name == name } }
-}
-
-public enum RiskTier: String, Sendable, Codable {
-    /// Reads only; approved automatically when its arguments are valid.
-    case read
-    /// Changes something; a later milestone routes these through approval.
-    case write
 }
 
 /// A tool's contract: the verifier checks arguments and results against it, the executor
@@ -38,6 +35,14 @@ public struct ToolContract: Sendable {
     public var inputSchema: JSONSchema
     public var outputSchema: JSONSchema
     public var inputSchemaJSON: JSONValue
+    public var outputSchemaJSON: JSONValue = [:]
+    /// Must hold before a step runs (over args, earlier results, facts, tenant settings).
+    public var rules: [ToolRule] = []
+    /// Must hold of a result before the planner may rely on it (also over `result`).
+    public var resultRules: [ToolRule] = []
+    /// When true for a step, the step is tier 2 (a human decides), whatever `riskTier` says:
+    /// `args.amount > tenant.auto_refund_limit`. A value that cannot be evaluated counts as true.
+    public var escalateWhen: RuleExpression?
     /// Retries, rate limit, cache, breaker, scope and the HTTP endpoint (`ToolOperations`).
     public var operations = ToolOperations()
     /// `format_assertion: true`: the schemas' `format`s (date-time, email, uuid, …) are checked.
@@ -63,6 +68,8 @@ public struct IntentSpec: Sendable {
     /// request and re-plan when they fall short (at most `maxIterations` retries).
     public var strategy: Strategy = .singleShot
     public var maxIterations: Int = 3
+    /// Tools a plan for this intent may call: its steps' tools and the pack's `tools:` list.
+    public var allowedTools: Set<String> = []
 
     public enum Strategy: String, Sendable, Codable {
         case singleShot = "single_shot"
@@ -126,12 +133,18 @@ public struct ReplyTexts: Sendable {
     public var stepRejected: ReplyTemplate
     public var toolFailed: ReplyTemplate
     public var replyBlocked: ReplyTemplate
+    /// While a write waits for a human's approval.
+    public var approvalPending: ReplyTemplate
+    /// A human denied the write; `{{reason}}` is theirs.
+    public var approvalDenied: ReplyTemplate
 }
 
 public struct PackPolicy: Sendable {
     /// Questions about one slot before the conversation goes to a human.
     public var maxClarificationsPerSlot: Int
     public var maxReplyCharacters: Int
+    public var approvals = ApprovalPolicy()
+    public var budget = TurnBudget()
 }
 
 /// A compiled regular expression. NSRegularExpression is immutable and documented thread-safe,

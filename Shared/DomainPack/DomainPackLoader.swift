@@ -1,5 +1,7 @@
+import Events
 public import Foundation
 public import JSON
+import RuleExpressions
 import JSONSchema
 import Yams
 
@@ -29,7 +31,7 @@ extension DomainPack {
             guard ["native", "http"].contains(binding) else {
                 throw DomainPackError(path: tool.path + ".binding", message: "unknown binding '\(binding)' (native or http)")
             }
-            let riskTier = try tool.enumeration("risk_tier", RiskTier.self)
+            let riskTier = try tool.riskTier()
             // `format` asserted only where the contract asks (annotation otherwise, as the spec says).
             let formatAssertion = try tool.bool("format_assertion", default: false)
             var contract = ToolContract(
@@ -42,6 +44,7 @@ extension DomainPack {
                 outputSchema: try tool.schema(schemaOut, at: "output_schema", formatAssertion: formatAssertion),
                 inputSchemaJSON: schemaIn
             )
+            contract.outputSchemaJSON = schemaOut
             contract.operations = try tool.toolOperations(binding: binding, readOnly: riskTier == .read)
             contract.formatAssertion = formatAssertion
             tools[name] = contract
@@ -77,6 +80,14 @@ extension DomainPack {
                 }
                 answers.append(AnswerCase(when: when, template: try answer.template("text")))
             }
+            var allowedTools = Set(steps.map(\.tool))
+            if intent.optional("tools") != nil {
+                let listed = try intent.array("tools")
+                for node in listed where tools[try node.stringValue()] == nil {
+                    throw DomainPackError(path: node.path, message: "unknown tool '\(try node.stringValue())'")
+                }
+                allowedTools.formUnion(try listed.map { try $0.stringValue() })
+            }
             if action == .toolCalls, steps.isEmpty || answers.isEmpty {
                 throw DomainPackError(path: intent.path, message: "tool_calls intents need steps and answers")
             }
@@ -100,12 +111,69 @@ extension DomainPack {
                 answers: answers,
                 skills: try intent.array("skills", optional: true).map { try $0.stringValue() },
                 strategy: intent.optional("strategy") != nil ? try intent.enumeration("strategy", IntentSpec.Strategy.self) : .singleShot,
-                maxIterations: try intent.int("max_iterations", default: 3, range: 1...10)
+                maxIterations: try intent.int("max_iterations", default: 3, range: 1...10),
+                allowedTools: allowedTools
             ))
+        }
+
+        var tenants: [String: TenantSpec] = [:]
+        if root.optional("tenants") != nil {
+            for (id, tenant) in try root.object("tenants") {
+                var spec = TenantSpec()
+                if let settings = tenant.optional("settings") {
+                    guard case .object(let values) = settings.value else { throw DomainPackError(path: settings.path, message: "must be a mapping") }
+                    spec.settings = values
+                }
+                if let list = tenant.optional("tools") {
+                    if list.value == .string("all") {
+                        spec.tools = nil
+                    } else {
+                        let names = try tenant.array("tools").map { try $0.stringValue() }
+                        for (index, name) in names.enumerated() where tools[name] == nil {
+                            throw DomainPackError(path: "\(list.path)[\(index)]", message: "unknown tool '\(name)'")
+                        }
+                        spec.tools = Set(names)
+                    }
+                }
+                tenants[id] = spec
+            }
+        }
+
+        // Rules are compiled last: their paths name tools, tenant settings and slots.
+        let slotNames = Set(intents.flatMap { $0.slots.map(\.name) })
+        let checker = RulePathChecker(
+            tools: tools, tenantSettings: tenants.isEmpty ? nil : Set(tenants.values.flatMap(\.settings.keys)),
+            slots: slotNames.isEmpty ? nil : slotNames)
+        for (name, tool) in try root.object("tools") {
+            guard var contract = tools[name] else { continue }
+            contract.rules = try tool.toolRules("rules", roots: Self.stepRuleRoots) { try checker.check($0, of: contract, at: $1) }
+            contract.resultRules = try tool.toolRules("result_rules", roots: Self.resultRuleRoots) { try checker.check($0, of: contract, at: $1) }
+            if tool.optional("escalate_when") != nil {
+                guard contract.riskTier.isWrite else {
+                    throw DomainPackError(path: tool.path + ".escalate_when", message: "only write tools (risk_tier 1 or 2) are escalated")
+                }
+                let expression = try tool.ruleExpression("escalate_when", roots: Self.stepRuleRoots)
+                try checker.check(expression, of: contract, at: tool.required("escalate_when"))
+                contract.escalateWhen = expression
+            }
+            tools[name] = contract
         }
 
         let replies = try root.child("replies")
         let policy = try root.child("policy")
+        var packPolicy = PackPolicy(
+            maxClarificationsPerSlot: try policy.int("max_clarifications_per_slot", default: 2, range: 1...10),
+            maxReplyCharacters: try policy.int("max_reply_characters", default: 2000, range: 100...100_000)
+        )
+        if let approvals = policy.optional("approvals") {
+            packPolicy.approvals.confidenceThreshold = try approvals.fraction("confidence_threshold", default: 0.8)
+            packPolicy.approvals.timeoutSeconds = try approvals.int("timeout_seconds", default: 900, range: 1...604_800)
+        }
+        if let budget = policy.optional("budget") {
+            packPolicy.budget.tokens = try budget.int("tokens", default: 3000, range: 1...1_000_000)
+            packPolicy.budget.toolCalls = try budget.int("tool_calls", default: 3, range: 1...100)
+            packPolicy.budget.wallTimeMs = try budget.int("wall_time_ms", default: 8000, range: 100...600_000)
+        }
         return DomainPack(
             name: try root.string("name"),
             version: try root.int("version", default: 1, range: 1...10_000),
@@ -116,12 +184,12 @@ extension DomainPack {
                 clarificationLimit: try replies.template("clarification_limit"),
                 stepRejected: try replies.template("step_rejected"),
                 toolFailed: try replies.template("tool_failed"),
-                replyBlocked: try replies.template("reply_blocked")
+                replyBlocked: try replies.template("reply_blocked"),
+                approvalPending: try replies.template("approval_pending", default: "I've asked a colleague to approve this. I'll let you know here as soon as they have."),
+                approvalDenied: try replies.template("approval_denied", default: "A colleague reviewed your request and couldn't approve it: {{reason}}")
             ),
-            policy: PackPolicy(
-                maxClarificationsPerSlot: try policy.int("max_clarifications_per_slot", default: 2, range: 1...10),
-                maxReplyCharacters: try policy.int("max_reply_characters", default: 2000, range: 100...100_000)
-            )
+            policy: packPolicy,
+            tenants: tenants
         )
     }
 }
@@ -164,6 +232,24 @@ struct Node {
         }
         return Int(number)
     }
+    func fraction(_ key: String, default fallback: Double) throws -> Double {
+        guard let node = optional(key) else { return fallback }
+        guard case .number(let number) = node.value, (0...1).contains(number) else {
+            throw DomainPackError(path: node.path, message: "must be a number from 0 to 1")
+        }
+        return number
+    }
+    /// `risk_tier`: 0 (reads), 1 (low-risk write), 2 (high-risk write); `read` and `write` are
+    /// accepted as 0 and 2.
+    func riskTier() throws -> RiskTier {
+        let node = try required("risk_tier")
+        switch node.value {
+        case .number(let number) where RiskTier(rawValue: Int(exactly: number) ?? -1) != nil: return RiskTier(rawValue: Int(number))!
+        case .string("read"): return .read
+        case .string("write"): return .highRiskWrite
+        default: throw DomainPackError(path: node.path, message: "must be 0 (read), 1 (low-risk write) or 2 (high-risk write)")
+        }
+    }
     func bool(_ key: String, default fallback: Bool) throws -> Bool {
         guard let node = optional(key) else { return fallback }
         guard case .bool(let flag) = node.value else { throw DomainPackError(path: node.path, message: "must be true or false") }
@@ -189,6 +275,10 @@ struct Node {
         do { return try TextPattern(source) } catch {
             throw DomainPackError(path: path, message: "invalid regular expression: \(error)")
         }
+    }
+    func template(_ key: String, default fallback: String) throws -> ReplyTemplate {
+        guard optional(key) != nil else { return try ReplyTemplate(fallback) }
+        return try template(key)
     }
     func template(_ key: String) throws -> ReplyTemplate {
         let node = try required(key)

@@ -1,3 +1,4 @@
+import Events
 import Foundation
 public import JSON
 
@@ -123,9 +124,10 @@ public enum OpenAPIImport {
         }
         var contract = ToolContract(
             name: name, description: endpoint.endpointSummary ?? endpoint.endpointDescription ?? name,
-            riskTier: ["GET", "HEAD", "OPTIONS"].contains(method) ? .read : .write, timeoutMs: source.timeoutMs, binding: "http",
+            riskTier: ["GET", "HEAD", "OPTIONS"].contains(method) ? .read : .highRiskWrite, timeoutMs: source.timeoutMs, binding: "http",
             inputSchema: try compile(input, "input"), outputSchema: try compile(output, "output"), inputSchemaJSON: input)
         contract.operations = operations
+        contract.outputSchemaJSON = output
         return contract
     }
 

@@ -77,12 +77,19 @@ public struct PlanProposed: EventPayload {
     public var planID: UUID
     public var intent: String
     public var steps: [PlanStep]
-    public init(planID: UUID, intent: String, steps: [PlanStep]) {
+    /// The deciding brain's confidence: the approval ladder lets a low-risk write run without a
+    /// human only at or above the pack's threshold. Absent (plans before the ladder) counts as 0.
+    public var confidence: Double?
+    /// The case's facts (slot values) when the plan was made, for the pack's business rules.
+    public var facts: [String: String]?
+    public init(planID: UUID, intent: String, steps: [PlanStep], confidence: Double? = nil, facts: [String: String]? = nil) {
         self.planID = planID
         self.intent = intent
         self.steps = steps
+        self.confidence = confidence
+        self.facts = facts
     }
-    enum CodingKeys: String, CodingKey { case planID = "plan_id", intent, steps }
+    enum CodingKeys: String, CodingKey { case planID = "plan_id", intent, steps, confidence, facts }
 }
 
 /// The planner needs one missing slot and asks for it; the question itself travels as a ReplyDrafted.
@@ -119,8 +126,8 @@ public struct StepApproved: EventPayload {
     public var stepID: UUID
     public var tool: String
     public var args: JSONValue
-    public var riskTier: String
-    public init(planID: UUID, stepID: UUID, tool: String, args: JSONValue, riskTier: String) {
+    public var riskTier: RiskTier
+    public init(planID: UUID, stepID: UUID, tool: String, args: JSONValue, riskTier: RiskTier) {
         self.planID = planID
         self.stepID = stepID
         self.tool = tool
@@ -136,17 +143,20 @@ public struct StepRejected: EventPayload {
     public var planID: UUID
     public var stepID: UUID
     public var tool: String
-    /// Stable reason code: unknown_tool, invalid_args, policy.
-    public var reason: String
+    /// Stable reason code (`StepRejection`).
+    public var reason: StepRejection
     public var issues: [ValidationIssue]
-    public init(planID: UUID, stepID: UUID, tool: String, reason: String, issues: [ValidationIssue]) {
+    /// What the customer may be told (a pack rule's message, who denied an approval and why).
+    public var message: String?
+    public init(planID: UUID, stepID: UUID, tool: String, reason: StepRejection, issues: [ValidationIssue], message: String? = nil) {
         self.planID = planID
         self.stepID = stepID
         self.tool = tool
         self.reason = reason
         self.issues = issues
+        self.message = message
     }
-    enum CodingKeys: String, CodingKey { case planID = "plan_id", stepID = "step_id", tool, reason, issues }
+    enum CodingKeys: String, CodingKey { case planID = "plan_id", stepID = "step_id", tool, reason, issues, message }
 }
 
 /// The executor recorded the step and is about to act.
@@ -327,11 +337,13 @@ public enum HandoverReason: String, Codable, Sendable, CaseIterable {
     case modelHandover = "model_handover"
     /// Tool results arrived but no reply template of the intent fits them.
     case noAnswerTemplate = "no_answer_template"
+    /// A write waited for a human's approval longer than the pack allows.
+    case approvalTimeout = "approval_timeout"
 
     /// Failures on our side go ahead of ordinary requests in the human queue.
     public var isPlatformFailure: Bool {
         switch self {
-        case .toolFailed, .replyBlocked, .stepRejected: true
+        case .toolFailed, .replyBlocked, .stepRejected, .approvalTimeout: true
         default: false
         }
     }
@@ -591,6 +603,7 @@ public enum EventCatalog {
         ReplyDelivered.self, HandoverRequested.self, HandoverQueued.self, LLMCallCompleted.self,
         RoutingDecided.self, LLMOutputRejected.self, BrainFellBack.self,
         KnowledgeDocumentPublished.self, KnowledgeCollectionSynced.self, FactRetracted.self,
-        MemoryConsentChanged.self,
+        MemoryConsentChanged.self, DryRunRequested.self, DryRunCompleted.self, ApprovalRequested.self,
+        ApprovalGranted.self, ApprovalDenied.self, ApprovalExpired.self,
     ]
 }

@@ -71,7 +71,7 @@ import ToolRuntime
         #expect(get.operations.retry.attempts == 2)
         #expect(get.operations.http == HTTPBinding(method: "GET", urlTemplate: "https://shop.example/api/orders/{order_id}", query: ["expand"], bodyArgument: nil))
         let refund = try #require(pack.tools["create_refund"])
-        #expect(refund.riskTier == .write)
+        #expect(refund.riskTier == .highRiskWrite)
         #expect(refund.operations.http?.bodyArgument == "body" && refund.operations.http?.query == ["notify"])
     }
 

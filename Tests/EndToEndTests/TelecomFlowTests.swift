@@ -40,7 +40,7 @@ struct TelecomFlowTests {
             #expect(topUp.json["reply"]?["text"]?.stringValue?.hasPrefix("I can't do that here") == true, "the pack's step_rejected reply")
             let topUpEvents = try await p.log.waitForEvents(conversation: "tc-topup", count: 5)
             let rejected = try #require(topUpEvents.first { $0.type == "StepRejected" }).decode(StepRejected.self)
-            #expect(rejected.tool == "recharge" && rejected.reason == "approval_required")
+            #expect(rejected.tool == "recharge" && rejected.reason == .approvalRequired)
             #expect(!topUpEvents.contains { $0.type == "ToolCallStarted" }, "nothing ran")
             #expect(try topUpEvents.first { $0.type == "HandoverRequested" }?.decode(HandoverRequested.self).reason == .stepRejected)
             let rows = try await p.pool.query("SELECT balance_pence FROM telecom.subscribers WHERE tenant_id = 'default' AND phone_number = '+447700900123'")

@@ -322,7 +322,7 @@ struct TurnFlowTests {
             #expect(Array(events.map(\.type).prefix(4)) == ["PlanProposed", "StepRejected", "ReplyDrafted", "HandoverRequested"])
             #expect(Set(events.map(\.type).suffix(3)) == ["ReplyApproved", "ReplyDelivered", "HandoverQueued"])
             let rejected = try events[1].decode(StepRejected.self)
-            #expect(rejected.reason == "invalid_args")
+            #expect(rejected.reason == .invalidArgs)
             #expect(rejected.issues.contains { $0.path == "/args/order_id" }, "\(rejected.issues)")
             #expect(rejected.issues.count >= 2, "the pattern and the unknown property: \(rejected.issues)")
             #expect(!events.contains { $0.type == "StepApproved" || $0.type == "ToolCallStarted" }, "nothing ran")

@@ -58,6 +58,10 @@ enum EventSamples {
     static let message = try! EventEnvelope.start(MessageReceived(customerID: "cus_1001", text: "Where is my order ABC123?"), conversationID: "conv-7", tenantID: "default", producer: "gateway@test")
     static let plan = UUID()
     static let step = UUID()
+    static let preview = EffectPreview(summary: "Refund USD 80.00 of order DEF456", changes: [
+        .init(target: "refunds/new", field: "amount_cents", before: nil, after: 8000),
+        .init(target: "orders/DEF456", field: "refunded_cents", before: 0, after: 8000),
+    ])
 
     static func reaction<P: EventPayload>(_ payload: P) -> Sample {
         Sample(type: P.eventType) { try message.reaction(payload, producer: "test@1") }
@@ -66,10 +70,10 @@ enum EventSamples {
     static let all: [Sample] = [
         Sample(type: MessageReceived.eventType) { message },
         reaction(DecisionMade(brain: "rules", intent: "order_status", confidence: 0.9, entities: ["order_id": SlotValue(value: "ABC123", source: .customer)], nextAction: .toolCalls, explain: "pattern")),
-        reaction(PlanProposed(planID: plan, intent: "order_status", steps: [PlanStep(stepID: step, tool: "get_order_status", args: ["order_id": "ABC123"], why: "asked")])),
+        reaction(PlanProposed(planID: plan, intent: "order_status", steps: [PlanStep(stepID: step, tool: "get_order_status", args: ["order_id": "ABC123"], why: "asked")], confidence: 0.9, facts: ["order_id": "ABC123"])),
         reaction(ClarificationRequested(intent: "order_status", slot: "order_id", question: "Which order?", attempt: 1)),
-        reaction(StepApproved(planID: plan, stepID: step, tool: "get_order_status", args: ["order_id": "ABC123"], riskTier: "read")),
-        reaction(StepRejected(planID: plan, stepID: step, tool: "get_order_status", reason: "invalid_args", issues: [ValidationIssue(path: "/args/order_id", message: "pattern")])),
+        reaction(StepApproved(planID: plan, stepID: step, tool: "get_order_status", args: ["order_id": "ABC123"], riskTier: .read)),
+        reaction(StepRejected(planID: plan, stepID: step, tool: "get_order_status", reason: .invalidArgs, issues: [ValidationIssue(path: "/args/order_id", message: "pattern")])),
         reaction(ToolCallStarted(planID: plan, stepID: step, tool: "get_order_status")),
         reaction(ToolSucceeded(planID: plan, stepID: step, tool: "get_order_status", result: ["order_id": "ABC123", "found": true], durationMs: 3)),
         reaction(ToolFailed(planID: plan, stepID: step, tool: "get_order_status", error: ToolError(code: "timeout", message: "slow", retriable: true), durationMs: 2000)),
@@ -100,6 +104,12 @@ enum EventSamples {
                 chunks: [.init(chunkID: "doc_0a1b-0-5f3c", ordinal: 0, headingPath: ["Refunds", "Timing"], text: "Refunds take 5 to 10 days.", tokenCount: 8)]),
                 conversationID: "kb:help-centre", tenantID: "default", producer: "switchboard-kb@test")
         },
+        reaction(DryRunRequested(planID: plan, stepID: step, tool: "create_refund", args: ["order_id": "DEF456", "amount": 80], riskTier: .highRiskWrite, reason: "args.amount > tenant.auto_refund_limit")),
+        reaction(DryRunCompleted(planID: plan, stepID: step, tool: "create_refund", args: ["order_id": "DEF456", "amount": 80], riskTier: .highRiskWrite, reason: "over the limit", preview: preview)),
+        reaction(ApprovalRequested(approvalID: UUID(), planID: plan, stepID: step, tool: "create_refund", args: ["order_id": "DEF456", "amount": 80], riskTier: .highRiskWrite, reason: "over the limit", preview: preview, timeoutSeconds: 900)),
+        reaction(ApprovalGranted(approvalID: UUID(), stepID: step, decidedBy: "agent_ana", note: "customer is a regular")),
+        reaction(ApprovalDenied(approvalID: UUID(), stepID: step, decidedBy: "agent_ana", reason: "already refunded by phone")),
+        reaction(ApprovalExpired(approvalID: UUID(), stepID: step)),
         Sample(type: "KnowledgeCollectionSynced") {
             try EventEnvelope.start(KnowledgeCollectionSynced(collection: "help-centre", documentIDs: ["help-centre:doc_0a1b"]), conversationID: "kb:help-centre", tenantID: "default", producer: "switchboard-kb@test")
         },

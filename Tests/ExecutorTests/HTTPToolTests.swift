@@ -43,7 +43,7 @@ struct HTTPToolTests {
             for _ in 0..<steps {
                 stepID = UUID()
                 let step = try EventEnvelope.start(
-                    StepApproved(planID: UUID(), stepID: stepID, tool: "get_order_status", args: ["order_id": "ABC123"], riskTier: "read"),
+                    StepApproved(planID: UUID(), stepID: stepID, tool: "get_order_status", args: ["order_id": "ABC123"], riskTier: .read),
                     conversationID: "conv-http", tenantID: "default", producer: "test")
                 for _ in 0..<deliveries { try await reactor.handle(step) }
             }
@@ -133,7 +133,7 @@ struct HTTPToolTests {
             let caller = HTTPToolCaller(client: client, secrets: [:], breakers: CircuitBreaker(config: BreakerConfig(failureThreshold: 5, coolDown: .seconds(1))))
             let reactor = ExecutorReactor(pack: pack, tools: [], pool: pool, producer: "executor@test", logger: ExecutorDB.logger, http: caller, publish: { published.append($0) })
             let step = try EventEnvelope.start(
-                StepApproved(planID: UUID(), stepID: UUID(), tool: "create_refund", args: arguments, riskTier: "write"),
+                StepApproved(planID: UUID(), stepID: UUID(), tool: "create_refund", args: arguments, riskTier: .highRiskWrite),
                 conversationID: "conv-openapi", tenantID: "default", producer: "test")
             try await reactor.handle(step)
             let result = try #require(published.all.last).decode(ToolSucceeded.self).result

@@ -275,7 +275,7 @@ final class Published: Sendable {
 @Suite struct TelecomReactorTests {
     func approved(_ tool: String, _ args: JSONValue, tenant: String) throws -> EventEnvelope {
         try EventEnvelope.start(
-            StepApproved(planID: UUID(), stepID: UUID(), tool: tool, args: args, riskTier: "write"),
+            StepApproved(planID: UUID(), stepID: UUID(), tool: tool, args: args, riskTier: .highRiskWrite),
             conversationID: "conv-" + tenant, tenantID: tenant, producer: "test")
     }
 

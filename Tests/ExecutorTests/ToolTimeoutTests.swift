@@ -26,7 +26,7 @@ struct SleepingTool: NativeTool {
             let published = Published()
             let reactor = ExecutorReactor(pack: pack, tools: [SleepingTool()], pool: pool, producer: "executor@test", logger: ExecutorDB.logger, publish: { published.append($0) })
             let step = try EventEnvelope.start(
-                StepApproved(planID: UUID(), stepID: UUID(), tool: "get_balance", args: ["phone_number": "+447700900123"], riskTier: "read"),
+                StepApproved(planID: UUID(), stepID: UUID(), tool: "get_balance", args: ["phone_number": "+447700900123"], riskTier: .read),
                 conversationID: "conv-timeout", tenantID: "default", producer: "test")
             try await reactor.handle(step)
             try await reactor.handle(step)

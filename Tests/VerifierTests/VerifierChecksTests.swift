@@ -11,13 +11,15 @@ let checks = VerifierChecks(pack: try! DomainPack.load(path: repoRoot.appendingP
 @Suite struct VerifierChecksTests {
     func step(_ tool: String, _ args: JSONValue) -> PlanStep { PlanStep(stepID: UUID(), tool: tool, args: args, why: "test") }
 
+    let context = VerifierChecks.StepContext(tenant: "default", intent: "order_status", confidence: 0.9)
+
     @Test func validReadOnlyStepIsApproved() {
-        #expect(checks.check(step: step("get_order_status", ["order_id": "ABC123"])) == .approved(riskTier: "read"))
+        #expect(checks.check(step: step("get_order_status", ["order_id": "ABC123"]), context: context) == .approved(.read))
     }
 
     @Test func unknownToolIsRejected() {
-        guard case .rejected(let reason, _) = checks.check(step: step("delete_everything", [:])) else { Issue.record("approved"); return }
-        #expect(reason == "unknown_tool")
+        guard case .rejected(let reason, _, _) = checks.check(step: step("delete_everything", [:]), context: context) else { Issue.record("approved"); return }
+        #expect(reason == .unknownTool)
     }
 
     @Test(arguments: [
@@ -28,8 +30,8 @@ let checks = VerifierChecks(pack: try! DomainPack.load(path: repoRoot.appendingP
         ["order_id": "ABC123'; DROP TABLE orders;--"],
     ])
     func invalidArgumentsAreRejectedWithTheirPath(args: JSONValue) {
-        guard case .rejected(let reason, let issues) = checks.check(step: step("get_order_status", args)) else { Issue.record("approved \(args)"); return }
-        #expect(reason == "invalid_args")
+        guard case .rejected(let reason, let issues, _) = checks.check(step: step("get_order_status", args), context: context) else { Issue.record("approved \(args)"); return }
+        #expect(reason == .invalidArgs)
         #expect(!issues.isEmpty)
         #expect(issues.allSatisfy { $0.path.hasPrefix("/args") })
     }
@@ -50,17 +52,5 @@ let checks = VerifierChecks(pack: try! DomainPack.load(path: repoRoot.appendingP
         #expect(checks.check(reply: draft("Your card 4111 1111 1111 1111 was charged")) == "pii")
         #expect(checks.check(reply: draft("Tracking 1Z999AA10123456784")) == nil, "a tracking number is not a card number")
         #expect(checks.check(reply: draft("Order 12345678901234 is not Luhn-valid? 4111111111111112")) == nil)
-    }
-
-    @Test func aWriteToolIsRejectedUntilApprovalsExist() throws {
-        let yaml = try String(contentsOf: repoRoot.appendingPathComponent("deploy/packs/retail.yaml"), encoding: .utf8)
-            .replacingOccurrences(of: "risk_tier: read", with: "risk_tier: write")
-        let writes = VerifierChecks(pack: try DomainPack.parse(yaml: yaml))
-        guard case .rejected(let reason, let issues) = writes.check(step: step("get_order_status", ["order_id": "ABC123"])) else {
-            Issue.record("a write step ran without approval")
-            return
-        }
-        #expect(reason == "approval_required")
-        #expect(issues.first?.path == "/tool")
     }
 }

@@ -1,5 +1,6 @@
 public import DomainPack
 public import Events
+import RuleExpressions
 import Foundation
 public import JSON
 import JSONSchema
@@ -11,36 +12,135 @@ public struct VerifierChecks: Sendable {
 
     public init(pack: DomainPack) { self.pack = pack }
 
-    public enum StepOutcome: Sendable, Equatable {
-        case approved(riskTier: String)
-        case rejected(reason: String, issues: [ValidationIssue])
+    /// What the verifier knows when it checks a step, beyond the step itself.
+    public struct StepContext: Sendable {
+        public var tenant: String
+        public var intent: String
+        /// The deciding brain's confidence (nil: not given, which counts as 0).
+        public var confidence: Double?
+        public var facts: [String: String]
+        /// The latest verified result of each tool in this conversation (tools some rule reads).
+        public var results: [String: JSONValue]
+        /// Tools of earlier steps of the same plan whose results are not in yet.
+        public var pendingTools: Set<String>
+
+        public init(tenant: String, intent: String, confidence: Double? = nil, facts: [String: String] = [:], results: [String: JSONValue] = [:], pendingTools: Set<String> = []) {
+            self.tenant = tenant
+            self.intent = intent
+            self.confidence = confidence
+            self.facts = facts
+            self.results = results
+            self.pendingTools = pendingTools
+        }
+
+        /// The values rules read.
+        func roots(args: JSONValue, tenantSettings: [String: JSONValue]) -> [String: JSONValue] {
+            [
+                "args": args, "results": .object(results), "facts": .object(facts.mapValues(JSONValue.string)),
+                "tenant": .object(tenantSettings), "intent": .string(intent), "confidence": .number(confidence ?? 0),
+            ]
+        }
     }
 
-    /// Known tool, arguments valid against its input schema, risk tier allowed without a human.
-    public func check(step: PlanStep) -> StepOutcome {
+    public enum StepOutcome: Sendable, Equatable {
+        /// Runs now.
+        case approved(RiskTier)
+        case rejected(StepRejection, issues: [ValidationIssue], message: String?)
+        /// Runs only if a human approves (after a dry run shows what it would change).
+        case needsApproval(RiskTier, reason: String)
+        /// A rule reads the result of these earlier steps of the plan: checked when they are in.
+        case waiting(for: Set<String>)
+    }
+
+    /// The tools whose results some rule reads: only these results are kept.
+    public var toolsRulesRead: Set<String> {
+        var tools = Set<String>()
+        for contract in pack.tools.values {
+            let expressions = (contract.rules + contract.resultRules).map(\.check) + (contract.escalateWhen.map { [$0] } ?? [])
+            for path in expressions.flatMap(\.paths) where path.count >= 2 && path[0] == "results" { tools.insert(path[1]) }
+        }
+        return tools
+    }
+
+    /// The checks of DESIGN.md §4 step 3, in order: the tool exists, the tenant and the intent
+    /// may use it, the arguments validate, the business rules hold; then the approval ladder
+    /// (tier 0 runs; tier 1 runs at or above the pack's confidence threshold; tier 2, or a step
+    /// the pack escalates, waits for a human).
+    public func check(step: PlanStep, context: StepContext) -> StepOutcome {
         guard let tool = pack.tools[step.tool] else {
-            return .rejected(reason: "unknown_tool", issues: [ValidationIssue(path: "/tool", message: "no tool named '\(step.tool)' in pack \(pack.name)")])
+            return .rejected(.unknownTool, issues: [ValidationIssue(path: "/tool", message: "no tool named '\(step.tool)' in pack \(pack.name)")], message: nil)
+        }
+        guard let tenant = pack.tenant(context.tenant) else {
+            return .rejected(.toolNotAllowed, issues: [ValidationIssue(path: "/tool", message: "tenant '\(context.tenant)' is not configured in pack \(pack.name)")], message: nil)
+        }
+        if let allowed = tenant.tools, !allowed.contains(step.tool) {
+            return .rejected(.toolNotAllowed, issues: [ValidationIssue(path: "/tool", message: "tenant '\(context.tenant)' may not use '\(step.tool)'")], message: nil)
+        }
+        if let intent = pack.intent(named: context.intent), !intent.allowedTools.contains(step.tool) {
+            return .rejected(.toolNotAllowed, issues: [ValidationIssue(path: "/tool", message: "intent '\(context.intent)' may not use '\(step.tool)' (allowed: \(intent.allowedTools.sorted().joined(separator: ", ")))")], message: nil)
         }
         let result = tool.inputSchema.validate(step.args)
         guard result.isValid else {
-            return .rejected(reason: "invalid_args", issues: result.errors.map { ValidationIssue(path: "/args" + $0.instanceLocation, message: $0.message) })
+            return .rejected(.invalidArgs, issues: result.errors.map { ValidationIssue(path: "/args" + $0.instanceLocation, message: $0.message) }, message: nil)
         }
-        switch tool.riskTier {
+        let waitingFor = Set((tool.rules.map(\.check) + (tool.escalateWhen.map { [$0] } ?? [])).flatMap(\.paths).compactMap { path in
+            path.count >= 2 && path[0] == "results" && context.pendingTools.contains(path[1]) ? path[1] : nil
+        })
+        if !waitingFor.isEmpty { return .waiting(for: waitingFor) }
+        let roots = context.roots(args: step.args, tenantSettings: tenant.settings)
+        if let failure = Self.firstFailing(tool.rules, roots: roots, path: "/rules") { return failure }
+
+        var tier = tool.riskTier
+        var reason = "\(step.tool) is a tier \(tier.rawValue) tool"
+        if let escalate = tool.escalateWhen {
+            do {
+                if try escalate.holds(roots) { (tier, reason) = (.highRiskWrite, "\(escalate.source)") }
+            } catch {
+                (tier, reason) = (.highRiskWrite, "\(escalate.source) could not be evaluated (\(error)), so a human decides")
+            }
+        }
+        switch tier {
         case .read:
-            return .approved(riskTier: tool.riskTier.rawValue)
-        case .write:
-            // The approval ladder (ApprovalRequested → a human) is a later milestone; until it
-            // exists a write never runs unapproved.
-            return .rejected(reason: "approval_required", issues: [ValidationIssue(path: "/tool", message: "tool '\(step.tool)' changes data and needs human approval, which is not available yet")])
+            return .approved(.read)
+        case .lowRiskWrite:
+            let confidence = context.confidence ?? 0
+            guard confidence >= pack.policy.approvals.confidenceThreshold else {
+                return .needsApproval(.lowRiskWrite, reason: "confidence \(Self.format(confidence)) is below the threshold \(Self.format(pack.policy.approvals.confidenceThreshold))")
+            }
+            return .approved(.lowRiskWrite)
+        case .highRiskWrite:
+            return .needsApproval(.highRiskWrite, reason: tool.riskTier == .highRiskWrite ? "\(step.tool) always needs a human (tier 2)" : reason)
         }
     }
 
-    /// A tool result must match the tool's output schema before the planner may rely on it.
-    public func check(result: JSONValue, tool name: String) -> [ValidationIssue] {
+    /// The first rule that does not hold (or cannot be shown to), as a rejection.
+    static func firstFailing(_ rules: [ToolRule], roots: [String: JSONValue], path: String) -> StepOutcome? {
+        for (index, rule) in rules.enumerated() {
+            do {
+                if try !rule.check.holds(roots) {
+                    return .rejected(.ruleFailed, issues: [ValidationIssue(path: "\(path)/\(index)", message: "\(rule.code): \(rule.check.source) is false")], message: rule.message)
+                }
+            } catch {
+                return .rejected(.ruleUnknown, issues: [ValidationIssue(path: "\(path)/\(index)", message: "\(rule.code): \(error)")], message: rule.message)
+            }
+        }
+        return nil
+    }
+
+    static func format(_ value: Double) -> String { String(format: "%.2f", value) }
+
+    /// A tool result must match the tool's output schema, and its result rules must hold,
+    /// before the planner may rely on it.
+    public func check(result: JSONValue, tool name: String, context: StepContext? = nil) -> [ValidationIssue] {
         guard let tool = pack.tools[name] else {
             return [ValidationIssue(path: "", message: "no tool named '\(name)' in pack \(pack.name)")]
         }
-        return tool.outputSchema.validate(result).errors.map { ValidationIssue(path: $0.instanceLocation, message: $0.message) }
+        let schemaIssues = tool.outputSchema.validate(result).errors.map { ValidationIssue(path: $0.instanceLocation, message: $0.message) }
+        guard schemaIssues.isEmpty, !tool.resultRules.isEmpty else { return schemaIssues }
+        let context = context ?? StepContext(tenant: "", intent: "")
+        let roots: [String: JSONValue] = ["result": result, "results": .object(context.results), "tenant": .object(pack.tenant(context.tenant)?.settings ?? [:])]
+        if case .rejected(_, let issues, _) = Self.firstFailing(tool.resultRules, roots: roots, path: "/result_rules") { return issues }
+        return []
     }
 
     /// Checks a drafted reply before a customer sees it; nil means approved, else a reason code.

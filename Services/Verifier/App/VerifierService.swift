@@ -1,51 +1,91 @@
 import DomainPack
 public import Events
-import Logging
+import Foundation
+import JSON
+public import Logging
 import Projections
 import ServiceHost
 public import ServiceRuntime
 
-/// Reacts to plans, tool results and drafted replies (DESIGN.md §4 steps 3, 5, 6). Stateless for
-/// now: every output id derives from the event it answers, so a redelivery appends the same ids.
+/// Reacts to plans, tool results, dry runs, approval decisions and drafted replies (DESIGN.md §4
+/// steps 3, 5, 6). Every output id derives from the event it answers, so a redelivery appends
+/// the same ids; what must outlive an event (held steps, open approvals, results rules read) is
+/// in `VerifierStore`, written before the outputs that depend on it are published.
 public struct VerifierReactor: Sendable {
-    public static let interestedIn: Set<String> = [PlanProposed.eventType, ToolSucceeded.eventType, ToolFailed.eventType, ReplyDrafted.eventType]
+    public static let interestedIn: Set<String> = [
+        PlanProposed.eventType, ToolSucceeded.eventType, ToolFailed.eventType, ReplyDrafted.eventType,
+        DryRunCompleted.eventType, ApprovalGranted.eventType, ApprovalDenied.eventType, ApprovalExpired.eventType,
+    ]
 
     let checks: VerifierChecks
+    let store: VerifierStore
     let producer: String
+    let logger: Logger
     let publish: @Sendable ([EventEnvelope]) async throws -> Void
+    /// Results kept for rules (`results.<tool>`); other tools' results are not stored.
+    let rulesRead: Set<String>
 
-    public init(checks: VerifierChecks, producer: String, publish: @escaping @Sendable ([EventEnvelope]) async throws -> Void) {
+    public init(checks: VerifierChecks, store: VerifierStore, producer: String, logger: Logger, publish: @escaping @Sendable ([EventEnvelope]) async throws -> Void) {
         self.checks = checks
+        self.store = store
         self.producer = producer
+        self.logger = logger
         self.publish = publish
+        self.rulesRead = checks.toolsRulesRead
     }
 
     public func handle(_ event: EventEnvelope) async throws {
-        try await publish(try outputs(for: event))
+        try await publish(try await outputs(for: event))
     }
 
-    public func outputs(for event: EventEnvelope) throws -> [EventEnvelope] {
+    public func outputs(for event: EventEnvelope) async throws -> [EventEnvelope] {
         switch event.type {
         case PlanProposed.eventType:
-            let plan = try event.decode(PlanProposed.self)
-            return try plan.steps.map { step in
-                switch checks.check(step: step) {
-                case .approved(let tier):
-                    return try event.reaction(StepApproved(planID: plan.planID, stepID: step.stepID, tool: step.tool, args: step.args, riskTier: tier), producer: producer, label: "step/\(step.stepID)")
-                case .rejected(let reason, let issues):
-                    return try event.reaction(StepRejected(planID: plan.planID, stepID: step.stepID, tool: step.tool, reason: reason, issues: issues), producer: producer, label: "step/\(step.stepID)")
-                }
-            }
+            return try await onPlan(event, try event.decode(PlanProposed.self))
         case ToolSucceeded.eventType:
             let success = try event.decode(ToolSucceeded.self)
-            let issues = checks.check(result: success.result, tool: success.tool)
+            let issues = checks.check(result: success.result, tool: success.tool, context: .init(tenant: event.tenantID, intent: ""))
+            var outputs: [EventEnvelope]
             if issues.isEmpty {
-                return [try event.reaction(StepVerified(planID: success.planID, stepID: success.stepID, tool: success.tool, result: success.result), producer: producer)]
+                outputs = [try event.reaction(StepVerified(planID: success.planID, stepID: success.stepID, tool: success.tool, result: success.result), producer: producer)]
+            } else {
+                outputs = [try event.reaction(StepFailed(planID: success.planID, stepID: success.stepID, tool: success.tool, reason: "invalid_result", issues: issues), producer: producer)]
             }
-            return [try event.reaction(StepFailed(planID: success.planID, stepID: success.stepID, tool: success.tool, reason: "invalid_result", issues: issues), producer: producer)]
+            if rulesRead.contains(success.tool) {
+                if issues.isEmpty {
+                    try await store.recordResult(tenant: event.tenantID, conversation: event.conversationID, tool: success.tool, stepID: success.stepID, result: success.result)
+                }
+                outputs += try await release(after: event, plan: success.planID, tool: success.tool, succeeded: issues.isEmpty)
+            }
+            return outputs
         case ToolFailed.eventType:
             let failure = try event.decode(ToolFailed.self)
-            return [try event.reaction(StepFailed(planID: failure.planID, stepID: failure.stepID, tool: failure.tool, reason: "tool_failed", issues: [ValidationIssue(path: "", message: "\(failure.error.code): \(failure.error.message)")]), producer: producer)]
+            var outputs = [try event.reaction(StepFailed(planID: failure.planID, stepID: failure.stepID, tool: failure.tool, reason: "tool_failed", issues: [ValidationIssue(path: "", message: "\(failure.error.code): \(failure.error.message)")]), producer: producer)]
+            if rulesRead.contains(failure.tool) {
+                outputs += try await release(after: event, plan: failure.planID, tool: failure.tool, succeeded: false)
+            }
+            return outputs
+        case DryRunCompleted.eventType:
+            let dryRun = try event.decode(DryRunCompleted.self)
+            return [try event.reaction(ApprovalRequested(
+                approvalID: Self.approvalID(step: dryRun.stepID), planID: dryRun.planID, stepID: dryRun.stepID, tool: dryRun.tool, args: dryRun.args,
+                riskTier: dryRun.riskTier, reason: dryRun.reason, preview: dryRun.preview, timeoutSeconds: checks.pack.policy.approvals.timeoutSeconds), producer: producer)]
+        case ApprovalGranted.eventType:
+            let granted = try event.decode(ApprovalGranted.self)
+            guard let approval = try await store.decide(approvalID: granted.approvalID, .granted, event: event.id) else { return ignoredDecision(event, granted.approvalID) }
+            return [try event.reaction(StepApproved(planID: approval.planID, stepID: approval.stepID, tool: approval.tool, args: approval.args, riskTier: approval.riskTier), producer: producer, label: "step/\(approval.stepID)")]
+        case ApprovalDenied.eventType:
+            let denied = try event.decode(ApprovalDenied.self)
+            guard let approval = try await store.decide(approvalID: denied.approvalID, .denied, event: event.id) else { return ignoredDecision(event, denied.approvalID) }
+            return [try event.reaction(StepRejected(
+                planID: approval.planID, stepID: approval.stepID, tool: approval.tool, reason: .approvalDenied,
+                issues: [ValidationIssue(path: "/approval", message: "denied by \(denied.decidedBy): \(denied.reason)")], message: denied.reason), producer: producer, label: "step/\(approval.stepID)")]
+        case ApprovalExpired.eventType:
+            let expired = try event.decode(ApprovalExpired.self)
+            guard let approval = try await store.decide(approvalID: expired.approvalID, .expired, event: event.id) else { return ignoredDecision(event, expired.approvalID) }
+            return [try event.reaction(StepRejected(
+                planID: approval.planID, stepID: approval.stepID, tool: approval.tool, reason: .approvalExpired,
+                issues: [ValidationIssue(path: "/approval", message: "not approved within \(checks.pack.policy.approvals.timeoutSeconds) s")]), producer: producer, label: "step/\(approval.stepID)")]
         case ReplyDrafted.eventType:
             let draft = try event.decode(ReplyDrafted.self)
             if let reason = checks.check(reply: draft) {
@@ -56,14 +96,101 @@ public struct VerifierReactor: Sendable {
             return []
         }
     }
+
+    /// One approval per step, whichever event asks for it.
+    static func approvalID(step: UUID) -> UUID { DerivedID.make(from: step, label: "approval") }
+
+    func ignoredDecision(_ event: EventEnvelope, _ approvalID: UUID) -> [EventEnvelope] {
+        logger.info("approval decision ignored: the approval is unknown or was decided first by another event", metadata: [
+            "event.id": "\(event.id)", "event.type": "\(event.type)", "approval.id": "\(approvalID)",
+        ])
+        return []
+    }
+
+    /// Checks each step in order. A step whose rules read an earlier step of the same plan is
+    /// held (stored) until that result is verified; the others are decided now.
+    func onPlan(_ event: EventEnvelope, _ plan: PlanProposed) async throws -> [EventEnvelope] {
+        let readsResults = plan.steps.contains { step in
+            guard let tool = checks.pack.tools[step.tool] else { return false }
+            return !(tool.rules.isEmpty && tool.escalateWhen == nil)
+        }
+        let results = readsResults ? try await store.results(tenant: event.tenantID, conversation: event.conversationID) : [:]
+        var outputs: [EventEnvelope] = []
+        var held: [VerifierStore.HeldStep] = []
+        var earlier: [String] = []
+        for step in plan.steps {
+            let context = VerifierChecks.StepContext(
+                tenant: event.tenantID, intent: plan.intent, confidence: plan.confidence, facts: plan.facts ?? [:], results: results, pendingTools: Set(earlier))
+            let outcome = checks.check(step: step, context: context)
+            if case .waiting(let tools) = outcome {
+                held.append(.init(step: step, planID: plan.planID, context: .init(intent: plan.intent, confidence: plan.confidence, facts: plan.facts ?? [:], planTools: earlier), waitingFor: tools.sorted()))
+            } else {
+                outputs += try await emit(outcome, for: step, planID: plan.planID, after: event)
+            }
+            earlier.append(step.tool)
+        }
+        try await store.hold(held, tenant: event.tenantID, conversation: event.conversationID)
+        return outputs
+    }
+
+    /// The held steps of `plan` that waited for `tool`: checked again now that its result is
+    /// in, or rejected when it failed.
+    func release(after event: EventEnvelope, plan: UUID, tool: String, succeeded: Bool) async throws -> [EventEnvelope] {
+        let held = try await store.heldSteps(plan: plan).filter { $0.waitingFor.contains(tool) }
+        guard !held.isEmpty else { return [] }
+        let results = succeeded ? try await store.results(tenant: event.tenantID, conversation: event.conversationID) : [:]
+        var outputs: [EventEnvelope] = []
+        var stillHeld: [VerifierStore.HeldStep] = []
+        var released: [UUID] = []
+        for item in held {
+            if !succeeded {
+                outputs += try await emit(.rejected(.dependencyFailed, issues: [ValidationIssue(path: "/rules", message: "the rules of \(item.step.tool) read the result of \(tool), which failed")], message: nil), for: item.step, planID: item.planID, after: event)
+                released.append(item.step.stepID)
+                continue
+            }
+            let waiting = Set(item.waitingFor).subtracting([tool])
+            let context = VerifierChecks.StepContext(
+                tenant: event.tenantID, intent: item.context.intent, confidence: item.context.confidence, facts: item.context.facts, results: results, pendingTools: waiting)
+            let outcome = checks.check(step: item.step, context: context)
+            if case .waiting(let tools) = outcome {
+                var next = item
+                next.waitingFor = tools.sorted()
+                stillHeld.append(next)
+            } else {
+                outputs += try await emit(outcome, for: item.step, planID: item.planID, after: event)
+            }
+            released.append(item.step.stepID)
+        }
+        try await store.hold(stillHeld.map { $0 }, tenant: event.tenantID, conversation: event.conversationID, replacing: true)
+        try await store.release(released.filter { id in !stillHeld.contains { $0.step.stepID == id } })
+        return outputs
+    }
+
+    /// The event for a decided step; an approval is recorded before its dry run is asked for.
+    func emit(_ outcome: VerifierChecks.StepOutcome, for step: PlanStep, planID: UUID, after event: EventEnvelope) async throws -> [EventEnvelope] {
+        let label = "step/\(step.stepID)"
+        switch outcome {
+        case .approved(let tier):
+            return [try event.reaction(StepApproved(planID: planID, stepID: step.stepID, tool: step.tool, args: step.args, riskTier: tier), producer: producer, label: label)]
+        case .rejected(let reason, let issues, let message):
+            return [try event.reaction(StepRejected(planID: planID, stepID: step.stepID, tool: step.tool, reason: reason, issues: issues, message: message), producer: producer, label: label)]
+        case .needsApproval(let tier, let reason):
+            try await store.requestApproval(.init(approvalID: Self.approvalID(step: step.stepID), planID: planID, stepID: step.stepID, tool: step.tool, args: step.args, riskTier: tier))
+            return [try event.reaction(DryRunRequested(planID: planID, stepID: step.stepID, tool: step.tool, args: step.args, riskTier: tier, reason: reason), producer: producer, label: label)]
+        case .waiting:
+            return []
+        }
+    }
 }
 
 public enum VerifierService {
     public static func run(config: ServiceConfig, logger: Logger) async throws {
         let pack = try DomainPack.load(path: config.domainPackPath)
-        let host = try await ServiceHost.start(config: config, logger: logger, schemas: [])
+        let host = try await ServiceHost.start(config: config, logger: logger, schemas: [(VerifierStore.schema, VerifierStore.migrations)])
         let publisher = host.publisher
-        let reactor = VerifierReactor(checks: VerifierChecks(pack: pack), producer: config.producerName, publish: { try await publisher.publish($0) })
+        let reactor = VerifierReactor(
+            checks: VerifierChecks(pack: pack), store: VerifierStore(pool: host.pool), producer: config.producerName, logger: logger,
+            publish: { try await publisher.publish($0) })
         try await host.run(
             consumers: [host.logConsumer(reactions: [Reaction(name: "verify", interestedIn: VerifierReactor.interestedIn, handle: reactor.handle)])]
         )
