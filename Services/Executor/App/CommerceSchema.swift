@@ -49,6 +49,47 @@ public enum CommerceSchema {
                 FOREIGN KEY (tenant_id, order_id) REFERENCES orders
             );
             """),
+        Migration(version: 2, name: "commerce_writes", sql: """
+            ALTER TABLE orders
+                ADD COLUMN refunded_cents bigint NOT NULL DEFAULT 0,
+                ADD COLUMN shipping_address text NOT NULL DEFAULT '',
+                ADD CONSTRAINT refunds_within_total CHECK (refunded_cents >= 0 AND refunded_cents <= total_cents);
+            CREATE SEQUENCE refund_numbers START 9001;
+            CREATE TABLE refunds (
+                tenant_id text NOT NULL,
+                refund_id text NOT NULL,
+                order_id text NOT NULL,
+                amount_cents bigint NOT NULL CHECK (amount_cents > 0),
+                reason text NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (tenant_id, refund_id),
+                FOREIGN KEY (tenant_id, order_id) REFERENCES orders
+            );
+            CREATE SEQUENCE support_ticket_numbers START 3001;
+            CREATE TABLE support_tickets (
+                tenant_id text NOT NULL,
+                ticket_id text NOT NULL,
+                order_id text,
+                subject text NOT NULL,
+                body text NOT NULL,
+                priority text NOT NULL CHECK (priority IN ('low', 'normal', 'high')),
+                status text NOT NULL DEFAULT 'open',
+                created_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (tenant_id, ticket_id)
+            );
+            CREATE SEQUENCE email_numbers START 7001;
+            CREATE TABLE email_outbox (
+                tenant_id text NOT NULL,
+                email_id text NOT NULL,
+                order_id text,
+                to_address text NOT NULL,
+                subject text NOT NULL,
+                body text NOT NULL,
+                status text NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'sent', 'failed')),
+                created_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (tenant_id, email_id)
+            );
+            """),
     ]
 }
 
@@ -76,5 +117,11 @@ extension CommerceSchema {
                 ('default', 'INV-5003', 'GHI789', 2450, 'paid', '2026-11-02'),
                 ('default', 'INV-5004', 'JKL012', 8800, 'refunded', '2026-11-10')
                 ON CONFLICT DO NOTHING;
+            UPDATE orders SET shipping_address = CASE order_id
+                    WHEN 'ABC123' THEN '12 St James''s Square, London SW1Y 4JH'
+                    WHEN 'DEF456' THEN '221B Baker Street, London NW1 6XE'
+                    WHEN 'GHI789' THEN '1 Infinite Loop, Cupertino CA 95014'
+                    ELSE '10 Downing Street, London SW1A 2AA' END
+                WHERE tenant_id = 'default' AND shipping_address = '';
         """
 }

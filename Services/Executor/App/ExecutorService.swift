@@ -17,7 +17,7 @@ import ToolRuntime
 /// unique key in the same transaction as the tool's effect and the result event; a redelivered
 /// or re-proposed step gets the recorded result event back, byte for byte, instead of a rerun.
 public struct ExecutorReactor: Sendable {
-    public static let interestedIn: Set<String> = [StepApproved.eventType]
+    public static let interestedIn: Set<String> = [StepApproved.eventType, DryRunRequested.eventType]
 
     let pack: DomainPack
     let tools: [String: any NativeTool]
@@ -45,6 +45,9 @@ public struct ExecutorReactor: Sendable {
     }
 
     public func handle(_ event: EventEnvelope) async throws {
+        if event.type == DryRunRequested.eventType {
+            return try await publish(try await dryRun(event, try event.decode(DryRunRequested.self)))
+        }
         let step = try event.decode(StepApproved.self)
         if let recorded = try await ExecutorStore.recordedResult(stepID: step.stepID, pool: pool) {
             logger.info("step already executed, returning recorded result", metadata: ["step.id": "\(step.stepID)"])
@@ -119,6 +122,48 @@ public struct ExecutorReactor: Sendable {
 }
 
 extension ExecutorReactor {
+    /// What the step would change, without changing it: a native write tool's `preview` in a
+    /// read-only transaction, or the request an `http` tool would send (secrets masked). A
+    /// preview that finds the effect impossible (no such order, already shipped) answers as the
+    /// step's failure, so the turn ends without troubling an approver.
+    func dryRun(_ event: EventEnvelope, _ request: DryRunRequested) async throws -> EventEnvelope {
+        let outcome: Result<EffectPreview, ToolFailure>
+        if let contract = pack.tools[request.tool], contract.binding == "http", let binding = contract.operations.http {
+            do {
+                let http = try HTTPToolCaller.preview(binding, arguments: request.args, idempotencyKey: request.stepID.lowercaseString, timeout: .milliseconds(contract.timeoutMs))
+                let body: JSONValue = http.body.flatMap { try? JSONValue.parse($0) } ?? http.body.map { .string(String(decoding: $0, as: UTF8.self)) } ?? .null
+                outcome = .success(EffectPreview(
+                    summary: "\(http.method) \(http.url)",
+                    changes: [.init(target: "\(http.method) \(http.url)", field: "body", before: nil, after: body)]))
+            } catch {
+                outcome = .failure(ToolFailure(code: error.code, message: error.description, retriable: false))
+            }
+        } else if let tool = tools[request.tool] as? any WriteTool {
+            let tenant = event.tenantID
+            outcome = try await pool.transaction { connection in
+                try connection.execute(simple: "SET TRANSACTION READ ONLY")
+                do {
+                    return .success(try tool.preview(args: request.args, tenantID: tenant, in: connection))
+                } catch let failure as ToolFailure {
+                    return .failure(failure)
+                }
+            }
+        } else {
+            outcome = .failure(ToolFailure(code: "no_dry_run", message: "'\(request.tool)' cannot show what it would change", retriable: false))
+        }
+        switch outcome {
+        case .success(let preview):
+            return try event.reaction(DryRunCompleted(
+                planID: request.planID, stepID: request.stepID, tool: request.tool, args: request.args, riskTier: request.riskTier,
+                reason: request.reason, preview: preview), producer: producer)
+        case .failure(let failure):
+            logger.info("dry run found the step cannot run", metadata: ["step.id": "\(request.stepID)", "tool": "\(request.tool)", "code": "\(failure.code)"])
+            return try event.reaction(ToolFailed(
+                planID: request.planID, stepID: request.stepID, tool: request.tool,
+                error: ToolError(code: failure.code, message: failure.message, retriable: false), durationMs: 0), producer: producer, label: "dryrun")
+        }
+    }
+
     /// An `http`-bound step. The step is claimed (recorded as running) before the call, the call
     /// carries the step id as `Idempotency-Key` on every attempt, and the result is recorded once:
     /// a delivery that finds a recorded result returns it without calling (see `handle`); one that
@@ -219,7 +264,7 @@ enum ExecutorStore {
 public enum ExecutorService {
     /// Every tool the executor implements, whatever pack is loaded.
     public static let nativeTools: [any NativeTool] = [
-        GetOrderStatus(),
+        GetOrderStatus(), GetOrder(), GetInvoice(), CreateTicket(), CreateRefund(), CancelOrder(), UpdateShippingAddress(), SendEmail(),
         CheckNetworkStatus(), GetBalance(), GetPUK(), ActivateSIM(), Recharge(),
     ]
 

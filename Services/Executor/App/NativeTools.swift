@@ -1,3 +1,4 @@
+public import Events
 import Foundation
 public import JSON
 public import Postgres
@@ -30,6 +31,13 @@ public protocol NativeTool: Sendable {
     /// The schema it reads and writes.
     var systemOfRecord: SystemOfRecord { get }
     func run(args: JSONValue, tenantID: String, in connection: PostgresConnection) throws -> JSONValue
+}
+
+/// A native tool that changes data: it can also say what it would change without changing it
+/// (the dry run shown to an approver). `preview` runs in a read-only transaction, so a preview
+/// that tried to write would fail rather than act.
+public protocol WriteTool: NativeTool {
+    func preview(args: JSONValue, tenantID: String, in connection: PostgresConnection) throws -> EffectPreview
 }
 
 /// A tool-level failure the customer can be told about (as opposed to infrastructure errors,

@@ -1,3 +1,4 @@
+public import Events
 import Foundation
 public import JSON
 public import Postgres
@@ -115,7 +116,7 @@ public struct GetPUK: NativeTool {
 
 /// `activate_sim` (write tier): a SIM awaiting activation becomes active; any other state is
 /// reported unchanged, so running it on an active SIM is harmless.
-public struct ActivateSIM: NativeTool {
+public struct ActivateSIM: WriteTool {
     public let name = "activate_sim"
     public var systemOfRecord: SystemOfRecord { TelecomSchema.systemOfRecord }
     public init() {}
@@ -140,12 +141,30 @@ public struct ActivateSIM: NativeTool {
             """)
         return .object(["phone_number": .string(phoneNumber), "found": .bool(true), "activated": .bool(true), "sim_status": "active"])
     }
+
+    public func preview(args: JSONValue, tenantID: String, in connection: PostgresConnection) throws -> EffectPreview {
+        let phoneNumber = try TelecomArgs.phoneNumber(args)
+        let rows = try connection.query("""
+            SELECT iccid, status FROM telecom.sims WHERE tenant_id = \(tenantID) AND phone_number = \(phoneNumber) AND status <> 'replaced'
+            """)
+        guard let row = rows.first(where: { _ in true }) else {
+            throw ToolFailure(code: "sim_not_found", message: "no SIM for \(phoneNumber)", retriable: false)
+        }
+        let status = try row.decode("status", as: String.self)
+        let iccid = try row.decode("iccid", as: String.self)
+        guard status == "pending_activation" else {
+            return EffectPreview(summary: "Nothing to change: the SIM of \(phoneNumber) is \(status)", changes: [])
+        }
+        return EffectPreview(summary: "Activate the SIM of \(phoneNumber)", changes: [
+            .init(target: "sims/\(iccid)", field: "status", before: .string(status), after: "active"),
+        ])
+    }
 }
 
 /// `recharge` (write tier): adds pay-as-you-go credit and records the top-up. It runs once per
 /// approved step because the executor records the step in the same transaction; a refused
 /// top-up (`applied: false` with a reason) changes nothing.
-public struct Recharge: NativeTool {
+public struct Recharge: WriteTool {
     public let name = "recharge"
     public var systemOfRecord: SystemOfRecord { TelecomSchema.systemOfRecord }
     public static let allowedPence: ClosedRange<Int64> = 500...10_000
@@ -197,6 +216,26 @@ public struct Recharge: NativeTool {
         result["balance"] = .string(TelecomFormat.pounds(try record.decode("balance_after_pence", as: Int64.self)))
         result["recharge_id"] = .string(try record.decode("recharge_id", as: String.self))
         return .object(result)
+    }
+
+    public func preview(args: JSONValue, tenantID: String, in connection: PostgresConnection) throws -> EffectPreview {
+        let phoneNumber = try TelecomArgs.phoneNumber(args)
+        guard case .string(let amountText)? = args["amount"], let pence = TelecomFormat.pence(amountText), Self.allowedPence.contains(pence) else {
+            throw ToolFailure(code: "amount_out_of_range", message: "top-ups are £5.00 to £100.00", retriable: false)
+        }
+        let rows = try connection.query("""
+            SELECT plan, status, balance_pence FROM telecom.subscribers WHERE tenant_id = \(tenantID) AND phone_number = \(phoneNumber)
+            """)
+        guard let row = rows.first(where: { _ in true }) else {
+            throw ToolFailure(code: "subscriber_not_found", message: "no subscriber \(phoneNumber)", retriable: false)
+        }
+        let balance = try row.decode("balance_pence", as: Int64.self)
+        guard try row.decode("status", as: String.self) != "suspended", try row.decode("plan", as: String.self) != "pay_monthly" else {
+            throw ToolFailure(code: "not_rechargeable", message: "\(phoneNumber) cannot be topped up (suspended or pay monthly)", retriable: false)
+        }
+        return EffectPreview(summary: "Top up \(phoneNumber) by \(TelecomFormat.pounds(pence))", changes: [
+            .init(target: "subscribers/\(phoneNumber)", field: "balance", before: .string(TelecomFormat.pounds(balance)), after: .string(TelecomFormat.pounds(balance + pence))),
+        ])
     }
 }
 
