@@ -118,7 +118,7 @@ let package = Package(
     + service("Planner", folder: "Planner", extra: ["ReadModels", "LLM", "ModelRouter", "Knowledge", "HTTPClient", "JSONSchema", "ToolRuntime"])
     + service("Executor", folder: "Executor", extra: ["ReadModels", "ToolRuntime", "ToolBindings", "HTTPClient"])
     + service("Verifier", folder: "Verifier", extra: ["JSONSchema"])
-    + service("HILQueue", folder: "HILQueue", extra: ["ReadModels", hummingbird])
+    + service("HILQueue", folder: "HILQueue", extra: ["ReadModels", hummingbird, lifecycle])
     + [
         .executableTarget(
             name: "SwitchboardCLI",

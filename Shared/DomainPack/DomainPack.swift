@@ -90,6 +90,17 @@ public struct SlotSpec: Sendable {
     /// A profile fact (a phone number, not an order number): kept in the customer's memory
     /// across conversations — only for customers who consented, and only until it expires.
     public var remember: Bool = false
+    /// `number`: the value reaches tool arguments and templates as a JSON number (an amount),
+    /// so schemas and rules compare it as one.
+    public var type: ValueType = .string
+
+    public enum ValueType: String, Sendable { case string, number }
+
+    /// The value as it goes into arguments and templates.
+    public func json(_ value: String) -> JSONValue {
+        if type == .number, let number = Double(value), number.isFinite { return .number(number) }
+        return .string(value)
+    }
 
     /// The slot's value in `text`: captured, then `normalized`; nil when the pattern does not
     /// match or the rewrites leave nothing.
@@ -137,6 +148,8 @@ public struct ReplyTexts: Sendable {
     public var approvalPending: ReplyTemplate
     /// A human denied the write; `{{reason}}` is theirs.
     public var approvalDenied: ReplyTemplate
+    /// Nobody approved in time; a human takes the conversation.
+    public var approvalTimeout: ReplyTemplate
 }
 
 public struct PackPolicy: Sendable {

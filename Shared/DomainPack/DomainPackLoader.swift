@@ -103,7 +103,8 @@ extension DomainPack {
                              normalize: try slot.array("normalize", optional: true).map { rewrite in
                                  SlotRewrite(pattern: try rewrite.child("pattern").pattern(), replacement: try rewrite.text("replace", default: ""))
                              },
-                             remember: try slot.bool("remember", default: false))
+                             remember: try slot.bool("remember", default: false),
+                             type: slot.optional("type") != nil ? try slot.enumeration("type", SlotSpec.ValueType.self) : .string)
                 },
                 action: action,
                 steps: steps,
@@ -186,7 +187,8 @@ extension DomainPack {
                 toolFailed: try replies.template("tool_failed"),
                 replyBlocked: try replies.template("reply_blocked"),
                 approvalPending: try replies.template("approval_pending", default: "I've asked a colleague to approve this. I'll let you know here as soon as they have."),
-                approvalDenied: try replies.template("approval_denied", default: "A colleague reviewed your request and couldn't approve it: {{reason}}")
+                approvalDenied: try replies.template("approval_denied", default: "A colleague reviewed your request and couldn't approve it: {{reason}}"),
+                approvalTimeout: try replies.template("approval_timeout", default: "The approval is taking longer than it should, so I'm passing you to a member of our team, who will follow up.")
             ),
             policy: packPolicy,
             tenants: tenants

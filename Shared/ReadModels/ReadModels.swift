@@ -32,8 +32,8 @@ public enum ReadModels {
     )
     public static let hilqueue = ReadModelSchema(
         owner: "hilqueue", liveSchema: "hilqueue",
-        migrations: HandoverProjection.migrations,
-        make: { [HandoverProjection(schema: $0)] }
+        migrations: HandoverProjection.migrations + ApprovalsProjection.migrations,
+        make: { [HandoverProjection(schema: $0), ApprovalsProjection(schema: $0)] }
     )
     public static let costs = ReadModelSchema(
         owner: "planner", liveSchema: "costs",

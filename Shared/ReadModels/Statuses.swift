@@ -39,3 +39,23 @@ extension RawRepresentable where RawValue == String {
         return value
     }
 }
+
+/// An approval's life (hilqueue read model and API), as one explicit state machine: pending
+/// until the first of a grant, a denial or the timeout; every decision after that is refused.
+public enum ApprovalStatus: String, Sendable, CaseIterable, Codable {
+    case pending, granted, denied, expired
+
+    public enum Decision: String, Sendable, CaseIterable {
+        case grant, deny, expire
+    }
+
+    /// The status after `decision`, or nil when the approval was decided already.
+    public func applying(_ decision: Decision) -> ApprovalStatus? {
+        guard self == .pending else { return nil }
+        switch decision {
+        case .grant: return .granted
+        case .deny: return .denied
+        case .expire: return .expired
+        }
+    }
+}

@@ -8,6 +8,7 @@ import ReadModels
 import Projections
 import ServiceHost
 public import ServiceRuntime
+import ServiceLifecycle
 
 /// Puts handed-over conversations in a queue for humans. This is the first slice of the
 /// handover service: queueing and the queue read model. Claims, replies, approvals and SLAs
@@ -32,17 +33,39 @@ public struct HandoverReactor: Sendable {
 
 public enum HILQueueService {
     public static func run(config: ServiceConfig, logger: Logger) async throws {
-        let host = try await ServiceHost.start(config: config, logger: logger, schemas: [(ReadModels.hilqueue.liveSchema, ReadModels.hilqueue.migrations)])
+        let host = try await ServiceHost.start(config: config, logger: logger, schemas: [
+            (ReadModels.hilqueue.liveSchema, ReadModels.hilqueue.migrations), (ApprovalDesk.schema, ApprovalDesk.migrations),
+        ])
         let publisher = host.publisher
         let reactor = HandoverReactor(producer: config.producerName, publish: { try await publisher.publish($0) })
+        let desk = ApprovalDesk(pool: host.pool, producer: config.producerName, publish: { try await publisher.publish($0) })
+        // Expiry is a clock, not an event: every second, approvals past their deadline expire.
+        let sweeper = ClosureService(name: "approval-sweeper") {
+            try? await cancelWhenGracefulShutdown {
+                while !Task.isCancelled {
+                    do {
+                        try await desk.sweep()
+                    } catch is CancellationError {
+                        return
+                    } catch {
+                        logger.warning("approval sweep failed; retrying", metadata: ["error": "\(error)"])
+                    }
+                    try await Task.sleep(for: .seconds(1))
+                }
+            }
+        }
         try await host.run(
             consumers: [
                 host.logConsumer(
                     reactions: [Reaction(name: "queue", interestedIn: HandoverReactor.interestedIn, handle: reactor.handle)],
                     projections: host.feeds(ReadModels.hilqueue.projections())
                 ),
+                sweeper,
             ],
-            routes: { router in HandoverAPI(handovers: HandoverQueries(pool: host.pool), tenantID: config.defaultTenant).addRoutes(to: router) }
+            routes: { router in
+                HandoverAPI(handovers: HandoverQueries(pool: host.pool), tenantID: config.defaultTenant).addRoutes(to: router)
+                ApprovalAPI(desk: desk, tenantID: config.defaultTenant).addRoutes(to: router)
+            }
         )
     }
 }

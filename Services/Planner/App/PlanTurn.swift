@@ -69,6 +69,8 @@ struct PlanTurn: Codable, Sendable, Equatable {
         case concluded
         /// A step failed or was rejected, and a human took over.
         case failed
+        /// A rule or a human refused a step; the customer was told why.
+        case declined
     }
 
     let planID: UUID
@@ -83,6 +85,10 @@ struct PlanTurn: Codable, Sendable, Equatable {
     let steps: [PlanStep]
     /// Model rounds after the first plan (react / plan_execute_reflect).
     let iteration: Int
+    /// The decision's confidence and the case's facts when planned: the verifier's approval
+    /// ladder and business rules read them from the plan.
+    let confidence: Double?
+    let facts: [String: String]
     private(set) var results: [UUID: JSONValue]
     private(set) var status: Status
 
@@ -97,7 +103,8 @@ struct PlanTurn: Codable, Sendable, Equatable {
 
     /// Builds a plan: the one place plan and step ids are derived (from the causing event's id).
     static func propose(
-        after cause: UUID, turnID: UUID, conversationID: String, intent: String, steps: [BrainDecision.ProposedStep], iteration: Int = 0
+        after cause: UUID, turnID: UUID, conversationID: String, intent: String, steps: [BrainDecision.ProposedStep], iteration: Int = 0,
+        confidence: Double? = nil, facts: [String: String] = [:]
     ) -> (turn: PlanTurn, emission: Emission) {
         let planID = DerivedID.make(from: cause, label: "plan")
         let planSteps = steps.enumerated().map { index, step in
@@ -105,8 +112,8 @@ struct PlanTurn: Codable, Sendable, Equatable {
         }
         let turn = PlanTurn(
             planID: planID, turnID: turnID, conversationID: conversationID, intent: intent, stepIDs: planSteps.map(\.stepID),
-            steps: planSteps, iteration: iteration, results: [:], status: .awaitingResults)
-        return (turn, Emission(PlanProposed(planID: planID, intent: intent, steps: planSteps)))
+            steps: planSteps, iteration: iteration, confidence: confidence, facts: facts, results: [:], status: .awaitingResults)
+        return (turn, Emission(PlanProposed(planID: planID, intent: intent, steps: planSteps, confidence: confidence, facts: facts)))
     }
 
     /// What the decision for a customer message appends, and the plan it opens, if any.
@@ -125,7 +132,9 @@ struct PlanTurn: Codable, Sendable, Equatable {
         let replyID = DerivedID.make(from: message, label: "reply")
         switch decision.action {
         case .plan(let steps):
-            let (turn, proposal) = propose(after: message, turnID: turnID, conversationID: conversationID, intent: decision.intent, steps: steps)
+            let (turn, proposal) = propose(
+                after: message, turnID: turnID, conversationID: conversationID, intent: decision.intent, steps: steps,
+                confidence: decision.confidence, facts: decision.state.slots.mapValues(\.value))
             let tools = steps.map(\.tool)
             return Opening(emissions: [decided, proposal], turn: turn, outcome: "planned " + tools.joined(separator: ", "), tools: tools)
         case .clarify(let slot, let question, let attempt):
@@ -189,6 +198,21 @@ struct PlanTurn: Codable, Sendable, Equatable {
         return .failed(Emission.fallback(after: cause, reply: reply, reason: reason, summary: summary))
     }
 
+    /// A rule or a human refused a step: the customer is told why (`reply`) and the turn ends
+    /// without a handover, because nothing is broken and a person would say the same.
+    mutating func decline(_ stepID: UUID, after cause: UUID, reply: String) throws(PlanTurnError) -> FailureTransition {
+        if let ignored = try check(stepID) { return .ignored(ignored) }
+        status = .declined
+        return .failed([.reply(DerivedID.make(from: cause, label: "reply"), .answer, reply)])
+    }
+
+    /// A step waits for a human's approval: the customer hears that it is waiting, and the turn
+    /// goes on waiting for the step's result (or its denial, or the timeout).
+    func awaitApproval(of stepID: UUID, after cause: UUID, reply: String) throws(PlanTurnError) -> FailureTransition {
+        if let ignored = try check(stepID) { return .ignored(ignored) }
+        return .failed([.reply(DerivedID.make(from: cause, label: "reply"), .answer, reply)])
+    }
+
     private func check(_ stepID: UUID) throws(PlanTurnError) -> IgnoredInput? {
         guard stepIDs.contains(stepID) else { throw .unknownStep(planID: planID, stepID: stepID) }
         if results[stepID] != nil { return .stepSettled }
@@ -207,7 +231,7 @@ struct PlanTurn: Codable, Sendable, Equatable {
         /// No answer template matched the result of `tool`: the pack's tool-failed reply and a human.
         case noAnswer(tool: String, reply: String)
         /// A model wants more tools: a new plan in the same turn.
-        case nextRound([BrainDecision.ProposedStep])
+        case nextRound([BrainDecision.ProposedStep], confidence: Double)
     }
 
     struct Concluded: Sendable, Equatable {
@@ -226,7 +250,7 @@ struct PlanTurn: Codable, Sendable, Equatable {
         switch decision.action {
         case .respond(let text): .answer(text)
         case .handover(let reason, let text, let skills): .handOver(reason: reason, reply: text, summary: "After tool results: \(decision.explain)", skills: skills)
-        case .plan(let steps) where roundsLeft(maxIterations: maxIterations) > 0: .nextRound(steps)
+        case .plan(let steps) where roundsLeft(maxIterations: maxIterations) > 0: .nextRound(steps, confidence: decision.confidence)
         default: nil
         }
     }
@@ -255,9 +279,10 @@ struct PlanTurn: Codable, Sendable, Equatable {
                 summary: "No answer template matched the result of \(tool).", skills: ["general"])
             // As before the split: this reply does not join the conversation's context.
             return Concluded(emissions: emissions, outcome: "handed over")
-        case .nextRound(let steps):
+        case .nextRound(let steps, let confidence):
             let (next, proposal) = Self.propose(
-                after: cause, turnID: turnID, conversationID: conversationID, intent: intent, steps: steps, iteration: iteration + 1)
+                after: cause, turnID: turnID, conversationID: conversationID, intent: intent, steps: steps, iteration: iteration + 1,
+                confidence: confidence, facts: facts)
             return Concluded(emissions: [proposal], next: next)
         }
     }
@@ -292,6 +317,7 @@ struct PlanTurn: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case planID = "plan_id", turnID = "turn_id", conversationID = "conversation_id", intent, stepIDs = "step_ids", steps, iteration, results, status
+        case confidence, facts
     }
 
     /// Lenient where older rows and journal entries are: no results, steps or status yet, and
@@ -308,6 +334,8 @@ struct PlanTurn: Codable, Sendable, Equatable {
         let stored = try container.decodeIfPresent([String: JSONValue].self, forKey: .results) ?? [:]
         results = Dictionary(stored.compactMap { key, value in UUID(uuidString: key).map { ($0, value) } }, uniquingKeysWith: { first, _ in first })
         status = try container.decodeIfPresent(Status.self, forKey: .status) ?? .awaitingResults
+        confidence = try container.decodeIfPresent(Double.self, forKey: .confidence)
+        facts = try container.decodeIfPresent([String: String].self, forKey: .facts) ?? [:]
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -321,12 +349,16 @@ struct PlanTurn: Codable, Sendable, Equatable {
         try container.encode(iteration, forKey: .iteration)
         try container.encode(Dictionary(uniqueKeysWithValues: results.map { ($0.key.lowercaseString, $0.value) }), forKey: .results)
         try container.encode(status, forKey: .status)
+        try container.encodeIfPresent(confidence, forKey: .confidence)
+        try container.encode(facts, forKey: .facts)
     }
 
     private init(
         planID: UUID, turnID: UUID, conversationID: String, intent: String, stepIDs: [UUID], steps: [PlanStep], iteration: Int,
-        results: [UUID: JSONValue], status: Status
+        confidence: Double?, facts: [String: String], results: [UUID: JSONValue], status: Status
     ) {
+        self.confidence = confidence
+        self.facts = facts
         self.planID = planID
         self.turnID = turnID
         self.conversationID = conversationID

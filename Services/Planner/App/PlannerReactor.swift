@@ -18,7 +18,7 @@ public import Postgres
 public struct PlannerReactor: Sendable {
     public static let interestedIn: Set<String> = [
         MessageReceived.eventType, StepVerified.eventType, StepFailed.eventType,
-        StepRejected.eventType, ReplyBlocked.eventType, MemoryConsentChanged.eventType,
+        StepRejected.eventType, ReplyBlocked.eventType, MemoryConsentChanged.eventType, ApprovalRequested.eventType,
     ]
 
     let brain: RulesBrain
@@ -75,9 +75,23 @@ public struct PlannerReactor: Sendable {
             let rejected = try event.decode(StepRejected.self)
             let loaded = try await store.load(event, plan: rejected.planID)
             guard !loaded.processed else { return }
-            try await onStepFailure(
-                event, loaded.turn, planID: rejected.planID, stepID: rejected.stepID, reason: .stepRejected,
-                reply: replies.stepRejected.render([:]), summary: "Step \(rejected.tool) was rejected (\(rejected.reason)).")
+            try await onRejection(event, rejected, loaded.turn)
+        case ApprovalRequested.eventType:
+            let requested = try event.decode(ApprovalRequested.self)
+            let loaded = try await store.load(event, plan: requested.planID)
+            guard !loaded.processed else { return }
+            guard let turn = loaded.turn else {
+                try await store.commit(event, .init())
+                return
+            }
+            switch try Self.permanent({ () throws(PlanTurnError) in
+                try turn.awaitApproval(of: requested.stepID, after: event.id, reply: replies.approvalPending.render(["tool": .string(requested.tool)]))
+            }) {
+            case .failed(let emissions): try await finish(event, emissions)
+            case .ignored(let why):
+                logIgnored(event, requested.planID, why)
+                try await store.commit(event, .init())
+            }
         case ReplyBlocked.eventType:
             let blocked = try event.decode(ReplyBlocked.self)
             guard !(try await store.load(event).processed) else { return }
@@ -209,6 +223,32 @@ public struct PlannerReactor: Sendable {
         guard let decision = outcome.decision, let model = outcome.model else { return (emissions, template) }
         emissions.append(.decision(brain: model, intent: turn.intent, decision))
         return (emissions, turn.conclusion(fromModel: decision, maxIterations: spec.maxIterations) ?? template)
+    }
+
+    /// A rejected step. A rule that does not hold, or a human's denial, is explained to the
+    /// customer and ends the turn; an approval nobody gave in time, and every other rejection
+    /// (a bad plan), hand the conversation to a human.
+    func onRejection(_ event: EventEnvelope, _ rejected: StepRejected, _ stored: PlanTurn?) async throws {
+        let decline: String?
+        switch rejected.reason {
+        case .ruleFailed, .ruleUnknown: decline = rejected.message
+        case .approvalDenied: decline = replies.approvalDenied.render(["reason": .string(rejected.message ?? "")])
+        default: decline = nil
+        }
+        if let decline, var turn = stored {
+            switch try Self.permanent({ () throws(PlanTurnError) in try turn.decline(rejected.stepID, after: event.id, reply: decline) }) {
+            case .failed(let emissions): return try await finish(event, emissions, commit: .init(turns: [turn]))
+            case .ignored(let why):
+                logIgnored(event, rejected.planID, why)
+                try await store.commit(event, .init())
+                return
+            }
+        }
+        let expired = rejected.reason == .approvalExpired
+        try await onStepFailure(
+            event, stored, planID: rejected.planID, stepID: rejected.stepID, reason: expired ? .approvalTimeout : .stepRejected,
+            reply: (expired ? replies.approvalTimeout : replies.stepRejected).render([:]),
+            summary: "Step \(rejected.tool) was rejected (\(rejected.reason.rawValue))\(rejected.issues.first.map { ": \($0.message)" } ?? "").")
     }
 
     /// A step failed or was rejected: a human takes over, once per turn. A plan the planner did

@@ -80,6 +80,13 @@ struct PlannerStore: Sendable {
             ALTER TABLE turns ADD COLUMN status text NOT NULL DEFAULT 'awaiting_results'
                 CHECK (status IN ('awaiting_results', 'concluded', 'failed'));
             """),
+        Migration(version: 4, name: "turn_ladder", sql: """
+            ALTER TABLE turns
+                ADD COLUMN confidence double precision,
+                ADD COLUMN facts jsonb NOT NULL DEFAULT '{}',
+                DROP CONSTRAINT turns_status_check,
+                ADD CONSTRAINT turns_status_check CHECK (status IN ('awaiting_results', 'concluded', 'failed', 'declined'));
+            """),
     ]
 
     // MARK: Reads
@@ -245,8 +252,8 @@ struct PlannerStore: Sendable {
         for (index, turn) in turns.enumerated() {
             // `PlanTurn`'s coded form, spread over the columns of the same names.
             parts.append("""
-                turn\(index) AS (INSERT INTO planner.turns (plan_id, turn_id, conversation_id, intent, step_ids, steps, iteration, results, status)
-                    SELECT r.plan_id, r.turn_id, r.conversation_id, r.intent, r.step_ids, r.steps, r.iteration, r.results, r.status
+                turn\(index) AS (INSERT INTO planner.turns (plan_id, turn_id, conversation_id, intent, step_ids, steps, iteration, results, status, confidence, facts)
+                    SELECT r.plan_id, r.turn_id, r.conversation_id, r.intent, r.step_ids, r.steps, r.iteration, r.results, r.status, r.confidence, r.facts
                     FROM done, jsonb_populate_record(NULL::planner.turns, \(bind(PostgresValue(try StoredJSON.encode(turn))))::jsonb) r
                     ON CONFLICT (plan_id) DO UPDATE SET results = EXCLUDED.results, status = EXCLUDED.status)
                 """)

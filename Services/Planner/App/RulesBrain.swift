@@ -186,8 +186,18 @@ public struct RulesBrain: Sendable {
         return chosen.template.render(slotValues(state).merging(fields) { _, result in result })
     }
 
+    /// Slot values as arguments and templates take them (numbers for `type: number` slots).
     func slotValues(_ state: ConversationState) -> [String: JSONValue] {
-        state.slots.mapValues { .string($0.value) }
+        var values: [String: JSONValue] = [:]
+        for (name, slot) in state.slots { values[name] = slotSpecs[name]?.json(slot.value) ?? .string(slot.value) }
+        return values
+    }
+
+    /// Every slot of the pack by name (the first intent declaring a name defines its type).
+    var slotSpecs: [String: SlotSpec] {
+        var specs: [String: SlotSpec] = [:]
+        for intent in pack.intents { for slot in intent.slots where specs[slot.name] == nil { specs[slot.name] = slot } }
+        return specs
     }
 
     /// Replaces `{{slot}}` string values in step argument templates.
