@@ -68,6 +68,9 @@ struct ShowTool: AsyncParsableCommand {
         if let http = tool.operations.http {
             text += "http: \(http.method) \(http.urlTemplate)" + (http.auth.map { " (secret from $\($0.secretEnv) in \($0.header))" } ?? "") + "\n"
         }
+        for rule in tool.rules { text += "rule \(rule.code): \(rule.check.source)\n" }
+        if let escalate = tool.escalateWhen { text += "tier 2 when: \(escalate.source)\n" }
+        for rule in tool.resultRules { text += "result rule \(rule.code): \(rule.check.source)\n" }
         text += "input schema:\n\(tool.inputSchemaJSON.serializedString())\n"
         writeOut(text)
     }

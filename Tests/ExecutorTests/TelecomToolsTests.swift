@@ -92,7 +92,9 @@ func expectValidResult(_ result: JSONValue, tool: String, pack: DomainPack = tel
     }
 
     @Test func toolsOutsideThePackAreNotOffered() {
-        #expect(ExecutorService.nativeTools(for: retailPack, logger: ExecutorDB.logger).map(\.name) == ["get_order_status"])
+        #expect(Set(ExecutorService.nativeTools(for: retailPack, logger: ExecutorDB.logger).map(\.name)) == [
+            "get_order_status", "get_order", "get_invoice", "create_ticket", "create_refund", "cancel_order", "update_shipping_address", "send_email",
+        ])
         #expect(!ExecutorService.nativeTools(for: telecomPack, logger: ExecutorDB.logger).contains { $0.name == "get_order_status" })
         #expect(Set(ExecutorService.nativeTools.map(\.name)).count == ExecutorService.nativeTools.count, "tool names are unique")
     }

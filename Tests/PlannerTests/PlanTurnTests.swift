@@ -30,13 +30,14 @@ import Testing
     @Test func proposingDerivesThePlanAndStepIDsFromTheCausingEvent() throws {
         let (turn, emission) = PlanTurn.propose(
             after: Self.message, turnID: Self.turnID, conversationID: "conv-1", intent: "order_status",
-            steps: [Self.step("get_order_status", ["order_id": "ABC123"]), Self.step("t1")])
+            steps: [Self.step("get_order_status", ["order_id": "ABC123"]), Self.step("t1")], confidence: 0.85, facts: ["order_id": "ABC123"])
         let planID = DerivedID.make(from: Self.message, label: "plan")
         #expect(turn.planID == planID)
         #expect(turn.stepIDs == [DerivedID.make(from: planID, label: "step/0"), DerivedID.make(from: planID, label: "step/1")])
         #expect(turn.steps.map(\.stepID) == turn.stepIDs)
         #expect(turn.status == .awaitingResults && turn.missing == 2 && turn.iteration == 0)
-        #expect(emission == Emission(PlanProposed(planID: planID, intent: "order_status", steps: turn.steps)))
+        #expect(emission == Emission(PlanProposed(planID: planID, intent: "order_status", steps: turn.steps, confidence: 0.85, facts: ["order_id": "ABC123"])))
+        #expect(turn.confidence == 0.85 && turn.facts == ["order_id": "ABC123"], "kept for the next round's plan")
         #expect(emission.label == nil, "the id is derived from the event type, as before")
     }
 
@@ -191,13 +192,35 @@ import Testing
 
     @Test func anotherRoundPlansAgainInTheSameTurn() throws {
         var turn = try Self.complete(iteration: 1)
-        let concluded = try turn.conclude(.nextRound([Self.step("get_order_status")]), after: Self.verified)
+        let concluded = try turn.conclude(.nextRound([Self.step("get_order_status")], confidence: 0.7), after: Self.verified)
         let next = try #require(concluded.next)
         #expect(next.planID == DerivedID.make(from: Self.verified, label: "plan"))
         #expect(next.turnID == turn.turnID && next.intent == turn.intent && next.iteration == 2 && next.status == .awaitingResults)
-        #expect(concluded.emissions == [Emission(PlanProposed(planID: next.planID, intent: "order_status", steps: next.steps))])
+        #expect(concluded.emissions == [Emission(PlanProposed(planID: next.planID, intent: "order_status", steps: next.steps, confidence: 0.7, facts: turn.facts))])
+        #expect(next.confidence == 0.7 && next.facts == turn.facts, "the next round is checked with the model's confidence and the case's facts")
         #expect(concluded.outcome == nil, "the turn goes on: no episode yet")
         #expect(turn.status == .concluded)
+    }
+
+    /// A rule or a human refused a step: the customer is told why, the turn ends declined, and
+    /// no human is asked to take over; a later outcome of the turn is ignored.
+    @Test func aDeclinedStepTellsTheCustomerWhyWithoutAHandover() throws {
+        var turn = Self.planned(2)
+        let cause = UUID()
+        let transition = try turn.decline(turn.stepIDs[1], after: cause, reply: "That order has already shipped.")
+        #expect(transition == .failed([.reply(DerivedID.make(from: cause, label: "reply"), .answer, "That order has already shipped.")]))
+        #expect(turn.status == .declined)
+        #expect(try turn.receive(Self.first, for: turn.stepIDs[0]) == .ignored(.turnEnded(.declined)))
+    }
+
+    /// While a step waits for approval the customer hears so, and the turn keeps waiting.
+    @Test func awaitingApprovalRepliesAndKeepsWaiting() throws {
+        var turn = Self.planned(1)
+        let cause = UUID()
+        #expect(try turn.awaitApproval(of: turn.stepIDs[0], after: cause, reply: "Asked a colleague.") == .failed([.reply(DerivedID.make(from: cause, label: "reply"), .answer, "Asked a colleague.")]))
+        #expect(turn.status == .awaitingResults && turn.missing == 1)
+        #expect(try turn.receive(Self.first, for: turn.stepIDs[0]) == .resultsComplete)
+        #expect(try turn.awaitApproval(of: turn.stepIDs[0], after: cause, reply: "late") == .ignored(.stepSettled))
     }
 
     @Test func concludingBeforeEveryResultOrTwiceIsAnErrorNotACrash() throws {
@@ -265,7 +288,7 @@ import Testing
         ModelRow(name: "respond answers", action: .respond(text: "Shipped."), iteration: 0, expect: .answer("Shipped.")),
         ModelRow(name: "handover hands over", action: .handover(reason: .customerRequest, text: "Connecting you.", skills: ["general"]), iteration: 0,
                  expect: .handOver(reason: .customerRequest, reply: "Connecting you.", summary: "After tool results: because", skills: ["general"])),
-        ModelRow(name: "more tools with a round left plan again", action: .plan(steps: [PlanTurnTests.step("t9")]), iteration: 0, expect: .nextRound([PlanTurnTests.step("t9")])),
+        ModelRow(name: "more tools with a round left plan again", action: .plan(steps: [PlanTurnTests.step("t9")]), iteration: 0, expect: .nextRound([PlanTurnTests.step("t9")], confidence: 0.9)),
         ModelRow(name: "more tools with no round left: the template", action: .plan(steps: [PlanTurnTests.step("t9")]), iteration: 1, expect: nil),
         ModelRow(name: "a question after tools ran: the template", action: .clarify(slot: "x", question: "?", attempt: 1), iteration: 0, expect: nil),
     ])

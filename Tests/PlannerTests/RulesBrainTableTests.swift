@@ -173,6 +173,28 @@ let brainRows: [BrainRow] = [
     BrainRow(.retail, Prior.pending("order_status", asked: "order_id"), "ABC123 — actually let me talk to a person", intent: "human_agent",
              .handover(reason: .customerRequest, skills: ["general"])),
     BrainRow(.retail, "Hello!", intent: "greeting", .respond(contains: "orders")),
+    // Writes: the plan reads the order first (the rules need it), then acts.
+    BrainRow(.retail, "I want a refund of $20 for order DEF456", intent: "refund",
+             .plan(tool: "create_refund", args: ["order_id": "DEF456", "amount": 20, "reason": "customer request"]),
+             slots: ["order_id": said("DEF456"), "amount": said("20")]),
+    BrainRow(.retail, "Please refund USD 80.50 on def456", intent: "refund",
+             .plan(tool: "create_refund", args: ["order_id": "DEF456", "amount": 80.5, "reason": "customer request"]),
+             slots: ["order_id": said("DEF456"), "amount": said("80.50")]),
+    BrainRow(.retail, "I'd like my money back for DEF456", intent: "refund", .clarify(slot: "amount", asks: "How much", attempt: 1),
+             slots: ["order_id": said("DEF456")], pending: "refund"),
+    BrainRow(.retail, "Please cancel order def456", intent: "cancel_order", .plan(tool: "cancel_order", args: ["order_id": "DEF456"]),
+             slots: ["order_id": said("DEF456")]),
+    BrainRow(.retail, "Change the delivery address of DEF456 to 1 New Road, Leeds LS1 1AA", intent: "change_address",
+             .plan(tool: "update_shipping_address", args: ["order_id": "DEF456", "address": "1 New Road, Leeds LS1 1AA"]),
+             slots: ["order_id": said("DEF456"), "address": said("1 New Road, Leeds LS1 1AA")]),
+    BrainRow(.retail, "Can you email me the invoice for ABC123?", intent: "email_invoice",
+             .plan(tool: "send_email", args: ["order_id": "ABC123", "subject": "Your invoice", "body": "As you asked, here is the invoice for your order. You can also download it from your account at any time."]),
+             slots: ["order_id": said("ABC123")]),
+    BrainRow(.retail, "I need the invoice for order ABC123", intent: "invoice", .plan(tool: "get_invoice", args: ["order_id": "ABC123"]),
+             slots: ["order_id": said("ABC123")]),
+    BrainRow(.retail, "My mug from order ABC123 arrived broken", intent: "complaint",
+             .plan(tool: "create_ticket", args: ["order_id": "ABC123", "subject": "Damaged or faulty item", "body": "The customer reported a damaged or faulty item in this order.", "priority": "high"]),
+             slots: ["order_id": said("ABC123")]),
     BrainRow(.retail, "Can you write me a poem about cheese?", intent: "unknown", .handover(reason: .unknownIntent, skills: ["general"])),
 ]
 
@@ -260,6 +282,21 @@ let answerRows: [AnswerRow] = [
               result: ["order_id": "ABC123", "found": true, "status": "shipped", "carrier": "UPS", "tracking_number": "1Z999AA10123456784", "estimated_delivery": "2026-11-25"],
               says: ["UPS", "1Z999AA10123456784", "2026-11-25"]),
     AnswerRow(pack: .retail, intent: "order_status", slots: ["order_id": said("ZZZ999")], result: ["order_id": "ZZZ999", "found": false], says: ["couldn't find", "ZZZ999"]),
+    AnswerRow(pack: .retail, intent: "refund", slots: ["order_id": said("DEF456"), "amount": said("80")],
+              result: ["refund_id": "R-9001", "order_id": "DEF456", "amount": 80, "amount_text": "USD 80.00", "currency": "USD", "refunded_total": 80],
+              says: ["refunded USD 80.00", "DEF456", "R-9001"]),
+    AnswerRow(pack: .retail, intent: "cancel_order", slots: ["order_id": said("DEF456")],
+              result: ["order_id": "DEF456", "status": "cancelled", "previous_status": "processing"], says: ["DEF456 is cancelled"]),
+    AnswerRow(pack: .retail, intent: "change_address", slots: ["order_id": said("DEF456")],
+              result: ["order_id": "DEF456", "shipping_address": "1 New Road, Leeds LS1 1AA", "previous_address": "221B Baker Street"], says: ["1 New Road, Leeds LS1 1AA"], never: ["221B"]),
+    AnswerRow(pack: .retail, intent: "email_invoice", slots: ["order_id": said("ABC123")],
+              result: ["email_id": "E-7001", "order_id": "ABC123", "status": "queued", "to": "a***@example.com"], says: ["a***@example.com", "ABC123"]),
+    AnswerRow(pack: .retail, intent: "invoice", slots: ["order_id": said("ABC123")],
+              result: ["order_id": "ABC123", "found": true, "invoice_id": "INV-5001", "amount": 59.9, "currency": "USD", "status": "paid", "issued_at": "2026-11-18", "pdf_url": "https://shop.example/default/invoices/INV-5001.pdf"],
+              says: ["INV-5001", "https://shop.example/default/invoices/INV-5001.pdf"]),
+    AnswerRow(pack: .retail, intent: "invoice", slots: ["order_id": said("ZZZ999")], result: ["order_id": "ZZZ999", "found": false], says: ["couldn't find an invoice"]),
+    AnswerRow(pack: .retail, intent: "complaint", slots: ["order_id": said("ABC123")],
+              result: ["ticket_id": "T-3001", "status": "open", "priority": "high"], says: ["T-3001", "ABC123"]),
     AnswerRow(pack: .retail, intent: "order_status", slots: ["order_id": said("DEF456")],
               result: ["order_id": "DEF456", "found": true, "status": "processing", "carrier": .null], says: ["being prepared"]),
     AnswerRow(pack: .retail, intent: "order_status", slots: ["order_id": said("GHI789")],
@@ -280,8 +317,10 @@ let answerRows: [AnswerRow] = [
         switch (row.expect, decision.action) {
         case (.plan(let tool, let args), .plan(let steps)):
             #expect(decision.nextAction == .toolCalls)
-            #expect(steps.map(\.tool) == [tool])
-            #expect(steps.first?.args == args)
+            // The step that acts is the last; earlier ones fetch what its rules read.
+            #expect(steps.last?.tool == tool)
+            #expect(steps.last?.args == args)
+            #expect(steps.allSatisfy { pack.intent(named: row.intent)?.allowedTools.contains($0.tool) == true })
             // What the brain proposes passes the verifier's argument check.
             let contract = try #require(pack.tools[tool])
             #expect(contract.inputSchema.validate(args).isValid, "\(args.serializedString())")

@@ -124,8 +124,8 @@ public struct CreateRefund: WriteTool {
         let refundID = try rows.first(where: { _ in true })!.decode("refund_id", as: String.self)
         return .object([
             "refund_id": .string(refundID), "order_id": .string(plan.order.orderID),
-            "amount": .number(RetailMoney.units(plan.cents)), "currency": .string(plan.order.currency),
-            "refunded_total": .number(RetailMoney.units(plan.order.refundedCents + plan.cents)),
+            "amount": .number(RetailMoney.units(plan.cents)), "amount_text": .string(RetailMoney.text(plan.cents, plan.order.currency)),
+            "currency": .string(plan.order.currency), "refunded_total": .number(RetailMoney.units(plan.order.refundedCents + plan.cents)),
         ])
     }
 

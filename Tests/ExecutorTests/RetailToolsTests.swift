@@ -1,0 +1,192 @@
+import DatabaseTestSupport
+import DomainPack
+import Events
+@testable import ExecutorApp
+import Foundation
+import JSON
+import Postgres
+import Testing
+
+/// The retail pack's tools on a real `commerce` schema: each tenant-scoped test works on a
+/// private copy of the demo orders, so writes never disturb other tests.
+enum CommerceDB {
+    static func withTenant<T>(_ body: (PostgresPool, String) async throws -> T) async throws -> T {
+        try await ExecutorDB.withPool { pool in
+            let record = CommerceSchema.systemOfRecord
+            try await migrate(pool, schema: record.name, migrations: record.migrations, logger: ExecutorDB.logger)
+            try await record.seedDemoData(pool)
+            let tenant = TestDB.uniqueName("r")
+            try await pool.transaction { connection in
+                try connection.query("INSERT INTO commerce.customers SELECT \(tenant), customer_id, name, email FROM commerce.customers WHERE tenant_id = 'default'")
+                try connection.query("""
+                    INSERT INTO commerce.orders (tenant_id, order_id, customer_id, status, placed_at, total_cents, currency, refunded_cents, shipping_address)
+                    SELECT \(tenant), order_id, customer_id, status, placed_at, total_cents, currency, 0, shipping_address FROM commerce.orders WHERE tenant_id = 'default'
+                    """)
+                try connection.query("INSERT INTO commerce.shipments SELECT \(tenant), order_id, carrier, tracking_number, shipped_at, estimated_delivery, delivered_at FROM commerce.shipments WHERE tenant_id = 'default'")
+                try connection.query("INSERT INTO commerce.invoices SELECT \(tenant), invoice_id, order_id, amount_cents, status, issued_at FROM commerce.invoices WHERE tenant_id = 'default'")
+            }
+            func cleanUp() async throws {
+                try await pool.transaction { connection in
+                    for table in ["refunds", "support_tickets", "email_outbox", "invoices", "shipments", "orders", "customers"] {
+                        try connection.query("DELETE FROM commerce.\(identifier: table) WHERE tenant_id = \(tenant)")
+                    }
+                }
+            }
+            do {
+                let result = try await body(pool, tenant)
+                try await cleanUp()
+                return result
+            } catch {
+                try? await cleanUp()
+                throw error
+            }
+        }
+    }
+
+    static func run(_ tool: any NativeTool, _ args: JSONValue, tenant: String, _ pool: PostgresPool) async throws -> JSONValue {
+        try await pool.transaction { try tool.run(args: args, tenantID: tenant, in: $0) }
+    }
+
+    static func preview(_ tool: any WriteTool, _ args: JSONValue, tenant: String, _ pool: PostgresPool) async throws -> EffectPreview {
+        try await pool.transaction { connection in
+            try connection.execute(simple: "SET TRANSACTION READ ONLY")
+            return try tool.preview(args: args, tenantID: tenant, in: connection)
+        }
+    }
+
+    static func order(_ id: String, tenant: String, _ pool: PostgresPool) async throws -> (status: String, refundedCents: Int64, address: String) {
+        let row = try #require(try await pool.query("SELECT status, refunded_cents, shipping_address FROM commerce.orders WHERE tenant_id = \(tenant) AND order_id = \(id)").first)
+        return (try row.decode("status"), try row.decode("refunded_cents"), try row.decode("shipping_address"))
+    }
+
+    static func count(_ table: String, tenant: String, _ pool: PostgresPool) async throws -> Int {
+        try #require(try await pool.query("SELECT count(*)::int AS n FROM commerce.\(identifier: table) WHERE tenant_id = \(tenant)").first).decode("n", as: Int.self)
+    }
+}
+
+@Suite struct RetailToolsTests {
+    @Test func getOrderAndInvoiceReadTheOrder() async throws {
+        try await CommerceDB.withTenant { pool, tenant in
+            let order = try await CommerceDB.run(GetOrder(), ["order_id": "DEF456"], tenant: tenant, pool)
+            #expect(order["status"] == "processing" && order["total"] == 129 && order["refundable"] == 129 && order["currency"] == "USD")
+            #expect(order["shipping_address"] == "221B Baker Street, London NW1 6XE")
+            try expectValidResult(order, tool: "get_order", pack: retailPack)
+            let shipped = try await CommerceDB.run(GetOrder(), ["order_id": "ABC123"], tenant: tenant, pool)
+            #expect(shipped["carrier"] == "UPS" && shipped["tracking_number"] == "1Z999AA10123456784")
+            #expect(try await CommerceDB.run(GetOrder(), ["order_id": "ZZZ999"], tenant: tenant, pool) == ["order_id": "ZZZ999", "found": false])
+
+            let invoice = try await CommerceDB.run(GetInvoice(), ["order_id": "ABC123"], tenant: tenant, pool)
+            #expect(invoice["invoice_id"] == "INV-5001" && invoice["amount"] == 59.9 && invoice["status"] == "paid")
+            #expect(invoice["pdf_url"] == .string("https://shop.example/\(tenant)/invoices/INV-5001.pdf"))
+            try expectValidResult(invoice, tool: "get_invoice", pack: retailPack)
+            #expect(try await CommerceDB.run(GetInvoice(), ["order_id": "ZZZ999"], tenant: tenant, pool)["found"] == false)
+        }
+    }
+
+    /// A refund's preview shows the change and changes nothing; running it changes exactly that,
+    /// and the tool refuses more than is left to refund even if a pack forgot the rule.
+    @Test func refundPreviewThenRunThenRefuseTheRest() async throws {
+        try await CommerceDB.withTenant { pool, tenant in
+            let preview = try await CommerceDB.preview(CreateRefund(), ["order_id": "DEF456", "amount": 80], tenant: tenant, pool)
+            #expect(preview.summary.contains("USD 80.00") && preview.summary.contains("DEF456"))
+            #expect(preview.changes.first == .init(target: "orders/DEF456", field: "refunded", before: 0, after: 80))
+            #expect(try await CommerceDB.order("DEF456", tenant: tenant, pool).refundedCents == 0, "a preview changes nothing")
+            #expect(try await CommerceDB.count("refunds", tenant: tenant, pool) == 0)
+
+            let refund = try await CommerceDB.run(CreateRefund(), ["order_id": "DEF456", "amount": 80, "reason": "late"], tenant: tenant, pool)
+            #expect(refund["amount"] == 80 && refund["amount_text"] == "USD 80.00" && refund["refunded_total"] == 80)
+            try expectValidResult(refund, tool: "create_refund", pack: retailPack)
+            #expect(try await CommerceDB.order("DEF456", tenant: tenant, pool).refundedCents == 8000)
+
+            await #expect(throws: ToolFailure.self) { _ = try await CommerceDB.run(CreateRefund(), ["order_id": "DEF456", "amount": 49.01], tenant: tenant, pool) }
+            let rest = try await CommerceDB.run(CreateRefund(), ["order_id": "DEF456", "amount": 49], tenant: tenant, pool)
+            #expect(rest["refunded_total"] == 129)
+            #expect(try await CommerceDB.count("refunds", tenant: tenant, pool) == 2)
+            await #expect(throws: ToolFailure.self) { _ = try await CommerceDB.run(CreateRefund(), ["order_id": "JKL012", "amount": 1], tenant: tenant, pool) }
+            await #expect(throws: ToolFailure.self) { _ = try await CommerceDB.run(CreateRefund(), ["order_id": "DEF456", "amount": 0.001], tenant: tenant, pool) }
+        }
+    }
+
+    @Test func cancelAndAddressChangeOnlyBeforeShipment() async throws {
+        try await CommerceDB.withTenant { pool, tenant in
+            let preview = try await CommerceDB.preview(UpdateShippingAddress(), ["order_id": "DEF456", "address": "1 New Road, Leeds LS1 1AA"], tenant: tenant, pool)
+            #expect(preview.changes == [.init(target: "orders/DEF456", field: "shipping_address", before: "221B Baker Street, London NW1 6XE", after: "1 New Road, Leeds LS1 1AA")])
+            let moved = try await CommerceDB.run(UpdateShippingAddress(), ["order_id": "DEF456", "address": "1 New Road, Leeds LS1 1AA"], tenant: tenant, pool)
+            #expect(moved["shipping_address"] == "1 New Road, Leeds LS1 1AA")
+            #expect(try await CommerceDB.order("DEF456", tenant: tenant, pool).address == "1 New Road, Leeds LS1 1AA")
+
+            let cancelPreview = try await CommerceDB.preview(CancelOrder(), ["order_id": "DEF456"], tenant: tenant, pool)
+            #expect(cancelPreview.changes == [.init(target: "orders/DEF456", field: "status", before: "processing", after: "cancelled")])
+            let cancelled = try await CommerceDB.run(CancelOrder(), ["order_id": "DEF456"], tenant: tenant, pool)
+            #expect(cancelled["status"] == "cancelled")
+            try expectValidResult(cancelled, tool: "cancel_order", pack: retailPack)
+            #expect(try await CommerceDB.order("DEF456", tenant: tenant, pool).status == "cancelled")
+
+            for tool: any WriteTool in [CancelOrder(), UpdateShippingAddress()] {
+                let args: JSONValue = ["order_id": "ABC123", "address": "1 New Road, Leeds LS1 1AA"]
+                let error = await #expect(throws: ToolFailure.self) { _ = try await CommerceDB.preview(tool, args, tenant: tenant, pool) }
+                #expect(["not_cancellable", "already_shipped"].contains(error?.code ?? ""), "\(tool.name)")
+            }
+            #expect(try await CommerceDB.order("ABC123", tenant: tenant, pool).status == "shipped")
+        }
+    }
+
+    @Test func ticketAndEmailAreRecorded() async throws {
+        try await CommerceDB.withTenant { pool, tenant in
+            let ticket = try await CommerceDB.run(CreateTicket(), ["subject": "Broken mug", "body": "Arrived in pieces", "priority": "high", "order_id": "ABC123"], tenant: tenant, pool)
+            #expect((ticket["ticket_id"]?.stringValue ?? "").hasPrefix("T-") && ticket["priority"] == "high")
+            let email = try await CommerceDB.run(SendEmail(), ["order_id": "ABC123", "subject": "Your invoice", "body": "Attached."], tenant: tenant, pool)
+            #expect(email["to"] == "a***@example.com" && email["status"] == "queued")
+            try expectValidResult(email, tool: "send_email", pack: retailPack)
+            let row = try #require(try await pool.query("SELECT to_address, subject FROM commerce.email_outbox WHERE tenant_id = \(tenant)").first)
+            #expect(try row.decode("to_address", as: String.self) == "ada@example.com")
+            #expect(try await CommerceDB.count("support_tickets", tenant: tenant, pool) == 1)
+            let preview = try await CommerceDB.preview(SendEmail(), ["order_id": "ABC123", "subject": "S", "body": "B"], tenant: tenant, pool)
+            #expect(preview.summary == "Email the customer of order ABC123 at a***@example.com")
+        }
+    }
+
+    /// A preview runs in a read-only transaction: a tool whose preview tried to write would fail.
+    @Test func previewsCannotWrite() async throws {
+        try await CommerceDB.withTenant { pool, tenant throws in
+            await #expect(throws: PostgresError.self) {
+                try await pool.transaction { connection in
+                    try connection.execute(simple: "SET TRANSACTION READ ONLY")
+                    _ = try CancelOrder().run(args: ["order_id": "DEF456"], tenantID: tenant, in: connection)
+                }
+            }
+            #expect(try await CommerceDB.order("DEF456", tenant: tenant, pool).status == "processing")
+        }
+    }
+
+    /// The executor answers a dry-run request with the preview, or, when the effect is impossible,
+    /// with the step's failure; and a redelivered approved refund is applied once.
+    @Test func reactorDryRunsAndRunsOnce() async throws {
+        try await CommerceDB.withTenant { pool, tenant in
+            let published = Published()
+            let reactor = ExecutorReactor(
+                pack: retailPack, tools: ExecutorService.nativeTools(for: retailPack, logger: ExecutorDB.logger), pool: pool,
+                producer: "executor@test", logger: ExecutorDB.logger, publish: { published.append($0) })
+            let (plan, step) = (UUID(), UUID())
+            let args: JSONValue = ["order_id": "DEF456", "amount": 80, "reason": "late"]
+            try await reactor.handle(try EventEnvelope.start(
+                DryRunRequested(planID: plan, stepID: step, tool: "create_refund", args: args, riskTier: .highRiskWrite, reason: "over the limit"),
+                conversationID: "conv-r", tenantID: tenant, producer: "test"))
+            try await reactor.handle(try EventEnvelope.start(
+                DryRunRequested(planID: plan, stepID: UUID(), tool: "cancel_order", args: ["order_id": "ABC123"], riskTier: .lowRiskWrite, reason: "confidence"),
+                conversationID: "conv-r", tenantID: tenant, producer: "test"))
+            let approved = try EventEnvelope.start(
+                StepApproved(planID: plan, stepID: step, tool: "create_refund", args: args, riskTier: .highRiskWrite),
+                conversationID: "conv-r", tenantID: tenant, producer: "test")
+            for _ in 0..<3 { try await reactor.handle(approved) }
+
+            let events = published.all
+            #expect(events.map(\.type) == ["DryRunCompleted", "ToolFailed", "ToolCallStarted", "ToolSucceeded", "ToolSucceeded", "ToolSucceeded"])
+            let dryRun = try events[0].decode(DryRunCompleted.self)
+            #expect(dryRun.preview.changes.contains { $0.field == "refunded" && $0.after == 80 })
+            #expect(try events[1].decode(ToolFailed.self).error.code == "not_cancellable")
+            #expect(try await CommerceDB.order("DEF456", tenant: tenant, pool).refundedCents == 8000, "three deliveries, one refund")
+            #expect(try await CommerceDB.count("refunds", tenant: tenant, pool) == 1)
+        }
+    }
+}
