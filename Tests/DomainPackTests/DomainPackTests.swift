@@ -94,7 +94,7 @@ import Testing
     @Test func telecomToolsAndTiers() throws {
         let pack = try Self.load("telecom")
         let tiers = pack.tools.mapValues(\.riskTier)
-        #expect(tiers == ["check_network_status": .read, "get_balance": .read, "get_puk": .read, "activate_sim": .highRiskWrite, "recharge": .highRiskWrite])
+        #expect(tiers == ["check_network_status": .read, "get_balance": .read, "get_puk": .read, "activate_sim": .lowRiskWrite, "recharge": .highRiskWrite])
         let network = try #require(pack.tools["check_network_status"])
         #expect(network.inputSchema.validate(["region": "LONDON"]).isValid)
         #expect(network.inputSchema.validate(["phone_number": "+447700900123"]).isValid)
