@@ -155,6 +155,7 @@ let package = Package(
         .testTarget(name: "KnowledgeTests", dependencies: ["Knowledge", "Postgres", "Events", "DatabaseTestSupport", logging], path: "Tests/KnowledgeTests", resources: [.copy("Fixtures")]),
         .testTarget(name: "ExecutorTests", dependencies: ["ExecutorApp", "DomainPack", "Events", "JSON", "Postgres", "DatabaseTestSupport", "UpstreamFixture", "ToolBindings", "ToolRuntime", "HTTPClient", logging], path: "Tests/ExecutorTests"),
         .testTarget(name: "VerifierTests", dependencies: ["VerifierApp", "DomainPack", "Events", "JSON"], path: "Tests/VerifierTests"),
+        .testTarget(name: "VerifierFlowTests", dependencies: ["VerifierApp", "DomainPack", "Events", "JSON", "Postgres", "DatabaseTestSupport", logging], path: "Tests/VerifierFlowTests"),
         .testTarget(name: "LogToolsTests", dependencies: ["LogTools", "EventBus", "Events", "JSON", "Kafka", logging], path: "Tests/LogToolsTests"),
         .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "EventBus", "Events", "Kafka", "Postgres", "DatabaseTestSupport", logging], path: "Tests/ProjectionsTests"),
         .testTarget(name: "ServiceRuntimeTests", dependencies: ["ServiceRuntime"], path: "Tests/ServiceRuntimeTests"),

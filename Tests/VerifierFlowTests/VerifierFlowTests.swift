@@ -1,0 +1,126 @@
+import DatabaseTestSupport
+import DomainPack
+import Events
+import Foundation
+import JSON
+import Logging
+import Postgres
+import Testing
+import VerifierApp
+
+let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let retailPack = try! DomainPack.load(path: repoRoot.appendingPathComponent("deploy/packs/retail.yaml").path)
+
+/// The verifier's reactions with its state in real Postgres: a step held until the result its
+/// rules read is verified, the approval ladder's dry run and approval, and one decision per
+/// approval however the decisions arrive.
+@Suite struct VerifierFlowTests {
+    static let order: JSONValue = [
+        "order_id": "DEF456", "found": true, "status": "processing", "placed_at": "2026-11-22", "total": 129, "refunded": 0,
+        "refundable": 129, "currency": "USD", "shipping_address": "221B Baker Street", "carrier": nil, "tracking_number": nil,
+    ]
+
+    func withReactor(_ body: (VerifierReactor, String) async throws -> Void) async throws {
+        try await TestDB.withPool { pool in
+            try await migrate(pool, schema: VerifierStore.schema, migrations: VerifierStore.migrations, logger: TestDB.logger)
+            let reactor = VerifierReactor(checks: VerifierChecks(pack: retailPack), store: VerifierStore(pool: pool), producer: "verifier@test", logger: TestDB.logger, publish: { _ in })
+            try await body(reactor, TestDB.uniqueName("conv"))
+        }
+    }
+
+    func plan(_ amount: Double, conversation: String, confidence: Double = 0.9) throws -> (EventEnvelope, PlanProposed) {
+        let planID = UUID()
+        let proposed = PlanProposed(planID: planID, intent: "refund", steps: [
+            PlanStep(stepID: UUID(), tool: "get_order", args: ["order_id": "DEF456"], why: "rules"),
+            PlanStep(stepID: UUID(), tool: "create_refund", args: ["order_id": "DEF456", "amount": .number(amount), "reason": "late"], why: "asked"),
+        ], confidence: confidence, facts: ["order_id": "DEF456", "amount": "\(amount)"])
+        return (try EventEnvelope.start(proposed, conversationID: conversation, tenantID: "default", producer: "planner@test"), proposed)
+    }
+
+    func orderResult(_ plan: PlanProposed, after event: EventEnvelope, result: JSONValue = order) throws -> EventEnvelope {
+        try event.reaction(ToolSucceeded(planID: plan.planID, stepID: plan.steps[0].stepID, tool: "get_order", result: result, durationMs: 2), producer: "executor@test")
+    }
+
+    @Test func aRefundOverTheLimitWaitsForItsOrderThenForAHuman() async throws {
+        try await withReactor { reactor, conversation in
+            let (event, plan) = try plan(80, conversation: conversation)
+            let first = try await reactor.outputs(for: event)
+            #expect(first.map(\.type) == ["StepApproved"], "get_order runs; create_refund waits for its result")
+            #expect(try first[0].decode(StepApproved.self).tool == "get_order")
+            #expect(try await reactor.outputs(for: event).map(\.id) == first.map(\.id), "a redelivered plan appends the same events")
+
+            let result = try orderResult(plan, after: event)
+            let released = try await reactor.outputs(for: result)
+            #expect(released.map(\.type) == ["StepVerified", "DryRunRequested"])
+            let dryRun = try released[1].decode(DryRunRequested.self)
+            #expect(dryRun.stepID == plan.steps[1].stepID && dryRun.riskTier == .highRiskWrite)
+            #expect(dryRun.reason == "args.amount > tenant.auto_refund_limit")
+            #expect(try await reactor.outputs(for: result).map(\.type) == ["StepVerified"], "released once: a redelivered result releases nothing more")
+
+            let preview = EffectPreview(summary: "Refund USD 80.00", changes: [.init(target: "orders/DEF456", field: "refunded", before: 0, after: 80)])
+            let completed = try released[1].reaction(DryRunCompleted(
+                planID: plan.planID, stepID: dryRun.stepID, tool: dryRun.tool, args: dryRun.args, riskTier: dryRun.riskTier, reason: dryRun.reason, preview: preview), producer: "executor@test")
+            let asked = try await reactor.outputs(for: completed)
+            let approval = try #require(asked.first).decode(ApprovalRequested.self)
+            #expect(asked.count == 1 && approval.preview == preview && approval.timeoutSeconds == 900 && approval.args == plan.steps[1].args)
+
+            // Two decisions race; the first on the log wins, and its redelivery repeats it.
+            let granted = try EventEnvelope.start(ApprovalGranted(approvalID: approval.approvalID, stepID: approval.stepID, decidedBy: "ana", note: "ok"),
+                                                  conversationID: conversation, tenantID: "default", producer: "hilqueue@test")
+            let denied = try EventEnvelope.start(ApprovalDenied(approvalID: approval.approvalID, stepID: approval.stepID, decidedBy: "bo", reason: "no"),
+                                                 conversationID: conversation, tenantID: "default", producer: "hilqueue@test")
+            let run = try await reactor.outputs(for: granted)
+            let step = try #require(run.first).decode(StepApproved.self)
+            #expect(run.count == 1 && step.stepID == plan.steps[1].stepID && step.riskTier == .highRiskWrite && step.args == plan.steps[1].args)
+            #expect(try await reactor.outputs(for: denied).isEmpty, "decided already")
+            #expect(try await reactor.outputs(for: granted).map(\.id) == run.map(\.id))
+        }
+    }
+
+    @Test func underTheLimitAConfidentRefundRunsAndTooMuchIsRefused() async throws {
+        try await withReactor { reactor, conversation in
+            let (small, smallPlan) = try plan(20, conversation: conversation)
+            _ = try await reactor.outputs(for: small)
+            let ran = try await reactor.outputs(for: try orderResult(smallPlan, after: small))
+            #expect(ran.map(\.type) == ["StepVerified", "StepApproved"])
+            #expect(try ran[1].decode(StepApproved.self).riskTier == .lowRiskWrite)
+
+            let (unsure, unsurePlan) = try plan(20, conversation: conversation + "-u", confidence: 0.5)
+            _ = try await reactor.outputs(for: unsure)
+            let asked = try await reactor.outputs(for: try orderResult(unsurePlan, after: unsure))
+            #expect(asked.map(\.type) == ["StepVerified", "DryRunRequested"])
+            #expect(try asked[1].decode(DryRunRequested.self).riskTier == .lowRiskWrite)
+
+            let (big, bigPlan) = try plan(500, conversation: conversation + "-b")
+            _ = try await reactor.outputs(for: big)
+            let refused = try await reactor.outputs(for: try orderResult(bigPlan, after: big))
+            let rejection = try refused[1].decode(StepRejected.self)
+            #expect(rejection.reason == .ruleFailed)
+            #expect(rejection.message == "That's more than what's left to refund on this order, so I can't do it.")
+
+            // A later turn of the same conversation reads the stored result without fetching again.
+            let later = PlanProposed(planID: UUID(), intent: "refund", steps: [
+                PlanStep(stepID: UUID(), tool: "create_refund", args: ["order_id": "DEF456", "amount": 10], why: "again"),
+            ], confidence: 0.95, facts: ["order_id": "DEF456"])
+            let again = try await reactor.outputs(for: try EventEnvelope.start(later, conversationID: conversation, tenantID: "default", producer: "planner@test"))
+            #expect(try again.first?.decode(StepApproved.self).riskTier == .lowRiskWrite)
+        }
+    }
+
+    @Test func aFailedOrderLookupRejectsTheHeldRefund() async throws {
+        try await withReactor { reactor, conversation in
+            let (event, plan) = try plan(20, conversation: conversation)
+            _ = try await reactor.outputs(for: event)
+            let failed = try event.reaction(ToolFailed(planID: plan.planID, stepID: plan.steps[0].stepID, tool: "get_order",
+                                                       error: ToolError(code: "timeout", message: "slow", retriable: true), durationMs: 2000), producer: "executor@test")
+            let outputs = try await reactor.outputs(for: failed)
+            #expect(outputs.map(\.type) == ["StepFailed", "StepRejected"])
+            #expect(try outputs[1].decode(StepRejected.self).reason == .dependencyFailed)
+
+            let (unknown, unknownPlan) = try self.plan(20, conversation: conversation + "-z")
+            _ = try await reactor.outputs(for: unknown)
+            let notFound = try await reactor.outputs(for: try orderResult(unknownPlan, after: unknown, result: ["order_id": "DEF456", "found": false]))
+            #expect(try notFound[1].decode(StepRejected.self).message == "I couldn't find that order, so I can't refund it. Could you check the order number?")
+        }
+    }
+}
