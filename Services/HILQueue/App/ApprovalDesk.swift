@@ -21,9 +21,9 @@ public struct ApprovalDesk: Sendable {
     let producer: String
     let publish: @Sendable ([EventEnvelope]) async throws -> Void
 
-    public init(pool: PostgresPool, producer: String, publish: @escaping @Sendable ([EventEnvelope]) async throws -> Void) {
+    public init(pool: PostgresPool, approvals: ApprovalQueries? = nil, producer: String, publish: @escaping @Sendable ([EventEnvelope]) async throws -> Void) {
         self.pool = pool
-        self.approvals = ApprovalQueries(pool: pool)
+        self.approvals = approvals ?? ApprovalQueries(pool: pool)
         self.producer = producer
         self.publish = publish
     }
