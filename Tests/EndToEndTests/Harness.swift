@@ -98,14 +98,26 @@ final class Platform: @unchecked Sendable {
         return Reply(status: response.status, json: (try? JSONValue.parse(response.body)) ?? .null, contentType: response.header("content-type"))
     }
 
-    func request(_ method: String, _ path: String, body: String) async throws -> Reply {
-        let response = try await http.execute(HTTPRequest(method: method, url: stack.gatewayURL + path, headers: ["content-type": "application/json"], body: Array(body.utf8), timeout: .seconds(10)))
+    func request(_ method: String, _ path: String, body: String, service: String = "gateway") async throws -> Reply {
+        let response = try await http.execute(HTTPRequest(method: method, url: stack.url(of: service) + path, headers: ["content-type": "application/json"], body: Array(body.utf8), timeout: .seconds(10)))
         return Reply(status: response.status, json: (try? JSONValue.parse(response.body)) ?? .null, contentType: response.header("content-type"))
     }
 
     func get(_ path: String, service: String = "gateway") async throws -> Reply {
         let response = try await http.execute(HTTPRequest(method: "GET", url: stack.url(of: service) + path, timeout: .seconds(10)))
         return Reply(status: response.status, json: (try? JSONValue.parse(response.body)) ?? .null, contentType: response.header("content-type"))
+    }
+
+    /// The texts delivered to the customer in a conversation, in log order.
+    func deliveredReplies(_ conversation: String) throws -> [String] {
+        try log.events(conversation: conversation).filter { $0.type == ReplyDelivered.eventType }.map { try $0.decode(ReplyDelivered.self).text }
+    }
+
+    /// The pending approval of a conversation, as `GET /v1/approvals` on HILQueue shows it.
+    func pendingApproval(_ conversation: String) async throws -> JSONValue {
+        try await eventually("a pending approval in \(conversation)") {
+            try await get("/v1/approvals", service: "hilqueue").json["approvals"]?.arrayValue?.first { $0["conversation_id"] == .string(conversation) }
+        }
     }
 
     /// Polls until `check` returns a value (projections are eventually consistent).

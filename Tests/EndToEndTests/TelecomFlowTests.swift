@@ -6,7 +6,7 @@ import Testing
 
 /// The telecom pack on the real platform with no LLM: a read tool answers from the demo
 /// `telecom` schema the executor seeds, a clarified slot is normalised before the tool sees
-/// it, and a write tool never runs without approval.
+/// it, and a write tool runs only after a human approves it.
 @Suite(.serialized, .timeLimit(.minutes(5)))
 struct TelecomFlowTests {
     @Test func outageBalanceAndTopUpWithTheTelecomPack() async throws {
@@ -33,18 +33,24 @@ struct TelecomFlowTests {
             let step = try #require(balanceEvents.first { $0.type == "StepApproved" }).decode(StepApproved.self)
             #expect(step.tool == "get_balance" && step.args == ["phone_number": "+447700900123"])
 
-            // 3. A top-up is a write: the verifier does not let it run unapproved, the customer is
-            //    handed over, and no credit is added.
+            // 3. A top-up moves money (tier 2): it waits for a human, who sees the balance before
+            //    and after; once approved, the credit is added once and the customer is told.
             let topUp = try await p.post("tc-topup", #"{"customer_id":"cus_3","text":"Top up £10 on 07700900123"}"#)
-            #expect(topUp.json["reply"]?["kind"] == "fallback")
-            #expect(topUp.json["reply"]?["text"]?.stringValue?.hasPrefix("I can't do that here") == true, "the pack's step_rejected reply")
-            let topUpEvents = try await p.log.waitForEvents(conversation: "tc-topup", count: 5)
-            let rejected = try #require(topUpEvents.first { $0.type == "StepRejected" }).decode(StepRejected.self)
-            #expect(rejected.tool == "recharge" && rejected.reason == .approvalRequired)
-            #expect(!topUpEvents.contains { $0.type == "ToolCallStarted" }, "nothing ran")
-            #expect(try topUpEvents.first { $0.type == "HandoverRequested" }?.decode(HandoverRequested.self).reason == .stepRejected)
-            let rows = try await p.pool.query("SELECT balance_pence FROM telecom.subscribers WHERE tenant_id = 'default' AND phone_number = '+447700900123'")
-            #expect(try rows.first?.decode("balance_pence", as: Int64.self) == 1250)
+            #expect(topUp.json["reply"]?["text"]?.stringValue?.hasPrefix("I've asked a colleague to approve this") == true, "\(topUp.json)")
+            let approval = try await p.pendingApproval("tc-topup")
+            #expect(approval["tool"] == "recharge" && approval["risk_tier"] == 2)
+            #expect(approval["preview"]?["changes"]?[0]?["before"] == "£12.50" && approval["preview"]?["changes"]?[0]?["after"] == "£22.50", "\(approval)")
+            #expect(!p.log.events(conversation: "tc-topup").contains { $0.type == "ToolCallStarted" }, "nothing ran before the approval")
+            let pence = { () async throws -> Int64 in
+                let rows = try await p.pool.query("SELECT balance_pence FROM telecom.subscribers WHERE tenant_id = 'default' AND phone_number = '+447700900123'")
+                return try #require(rows.first).decode("balance_pence", as: Int64.self)
+            }
+            #expect(try await pence() == 1250)
+            let id = try #require(approval["approval_id"]?.stringValue)
+            #expect(try await p.request("POST", "/v1/approvals/\(id)/approve", body: #"{"agent_id":"agent_sam"}"#, service: "hilqueue").status == 200)
+            let answer = try await p.eventually("the top-up's answer") { try p.deliveredReplies("tc-topup").dropFirst().first }
+            #expect(answer.contains("£22.50"), "\(answer)")
+            #expect(try await pence() == 2250)
         }
     }
 }
