@@ -51,7 +51,7 @@ struct ListTools: AsyncParsableCommand {
 
     func run() async throws {
         for tool in try pack.load().tools.values.sorted(by: { $0.name < $1.name }) {
-            writeOut("\(tool.name)\t\(tool.riskTier.rawValue)\t\(tool.binding)\t\(tool.operationsSummary)\n")
+            writeOut("\(tool.name)\t\(tool.riskTier)\t\(tool.binding)\t\(tool.operationsSummary)\n")
         }
     }
 }

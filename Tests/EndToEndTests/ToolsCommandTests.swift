@@ -41,7 +41,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: pack) }
         let (status, out) = try run(["tools", "list", "--pack", pack])
         #expect(status == 0)
-        #expect(out.contains("get_order_status\tread\thttp\ttimeout 2000 ms, attempts 3"))
+        #expect(out.contains("get_order_status\ttier 0\thttp\ttimeout 2000 ms, attempts 3"))
     }
 
     @Test func aDryRunValidatesAndShowsTheRequestWithoutTheSecret() throws {

@@ -180,6 +180,9 @@ let brainRows: [BrainRow] = [
     BrainRow(.retail, "Please refund USD 80.50 on def456", intent: "refund",
              .plan(tool: "create_refund", args: ["order_id": "DEF456", "amount": 80.5, "reason": "customer request"]),
              slots: ["order_id": said("DEF456"), "amount": said("80.50")]),
+    // Questions about refunds, cancelling and damage are for the knowledge base, not actions.
+    BrainRow(.retail, "How long does a refund take?", intent: "unknown", .handover(reason: .unknownIntent, skills: ["general"])),
+    BrainRow(.retail, "What happens if an item is damaged in transit?", intent: "unknown", .handover(reason: .unknownIntent, skills: ["general"])),
     BrainRow(.retail, "I'd like my money back for DEF456", intent: "refund", .clarify(slot: "amount", asks: "How much", attempt: 1),
              slots: ["order_id": said("DEF456")], pending: "refund"),
     BrainRow(.retail, "Please cancel order def456", intent: "cancel_order", .plan(tool: "cancel_order", args: ["order_id": "DEF456"]),
