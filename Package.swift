@@ -182,7 +182,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["DevStack", "EventBus", "Events", "HTTPClient", "JSON", "JSONSchema", "Kafka", "LogTopics", "Postgres", "LLMFixture", "DatabaseTestSupport", logging],
+            dependencies: ["DevStack", "EventBus", "Events", "HTTPClient", "JSON", "JSONSchema", "Kafka", "LogTopics", "Postgres", "LLMFixture", "UpstreamFixture", "DatabaseTestSupport", logging],
             path: "Tests/EndToEndTests"
         ),
     ]

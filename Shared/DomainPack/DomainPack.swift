@@ -150,6 +150,8 @@ public struct ReplyTexts: Sendable {
     public var approvalDenied: ReplyTemplate
     /// Nobody approved in time; a human takes the conversation.
     public var approvalTimeout: ReplyTemplate
+    /// The turn spent its budget (tool calls, time) or looped; a human takes over.
+    public var budgetExhausted: ReplyTemplate
 }
 
 public struct PackPolicy: Sendable {

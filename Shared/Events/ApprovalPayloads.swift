@@ -49,6 +49,10 @@ public enum StepRejection: String, Codable, Sendable, CaseIterable {
     case dependencyFailed = "dependency_failed"
     /// Before the approval ladder: every write was refused with this.
     case approvalRequired = "approval_required"
+    /// The turn's budget is spent: more tool calls than the pack allows, or past its wall time.
+    case budgetExceeded = "budget_exceeded"
+    /// The same tool with the same arguments again in one turn.
+    case loopDetected = "loop_detected"
 }
 
 /// What a write would change, rendered without changing it (the executor's dry run).

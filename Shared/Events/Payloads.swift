@@ -82,14 +82,22 @@ public struct PlanProposed: EventPayload {
     public var confidence: Double?
     /// The case's facts (slot values) when the plan was made, for the pack's business rules.
     public var facts: [String: String]?
-    public init(planID: UUID, intent: String, steps: [PlanStep], confidence: Double? = nil, facts: [String: String]? = nil) {
+    /// The turn's round (0: the first plan; a model's next rounds count up).
+    public var round: Int?
+    /// Unix milliseconds by which the turn's steps must be done (the pack's wall-time budget
+    /// from when the planner took up the message); the verifier refuses steps after it, the
+    /// executor bounds calls by it.
+    public var deadlineMillis: Int64?
+    public init(planID: UUID, intent: String, steps: [PlanStep], confidence: Double? = nil, facts: [String: String]? = nil, round: Int? = nil, deadlineMillis: Int64? = nil) {
         self.planID = planID
         self.intent = intent
         self.steps = steps
         self.confidence = confidence
         self.facts = facts
+        self.round = round
+        self.deadlineMillis = deadlineMillis
     }
-    enum CodingKeys: String, CodingKey { case planID = "plan_id", intent, steps, confidence, facts }
+    enum CodingKeys: String, CodingKey { case planID = "plan_id", intent, steps, confidence, facts, round, deadlineMillis = "deadline_ms" }
 }
 
 /// The planner needs one missing slot and asks for it; the question itself travels as a ReplyDrafted.
@@ -127,14 +135,17 @@ public struct StepApproved: EventPayload {
     public var tool: String
     public var args: JSONValue
     public var riskTier: RiskTier
-    public init(planID: UUID, stepID: UUID, tool: String, args: JSONValue, riskTier: RiskTier) {
+    /// Unix milliseconds by which the call must be done (nil: the tool's own timeout only).
+    public var deadlineMillis: Int64?
+    public init(planID: UUID, stepID: UUID, tool: String, args: JSONValue, riskTier: RiskTier, deadlineMillis: Int64? = nil) {
         self.planID = planID
         self.stepID = stepID
         self.tool = tool
         self.args = args
         self.riskTier = riskTier
+        self.deadlineMillis = deadlineMillis
     }
-    enum CodingKeys: String, CodingKey { case planID = "plan_id", stepID = "step_id", tool, args, riskTier = "risk_tier" }
+    enum CodingKeys: String, CodingKey { case planID = "plan_id", stepID = "step_id", tool, args, riskTier = "risk_tier", deadlineMillis = "deadline_ms" }
 }
 
 public struct StepRejected: EventPayload {
@@ -339,11 +350,13 @@ public enum HandoverReason: String, Codable, Sendable, CaseIterable {
     case noAnswerTemplate = "no_answer_template"
     /// A write waited for a human's approval longer than the pack allows.
     case approvalTimeout = "approval_timeout"
+    /// The turn ran out of its budget (tool calls, wall time) or went round in a loop.
+    case budgetExhausted = "budget_exhausted"
 
     /// Failures on our side go ahead of ordinary requests in the human queue.
     public var isPlatformFailure: Bool {
         switch self {
-        case .toolFailed, .replyBlocked, .stepRejected, .approvalTimeout: true
+        case .toolFailed, .replyBlocked, .stepRejected, .approvalTimeout, .budgetExhausted: true
         default: false
         }
     }

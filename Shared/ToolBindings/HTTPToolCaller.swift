@@ -33,11 +33,14 @@ public struct HTTPToolCaller: Sendable {
         self.sleep = sleep
     }
 
-    /// Throws only `CancellationError`; every other outcome is in the result.
+    /// Throws only `CancellationError`; every other outcome is in the result. With a
+    /// `deadline` (the turn's wall time), no attempt outlasts it and no retry starts after it:
+    /// the call then ends as a timeout.
     public func call(
-        tool: String, binding: HTTPBinding, arguments: JSONValue, idempotencyKey: String, timeout: Duration, retry: RetryPolicy
+        tool: String, binding: HTTPBinding, arguments: JSONValue, idempotencyKey: String, timeout: Duration, retry: RetryPolicy,
+        deadline: ContinuousClock.Instant? = nil
     ) async throws -> ToolCallOutcome {
-        let request: HTTPRequest
+        var request: HTTPRequest
         do {
             request = try Self.request(for: binding, arguments: arguments, idempotencyKey: idempotencyKey, timeout: timeout, secrets: secrets)
         } catch {
@@ -48,6 +51,11 @@ public struct HTTPToolCaller: Sendable {
             guard breakers.allow(tool) else {
                 return ToolCallOutcome(result: .failure(.circuitOpen), attempts: attempt)
             }
+            if let deadline {
+                let remaining = deadline - .now
+                guard remaining > .milliseconds(10) else { return ToolCallOutcome(result: .failure(.timeout), attempts: attempt) }
+                request.timeout = min(timeout, remaining)
+            }
             attempt += 1
             let outcome = try await send(request)
             switch outcome {
@@ -57,7 +65,7 @@ public struct HTTPToolCaller: Sendable {
             case .failure(let failure):
                 // A customer's bad request says the upstream is fine.
                 if failure.countsAgainstUpstream { breakers.recordFailure(tool) } else { breakers.recordSuccess(tool) }
-                guard let delay = retry.delay(after: failure, attempt: attempt) else {
+                guard let delay = retry.delay(after: failure, attempt: attempt), deadline.map({ .now + delay < $0 }) ?? true else {
                     return ToolCallOutcome(result: .failure(failure), attempts: attempt)
                 }
                 try await sleep(delay)

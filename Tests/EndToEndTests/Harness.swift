@@ -24,6 +24,7 @@ final class Platform: @unchecked Sendable {
     let pool: PostgresPool
 
     /// `pack` names a file in deploy/packs.
+    /// `pack`: a shipped pack's name, or the absolute path of a pack file.
     static func start(_ name: String, pack: String = "retail", environment extra: [String: String] = [:], secrets: [String: String] = [:]) async throws -> Platform {
         let env = ProcessInfo.processInfo.environment
         let binDirectory = env["SWITCHBOARD_BIN_DIR"] ?? repoRoot.appendingPathComponent(".build/debug").path
@@ -31,7 +32,7 @@ final class Platform: @unchecked Sendable {
         let database = try await ScratchDatabase.create("e2e_\(name)")
         let stack = DevStack(options: .init(
             binDirectory: binDirectory, runDirectory: runRoot + "/" + database.name, databaseURL: database.url,
-            domainPackPath: repoRoot.appendingPathComponent("deploy/packs/\(pack).yaml").path,
+            domainPackPath: pack.hasPrefix("/") ? pack : repoRoot.appendingPathComponent("deploy/packs/\(pack).yaml").path,
             basePort: 0, partitions: 4, fetchWaitMs: 5, logLevel: "info", extraEnvironment: extra, secretEnvironment: secrets
         ), logger: Logger(label: "e2e.stack"))
         do {

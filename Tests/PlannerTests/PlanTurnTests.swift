@@ -30,13 +30,16 @@ import Testing
     @Test func proposingDerivesThePlanAndStepIDsFromTheCausingEvent() throws {
         let (turn, emission) = PlanTurn.propose(
             after: Self.message, turnID: Self.turnID, conversationID: "conv-1", intent: "order_status",
-            steps: [Self.step("get_order_status", ["order_id": "ABC123"]), Self.step("t1")], confidence: 0.85, facts: ["order_id": "ABC123"])
+            steps: [Self.step("get_order_status", ["order_id": "ABC123"]), Self.step("t1")], confidence: 0.85, facts: ["order_id": "ABC123"],
+            deadlineMillis: 1_800_000_008_000, tokensUsed: 120)
         let planID = DerivedID.make(from: Self.message, label: "plan")
         #expect(turn.planID == planID)
         #expect(turn.stepIDs == [DerivedID.make(from: planID, label: "step/0"), DerivedID.make(from: planID, label: "step/1")])
         #expect(turn.steps.map(\.stepID) == turn.stepIDs)
         #expect(turn.status == .awaitingResults && turn.missing == 2 && turn.iteration == 0)
-        #expect(emission == Emission(PlanProposed(planID: planID, intent: "order_status", steps: turn.steps, confidence: 0.85, facts: ["order_id": "ABC123"])))
+        #expect(emission == Emission(PlanProposed(
+            planID: planID, intent: "order_status", steps: turn.steps, confidence: 0.85, facts: ["order_id": "ABC123"], round: 0, deadlineMillis: 1_800_000_008_000)))
+        #expect(turn.deadlineMillis == 1_800_000_008_000 && turn.tokensUsed == 120)
         #expect(turn.confidence == 0.85 && turn.facts == ["order_id": "ABC123"], "kept for the next round's plan")
         #expect(emission.label == nil, "the id is derived from the event type, as before")
     }
@@ -196,7 +199,7 @@ import Testing
         let next = try #require(concluded.next)
         #expect(next.planID == DerivedID.make(from: Self.verified, label: "plan"))
         #expect(next.turnID == turn.turnID && next.intent == turn.intent && next.iteration == 2 && next.status == .awaitingResults)
-        #expect(concluded.emissions == [Emission(PlanProposed(planID: next.planID, intent: "order_status", steps: next.steps, confidence: 0.7, facts: turn.facts))])
+        #expect(concluded.emissions == [Emission(PlanProposed(planID: next.planID, intent: "order_status", steps: next.steps, confidence: 0.7, facts: turn.facts, round: 2, deadlineMillis: turn.deadlineMillis))])
         #expect(next.confidence == 0.7 && next.facts == turn.facts, "the next round is checked with the model's confidence and the case's facts")
         #expect(concluded.outcome == nil, "the turn goes on: no episode yet")
         #expect(turn.status == .concluded)

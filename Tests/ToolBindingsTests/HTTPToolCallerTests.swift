@@ -97,6 +97,26 @@ struct HTTPToolCallerTests {
         }
     }
 
+    /// The turn's deadline ends the call: the attempt in flight is cut to what is left, and no
+    /// retry starts after it, however many attempts the contract allows.
+    @Test func theTurnsDeadlineStopsRetries() async throws {
+        try await withCaller { caller, upstream, client, _, _ in
+            let outcome = try await caller.call(
+                tool: "t", binding: HTTPBinding(method: "GET", urlTemplate: upstream.url("/slow/x")), arguments: [:],
+                idempotencyKey: "k", timeout: .seconds(5), retry: RetryPolicy(attempts: 10, baseDelay: .milliseconds(1)),
+                deadline: .now + .milliseconds(700))
+            #expect(outcome.result == .failure(.timeout))
+            #expect(outcome.attempts == 1, "the first attempt was cut at the deadline; none followed")
+            #expect(try await upstream.log(client).count == 1)
+
+            let late = try await caller.call(
+                tool: "t", binding: HTTPBinding(method: "GET", urlTemplate: upstream.url("/ok/x")), arguments: [:],
+                idempotencyKey: "k2", timeout: .seconds(5), retry: Self.retry, deadline: .now - .seconds(1))
+            #expect(late == ToolCallOutcome(result: .failure(.timeout), attempts: 0), "past the deadline nothing is sent")
+            #expect(try await upstream.log(client).count == 1)
+        }
+    }
+
     @Test func malformedJSONIsNotRetried() async throws {
         try await withCaller { caller, upstream, _, sleeps, _ in
             let outcome = try await caller.call(

@@ -164,4 +164,25 @@ let ladderPack = try! DomainPack.parse(yaml: """
     @Test func onlyResultsThatRulesReadAreKept() {
         #expect(Self.ladder.toolsRulesRead == ["get_order"])
     }
+
+    /// The turn's budget: the wall time, loops, and the number of tool calls across rounds.
+    @Test func budgets() {
+        let retail = VerifierChecks(pack: try! DomainPack.load(path: repoRoot.appendingPathComponent("deploy/packs/retail.yaml").path))
+        func step(_ tool: String, _ id: String) -> PlanStep { PlanStep(stepID: UUID(), tool: tool, args: ["order_id": .string(id)], why: "t") }
+        let a = step("get_order", "AAA111"), b = step("get_order", "BBB222"), again = step("get_order", "AAA111")
+        let c = step("get_order", "CCC333"), d = step("get_order", "DDD444")
+
+        #expect(retail.budget([a, b], earlier: [], nowMillis: 1000, deadlineMillis: 2000).isEmpty)
+        let late = retail.budget([a, b], earlier: [], nowMillis: 2001, deadlineMillis: 2000)
+        #expect(late.count == 2 && late.values.allSatisfy { $0.0 == .budgetExceeded })
+        let loop = retail.budget([a, again], earlier: [], nowMillis: 0, deadlineMillis: nil)
+        #expect(loop.count == 1 && loop[again.stepID]?.0 == .loopDetected, "the same tool with the same arguments twice")
+        let loopAcrossRounds = retail.budget([again], earlier: [VerifierChecks.signature(a)], nowMillis: 0, deadlineMillis: nil)
+        #expect(loopAcrossRounds[again.stepID]?.0 == .loopDetected)
+        // The retail pack allows 3 tool calls per turn; a 4th is refused, in this plan or across rounds.
+        let four = retail.budget([a, b, c, d], earlier: [], nowMillis: 0, deadlineMillis: nil)
+        #expect(four.count == 1 && four[d.stepID]?.0 == .budgetExceeded)
+        let acrossRounds = retail.budget([c, d], earlier: [VerifierChecks.signature(a), VerifierChecks.signature(b)], nowMillis: 0, deadlineMillis: nil)
+        #expect(acrossRounds.count == 1 && acrossRounds[d.stepID]?.0 == .budgetExceeded)
+    }
 }

@@ -80,10 +80,14 @@ public struct ExecutorReactor: Sendable {
             }
             let started = ContinuousClock.now
             var outcome: Result<JSONValue, ToolFailure>
-            if let tool, let contract {
-                // The contract's timeout bounds the tool's statements only; each pair is one
-                // round trip (the timeout is an integer from the pack, never client input).
-                try connection.execute(simple: "SAVEPOINT tool_call; SET LOCAL statement_timeout = \(max(1, contract.timeoutMs))")
+            let remainingMs = step.deadlineMillis.map { Int($0 - EventEnvelope.nowMillis()) }
+            if let remainingMs, remainingMs <= 0 {
+                outcome = .failure(ToolFailure(code: "timeout", message: "the turn's wall time was spent before the call", retriable: false))
+            } else if let tool, let contract {
+                // The contract's timeout (or what is left of the turn's) bounds the tool's
+                // statements only; each pair is one round trip (an integer, never client input).
+                let timeoutMs = min(contract.timeoutMs, remainingMs ?? Int.max)
+                try connection.execute(simple: "SAVEPOINT tool_call; SET LOCAL statement_timeout = \(max(1, timeoutMs))")
                 do {
                     outcome = .success(try tool.run(args: step.args, tenantID: event.tenantID, in: connection))
                     try connection.execute(simple: "RELEASE SAVEPOINT tool_call; SET LOCAL statement_timeout = 0")
@@ -92,7 +96,7 @@ public struct ExecutorReactor: Sendable {
                     outcome = .failure(failure)
                 } catch let error as PostgresError where error.sqlState == "57014" {
                     try connection.execute(simple: "ROLLBACK TO SAVEPOINT tool_call; SET LOCAL statement_timeout = 0")
-                    outcome = .failure(ToolFailure(code: "timeout", message: "tool exceeded \(contract.timeoutMs) ms", retriable: true))
+                    outcome = .failure(ToolFailure(code: "timeout", message: "tool exceeded \(timeoutMs) ms", retriable: true))
                 }
             } else {
                 outcome = .failure(ToolFailure(code: "not_implemented", message: "no native implementation for '\(step.tool)'", retriable: false))
@@ -122,6 +126,11 @@ public struct ExecutorReactor: Sendable {
 }
 
 extension ExecutorReactor {
+    /// The turn's deadline on this process's clock (nil: none given).
+    static func deadline(_ step: StepApproved) -> ContinuousClock.Instant? {
+        step.deadlineMillis.map { .now + .milliseconds($0 - EventEnvelope.nowMillis()) }
+    }
+
     /// What the step would change, without changing it: a native write tool's `preview` in a
     /// read-only transaction, or the request an `http` tool would send (secrets masked). A
     /// preview that finds the effect impossible (no such order, already shipped) answers as the
@@ -189,7 +198,7 @@ extension ExecutorReactor {
         }
         let outcome = try await http.call(
             tool: step.tool, binding: binding, arguments: step.args, idempotencyKey: step.stepID.lowercaseString,
-            timeout: .milliseconds(contract.timeoutMs), retry: contract.operations.retry)
+            timeout: .milliseconds(contract.timeoutMs), retry: contract.operations.retry, deadline: Self.deadline(step))
         if let ttl, case .success(let value) = outcome.result { readCache.store(value, for: cacheKey, ttl: ttl, at: .now) }
         return outcome
     }

@@ -89,6 +89,11 @@ struct PlanTurn: Codable, Sendable, Equatable {
     /// ladder and business rules read them from the plan.
     let confidence: Double?
     let facts: [String: String]
+    /// Unix milliseconds by which the turn's steps must be done (the pack's wall-time budget
+    /// from when the planner took up the message); every round of the turn keeps it.
+    let deadlineMillis: Int64?
+    /// Language-model tokens (in + out) the turn has spent so far, against the pack's budget.
+    private(set) var tokensUsed: Int
     private(set) var results: [UUID: JSONValue]
     private(set) var status: Status
 
@@ -104,7 +109,7 @@ struct PlanTurn: Codable, Sendable, Equatable {
     /// Builds a plan: the one place plan and step ids are derived (from the causing event's id).
     static func propose(
         after cause: UUID, turnID: UUID, conversationID: String, intent: String, steps: [BrainDecision.ProposedStep], iteration: Int = 0,
-        confidence: Double? = nil, facts: [String: String] = [:]
+        confidence: Double? = nil, facts: [String: String] = [:], deadlineMillis: Int64? = nil, tokensUsed: Int = 0
     ) -> (turn: PlanTurn, emission: Emission) {
         let planID = DerivedID.make(from: cause, label: "plan")
         let planSteps = steps.enumerated().map { index, step in
@@ -112,8 +117,10 @@ struct PlanTurn: Codable, Sendable, Equatable {
         }
         let turn = PlanTurn(
             planID: planID, turnID: turnID, conversationID: conversationID, intent: intent, stepIDs: planSteps.map(\.stepID),
-            steps: planSteps, iteration: iteration, confidence: confidence, facts: facts, results: [:], status: .awaitingResults)
-        return (turn, Emission(PlanProposed(planID: planID, intent: intent, steps: planSteps, confidence: confidence, facts: facts)))
+            steps: planSteps, iteration: iteration, confidence: confidence, facts: facts, deadlineMillis: deadlineMillis, tokensUsed: tokensUsed,
+            results: [:], status: .awaitingResults)
+        return (turn, Emission(PlanProposed(
+            planID: planID, intent: intent, steps: planSteps, confidence: confidence, facts: facts, round: iteration, deadlineMillis: deadlineMillis)))
     }
 
     /// What the decision for a customer message appends, and the plan it opens, if any.
@@ -127,14 +134,16 @@ struct PlanTurn: Codable, Sendable, Equatable {
         var tools: [String]
     }
 
-    static func open(after message: UUID, turnID: UUID, conversationID: String, decision: BrainDecision, brain: String) -> Opening {
+    static func open(
+        after message: UUID, turnID: UUID, conversationID: String, decision: BrainDecision, brain: String, deadlineMillis: Int64? = nil, tokensUsed: Int = 0
+    ) -> Opening {
         let decided = Emission.decision(brain: brain, intent: decision.intent, decision)
         let replyID = DerivedID.make(from: message, label: "reply")
         switch decision.action {
         case .plan(let steps):
             let (turn, proposal) = propose(
                 after: message, turnID: turnID, conversationID: conversationID, intent: decision.intent, steps: steps,
-                confidence: decision.confidence, facts: decision.state.slots.mapValues(\.value))
+                confidence: decision.confidence, facts: decision.state.slots.mapValues(\.value), deadlineMillis: deadlineMillis, tokensUsed: tokensUsed)
             let tools = steps.map(\.tool)
             return Opening(emissions: [decided, proposal], turn: turn, outcome: "planned " + tools.joined(separator: ", "), tools: tools)
         case .clarify(let slot, let question, let attempt):
@@ -197,6 +206,9 @@ struct PlanTurn: Codable, Sendable, Equatable {
         status = .failed
         return .failed(Emission.fallback(after: cause, reply: reply, reason: reason, summary: summary))
     }
+
+    /// Counts a round's model tokens against the turn's budget (the next round inherits them).
+    mutating func spend(tokens: Int) { tokensUsed += tokens }
 
     /// A rule or a human refused a step: the customer is told why (`reply`) and the turn ends
     /// without a handover, because nothing is broken and a person would say the same.
@@ -282,7 +294,7 @@ struct PlanTurn: Codable, Sendable, Equatable {
         case .nextRound(let steps, let confidence):
             let (next, proposal) = Self.propose(
                 after: cause, turnID: turnID, conversationID: conversationID, intent: intent, steps: steps, iteration: iteration + 1,
-                confidence: confidence, facts: facts)
+                confidence: confidence, facts: facts, deadlineMillis: deadlineMillis, tokensUsed: tokensUsed)
             return Concluded(emissions: [proposal], next: next)
         }
     }
@@ -317,7 +329,7 @@ struct PlanTurn: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case planID = "plan_id", turnID = "turn_id", conversationID = "conversation_id", intent, stepIDs = "step_ids", steps, iteration, results, status
-        case confidence, facts
+        case confidence, facts, deadlineMillis = "deadline_ms", tokensUsed = "tokens_used"
     }
 
     /// Lenient where older rows and journal entries are: no results, steps or status yet, and
@@ -336,6 +348,8 @@ struct PlanTurn: Codable, Sendable, Equatable {
         status = try container.decodeIfPresent(Status.self, forKey: .status) ?? .awaitingResults
         confidence = try container.decodeIfPresent(Double.self, forKey: .confidence)
         facts = try container.decodeIfPresent([String: String].self, forKey: .facts) ?? [:]
+        deadlineMillis = try container.decodeIfPresent(Int64.self, forKey: .deadlineMillis)
+        tokensUsed = try container.decodeIfPresent(Int.self, forKey: .tokensUsed) ?? 0
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -351,14 +365,18 @@ struct PlanTurn: Codable, Sendable, Equatable {
         try container.encode(status, forKey: .status)
         try container.encodeIfPresent(confidence, forKey: .confidence)
         try container.encode(facts, forKey: .facts)
+        try container.encodeIfPresent(deadlineMillis, forKey: .deadlineMillis)
+        try container.encode(tokensUsed, forKey: .tokensUsed)
     }
 
     private init(
         planID: UUID, turnID: UUID, conversationID: String, intent: String, stepIDs: [UUID], steps: [PlanStep], iteration: Int,
-        confidence: Double?, facts: [String: String], results: [UUID: JSONValue], status: Status
+        confidence: Double?, facts: [String: String], deadlineMillis: Int64?, tokensUsed: Int, results: [UUID: JSONValue], status: Status
     ) {
         self.confidence = confidence
         self.facts = facts
+        self.deadlineMillis = deadlineMillis
+        self.tokensUsed = tokensUsed
         self.planID = planID
         self.turnID = turnID
         self.conversationID = conversationID

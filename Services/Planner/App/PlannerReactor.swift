@@ -108,13 +108,18 @@ public struct PlannerReactor: Sendable {
 
     func onMessage(_ event: EventEnvelope, _ message: MessageReceived, state stored: ConversationState) async throws {
         if llm != nil, let journaled = try await store.journaled(event.id) { return try await replay(journaled, after: event) }
+        let decisionStartedMillis = EventEnvelope.nowMillis()
         var state = stored
         state.customerID = message.customerID
         let remembered = try await recall(into: &state, tenant: event.tenantID, customer: message.customerID)
         let decided = try await decide(message, state: state, event: event)
         var (emissions, decision) = (decided.emissions, decided.decision)
         if !remembered.isEmpty { decision.explain += "; remembered from earlier conversations: " + remembered.sorted().joined(separator: ", ") }
-        let opening = PlanTurn.open(after: event.id, turnID: event.correlationID, conversationID: event.conversationID, decision: decision, brain: decided.brain)
+        let opening = PlanTurn.open(
+            after: event.id, turnID: event.correlationID, conversationID: event.conversationID, decision: decision, brain: decided.brain,
+            // From when the turn is worked on, not when the message was sent: after an outage the
+            // backlog's turns still get their full budget.
+            deadlineMillis: decisionStartedMillis + Int64(brain.pack.policy.budget.wallTimeMs), tokensUsed: Self.tokens(in: emissions))
         emissions += opening.emissions
         state = decision.state
         let facts = state.slots.filter { rememberedSlots.contains($0.key) && $0.value.source == .customer }.mapValues(\.value)
@@ -161,6 +166,14 @@ public struct PlannerReactor: Sendable {
         return (emissions, model, decision)
     }
 
+    /// Model tokens (in + out) spent by the calls among `emissions`.
+    static func tokens(in emissions: [Emission]) -> Int {
+        emissions.reduce(0) { total, emission in
+            guard let call = emission.payload as? LLMCallCompleted else { return total }
+            return total + call.tokensIn + call.tokensOut
+        }
+    }
+
     static func brainEmissions(_ outcome: LLMBrain.Outcome) -> [Emission] {
         outcome.events.enumerated().map { index, payload in Emission(payload, label: "brain/\(index)") }
     }
@@ -192,6 +205,7 @@ public struct PlannerReactor: Sendable {
         var state = stored
         var emissions = turn.retractions(from: &state)
         let (brainEmissions, conclusion) = await roundConclusion(turn, state: state, event: event, tool: tool)
+        turn.spend(tokens: Self.tokens(in: brainEmissions))
         let concluded = try Self.permanent { () throws(PlanTurnError) in try turn.conclude(conclusion, after: event.id) }
         emissions += brainEmissions + concluded.emissions
         if let said = concluded.said { state.remember("assistant", said) }
@@ -214,6 +228,14 @@ public struct PlannerReactor: Sendable {
             turn.templateConclusion(tool: tool, noAnswerReply: replies.toolFailed.render([:])) { brain.answer(intent: turn.intent, result: $0, state: state) }
         }
         guard let llm, let spec = brain.pack.intent(named: turn.intent), spec.strategy != .singleShot, !turn.steps.isEmpty else {
+            return ([], template)
+        }
+        // The turn's token budget is spent: the pack's template answers from what the tools
+        // returned instead of another model round.
+        guard turn.tokensUsed < brain.pack.policy.budget.tokens else {
+            logger.info("token budget spent; answering from the template", metadata: [
+                "conversation.id": "\(event.conversationID)", "plan.id": "\(turn.planID)", "tokens": "\(turn.tokensUsed)",
+            ])
             return ([], template)
         }
         let outcome = await llm.reflect(
@@ -244,10 +266,13 @@ public struct PlannerReactor: Sendable {
                 return
             }
         }
-        let expired = rejected.reason == .approvalExpired
+        let (reason, reply): (HandoverReason, ReplyTemplate) = switch rejected.reason {
+        case .approvalExpired: (.approvalTimeout, replies.approvalTimeout)
+        case .budgetExceeded, .loopDetected: (.budgetExhausted, replies.budgetExhausted)
+        default: (.stepRejected, replies.stepRejected)
+        }
         try await onStepFailure(
-            event, stored, planID: rejected.planID, stepID: rejected.stepID, reason: expired ? .approvalTimeout : .stepRejected,
-            reply: (expired ? replies.approvalTimeout : replies.stepRejected).render([:]),
+            event, stored, planID: rejected.planID, stepID: rejected.stepID, reason: reason, reply: reply.render([:]),
             summary: "Step \(rejected.tool) was rejected (\(rejected.reason.rawValue))\(rejected.issues.first.map { ": \($0.message)" } ?? "").")
     }
 

@@ -113,6 +113,34 @@ public struct VerifierChecks: Sendable {
         }
     }
 
+    /// A step as the loop check compares it: the tool and its arguments (keys sorted).
+    public static func signature(_ step: PlanStep) -> String { step.tool + " " + step.args.serializedString() }
+
+    /// The turn's budget over a plan's steps, given the signatures of the steps of its earlier
+    /// rounds: past the deadline nothing more runs; a step repeating an earlier one (same tool,
+    /// same arguments) is a loop; steps beyond the pack's tool-call budget are refused. Returns
+    /// the refused steps with the reason.
+    public func budget(_ steps: [PlanStep], earlier: [String], nowMillis: Int64, deadlineMillis: Int64?) -> [UUID: (StepRejection, String)] {
+        var refused: [UUID: (StepRejection, String)] = [:]
+        let limit = pack.policy.budget.toolCalls
+        if let deadlineMillis, nowMillis > deadlineMillis {
+            for step in steps { refused[step.stepID] = (.budgetExceeded, "the turn's wall time (\(pack.policy.budget.wallTimeMs) ms) is spent") }
+            return refused
+        }
+        var seen = Set(earlier)
+        var count = earlier.count
+        for step in steps {
+            let signature = Self.signature(step)
+            if !seen.insert(signature).inserted {
+                refused[step.stepID] = (.loopDetected, "\(step.tool) with the same arguments again in this turn")
+                continue
+            }
+            count += 1
+            if count > limit { refused[step.stepID] = (.budgetExceeded, "more than \(limit) tool calls in one turn") }
+        }
+        return refused
+    }
+
     /// The first rule that does not hold (or cannot be shown to), as a rejection.
     static func firstFailing(_ rules: [ToolRule], roots: [String: JSONValue], path: String) -> StepOutcome? {
         for (index, rule) in rules.enumerated() {

@@ -73,7 +73,10 @@ public struct VerifierReactor: Sendable {
         case ApprovalGranted.eventType:
             let granted = try event.decode(ApprovalGranted.self)
             guard let approval = try await store.decide(approvalID: granted.approvalID, .granted, event: event.id) else { return ignoredDecision(event, granted.approvalID) }
-            return [try event.reaction(StepApproved(planID: approval.planID, stepID: approval.stepID, tool: approval.tool, args: approval.args, riskTier: approval.riskTier), producer: producer, label: "step/\(approval.stepID)")]
+            // The customer stopped waiting long ago: the approved call gets the turn's wall
+            // time afresh, from the decision.
+            let deadline = event.occurredAtMillis + Int64(checks.pack.policy.budget.wallTimeMs)
+            return [try event.reaction(StepApproved(planID: approval.planID, stepID: approval.stepID, tool: approval.tool, args: approval.args, riskTier: approval.riskTier, deadlineMillis: deadline), producer: producer, label: "step/\(approval.stepID)")]
         case ApprovalDenied.eventType:
             let denied = try event.decode(ApprovalDenied.self)
             guard let approval = try await store.decide(approvalID: denied.approvalID, .denied, event: event.id) else { return ignoredDecision(event, denied.approvalID) }
@@ -115,17 +118,33 @@ public struct VerifierReactor: Sendable {
             return !(tool.rules.isEmpty && tool.escalateWhen == nil)
         }
         let results = readsResults ? try await store.results(tenant: event.tenantID, conversation: event.conversationID) : [:]
+        // Budgets across a turn's rounds: only intents a model may plan again keep the turn's
+        // steps; a single-shot plan is checked on its own.
+        let multiRound = (plan.round ?? 0) > 0 || (checks.pack.intent(named: plan.intent).map { $0.strategy != .singleShot } ?? true)
+        let earlierRounds = multiRound && (plan.round ?? 0) > 0 ? try await store.turnSteps(event.correlationID, excluding: plan.planID) : []
+        let refused = checks.budget(plan.steps, earlier: earlierRounds, nowMillis: EventEnvelope.nowMillis(), deadlineMillis: plan.deadlineMillis)
+        if multiRound {
+            try await store.recordTurnSteps(event.correlationID, plan: plan.planID, signatures: plan.steps.filter { refused[$0.stepID] == nil }.map(VerifierChecks.signature))
+        }
         var outputs: [EventEnvelope] = []
         var held: [VerifierStore.HeldStep] = []
         var earlier: [String] = []
         for step in plan.steps {
+            if let (reason, message) = refused[step.stepID] {
+                outputs += try await emit(.rejected(reason, issues: [ValidationIssue(path: "/budget", message: message)], message: nil), for: step, planID: plan.planID, deadline: nil, after: event)
+                earlier.append(step.tool)
+                continue
+            }
             let context = VerifierChecks.StepContext(
                 tenant: event.tenantID, intent: plan.intent, confidence: plan.confidence, facts: plan.facts ?? [:], results: results, pendingTools: Set(earlier))
             let outcome = checks.check(step: step, context: context)
             if case .waiting(let tools) = outcome {
-                held.append(.init(step: step, planID: plan.planID, context: .init(intent: plan.intent, confidence: plan.confidence, facts: plan.facts ?? [:], planTools: earlier), waitingFor: tools.sorted()))
+                held.append(.init(
+                    step: step, planID: plan.planID,
+                    context: .init(intent: plan.intent, confidence: plan.confidence, facts: plan.facts ?? [:], planTools: earlier, deadlineMillis: plan.deadlineMillis),
+                    waitingFor: tools.sorted()))
             } else {
-                outputs += try await emit(outcome, for: step, planID: plan.planID, after: event)
+                outputs += try await emit(outcome, for: step, planID: plan.planID, deadline: plan.deadlineMillis, after: event)
             }
             earlier.append(step.tool)
         }
@@ -144,7 +163,7 @@ public struct VerifierReactor: Sendable {
         var released: [UUID] = []
         for item in held {
             if !succeeded {
-                outputs += try await emit(.rejected(.dependencyFailed, issues: [ValidationIssue(path: "/rules", message: "the rules of \(item.step.tool) read the result of \(tool), which failed")], message: nil), for: item.step, planID: item.planID, after: event)
+                outputs += try await emit(.rejected(.dependencyFailed, issues: [ValidationIssue(path: "/rules", message: "the rules of \(item.step.tool) read the result of \(tool), which failed")], message: nil), for: item.step, planID: item.planID, deadline: nil, after: event)
                 released.append(item.step.stepID)
                 continue
             }
@@ -156,8 +175,10 @@ public struct VerifierReactor: Sendable {
                 var next = item
                 next.waitingFor = tools.sorted()
                 stillHeld.append(next)
+            } else if let deadline = item.context.deadlineMillis, EventEnvelope.nowMillis() > deadline {
+                outputs += try await emit(.rejected(.budgetExceeded, issues: [ValidationIssue(path: "/budget", message: "the turn's wall time is spent")], message: nil), for: item.step, planID: item.planID, deadline: nil, after: event)
             } else {
-                outputs += try await emit(outcome, for: item.step, planID: item.planID, after: event)
+                outputs += try await emit(outcome, for: item.step, planID: item.planID, deadline: item.context.deadlineMillis, after: event)
             }
             released.append(item.step.stepID)
         }
@@ -167,11 +188,11 @@ public struct VerifierReactor: Sendable {
     }
 
     /// The event for a decided step; an approval is recorded before its dry run is asked for.
-    func emit(_ outcome: VerifierChecks.StepOutcome, for step: PlanStep, planID: UUID, after event: EventEnvelope) async throws -> [EventEnvelope] {
+    func emit(_ outcome: VerifierChecks.StepOutcome, for step: PlanStep, planID: UUID, deadline: Int64?, after event: EventEnvelope) async throws -> [EventEnvelope] {
         let label = "step/\(step.stepID)"
         switch outcome {
         case .approved(let tier):
-            return [try event.reaction(StepApproved(planID: planID, stepID: step.stepID, tool: step.tool, args: step.args, riskTier: tier), producer: producer, label: label)]
+            return [try event.reaction(StepApproved(planID: planID, stepID: step.stepID, tool: step.tool, args: step.args, riskTier: tier, deadlineMillis: deadline), producer: producer, label: label)]
         case .rejected(let reason, let issues, let message):
             return [try event.reaction(StepRejected(planID: planID, stepID: step.stepID, tool: step.tool, reason: reason, issues: issues, message: message), producer: producer, label: label)]
         case .needsApproval(let tier, let reason):

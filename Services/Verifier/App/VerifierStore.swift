@@ -41,6 +41,12 @@ public struct VerifierStore: Sendable {
                 released boolean NOT NULL DEFAULT false
             );
             CREATE INDEX held_steps_plan ON held_steps (plan_id) WHERE NOT released;
+            CREATE TABLE turn_steps (
+                turn_id uuid NOT NULL,
+                signature text NOT NULL,
+                plan_id uuid NOT NULL,
+                PRIMARY KEY (turn_id, signature)
+            );
             CREATE TABLE approvals (
                 step_id uuid PRIMARY KEY,
                 approval_id uuid NOT NULL UNIQUE,
@@ -61,6 +67,7 @@ public struct VerifierStore: Sendable {
         var facts: [String: String]
         /// Tools of the plan's earlier steps, for steps held behind more than one.
         var planTools: [String]
+        var deadlineMillis: Int64?
     }
 
     struct HeldStep: Sendable {
@@ -124,6 +131,20 @@ public struct VerifierStore: Sendable {
         guard !stepIDs.isEmpty else { return }
         try await pool.transaction { connection in
             for id in stepIDs { try connection.query("UPDATE verifier.held_steps SET released = true WHERE step_id = \(id)") }
+        }
+    }
+
+    /// Signatures of the steps earlier rounds of the turn proposed (not those of `excluding`).
+    func turnSteps(_ turnID: UUID, excluding plan: UUID) async throws -> [String] {
+        try await pool.query("SELECT signature FROM verifier.turn_steps WHERE turn_id = \(turnID) AND plan_id <> \(plan)").map { try $0.decode("signature", as: String.self) }
+    }
+
+    func recordTurnSteps(_ turnID: UUID, plan: UUID, signatures: [String]) async throws {
+        guard !signatures.isEmpty else { return }
+        try await pool.transaction { connection in
+            for signature in signatures {
+                try connection.query("INSERT INTO verifier.turn_steps (turn_id, signature, plan_id) VALUES (\(turnID), \(signature), \(plan)) ON CONFLICT DO NOTHING")
+            }
         }
     }
 
