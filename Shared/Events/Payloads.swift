@@ -306,14 +306,17 @@ public struct ReplyBlocked: EventPayload {
     public static let eventVersion = 1
     public var replyID: UUID
     public var kind: ReplyKind
-    /// Stable reason code: empty, too_long, pii, ungrounded.
+    /// Stable reason code: empty, too_long, pii, unrendered_template, ungrounded.
     public var reason: String
-    public init(replyID: UUID, kind: ReplyKind, reason: String) {
+    /// What exactly (for `ungrounded`: the facts nobody gave, as `id:…`, `amount:…`, `date:…`).
+    public var detail: String?
+    public init(replyID: UUID, kind: ReplyKind, reason: String, detail: String? = nil) {
         self.replyID = replyID
         self.kind = kind
         self.reason = reason
+        self.detail = detail
     }
-    enum CodingKeys: String, CodingKey { case replyID = "reply_id", kind, reason }
+    enum CodingKeys: String, CodingKey { case replyID = "reply_id", kind, reason, detail }
 }
 
 /// The gateway handed the approved reply to the customer's channel.

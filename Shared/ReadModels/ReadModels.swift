@@ -55,7 +55,17 @@ public enum ReadModels {
         migrations: KnowledgeProjection.migrations, topic: .knowledge,
         make: { [KnowledgeProjection(schema: $0)] }
     )
-    public static let all = [gateway, hilqueue, costs, cases, executions, knowledge]
+    public static let grounding = ReadModelSchema(
+        owner: "verifier", liveSchema: "grounding",
+        migrations: GroundingProjection.migrations,
+        make: { [GroundingProjection(schema: $0)] }
+    )
+    public static let groundingKnowledge = ReadModelSchema(
+        owner: "verifier", liveSchema: "grounding_knowledge",
+        migrations: KnowledgeGroundingProjection.migrations, topic: .knowledge,
+        make: { [KnowledgeGroundingProjection(schema: $0)] }
+    )
+    public static let all = [gateway, hilqueue, costs, cases, executions, knowledge, grounding, groundingKnowledge]
 
     /// The schema group holding a projection (by name) or named by its live schema.
     public static func group(named name: String) -> ReadModelSchema? {

@@ -5,6 +5,8 @@ import Foundation
 import JSON
 import Logging
 import Postgres
+import ReadModelTestSupport
+import ReadModels
 import Testing
 import VerifierApp
 
@@ -121,6 +123,48 @@ let retailPack = try! DomainPack.load(path: repoRoot.appendingPathComponent("dep
             _ = try await reactor.outputs(for: unknown)
             let notFound = try await reactor.outputs(for: try orderResult(unknownPlan, after: unknown, result: ["order_id": "DEF456", "found": false]))
             #expect(try notFound[1].decode(StepRejected.self).message == "I couldn't find that order, so I can't refund it. Could you check the order number?")
+        }
+    }
+}
+
+/// A drafted reply may state only what the conversation, the knowledge base or the pack gave:
+/// the read models are filled by their projections from events, as in the running verifier.
+@Suite struct ReplyGroundingTests {
+    @Test func repliesStatingFactsNobodyGaveAreBlocked() async throws {
+        let message = try EventEnvelope.start(MessageReceived(customerID: "cus_1001", text: "Where is my order ABC123?"), conversationID: "g-1", tenantID: "default", producer: "gateway@test")
+        let result = try message.reaction(ToolSucceeded(
+            planID: UUID(), stepID: UUID(), tool: "get_order_status",
+            result: ["order_id": "ABC123", "found": true, "status": "shipped", "carrier": "UPS", "tracking_number": "1Z999AA10123456784", "estimated_delivery": "2026-11-25", "total": "USD 59.90"],
+            durationMs: 2), producer: "executor@test")
+        let knowledge = try EventEnvelope.start(KnowledgeDocumentPublished(
+            collection: "help", documentID: "help:refunds", title: "Refunds", source: "refunds.md", contentHash: String(repeating: "ab", count: 32),
+            chunks: [.init(chunkID: "c0", ordinal: 0, headingPath: ["Refunds"], text: "Refunds up to $50 are automatic and take 5 to 10 days.", tokenCount: 12)]),
+            conversationID: "kb:help", tenantID: "default", producer: "kb@test")
+        let otherConversation = try EventEnvelope.start(MessageReceived(customerID: "cus_1002", text: "my order is GHI789"), conversationID: "g-2", tenantID: "default", producer: "gateway@test")
+
+        try await ScratchReadModels.with([ReadModels.grounding, ReadModels.groundingKnowledge]) { models in
+            try await migrate(models.pool, schema: VerifierStore.schema, migrations: VerifierStore.migrations, logger: TestDB.logger)
+            try await models.apply([message, result, knowledge, otherConversation])
+            let grounding = GroundingQueries(pool: models.pool, schema: models.schema(ReadModels.grounding), knowledgeSchema: models.schema(ReadModels.groundingKnowledge))
+            let reactor = VerifierReactor(
+                checks: VerifierChecks(pack: retailPack), store: VerifierStore(pool: models.pool), grounding: grounding,
+                producer: "verifier@test", logger: TestDB.logger, publish: { _ in })
+            func verdict(_ text: String, conversation: String = "g-1") async throws -> EventEnvelope {
+                let draft = try EventEnvelope.start(ReplyDrafted(replyID: UUID(), kind: .answer, text: text, grounding: []), conversationID: conversation, tenantID: "default", producer: "planner@test")
+                return try #require(try await reactor.outputs(for: draft).first)
+            }
+            let grounded = try await verdict("Your order ABC123 has shipped with UPS. The tracking number is 1Z999AA10123456784, due 25 Nov 2026 (USD 59.90).")
+            #expect(grounded.type == "ReplyApproved")
+            #expect(try await verdict("Refunds up to $50 are automatic.").type == "ReplyApproved", "the knowledge base states it")
+            #expect(try await verdict("It's the six-character code in your confirmation email, like ABC123.", conversation: "g-9").type == "ReplyApproved", "the pack states it")
+
+            let invented = try await verdict("Your order ABC123 has shipped. The tracking number is 1Z999AA99999999999.")
+            let blocked = try invented.decode(ReplyBlocked.self)
+            #expect(invented.type == "ReplyBlocked" && blocked.reason == "ungrounded" && blocked.detail == "id:1Z999AA99999999999")
+            #expect(try await verdict("We refunded $75.00 to you.").decode(ReplyBlocked.self).detail == "amount:75.00")
+            #expect(try await verdict("It arrives on 2026-12-01.").decode(ReplyBlocked.self).detail == "date:2026-12-01")
+            let crossed = try await verdict("Your order GHI789 is on its way.")
+            #expect(try crossed.decode(ReplyBlocked.self).detail == "id:GHI789", "another customer's order, said in another conversation")
         }
     }
 }

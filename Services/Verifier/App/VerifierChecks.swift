@@ -1,5 +1,7 @@
 public import DomainPack
 public import Events
+import Foundation
+import ReadModels
 import RuleExpressions
 import Foundation
 public import JSON
@@ -9,8 +11,32 @@ import JSONSchema
 /// without a broker and replayed identically.
 public struct VerifierChecks: Sendable {
     public let pack: DomainPack
+    /// Facts the pack's own texts state (templates, questions, rule messages): a reply may
+    /// repeat them ("like ABC123", "between £5 and £100").
+    public let packTokens: Set<String>
 
-    public init(pack: DomainPack) { self.pack = pack }
+    public init(pack: DomainPack) {
+        self.pack = pack
+        var texts: [String] = [
+            pack.replies.unknownIntent, pack.replies.clarificationLimit, pack.replies.stepRejected, pack.replies.toolFailed,
+            pack.replies.replyBlocked, pack.replies.approvalPending, pack.replies.approvalDenied, pack.replies.approvalTimeout,
+            pack.replies.budgetExhausted,
+        ].map(\.source)
+        for intent in pack.intents {
+            texts += intent.answers.map(\.template.source) + (intent.reply.map { [$0.source] } ?? []) + intent.slots.map(\.question)
+        }
+        for tool in pack.tools.values { texts += (tool.rules + tool.resultRules).map(\.message) }
+        packTokens = texts.reduce(into: Set<String>()) { tokens, text in
+            // Mustache tags are placeholders, not facts.
+            let literal = text.replacingOccurrences(of: #"\{\{[^}]*\}\}"#, with: " ", options: .regularExpression)
+            tokens.formUnion(GroundingTokens.extract(literal))
+        }
+    }
+
+    /// The facts a reply states that the pack's texts do not (to look up in the conversation).
+    public func factsToGround(in text: String) -> Set<String> {
+        GroundingTokens.extract(text).subtracting(packTokens)
+    }
 
     /// What the verifier knows when it checks a step, beyond the step itself.
     public struct StepContext: Sendable {

@@ -4,6 +4,7 @@ import Foundation
 import JSON
 public import Logging
 import Projections
+import ReadModels
 import ServiceHost
 public import ServiceRuntime
 
@@ -19,15 +20,21 @@ public struct VerifierReactor: Sendable {
 
     let checks: VerifierChecks
     let store: VerifierStore
+    /// The grounding read models (nil: replies are not checked for grounding).
+    let grounding: GroundingQueries?
     let producer: String
     let logger: Logger
     let publish: @Sendable ([EventEnvelope]) async throws -> Void
     /// Results kept for rules (`results.<tool>`); other tools' results are not stored.
     let rulesRead: Set<String>
 
-    public init(checks: VerifierChecks, store: VerifierStore, producer: String, logger: Logger, publish: @escaping @Sendable ([EventEnvelope]) async throws -> Void) {
+    public init(
+        checks: VerifierChecks, store: VerifierStore, grounding: GroundingQueries? = nil, producer: String, logger: Logger,
+        publish: @escaping @Sendable ([EventEnvelope]) async throws -> Void
+    ) {
         self.checks = checks
         self.store = store
+        self.grounding = grounding
         self.producer = producer
         self.logger = logger
         self.publish = publish
@@ -93,6 +100,18 @@ public struct VerifierReactor: Sendable {
             let draft = try event.decode(ReplyDrafted.self)
             if let reason = checks.check(reply: draft) {
                 return [try event.reaction(ReplyBlocked(replyID: draft.replyID, kind: draft.kind, reason: reason), producer: producer)]
+            }
+            // Every id, amount, date and address the reply states must come from this
+            // conversation (the customer, a tool, an agent), the knowledge base or the pack.
+            let facts = checks.factsToGround(in: draft.text)
+            if !facts.isEmpty, let grounding {
+                let missing = facts.subtracting(try await grounding.grounded(facts, tenant: event.tenantID, conversation: event.conversationID))
+                if !missing.isEmpty {
+                    logger.warning("reply blocked: states facts nobody gave", metadata: [
+                        "conversation.id": "\(event.conversationID)", "reply.id": "\(draft.replyID)", "facts": "\(missing.sorted())",
+                    ])
+                    return [try event.reaction(ReplyBlocked(replyID: draft.replyID, kind: draft.kind, reason: "ungrounded", detail: missing.sorted().joined(separator: ", ")), producer: producer)]
+                }
             }
             return [try event.reaction(ReplyApproved(replyID: draft.replyID, kind: draft.kind, text: draft.text), producer: producer)]
         default:
@@ -207,13 +226,21 @@ public struct VerifierReactor: Sendable {
 public enum VerifierService {
     public static func run(config: ServiceConfig, logger: Logger) async throws {
         let pack = try DomainPack.load(path: config.domainPackPath)
-        let host = try await ServiceHost.start(config: config, logger: logger, schemas: [(VerifierStore.schema, VerifierStore.migrations)])
+        let host = try await ServiceHost.start(config: config, logger: logger, schemas: [
+            (VerifierStore.schema, VerifierStore.migrations),
+            (ReadModels.grounding.liveSchema, ReadModels.grounding.migrations),
+            (ReadModels.groundingKnowledge.liveSchema, ReadModels.groundingKnowledge.migrations),
+        ])
         let publisher = host.publisher
         let reactor = VerifierReactor(
-            checks: VerifierChecks(pack: pack), store: VerifierStore(pool: host.pool), producer: config.producerName, logger: logger,
-            publish: { try await publisher.publish($0) })
+            checks: VerifierChecks(pack: pack), store: VerifierStore(pool: host.pool), grounding: GroundingQueries(pool: host.pool),
+            producer: config.producerName, logger: logger, publish: { try await publisher.publish($0) })
         try await host.run(
-            consumers: [host.logConsumer(reactions: [Reaction(name: "verify", interestedIn: VerifierReactor.interestedIn, handle: reactor.handle)])]
+            consumers: [host.logConsumer(
+                reactions: [Reaction(name: "verify", interestedIn: VerifierReactor.interestedIn, handle: reactor.handle)],
+                projections: host.feeds(ReadModels.grounding.projections())
+                    + ReadModels.groundingKnowledge.projections().map { ProjectionFeed($0, topic: config.knowledgeTopic) }
+            )]
         )
     }
 }
