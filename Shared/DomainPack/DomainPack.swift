@@ -152,6 +152,8 @@ public struct ReplyTexts: Sendable {
     public var approvalTimeout: ReplyTemplate
     /// The turn spent its budget (tool calls, time) or looped; a human takes over.
     public var budgetExhausted: ReplyTemplate
+    /// A tool's circuit breaker is open: the system behind it is down for now.
+    public var toolUnavailable: ReplyTemplate
 }
 
 public struct PackPolicy: Sendable {

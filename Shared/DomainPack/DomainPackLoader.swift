@@ -189,7 +189,8 @@ extension DomainPack {
                 approvalPending: try replies.template("approval_pending", default: "I've asked a colleague to approve this. I'll let you know here as soon as they have."),
                 approvalDenied: try replies.template("approval_denied", default: "A colleague reviewed your request and couldn't approve it: {{reason}}"),
                 approvalTimeout: try replies.template("approval_timeout", default: "The approval is taking longer than it should, so I'm passing you to a member of our team, who will follow up."),
-                budgetExhausted: try replies.template("budget_exhausted", default: "This is taking longer than it should, so I'm passing you to a member of our team, who will follow up.")
+                budgetExhausted: try replies.template("budget_exhausted", default: "This is taking longer than it should, so I'm passing you to a member of our team, who will follow up."),
+                toolUnavailable: try replies.template("tool_unavailable", default: "I can't reach the system I need for that right now, so I can't check it yet. Please try again in a few minutes.")
             ),
             policy: packPolicy,
             tenants: tenants

@@ -258,14 +258,17 @@ public struct StepFailed: EventPayload {
     /// Stable reason code: tool_failed, invalid_result.
     public var reason: String
     public var issues: [ValidationIssue]
-    public init(planID: UUID, stepID: UUID, tool: String, reason: String, issues: [ValidationIssue]) {
+    /// The tool's error code for `tool_failed` (`timeout`, `circuit_open`, `rejected_request`, …).
+    public var errorCode: String?
+    public init(planID: UUID, stepID: UUID, tool: String, reason: String, issues: [ValidationIssue], errorCode: String? = nil) {
         self.planID = planID
         self.stepID = stepID
         self.tool = tool
         self.reason = reason
         self.issues = issues
+        self.errorCode = errorCode
     }
-    enum CodingKeys: String, CodingKey { case planID = "plan_id", stepID = "step_id", tool, reason, issues }
+    enum CodingKeys: String, CodingKey { case planID = "plan_id", stepID = "step_id", tool, reason, issues, errorCode = "error_code" }
 }
 
 public enum ReplyKind: String, Codable, Sendable { case answer, clarification, handover, fallback }

@@ -11,6 +11,75 @@ import UpstreamFixture
 /// of the customer waiting on retry after retry.
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct SlowToolTests {
+    /// The retail pack with get_order_status bound to the upstream fixture instead of Postgres.
+    static func packWithHTTPOrderStatus(_ http: String) throws -> String {
+        let retail = try String(contentsOf: Platform.repoRoot.appendingPathComponent("deploy/packs/retail.yaml"), encoding: .utf8)
+        let changed = retail.replacingOccurrences(of: """
+              get_order_status:
+                description: Look up an order's status, carrier, tracking number and expected delivery.
+                risk_tier: read
+                binding: native
+                timeout_ms: 2000
+            """, with: """
+              get_order_status:
+                description: Look up an order's status, carrier, tracking number and expected delivery.
+                risk_tier: read
+            """ + "\n" + http.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
+        #expect(changed != retail)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("pack-\(UUID().uuidString).yaml").path
+        try changed.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// The tool's circuit breaker opens after two failures; from then on the customer is told
+    /// the system is unavailable, with what the knowledge base says, without a call or a handover.
+    @Test func anOpenBreakerAnswersFromKnowledgeAndTellsTheCustomer() async throws {
+        let upstream = try Upstream.start()
+        defer { upstream.stop() }
+        let path = try Self.packWithHTTPOrderStatus("""
+            binding: http
+            timeout_ms: 2000
+            circuit_breaker: { failures: 2, cool_down_ms: 600000 }
+            http: { method: GET, url: '\(upstream.url("/down/orders/{order_id}"))' }
+            """)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try await Platform.with("breaker", pack: path) { p in
+            let ingest = try runCLI(p, ["kb", "ingest", Platform.repoRoot.appendingPathComponent("deploy/knowledge/retail").path])
+            #expect(ingest.status == 0, "\(ingest.stderr)")
+            for conversation in ["br-1", "br-2"] {
+                let failed = try await p.post(conversation, #"{"customer_id":"cus_1001","text":"Where is my order ABC123?"}"#)
+                #expect(failed.json["reply"]?["text"]?.stringValue?.hasPrefix("Our order system isn't answering right now.") == true, "\(failed.json)")
+            }
+            let open = try await p.post("br-3", #"{"customer_id":"cus_1001","text":"Where is my order ABC123? Is there tracking for shipping?"}"#)
+            let text = try #require(open.json["reply"]?["text"]?.stringValue)
+            #expect(text.hasPrefix("I can't reach the system I need for that right now"), "\(text)")
+            let events = p.log.events(conversation: "br-3")
+            #expect(try events.first { $0.type == "StepFailed" }?.decode(StepFailed.self).errorCode == "circuit_open")
+            #expect(!events.contains { $0.type == "HandoverRequested" }, "no person is asked to look it up during an outage")
+            let client = HTTPClient(logger: Logger(label: "breaker-test"))
+            #expect(try await upstream.log(client).count == 2, "the open breaker sends nothing")
+            await client.shutdown()
+        }
+    }
+
+    /// A request for something the shop does not offer: a polite denial citing the document.
+    @Test func aFeatureTheShopDoesNotOfferIsDeclinedCitingTheKnowledgeBase() async throws {
+        try await Platform.with("not_offered") { p in
+            let ingest = try runCLI(p, ["kb", "ingest", Platform.repoRoot.appendingPathComponent("deploy/knowledge/retail").path])
+            #expect(ingest.status == 0, "\(ingest.stderr)")
+            _ = try await p.eventually("the knowledge index") { () -> Bool? in
+                let rows = try await p.pool.query("SELECT count(*)::bigint AS n FROM knowledge.documents WHERE NOT deleted")
+                return try rows.first(where: { _ in true })?.decode("n", as: Int64.self) ?? 0 >= 5 ? true : nil
+            }
+            let reply = try await p.post("gift", #"{"customer_id":"cus_1001","text":"Do you offer gift wrapping?"}"#)
+            let text = try #require(reply.json["reply"]?["text"]?.stringValue)
+            #expect(text.hasPrefix("According to What we offer, and what we don't:") && text.contains("do not offer gift wrapping"), "\(text)")
+            let events = p.log.events(conversation: "gift")
+            #expect(try events.first { $0.type == "DecisionMade" }?.decode(DecisionMade.self).intent == "knowledge_answer")
+            #expect(!events.contains { $0.type == "HandoverRequested" })
+        }
+    }
+
     @Test func aSlowToolEndsTheTurnGracefullyWithinItsWallTime() async throws {
         let upstream = try Upstream.start()
         defer { upstream.stop() }

@@ -68,6 +68,9 @@ public struct PlannerReactor: Sendable {
             let failed = try event.decode(StepFailed.self)
             let loaded = try await store.load(event, plan: failed.planID)
             guard !loaded.processed else { return }
+            if failed.errorCode == "circuit_open", var turn = loaded.turn {
+                return try await onToolUnavailable(event, failed, &turn, state: loaded.state)
+            }
             try await onStepFailure(
                 event, loaded.turn, planID: failed.planID, stepID: failed.stepID, reason: .toolFailed,
                 reply: replies.toolFailed.render([:]), summary: "Tool \(failed.tool) failed (\(failed.reason)).")
@@ -245,6 +248,24 @@ public struct PlannerReactor: Sendable {
         guard let decision = outcome.decision, let model = outcome.model else { return (emissions, template) }
         emissions.append(.decision(brain: model, intent: turn.intent, decision))
         return (emissions, turn.conclusion(fromModel: decision, maxIterations: spec.maxIterations) ?? template)
+    }
+
+    /// The tool's breaker is open: the system behind it is down. Asking a person to look it up
+    /// by hand would flood them during an outage, so the customer is told it is unavailable,
+    /// with what the knowledge base says about their question, and the turn ends.
+    func onToolUnavailable(_ event: EventEnvelope, _ failed: StepFailed, _ turn: inout PlanTurn, state: ConversationState) async throws {
+        var reply = replies.toolUnavailable.render(["tool": .string(failed.tool)])
+        if let found = await retrieve(state.lastCustomerText), found.mode == .allTerms, let best = found.hits.first {
+            reply += " In the meantime, according to \(best.title): \(KnowledgeExcerpt.make(best.text))"
+        }
+        let text = reply
+        switch try Self.permanent({ () throws(PlanTurnError) in try turn.decline(failed.stepID, after: event.id, reply: text) }) {
+        case .failed(let emissions):
+            try await finish(event, emissions, commit: .init(turns: [turn]))
+        case .ignored(let why):
+            logIgnored(event, failed.planID, why)
+            try await store.commit(event, .init())
+        }
     }
 
     /// A rejected step. A rule that does not hold, or a human's denial, is explained to the

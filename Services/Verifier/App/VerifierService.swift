@@ -67,7 +67,7 @@ public struct VerifierReactor: Sendable {
             return outputs
         case ToolFailed.eventType:
             let failure = try event.decode(ToolFailed.self)
-            var outputs = [try event.reaction(StepFailed(planID: failure.planID, stepID: failure.stepID, tool: failure.tool, reason: "tool_failed", issues: [ValidationIssue(path: "", message: "\(failure.error.code): \(failure.error.message)")]), producer: producer)]
+            var outputs = [try event.reaction(StepFailed(planID: failure.planID, stepID: failure.stepID, tool: failure.tool, reason: "tool_failed", issues: [ValidationIssue(path: "", message: "\(failure.error.code): \(failure.error.message)")], errorCode: failure.error.code), producer: producer)]
             if rulesRead.contains(failure.tool) {
                 outputs += try await release(after: event, plan: failure.planID, tool: failure.tool, succeeded: false)
             }
