@@ -39,6 +39,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk", from: "0.12.1"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
@@ -67,6 +69,12 @@ let package = Package(
         .target(name: "RuleExpressions", dependencies: ["JSON"], path: "Shared/RuleExpressions"),
         // Retry, breaker, rate-limit and cache rules for tool calls: values, no I/O.
         .target(name: "ToolRuntime", dependencies: ["JSON"], path: "Shared/ToolRuntime"),
+        // MCP servers over stdio (modelcontextprotocol/swift-sdk): tool discovery and calls.
+        .target(
+            name: "MCPBinding",
+            dependencies: ["JSON", "ToolRuntime", logging, .product(name: "MCP", package: "swift-sdk"), .product(name: "SystemPackage", package: "swift-system")],
+            path: "Shared/MCPBinding"
+        ),
         // Tool bindings that leave the process (HTTP now; OpenAPI and MCP build on it).
         .target(name: "ToolBindings", dependencies: ["ToolRuntime", "HTTPClient", "JSON"], path: "Shared/ToolBindings"),
 
@@ -78,7 +86,7 @@ let package = Package(
         .target(
             name: "DomainPack",
             dependencies: [
-                "Events", "JSON", "JSONSchema", "RuleExpressions", "ToolRuntime", .product(name: "Yams", package: "Yams"), .product(name: "Mustache", package: "swift-mustache"),
+                "Events", "JSON", "JSONSchema", "MCPBinding", "RuleExpressions", "ToolRuntime", .product(name: "Yams", package: "Yams"), .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "OpenAPIKit", package: "OpenAPIKit"), .product(name: "OpenAPIKit30", package: "OpenAPIKit"), .product(name: "OpenAPIKitCompat", package: "OpenAPIKit"),
             ],
             path: "Shared/DomainPack"
@@ -116,7 +124,7 @@ let package = Package(
     ]
     + service("Gateway", folder: "Gateway", extra: ["ReadModels", hummingbird, lifecycle, .product(name: "NIOCore", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types")])
     + service("Planner", folder: "Planner", extra: ["ReadModels", "LLM", "ModelRouter", "Knowledge", "HTTPClient", "JSONSchema", "ToolRuntime"])
-    + service("Executor", folder: "Executor", extra: ["ReadModels", "ToolRuntime", "ToolBindings", "HTTPClient"])
+    + service("Executor", folder: "Executor", extra: ["ReadModels", "ToolRuntime", "ToolBindings", "HTTPClient", "MCPBinding"])
     + service("Verifier", folder: "Verifier", extra: ["JSONSchema", "ReadModels", "RuleExpressions"])
     + service("HILQueue", folder: "HILQueue", extra: ["ReadModels", hummingbird, lifecycle])
     + [
@@ -144,9 +152,10 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "DatabaseTestSupport", logging], path: "Tests/PostgresTests"),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient", logging], path: "Tests/HTTPClientTests", resources: [.copy("Resources/http_test_server.py")]),
         .testTarget(name: "EventsTests", dependencies: ["Events", "JSON", "JSONSchema"], path: "Tests/EventsTests"),
-        .testTarget(name: "DomainPackTests", dependencies: ["DomainPack", "Events", "JSON", "ToolRuntime"], path: "Tests/DomainPackTests"),
+        .testTarget(name: "DomainPackTests", dependencies: ["DomainPack", "Events", "JSON", "MCPBinding", "ToolRuntime"], path: "Tests/DomainPackTests"),
         .testTarget(name: "PlannerTests", dependencies: ["PlannerApp", "DomainPack", "Events", "JSON", "LLMFixture", "ModelRouter", logging], path: "Tests/PlannerTests"),
         .testTarget(name: "ToolBindingsTests", dependencies: ["ToolBindings", "ToolRuntime", "HTTPClient", "JSON", "UpstreamFixture", logging], path: "Tests/ToolBindingsTests"),
+        .testTarget(name: "MCPBindingTests", dependencies: ["MCPBinding", "JSON", "ToolRuntime", logging], path: "Tests/MCPBindingTests"),
         .testTarget(name: "RuleExpressionsTests", dependencies: ["RuleExpressions", "JSON"], path: "Tests/RuleExpressionsTests"),
         .testTarget(name: "ToolRuntimeTests", dependencies: ["ToolRuntime", "JSON"], path: "Tests/ToolRuntimeTests"),
         .testTarget(name: "PlannerStoreTests", dependencies: ["PlannerApp", "Events", "Postgres", "DatabaseTestSupport", logging], path: "Tests/PlannerStoreTests"),

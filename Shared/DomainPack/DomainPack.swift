@@ -2,6 +2,7 @@ public import Events
 public import Foundation
 public import JSON
 public import JSONSchema
+public import MCPBinding
 public import RuleExpressions
 import Mustache
 import Yams
@@ -47,6 +48,8 @@ public struct ToolContract: Sendable {
     public var operations = ToolOperations()
     /// `format_assertion: true`: the schemas' `format`s (date-time, email, uuid, …) are checked.
     public var formatAssertion = false
+    /// For `binding: mcp`: the server that lists and runs the tool.
+    public var mcpServer: MCPServerSpec?
 }
 
 public struct IntentSpec: Sendable {

@@ -1,20 +1,24 @@
 import Events
 public import Foundation
 public import JSON
+public import MCPBinding
 import RuleExpressions
 import JSONSchema
 import Yams
 
 extension DomainPack {
-    public static func load(path: String) throws -> DomainPack {
+    public static func load(path: String, discoverMCP: (MCPServerSpec) throws -> [MCPToolDescription] = { try MCPDiscovery.tools($0) }) throws -> DomainPack {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DomainPackError(path: path, message: "cannot read file")
         }
-        return try parse(yaml: String(decoding: data, as: UTF8.self), directory: (path as NSString).deletingLastPathComponent)
+        return try parse(yaml: String(decoding: data, as: UTF8.self), directory: (path as NSString).deletingLastPathComponent, discoverMCP: discoverMCP)
     }
 
-    /// `directory` is where files the pack names (OpenAPI documents) are looked up.
-    public static func parse(yaml: String, directory: String = ".") throws -> DomainPack {
+    /// `directory` is where files the pack names (OpenAPI documents, MCP server scripts) are
+    /// looked up; `discoverMCP` lists an MCP server's tools (by default it starts the server).
+    public static func parse(
+        yaml: String, directory: String = ".", discoverMCP: (MCPServerSpec) throws -> [MCPToolDescription] = { try MCPDiscovery.tools($0) }
+    ) throws -> DomainPack {
         let document: Any?
         do {
             document = try Yams.load(yaml: yaml)
@@ -29,7 +33,7 @@ extension DomainPack {
             let schemaOut = try tool.required("output_schema").value
             let binding = try tool.string("binding")
             guard ["native", "http"].contains(binding) else {
-                throw DomainPackError(path: tool.path + ".binding", message: "unknown binding '\(binding)' (native or http)")
+                throw DomainPackError(path: tool.path + ".binding", message: "unknown binding '\(binding)' (native or http; MCP tools come from the mcp section)")
             }
             let riskTier = try tool.riskTier()
             // `format` asserted only where the contract asks (annotation otherwise, as the spec says).
@@ -56,6 +60,42 @@ extension DomainPack {
                     throw DomainPackError(path: source.path, message: "operation '\(tool.name)' has the name of another tool")
                 }
                 tools[tool.name] = tool
+            }
+        }
+
+        // Tools an MCP server lists; the pack may set each one's tier, rules and timeout.
+        var ruleNodes: [(String, Node)] = try root.object("tools")
+        for source in try root.array("mcp", optional: true) {
+            let spec = try source.mcpServer(directory: directory)
+            let listed: [MCPToolDescription]
+            do {
+                listed = try discoverMCP(spec)
+            } catch {
+                throw DomainPackError(path: source.path, message: "cannot list the tools of MCP server '\(spec.name)': \(error)")
+            }
+            let overrides = source.optional("tools") != nil ? try source.object("tools") : []
+            for (name, node) in overrides where !listed.contains(where: { $0.name == name }) {
+                throw DomainPackError(path: node.path, message: "MCP server '\(spec.name)' lists no tool '\(name)' (it lists: \(listed.map(\.name).sorted().joined(separator: ", ")))")
+            }
+            for tool in listed {
+                guard tools[tool.name] == nil else {
+                    throw DomainPackError(path: source.path, message: "MCP tool '\(tool.name)' has the name of another tool")
+                }
+                let override = overrides.first { $0.0 == tool.name }?.1
+                let riskTier = try override?.optional("risk_tier") != nil ? override!.riskTier() : (tool.readOnly ? .read : .highRiskWrite)
+                let output = tool.outputSchema ?? [:]
+                var contract = ToolContract(
+                    name: tool.name, description: tool.description, riskTier: riskTier,
+                    timeoutMs: try override?.int("timeout_ms", default: Int(spec.timeout.components.seconds * 1000), range: 1...120_000) ?? Int(spec.timeout.components.seconds * 1000),
+                    binding: "mcp",
+                    inputSchema: try source.schema(tool.inputSchema, at: "tools.\(tool.name).inputSchema"),
+                    outputSchema: try source.schema(output, at: "tools.\(tool.name).outputSchema"),
+                    inputSchemaJSON: tool.inputSchema)
+                contract.outputSchemaJSON = output
+                contract.mcpServer = spec
+                if let override { contract.operations = try override.toolOperations(binding: "mcp", readOnly: riskTier == .read) }
+                tools[tool.name] = contract
+                if let override { ruleNodes.append((tool.name, override)) }
             }
         }
 
@@ -145,7 +185,7 @@ extension DomainPack {
         let checker = RulePathChecker(
             tools: tools, tenantSettings: tenants.isEmpty ? nil : Set(tenants.values.flatMap(\.settings.keys)),
             slots: slotNames.isEmpty ? nil : slotNames)
-        for (name, tool) in try root.object("tools") {
+        for (name, tool) in ruleNodes {
             guard var contract = tools[name] else { continue }
             contract.rules = try tool.toolRules("rules", roots: Self.stepRuleRoots) { try checker.check($0, of: contract, at: $1) }
             contract.resultRules = try tool.toolRules("result_rules", roots: Self.resultRuleRoots) { try checker.check($0, of: contract, at: $1) }
@@ -195,6 +235,30 @@ extension DomainPack {
             policy: packPolicy,
             tenants: tenants
         )
+    }
+}
+
+extension Node {
+    /// An `mcp` entry: `server` (a name), `command` (a list; an argument naming a file next to
+    /// the pack is made absolute), `environment` and `timeout_ms`.
+    func mcpServer(directory: String) throws -> MCPServerSpec {
+        let command = try array("command").map { try $0.stringValue() }
+        guard !command.isEmpty else { throw DomainPackError(path: path + ".command", message: "must name a program") }
+        let resolved = command.map { argument -> String in
+            let candidate = (directory as NSString).appendingPathComponent(argument)
+            return !argument.hasPrefix("/") && argument.contains(".") && FileManager.default.fileExists(atPath: candidate) ? candidate : argument
+        }
+        var environment: [String: String] = [:]
+        if let env = optional("environment") {
+            guard case .object(let values) = env.value else { throw DomainPackError(path: env.path, message: "must be a mapping") }
+            for (key, value) in values {
+                guard case .string(let text) = value else { throw DomainPackError(path: env.path + "." + key, message: "must be a string") }
+                environment[key] = text
+            }
+        }
+        return MCPServerSpec(
+            name: try string("server"), command: resolved, environment: environment,
+            timeout: .milliseconds(try int("timeout_ms", default: 5000, range: 1...120_000)))
     }
 }
 

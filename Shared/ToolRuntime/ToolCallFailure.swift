@@ -18,6 +18,9 @@ public enum ToolCallFailure: Error, Sendable, Equatable, CustomStringConvertible
     /// The call could not be built (a binding that does not fit the arguments, a missing
     /// secret): a configuration problem, nothing was sent.
     case invalidCall(String)
+    /// The tool ran and reported a failure of its own (an MCP result with `isError`): the
+    /// customer can be told, and repeating the same call would fail the same way.
+    case toolError(String)
 
     public enum Disposition: Sendable, Equatable {
         /// Transient: try again under the retry policy.
@@ -37,6 +40,7 @@ public enum ToolCallFailure: Error, Sendable, Equatable, CustomStringConvertible
             if (400...499).contains(code) { return .customerFixable }
             return .fail
         case .malformedResponse, .circuitOpen, .rateLimited, .invalidCall: return .fail
+        case .toolError: return .customerFixable
         }
     }
 
@@ -44,7 +48,7 @@ public enum ToolCallFailure: Error, Sendable, Equatable, CustomStringConvertible
     /// circuit). A customer's bad request does not, nor does a call that was never sent.
     public var countsAgainstUpstream: Bool {
         switch self {
-        case .circuitOpen, .rateLimited, .invalidCall: return false
+        case .circuitOpen, .rateLimited, .invalidCall, .toolError: return false
         default: return disposition != .customerFixable
         }
     }
@@ -66,6 +70,7 @@ public enum ToolCallFailure: Error, Sendable, Equatable, CustomStringConvertible
         case .circuitOpen: return "circuit_open"
         case .rateLimited: return "rate_limited"
         case .invalidCall: return "invalid_call"
+        case .toolError: return "tool_error"
         }
     }
 
@@ -78,6 +83,7 @@ public enum ToolCallFailure: Error, Sendable, Equatable, CustomStringConvertible
         case .circuitOpen: return "circuit open: the tool failed repeatedly and is resting"
         case .rateLimited(let wait): return "rate limited: the next call is allowed in \(wait)"
         case .invalidCall(let detail): return "invalid call: \(detail)"
+        case .toolError(let detail): return "the tool reported an error: \(detail)"
         }
     }
 }

@@ -8,6 +8,7 @@ import ReadModels
 public import Postgres
 import Projections
 import HTTPClient
+import MCPBinding
 import ServiceHost
 public import ServiceRuntime
 public import ToolBindings
@@ -30,6 +31,8 @@ public struct ExecutorReactor: Sendable {
     /// Per-tool rate limits and read caches of `http`-bound tools (`ToolOperations`).
     let rateLimits = RateLimits()
     let readCache = ReadCache()
+    /// Sessions with the pack's MCP servers.
+    let mcp = MCPSessions()
 
     public init(
         pack: DomainPack, tools: [any NativeTool], pool: PostgresPool, producer: String, logger: Logger, http: HTTPToolCaller? = nil,
@@ -58,8 +61,14 @@ public struct ExecutorReactor: Sendable {
 
         let tool = tools[step.tool]
         let contract = pack.tools[step.tool]
+        if let contract, contract.binding == "mcp", let server = contract.mcpServer {
+            let result = try await callRemote(event, step) { try await self.callMCP(step, contract: contract, server: server) }
+            try await publish(result)
+            logger.info("step executed", metadata: ["step.id": "\(step.stepID)", "tool": "\(step.tool)", "event.type": "\(result.type)"])
+            return
+        }
         if let contract, contract.binding == "http", let binding = contract.operations.http {
-            let result = try await callHTTP(event, step, contract: contract, binding: binding)
+            let result = try await callRemote(event, step) { try await self.callThroughLimits(event, step, contract: contract, binding: binding) }
             try await publish(result)
             logger.info("step executed", metadata: ["step.id": "\(step.stepID)", "tool": "\(step.tool)", "event.type": "\(result.type)"])
             return
@@ -147,6 +156,10 @@ extension ExecutorReactor {
             } catch {
                 outcome = .failure(ToolFailure(code: error.code, message: error.description, retriable: false))
             }
+        } else if let contract = pack.tools[request.tool], contract.binding == "mcp", let server = contract.mcpServer {
+            outcome = .success(EffectPreview(
+                summary: "Call \(request.tool) on MCP server \(server.name)",
+                changes: [.init(target: "mcp \(server.name)/\(request.tool)", field: "arguments", before: nil, after: request.args)]))
         } else if let tool = tools[request.tool] as? any WriteTool {
             let tenant = event.tenantID
             outcome = try await pool.transaction { connection in
@@ -203,14 +216,39 @@ extension ExecutorReactor {
         return outcome
     }
 
-    func callHTTP(_ event: EventEnvelope, _ step: StepApproved, contract: ToolContract, binding: HTTPBinding) async throws -> EventEnvelope {
+    /// An `mcp`-bound step: the server's session (started on first use, restarted after it
+    /// died), the step id in `_meta.idempotencyKey`, bounded by the tool's timeout and the
+    /// turn's deadline.
+    func callMCP(_ step: StepApproved, contract: ToolContract, server: MCPServerSpec) async throws -> ToolCallOutcome {
+        var timeout = Duration.milliseconds(contract.timeoutMs)
+        if let deadline = Self.deadline(step) {
+            let remaining = deadline - .now
+            guard remaining > .milliseconds(10) else { return ToolCallOutcome(result: .failure(.timeout), attempts: 0) }
+            timeout = min(timeout, remaining)
+        }
+        let session: MCPSession
+        do {
+            session = try await mcp.session(for: server, logger: logger)
+        } catch {
+            return ToolCallOutcome(result: .failure(.transport("\(error)")), attempts: 0)
+        }
+        let result = try await session.call(tool: step.tool, arguments: step.args, idempotencyKey: step.stepID.lowercaseString, timeout: timeout)
+        if case .failure(.transport) = result { await mcp.discard(server) }
+        return ToolCallOutcome(result: result, attempts: 1)
+    }
+
+    /// A step run outside Postgres (HTTP, MCP). The step is claimed (recorded as running)
+    /// before the call, and the result is recorded once: a delivery that finds a recorded result
+    /// returns it without calling (see `handle`); one that finds the step running without a
+    /// result (the executor died mid-call) calls again with the same idempotency key.
+    func callRemote(_ event: EventEnvelope, _ step: StepApproved, _ perform: () async throws -> ToolCallOutcome) async throws -> EventEnvelope {
         try await pool.query("""
             INSERT INTO executor.tool_executions (step_id, plan_id, conversation_id, tenant_id, tool, args, status)
             VALUES (\(step.stepID), \(step.planID), \(event.conversationID), \(event.tenantID), \(step.tool), \(String(decoding: step.args.serialized(), as: UTF8.self))::jsonb, 'running')
             ON CONFLICT (step_id) DO NOTHING
             """)
         let started = ContinuousClock.now
-        let outcome = try await callThroughLimits(event, step, contract: contract, binding: binding)
+        let outcome = try await perform()
         let elapsed = ContinuousClock.now - started
         let durationMs = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
         let resultEvent: EventEnvelope
@@ -223,7 +261,7 @@ extension ExecutorReactor {
             status = "failed"
             let error = ToolError(code: failure.code, message: failure.description, retriable: failure.disposition == .retry)
             resultEvent = try event.reaction(ToolFailed(planID: step.planID, stepID: step.stepID, tool: step.tool, error: error, durationMs: durationMs), producer: producer, label: "result")
-            logger.info("http tool failed", metadata: ["step.id": "\(step.stepID)", "tool": "\(step.tool)", "attempts": "\(outcome.attempts)", "error": "\(failure)"])
+            logger.info("remote tool failed", metadata: ["step.id": "\(step.stepID)", "tool": "\(step.tool)", "attempts": "\(outcome.attempts)", "error": "\(failure)"])
         }
         // First recorded result wins: a concurrent delivery that recorded first is returned.
         let recorded = try await pool.query("""
