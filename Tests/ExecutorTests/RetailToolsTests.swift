@@ -4,6 +4,7 @@ import Events
 @testable import ExecutorApp
 import Foundation
 import JSON
+import Knowledge
 import Postgres
 import Testing
 
@@ -187,6 +188,38 @@ enum CommerceDB {
             #expect(try events[1].decode(ToolFailed.self).error.code == "not_cancellable")
             #expect(try await CommerceDB.order("DEF456", tenant: tenant, pool).refundedCents == 8000, "three deliveries, one refund")
             #expect(try await CommerceDB.count("refunds", tenant: tenant, pool) == 1)
+        }
+    }
+}
+
+/// `search_kb` over a real knowledge index: passages with their source, and a step recorded once.
+@Suite struct SearchKnowledgeBaseTests {
+    @Test func findsPassagesWithTheirSourceAndRecordsTheStepOnce() async throws {
+        try await ExecutorDB.withPool { pool in
+            let schema = TestDB.uniqueName("kb")
+            let index = try KnowledgeIndex(pool: pool, schema: schema, logger: ExecutorDB.logger)
+            try await index.migrate()
+            defer { Task { try? await TestDB.dropSchema(schema, pool) } }
+            let document = KnowledgeDocument(source: "services.md", text: "# What we offer\n\nWe do not offer gift wrapping or engraving. Orders ship within a day.")
+            _ = try await index.upsert(document, chunks: Chunker().chunks(for: document))
+            let tool = SearchKnowledgeBase(index: index)
+            let result = try await tool.run(args: ["query": "gift wrapping"], tenantID: "default")
+            #expect(result["match"] == "allTerms")
+            #expect(result["results"]?[0]?["source"] == "services.md")
+            #expect(result["results"]?[0]?["excerpt"]?.stringValue?.contains("do not offer gift wrapping") == true)
+            try expectValidResult(result, tool: "search_kb", pack: retailPack)
+            await #expect(throws: ToolFailure.self) { _ = try await tool.run(args: [:], tenantID: "default") }
+
+            let published = Published()
+            let reactor = ExecutorReactor(pack: retailPack, tools: [], asyncTools: [tool], pool: pool, producer: "executor@test", logger: ExecutorDB.logger, publish: { published.append($0) })
+            let step = try EventEnvelope.start(
+                StepApproved(planID: UUID(), stepID: UUID(), tool: "search_kb", args: ["query": "engraving"], riskTier: .read),
+                conversationID: "conv-kb", tenantID: "default", producer: "test")
+            try await reactor.handle(step)
+            try await reactor.handle(step)
+            let events = published.all
+            #expect(events.map(\.type) == ["ToolCallStarted", "ToolSucceeded", "ToolSucceeded"])
+            #expect(EventCodec.encode(events[1]) == EventCodec.encode(events[2]), "the recorded result, byte for byte")
         }
     }
 }

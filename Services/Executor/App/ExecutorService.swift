@@ -8,6 +8,7 @@ import ReadModels
 public import Postgres
 import Projections
 import HTTPClient
+import Knowledge
 import MCPBinding
 import ServiceHost
 public import ServiceRuntime
@@ -22,6 +23,8 @@ public struct ExecutorReactor: Sendable {
 
     let pack: DomainPack
     let tools: [String: any NativeTool]
+    /// Read tools that run outside the step's transaction (`search_kb`).
+    let asyncTools: [String: any AsyncReadTool]
     let pool: PostgresPool
     let producer: String
     let logger: Logger
@@ -35,11 +38,12 @@ public struct ExecutorReactor: Sendable {
     let mcp = MCPSessions()
 
     public init(
-        pack: DomainPack, tools: [any NativeTool], pool: PostgresPool, producer: String, logger: Logger, http: HTTPToolCaller? = nil,
-        publish: @escaping @Sendable (EventEnvelope) async throws -> Void
+        pack: DomainPack, tools: [any NativeTool], asyncTools: [any AsyncReadTool] = [], pool: PostgresPool, producer: String, logger: Logger,
+        http: HTTPToolCaller? = nil, publish: @escaping @Sendable (EventEnvelope) async throws -> Void
     ) {
         self.pack = pack
         self.tools = Dictionary(uniqueKeysWithValues: tools.map { ($0.name, $0) })
+        self.asyncTools = Dictionary(uniqueKeysWithValues: asyncTools.map { ($0.name, $0) })
         self.pool = pool
         self.producer = producer
         self.logger = logger
@@ -61,6 +65,22 @@ public struct ExecutorReactor: Sendable {
 
         let tool = tools[step.tool]
         let contract = pack.tools[step.tool]
+        if let asyncTool = asyncTools[step.tool] {
+            let tenant = event.tenantID
+            let result = try await callRemote(event, step) {
+                do {
+                    return ToolCallOutcome(result: .success(try await asyncTool.run(args: step.args, tenantID: tenant)), attempts: 1)
+                } catch let failure as ToolFailure {
+                    return ToolCallOutcome(result: .failure(failure.retriable ? .transport(failure.message) : .invalidCall(failure.message)), attempts: 1)
+                } catch is CancellationError {
+                    throw CancellationError()
+                } catch {
+                    return ToolCallOutcome(result: .failure(.transport("\(error)")), attempts: 1)
+                }
+            }
+            try await publish(result)
+            return
+        }
         if let contract, contract.binding == "mcp", let server = contract.mcpServer {
             let result = try await callRemote(event, step) { try await self.callMCP(step, contract: contract, server: server) }
             try await publish(result)
@@ -315,11 +335,20 @@ public enum ExecutorService {
         CheckNetworkStatus(), GetBalance(), GetPUK(), ActivateSIM(), Recharge(),
     ]
 
+    /// Native tools that are not a transaction's work: they read a read model's async queries.
+    public static let asyncToolNames: Set<String> = ["search_kb"]
+
+    /// The async read tools the pack declares, over the process's pool.
+    public static func asyncTools(for pack: DomainPack, pool: PostgresPool, logger: Logger) throws -> [any AsyncReadTool] {
+        guard pack.tools["search_kb"] != nil else { return [] }
+        return [SearchKnowledgeBase(index: try KnowledgeIndex(pool: pool, schema: "knowledge", logger: logger))]
+    }
+
     /// The native tools the pack declares: others are not offered (a step naming one fails as
     /// `not_implemented`), and a pack tool bound `native` without an implementation is logged.
     public static func nativeTools(for pack: DomainPack, logger: Logger) -> [any NativeTool] {
         let offered = nativeTools.filter { pack.tools[$0.name] != nil }
-        let implemented = Set(offered.map(\.name))
+        let implemented = Set(offered.map(\.name)).union(asyncToolNames)
         for tool in pack.tools.values.sorted(by: { $0.name < $1.name }) where tool.binding == "native" && !implemented.contains(tool.name) {
             logger.warning("pack tool has no native implementation; its steps will fail", metadata: ["tool": "\(tool.name)", "pack": "\(pack.name)"])
         }
@@ -352,7 +381,8 @@ public enum ExecutorService {
         }
         defer { if let httpClient { Task { await httpClient.shutdown() } } }
         let reactor = ExecutorReactor(
-            pack: pack, tools: tools, pool: host.pool, producer: config.producerName, logger: logger, http: http,
+            pack: pack, tools: tools, asyncTools: try asyncTools(for: pack, pool: host.pool, logger: logger), pool: host.pool,
+            producer: config.producerName, logger: logger, http: http,
             publish: { try await publisher.publish($0) })
         try await host.run(
             consumers: [
