@@ -75,8 +75,8 @@ import Testing
         let pack = try Self.load(name)
         #expect(pack.name == name)
         #expect(pack.intents.contains { $0.action == .handover }, "a customer can always ask for a human")
-        let used = Set(pack.intents.flatMap { $0.steps.map(\.tool) })
-        #expect(used == Set(pack.tools.keys), "every tool is used by an intent and every step names a tool")
+        let used = Set(pack.intents.flatMap(\.allowedTools))
+        #expect(used == Set(pack.tools.keys), "every tool is allowed to some intent and every step names a tool")
         for intent in pack.intents where intent.action == .toolCalls {
             // Every `{{slot}}` in step arguments is a slot the intent collects.
             let slots = Set(intent.slots.map(\.name))
