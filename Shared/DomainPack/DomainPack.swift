@@ -157,6 +157,8 @@ public struct ReplyTexts: Sendable {
     public var budgetExhausted: ReplyTemplate
     /// A tool's circuit breaker is open: the system behind it is down for now.
     public var toolUnavailable: ReplyTemplate
+    /// The system refused the request as given (a 4xx, a tool's own error): the customer can fix it.
+    public var toolRejected: ReplyTemplate
 }
 
 public struct PackPolicy: Sendable {

@@ -230,7 +230,8 @@ extension DomainPack {
                 approvalDenied: try replies.template("approval_denied", default: "A colleague reviewed your request and couldn't approve it: {{reason}}"),
                 approvalTimeout: try replies.template("approval_timeout", default: "The approval is taking longer than it should, so I'm passing you to a member of our team, who will follow up."),
                 budgetExhausted: try replies.template("budget_exhausted", default: "This is taking longer than it should, so I'm passing you to a member of our team, who will follow up."),
-                toolUnavailable: try replies.template("tool_unavailable", default: "I can't reach the system I need for that right now, so I can't check it yet. Please try again in a few minutes.")
+                toolUnavailable: try replies.template("tool_unavailable", default: "I can't reach the system I need for that right now, so I can't check it yet. Please try again in a few minutes."),
+                toolRejected: try replies.template("tool_rejected", default: "I couldn't do that with the details given. Could you check them and try again?")
             ),
             policy: packPolicy,
             tenants: tenants

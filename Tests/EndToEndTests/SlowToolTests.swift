@@ -62,6 +62,26 @@ struct SlowToolTests {
         }
     }
 
+    /// An upstream that refuses the request as given (404): the customer is asked to check the
+    /// details, not handed over.
+    @Test func aRefusedRequestAsksTheCustomerToCheck() async throws {
+        let upstream = try Upstream.start()
+        defer { upstream.stop() }
+        let path = try Self.packWithHTTPOrderStatus("""
+            binding: http
+            timeout_ms: 2000
+            http: { method: GET, url: '\(upstream.url("/notfound/orders/{order_id}"))' }
+            """)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try await Platform.with("refused", pack: path) { p in
+            let reply = try await p.post("nf-1", #"{"customer_id":"cus_1001","text":"Where is my order ABC123?"}"#)
+            #expect(reply.json["reply"]?["text"] == "I couldn't do that with the details given. Could you check them and try again?")
+            let events = p.log.events(conversation: "nf-1")
+            #expect(try events.first { $0.type == "StepFailed" }?.decode(StepFailed.self).errorCode == "rejected_request")
+            #expect(!events.contains { $0.type == "HandoverRequested" })
+        }
+    }
+
     /// A request for something the shop does not offer: a polite denial citing the document.
     @Test func aFeatureTheShopDoesNotOfferIsDeclinedCitingTheKnowledgeBase() async throws {
         try await Platform.with("not_offered") { p in

@@ -226,6 +226,20 @@ import Testing
         #expect(try turn.awaitApproval(of: turn.stepIDs[0], after: cause, reply: "late") == .ignored(.stepSettled))
     }
 
+    /// A model's next round that only gets results earlier rounds had made no progress.
+    @Test func aRoundWithNothingNewMadeNoProgress() throws {
+        var first = try Self.complete(iteration: 0)
+        #expect(!first.madeNoProgress, "the first round always counts")
+        let next = try #require(try first.conclude(.nextRound([Self.step("get_order_status")], confidence: 0.9), after: Self.verified).next)
+        #expect(next.earlierResults == first.orderedResults.map { $0.serializedString() })
+        var same = next
+        _ = try same.receive(first.orderedResults[0], for: same.stepIDs[0])
+        #expect(same.madeNoProgress)
+        var new = next
+        _ = try new.receive(["found": true, "status": "delivered"], for: new.stepIDs[0])
+        #expect(!new.madeNoProgress)
+    }
+
     @Test func concludingBeforeEveryResultOrTwiceIsAnErrorNotACrash() throws {
         var waiting = Self.planned(2)
         _ = try waiting.receive(Self.first, for: waiting.stepIDs[0])

@@ -94,6 +94,8 @@ struct PlanTurn: Codable, Sendable, Equatable {
     let deadlineMillis: Int64?
     /// Language-model tokens (in + out) the turn has spent so far, against the pack's budget.
     private(set) var tokensUsed: Int
+    /// Every result the turn's earlier rounds got (serialized), for the no-progress check.
+    let earlierResults: [String]
     private(set) var results: [UUID: JSONValue]
     private(set) var status: Status
 
@@ -109,7 +111,8 @@ struct PlanTurn: Codable, Sendable, Equatable {
     /// Builds a plan: the one place plan and step ids are derived (from the causing event's id).
     static func propose(
         after cause: UUID, turnID: UUID, conversationID: String, intent: String, steps: [BrainDecision.ProposedStep], iteration: Int = 0,
-        confidence: Double? = nil, facts: [String: String] = [:], deadlineMillis: Int64? = nil, tokensUsed: Int = 0
+        confidence: Double? = nil, facts: [String: String] = [:], deadlineMillis: Int64? = nil, tokensUsed: Int = 0,
+        earlierResults: [String] = []
     ) -> (turn: PlanTurn, emission: Emission) {
         let planID = DerivedID.make(from: cause, label: "plan")
         let planSteps = steps.enumerated().map { index, step in
@@ -118,7 +121,7 @@ struct PlanTurn: Codable, Sendable, Equatable {
         let turn = PlanTurn(
             planID: planID, turnID: turnID, conversationID: conversationID, intent: intent, stepIDs: planSteps.map(\.stepID),
             steps: planSteps, iteration: iteration, confidence: confidence, facts: facts, deadlineMillis: deadlineMillis, tokensUsed: tokensUsed,
-            results: [:], status: .awaitingResults)
+            earlierResults: earlierResults, results: [:], status: .awaitingResults)
         return (turn, Emission(PlanProposed(
             planID: planID, intent: intent, steps: planSteps, confidence: confidence, facts: facts, round: iteration, deadlineMillis: deadlineMillis)))
     }
@@ -205,6 +208,12 @@ struct PlanTurn: Codable, Sendable, Equatable {
         if let ignored = try check(stepID) { return .ignored(ignored) }
         status = .failed
         return .failed(Emission.fallback(after: cause, reply: reply, reason: reason, summary: summary))
+    }
+
+    /// A later round that learned nothing new: every result it got, an earlier round of the turn
+    /// already had. Another round would most likely go the same way.
+    var madeNoProgress: Bool {
+        iteration > 0 && !stepIDs.isEmpty && orderedResults.allSatisfy { earlierResults.contains($0.serializedString()) }
     }
 
     /// Counts a round's model tokens against the turn's budget (the next round inherits them).
@@ -294,7 +303,8 @@ struct PlanTurn: Codable, Sendable, Equatable {
         case .nextRound(let steps, let confidence):
             let (next, proposal) = Self.propose(
                 after: cause, turnID: turnID, conversationID: conversationID, intent: intent, steps: steps, iteration: iteration + 1,
-                confidence: confidence, facts: facts, deadlineMillis: deadlineMillis, tokensUsed: tokensUsed)
+                confidence: confidence, facts: facts, deadlineMillis: deadlineMillis, tokensUsed: tokensUsed,
+                earlierResults: earlierResults + orderedResults.map { $0.serializedString() })
             return Concluded(emissions: [proposal], next: next)
         }
     }
@@ -329,7 +339,7 @@ struct PlanTurn: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case planID = "plan_id", turnID = "turn_id", conversationID = "conversation_id", intent, stepIDs = "step_ids", steps, iteration, results, status
-        case confidence, facts, deadlineMillis = "deadline_ms", tokensUsed = "tokens_used"
+        case confidence, facts, deadlineMillis = "deadline_ms", tokensUsed = "tokens_used", earlierResults = "earlier_results"
     }
 
     /// Lenient where older rows and journal entries are: no results, steps or status yet, and
@@ -350,6 +360,7 @@ struct PlanTurn: Codable, Sendable, Equatable {
         facts = try container.decodeIfPresent([String: String].self, forKey: .facts) ?? [:]
         deadlineMillis = try container.decodeIfPresent(Int64.self, forKey: .deadlineMillis)
         tokensUsed = try container.decodeIfPresent(Int.self, forKey: .tokensUsed) ?? 0
+        earlierResults = try container.decodeIfPresent([String].self, forKey: .earlierResults) ?? []
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -367,12 +378,15 @@ struct PlanTurn: Codable, Sendable, Equatable {
         try container.encode(facts, forKey: .facts)
         try container.encodeIfPresent(deadlineMillis, forKey: .deadlineMillis)
         try container.encode(tokensUsed, forKey: .tokensUsed)
+        try container.encode(earlierResults, forKey: .earlierResults)
     }
 
     private init(
         planID: UUID, turnID: UUID, conversationID: String, intent: String, stepIDs: [UUID], steps: [PlanStep], iteration: Int,
-        confidence: Double?, facts: [String: String], deadlineMillis: Int64?, tokensUsed: Int, results: [UUID: JSONValue], status: Status
+        confidence: Double?, facts: [String: String], deadlineMillis: Int64?, tokensUsed: Int, earlierResults: [String],
+        results: [UUID: JSONValue], status: Status
     ) {
+        self.earlierResults = earlierResults
         self.confidence = confidence
         self.facts = facts
         self.deadlineMillis = deadlineMillis

@@ -71,6 +71,18 @@ public struct PlannerReactor: Sendable {
             if failed.errorCode == "circuit_open", var turn = loaded.turn {
                 return try await onToolUnavailable(event, failed, &turn, state: loaded.state)
             }
+            // The system refused the request as given (HTTP 4xx, an MCP tool's error): the
+            // customer can fix it, so they are asked to, rather than handed over.
+            if ["rejected_request", "tool_error"].contains(failed.errorCode), var turn = loaded.turn {
+                let reply = replies.toolRejected.render([:])
+                switch try Self.permanent({ () throws(PlanTurnError) in try turn.decline(failed.stepID, after: event.id, reply: reply) }) {
+                case .failed(let emissions): try await finish(event, emissions, commit: .init(turns: [turn]))
+                case .ignored(let why):
+                    logIgnored(event, failed.planID, why)
+                    try await store.commit(event, .init())
+                }
+                return
+            }
             try await onStepFailure(
                 event, loaded.turn, planID: failed.planID, stepID: failed.stepID, reason: .toolFailed,
                 reply: replies.toolFailed.render([:]), summary: "Tool \(failed.tool) failed (\(failed.reason)).")
@@ -238,6 +250,13 @@ public struct PlannerReactor: Sendable {
         guard turn.tokensUsed < brain.pack.policy.budget.tokens else {
             logger.info("token budget spent; answering from the template", metadata: [
                 "conversation.id": "\(event.conversationID)", "plan.id": "\(turn.planID)", "tokens": "\(turn.tokensUsed)",
+            ])
+            return ([], template)
+        }
+        // No progress: this round only got results earlier rounds had; the template answers.
+        guard !turn.madeNoProgress else {
+            logger.info("no progress in this round; answering from the template", metadata: [
+                "conversation.id": "\(event.conversationID)", "plan.id": "\(turn.planID)", "round": "\(turn.iteration)",
             ])
             return ([], template)
         }

@@ -90,6 +90,9 @@ struct PlannerStore: Sendable {
         Migration(version: 5, name: "turn_budget", sql: """
             ALTER TABLE turns ADD COLUMN deadline_ms bigint, ADD COLUMN tokens_used integer NOT NULL DEFAULT 0;
             """),
+        Migration(version: 6, name: "turn_progress", sql: """
+            ALTER TABLE turns ADD COLUMN earlier_results jsonb NOT NULL DEFAULT '[]';
+            """),
     ]
 
     // MARK: Reads
@@ -255,9 +258,9 @@ struct PlannerStore: Sendable {
         for (index, turn) in turns.enumerated() {
             // `PlanTurn`'s coded form, spread over the columns of the same names.
             parts.append("""
-                turn\(index) AS (INSERT INTO planner.turns (plan_id, turn_id, conversation_id, intent, step_ids, steps, iteration, results, status, confidence, facts, deadline_ms, tokens_used)
+                turn\(index) AS (INSERT INTO planner.turns (plan_id, turn_id, conversation_id, intent, step_ids, steps, iteration, results, status, confidence, facts, deadline_ms, tokens_used, earlier_results)
                     SELECT r.plan_id, r.turn_id, r.conversation_id, r.intent, r.step_ids, r.steps, r.iteration, r.results, r.status, r.confidence, r.facts,
-                           r.deadline_ms, r.tokens_used
+                           r.deadline_ms, r.tokens_used, r.earlier_results
                     FROM done, jsonb_populate_record(NULL::planner.turns, \(bind(PostgresValue(try StoredJSON.encode(turn))))::jsonb) r
                     ON CONFLICT (plan_id) DO UPDATE SET results = EXCLUDED.results, status = EXCLUDED.status, tokens_used = EXCLUDED.tokens_used)
                 """)

@@ -20,7 +20,7 @@ public struct VerifierChecks: Sendable {
         var texts: [String] = [
             pack.replies.unknownIntent, pack.replies.clarificationLimit, pack.replies.stepRejected, pack.replies.toolFailed,
             pack.replies.replyBlocked, pack.replies.approvalPending, pack.replies.approvalDenied, pack.replies.approvalTimeout,
-            pack.replies.budgetExhausted, pack.replies.toolUnavailable,
+            pack.replies.budgetExhausted, pack.replies.toolUnavailable, pack.replies.toolRejected,
         ].map(\.source)
         for intent in pack.intents {
             texts += intent.answers.map(\.template.source) + (intent.reply.map { [$0.source] } ?? []) + intent.slots.map(\.question)
