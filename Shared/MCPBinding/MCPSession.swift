@@ -25,6 +25,28 @@ public struct MCPServerSpec: Sendable, Hashable {
     }
 }
 
+extension MCPServerSpec {
+    /// The server process, started, with pipes to its stdin and from its stdout (its stderr
+    /// goes where this process's does).
+    func launch() throws -> (Process, Pipe, Pipe) {
+        guard let executable = command.first else { throw MCPError("mcp server \(name): empty command") }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [executable] + command.dropFirst()
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let toServer = Pipe()
+        let fromServer = Pipe()
+        process.standardInput = toServer
+        process.standardOutput = fromServer
+        do {
+            try process.run()
+        } catch {
+            throw MCPError("mcp server \(name): cannot start \(command.joined(separator: " ")): \(error)")
+        }
+        return (process, toServer, fromServer)
+    }
+}
+
 /// A tool as an MCP server lists it.
 public struct MCPToolDescription: Sendable, Equatable {
     public var name: String
@@ -70,29 +92,21 @@ public actor MCPSession {
         // A server that exits closes its end of the pipe; writing to it must be an error the
         // session handles, not SIGPIPE ending this process.
         _ = ignoreBrokenPipes
-        guard let executable = spec.command.first else { throw MCPError("mcp server \(spec.name): empty command") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [executable] + spec.command.dropFirst()
-        process.environment = ProcessInfo.processInfo.environment.merging(spec.environment) { _, new in new }
-        let toServer = Pipe()
-        let fromServer = Pipe()
-        process.standardInput = toServer
-        process.standardOutput = fromServer
-        do {
-            try process.run()
-        } catch {
-            throw MCPError("mcp server \(spec.name): cannot start \(spec.command.joined(separator: " ")): \(error)")
-        }
+        let (process, toServer, fromServer) = try spec.launch()
         let transport = StdioTransport(
             input: FileDescriptor(rawValue: fromServer.fileHandleForReading.fileDescriptor),
             output: FileDescriptor(rawValue: toServer.fileHandleForWriting.fileDescriptor),
             logger: logger)
         let client = Client(name: "switchboard-executor", version: "1")
+        // The SDK's receive loop spins once the server's output ends, until the client is
+        // disconnected: disconnect as soon as the server exits (and on every failure here).
+        process.terminationHandler = { _ in Task { await client.disconnect() } }
+        if !process.isRunning { await client.disconnect() }
         do {
             _ = try await withTimeout(spec.timeout) { try await client.connect(transport: transport) }
         } catch {
-            process.terminate()
+            await client.disconnect()
+            if process.isRunning { process.terminate() }
             throw MCPError("mcp server \(spec.name): handshake failed: \(error)")
         }
         return MCPSession(spec: spec, process: process, client: client, logger: logger)
@@ -186,20 +200,7 @@ func withTimeout<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () 
 public enum MCPDiscovery {
     public static func tools(_ spec: MCPServerSpec) throws -> [MCPToolDescription] {
         _ = ignoreBrokenPipes
-        guard let executable = spec.command.first else { throw MCPError("mcp server \(spec.name): empty command") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [executable] + spec.command.dropFirst()
-        process.environment = ProcessInfo.processInfo.environment.merging(spec.environment) { _, new in new }
-        let toServer = Pipe()
-        let fromServer = Pipe()
-        process.standardInput = toServer
-        process.standardOutput = fromServer
-        do {
-            try process.run()
-        } catch {
-            throw MCPError("mcp server \(spec.name): cannot start \(spec.command.joined(separator: " ")): \(error)")
-        }
+        let (process, toServer, fromServer) = try spec.launch()
         defer {
             try? toServer.fileHandleForWriting.close()
             if process.isRunning { process.terminate() }
@@ -286,7 +287,10 @@ public actor MCPSessions {
     public init() {}
 
     public func session(for spec: MCPServerSpec, logger: Logger) async throws -> MCPSession {
-        if let session = sessions[spec.name], await session.isRunning { return session }
+        if let session = sessions[spec.name] {
+            if await session.isRunning { return session }
+            await session.stop()
+        }
         let session = try await MCPSession.start(spec, logger: logger)
         sessions[spec.name] = session
         return session

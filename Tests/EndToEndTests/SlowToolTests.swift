@@ -105,25 +105,12 @@ struct SlowToolTests {
         defer { upstream.stop() }
         // get_order_status bound to an upstream that answers after 2 s, with a 1.5 s timeout and
         // ten attempts: 15 s of trying, against the pack's 8 s.
-        let retail = try String(contentsOf: Platform.repoRoot.appendingPathComponent("deploy/packs/retail.yaml"), encoding: .utf8)
-        let slow = retail.replacingOccurrences(of: """
-              get_order_status:
-                description: Look up an order's status, carrier, tracking number and expected delivery.
-                risk_tier: read
-                binding: native
-                timeout_ms: 2000
-            """, with: """
-              get_order_status:
-                description: Look up an order's status, carrier, tracking number and expected delivery.
-                risk_tier: read
-                binding: http
-                timeout_ms: 1500
-                retries: { attempts: 10, base_delay_ms: 10, max_delay_ms: 20 }
-                http: { method: GET, url: '\(upstream.url("/slow/orders/{order_id}"))' }
+        let path = try Self.packWithHTTPOrderStatus("""
+            binding: http
+            timeout_ms: 1500
+            retries: { attempts: 10, base_delay_ms: 10, max_delay_ms: 20 }
+            http: { method: GET, url: '\(upstream.url("/slow/orders/{order_id}"))' }
             """)
-        #expect(slow != retail)
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("slow-\(UUID().uuidString).yaml").path
-        try slow.write(toFile: path, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: path) }
 
         try await Platform.with("slow_tool", pack: path) { p in
