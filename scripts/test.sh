@@ -19,4 +19,6 @@ export SWITCHBOARD_LOCAL_LLM_PYTHON=$(pwd)/.run/llm-venv/bin/python
 export SWITCHBOARD_TEST_RUN_DIR="$run"
 # Serial: the end-to-end suites each run six processes, and librdkafka's mock cluster times
 # group sessions out under CPU starvation; on 2 cores parallel suites made that flaky.
-swift test --skip-build --no-parallel "$@"
+# A hung test fails the run after SWITCHBOARD_TEST_TIMEOUT (default 40 minutes) instead of running
+# into CI's limit: Swift Testing's time limits cannot end a test stuck outside cooperative code.
+timeout --kill-after=30s "${SWITCHBOARD_TEST_TIMEOUT:-40m}" swift test --skip-build --no-parallel "$@"
