@@ -22,6 +22,17 @@ public struct DomainPack: Sendable {
     public var tenants: [String: TenantSpec] = [:]
 
     public func intent(named name: String) -> IntentSpec? { intents.first { $0.name == name } }
+
+    /// Every text the pack itself can say: reply texts, intent replies and answers, slot
+    /// questions, rule messages (the verifier lets a reply repeat what these state).
+    public var ownTexts: [String] {
+        var texts = replies.all.map(\.source)
+        for intent in intents {
+            texts += intent.answers.map(\.template.source) + (intent.reply.map { [$0.source] } ?? []) + intent.slots.map(\.question)
+        }
+        for tool in tools.values { texts += (tool.rules + tool.resultRules).map(\.message) }
+        return texts
+    }
 }
 
 /// A tool's contract: the verifier checks arguments and results against it, the executor
@@ -159,6 +170,9 @@ public struct ReplyTexts: Sendable {
     public var toolUnavailable: ReplyTemplate
     /// The system refused the request as given (a 4xx, a tool's own error): the customer can fix it.
     public var toolRejected: ReplyTemplate
+
+    /// Every text above, whatever is added later (read by reflection, so no list goes stale).
+    public var all: [ReplyTemplate] { Mirror(reflecting: self).children.compactMap { $0.value as? ReplyTemplate } }
 }
 
 public struct PackPolicy: Sendable {

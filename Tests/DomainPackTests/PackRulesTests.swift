@@ -57,6 +57,8 @@ import Testing
         #expect(pack.tenant("default")?.tools == nil)
         #expect(pack.tenant("other")?.tools == ["lookup"], "unlisted tenants get the '*' entry")
         #expect(pack.replies.approvalDenied.render(["reason": "duplicate"]).hasSuffix("duplicate"))
+        #expect(pack.replies.all.count == 11, "every reply text, found by reflection")
+        #expect(pack.ownTexts.contains("Too much."), "rule messages are the pack's own texts")
     }
 
     @Test(arguments: [

@@ -132,6 +132,23 @@ enum CommerceDB {
         }
     }
 
+    /// A step whose turn's wall time is already spent fails without touching the system of record.
+    @Test func aStepPastItsDeadlineDoesNotRun() async throws {
+        try await CommerceDB.withTenant { pool, tenant in
+            let published = Published()
+            let reactor = ExecutorReactor(
+                pack: retailPack, tools: ExecutorService.nativeTools(for: retailPack, logger: ExecutorDB.logger), pool: pool,
+                producer: "executor@test", logger: ExecutorDB.logger, publish: { published.append($0) })
+            try await reactor.handle(try EventEnvelope.start(
+                StepApproved(planID: UUID(), stepID: UUID(), tool: "cancel_order", args: ["order_id": "DEF456"], riskTier: .lowRiskWrite,
+                             deadlineMillis: EventEnvelope.nowMillis() - 1),
+                conversationID: "conv-late", tenantID: tenant, producer: "test"))
+            let failed = try #require(published.all.last).decode(ToolFailed.self)
+            #expect(failed.error.code == "timeout")
+            #expect(try await CommerceDB.order("DEF456", tenant: tenant, pool).status == "processing")
+        }
+    }
+
     @Test func ticketAndEmailAreRecorded() async throws {
         try await CommerceDB.withTenant { pool, tenant in
             let ticket = try await CommerceDB.run(CreateTicket(), ["subject": "Broken mug", "body": "Arrived in pieces", "priority": "high", "order_id": "ABC123"], tenant: tenant, pool)

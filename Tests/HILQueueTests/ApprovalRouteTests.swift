@@ -169,4 +169,29 @@ struct ApprovalRouteTests {
             #expect(expired["approvals"]?.arrayValue?.count == 1)
         }
     }
+
+    /// A replica that claimed a decision and died before appending it: the sweeper appends it
+    /// once the grace period has passed and the log still does not show it.
+    @Test func aClaimedDecisionNeverAppendedIsAppendedBySweeping() async throws {
+        var stranded = ConversationScript("conv-stranded")
+        try stranded.customerSays("refund", at: "2026-03-10T09:00:00.000Z")
+        let approval = try Self.requested(&stranded, timeout: 86_400, at: "2026-03-10T09:00:01.000Z")
+        try await ScratchReadModels.with([ReadModels.hilqueue]) { models in
+            try await migrate(models.pool, schema: ApprovalDesk.schema, migrations: ApprovalDesk.migrations, logger: TestDB.logger)
+            try await models.apply(stranded.events)
+            let queries = ApprovalQueries(pool: models.pool, schema: models.schema(ReadModels.hilqueue))
+            struct Died: Error {}
+            let dying = ApprovalDesk(pool: models.pool, approvals: queries, producer: "hilqueue@test", publish: { _ in throw Died() })
+            let stored = try #require(try await queries.approval(approval.approvalID, tenant: "default"))
+            await #expect(throws: Died.self) { _ = try await dying.decide(stored, .grant, by: "ana", note: "ok") }
+
+            let appended = Appended()
+            let sweeper = ApprovalDesk(pool: models.pool, approvals: queries, producer: "hilqueue@test", publish: { appended.append($0) })
+            try await sweeper.sweep(grace: .seconds(10))
+            #expect(appended.all.isEmpty, "within the grace period the claiming replica may still append")
+            try await sweeper.sweep(nowMillis: EventEnvelope.nowMillis() + 11_000, grace: .seconds(10))
+            let granted = try #require(appended.all.first).decode(ApprovalGranted.self)
+            #expect(appended.all.count == 1 && granted.approvalID == approval.approvalID && granted.decidedBy == "ana")
+        }
+    }
 }

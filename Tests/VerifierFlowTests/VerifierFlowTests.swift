@@ -109,6 +109,50 @@ let retailPack = try! DomainPack.load(path: repoRoot.appendingPathComponent("dep
         }
     }
 
+    /// A model's later round of the same turn is checked against the steps of earlier rounds
+    /// (kept in `verifier.turn_steps`): a repeat is a loop, and the fourth call is over budget.
+    @Test func budgetsHoldAcrossAModelsRounds() async throws {
+        try await withReactor { reactor, conversation in
+            func step(_ id: String) -> PlanStep { PlanStep(stepID: UUID(), tool: "get_order", args: ["order_id": .string(id)], why: "t") }
+            let first = try EventEnvelope.start(
+                PlanProposed(planID: UUID(), intent: "a_model_intent", steps: [step("DEF456")], confidence: 0.9, round: 0),
+                conversationID: conversation, tenantID: "default", producer: "planner@test")
+            #expect(try await reactor.outputs(for: first).map(\.type) == ["StepApproved"])
+            let repeated = step("DEF456"), ok1 = step("ABC123"), ok2 = step("GHI789"), over = step("JKL012")
+            let second = try first.reaction(
+                PlanProposed(planID: UUID(), intent: "a_model_intent", steps: [repeated, ok1, ok2, over], confidence: 0.9, round: 1),
+                producer: "planner@test", label: "round/1")
+            let outputs = try await reactor.outputs(for: second)
+            #expect(outputs.map(\.type) == ["StepRejected", "StepApproved", "StepApproved", "StepRejected"])
+            #expect(try outputs[0].decode(StepRejected.self).reason == .loopDetected)
+            #expect(try outputs[3].decode(StepRejected.self).reason == .budgetExceeded)
+            #expect(try await reactor.outputs(for: second).map(\.id) == outputs.map(\.id), "a redelivered round decides the same")
+
+            let late = try EventEnvelope.start(
+                PlanProposed(planID: UUID(), intent: "refund", steps: [step("DEF456")], confidence: 0.9, round: 0, deadlineMillis: EventEnvelope.nowMillis() - 1),
+                conversationID: conversation + "-late", tenantID: "default", producer: "planner@test")
+            #expect(try await reactor.outputs(for: late).first?.decode(StepRejected.self).reason == .budgetExceeded, "past the turn's wall time")
+        }
+    }
+
+    @Test func anExpiredApprovalRejectsTheStepOnce() async throws {
+        try await withReactor { reactor, conversation in
+            let (event, plan) = try plan(80, conversation: conversation)
+            _ = try await reactor.outputs(for: event)
+            let released = try await reactor.outputs(for: try orderResult(plan, after: event))
+            let dryRun = try released[1].decode(DryRunRequested.self)
+            let completed = try released[1].reaction(DryRunCompleted(
+                planID: plan.planID, stepID: dryRun.stepID, tool: dryRun.tool, args: dryRun.args, riskTier: dryRun.riskTier, reason: dryRun.reason,
+                preview: EffectPreview(summary: "s", changes: [])), producer: "executor@test")
+            let approval = try #require(try await reactor.outputs(for: completed).first).decode(ApprovalRequested.self)
+            let expired = try EventEnvelope.start(ApprovalExpired(approvalID: approval.approvalID, stepID: approval.stepID), conversationID: conversation, tenantID: "default", producer: "hilqueue@test")
+            let rejected = try #require(try await reactor.outputs(for: expired).first).decode(StepRejected.self)
+            #expect(rejected.reason == .approvalExpired && rejected.stepID == plan.steps[1].stepID)
+            let lateGrant = try EventEnvelope.start(ApprovalGranted(approvalID: approval.approvalID, stepID: approval.stepID, decidedBy: "ana", note: ""), conversationID: conversation, tenantID: "default", producer: "hilqueue@test")
+            #expect(try await reactor.outputs(for: lateGrant).isEmpty, "expired first: a later grant runs nothing")
+        }
+    }
+
     @Test func aFailedOrderLookupRejectsTheHeldRefund() async throws {
         try await withReactor { reactor, conversation in
             let (event, plan) = try plan(20, conversation: conversation)
@@ -165,6 +209,11 @@ let retailPack = try! DomainPack.load(path: repoRoot.appendingPathComponent("dep
             #expect(try await verdict("It arrives on 2026-12-01.").decode(ReplyBlocked.self).detail == "date:2026-12-01")
             let crossed = try await verdict("Your order GHI789 is on its way.")
             #expect(try crossed.decode(ReplyBlocked.self).detail == "id:GHI789", "another customer's order, said in another conversation")
+
+            // The collection no longer lists the document: its facts no longer ground a reply.
+            let synced = try EventEnvelope.start(KnowledgeCollectionSynced(collection: "help", documentIDs: []), conversationID: "kb:help", tenantID: "default", producer: "kb@test")
+            try await models.apply([synced], firstOffset: 10)
+            #expect(try await verdict("Refunds up to $50 are automatic.").decode(ReplyBlocked.self).detail == "amount:50.00")
         }
     }
 }

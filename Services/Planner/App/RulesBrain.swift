@@ -99,7 +99,15 @@ public struct RulesBrain: Sendable {
     public let pack: DomainPack
     public static let unknownIntent = "unknown"
 
-    public init(pack: DomainPack) { self.pack = pack }
+    /// Every slot of the pack by name (the first intent declaring a name defines its type).
+    let slotSpecs: [String: SlotSpec]
+
+    public init(pack: DomainPack) {
+        self.pack = pack
+        var specs: [String: SlotSpec] = [:]
+        for intent in pack.intents { for slot in intent.slots where specs[slot.name] == nil { specs[slot.name] = slot } }
+        slotSpecs = specs
+    }
 
     public func decide(text: String, state: ConversationState) -> BrainDecision {
         var state = state
@@ -193,12 +201,6 @@ public struct RulesBrain: Sendable {
         return values
     }
 
-    /// Every slot of the pack by name (the first intent declaring a name defines its type).
-    var slotSpecs: [String: SlotSpec] {
-        var specs: [String: SlotSpec] = [:]
-        for intent in pack.intents { for slot in intent.slots where specs[slot.name] == nil { specs[slot.name] = slot } }
-        return specs
-    }
 
     /// Replaces `{{slot}}` string values in step argument templates.
     static func fill(_ template: JSONValue, with values: [String: JSONValue]) -> JSONValue {

@@ -17,16 +17,7 @@ public struct VerifierChecks: Sendable {
 
     public init(pack: DomainPack) {
         self.pack = pack
-        var texts: [String] = [
-            pack.replies.unknownIntent, pack.replies.clarificationLimit, pack.replies.stepRejected, pack.replies.toolFailed,
-            pack.replies.replyBlocked, pack.replies.approvalPending, pack.replies.approvalDenied, pack.replies.approvalTimeout,
-            pack.replies.budgetExhausted, pack.replies.toolUnavailable, pack.replies.toolRejected,
-        ].map(\.source)
-        for intent in pack.intents {
-            texts += intent.answers.map(\.template.source) + (intent.reply.map { [$0.source] } ?? []) + intent.slots.map(\.question)
-        }
-        for tool in pack.tools.values { texts += (tool.rules + tool.resultRules).map(\.message) }
-        packTokens = texts.reduce(into: Set<String>()) { tokens, text in
+        packTokens = pack.ownTexts.reduce(into: Set<String>()) { tokens, text in
             // Mustache tags are placeholders, not facts.
             let literal = text.replacingOccurrences(of: #"\{\{[^}]*\}\}"#, with: " ", options: .regularExpression)
             tokens.formUnion(GroundingTokens.extract(literal))

@@ -41,12 +41,6 @@ public struct VerifierStore: Sendable {
                 released boolean NOT NULL DEFAULT false
             );
             CREATE INDEX held_steps_plan ON held_steps (plan_id) WHERE NOT released;
-            CREATE TABLE turn_steps (
-                turn_id uuid NOT NULL,
-                signature text NOT NULL,
-                plan_id uuid NOT NULL,
-                PRIMARY KEY (turn_id, signature)
-            );
             CREATE TABLE approvals (
                 step_id uuid PRIMARY KEY,
                 approval_id uuid NOT NULL UNIQUE,
@@ -56,6 +50,15 @@ public struct VerifierStore: Sendable {
                 risk_tier integer NOT NULL,
                 status text NOT NULL DEFAULT 'requested' CHECK (status IN ('requested', 'granted', 'denied', 'expired')),
                 decision_event uuid
+            );
+            """),
+        // A later migration: databases already at version 1 get the table too.
+        Migration(version: 2, name: "turn_steps", sql: """
+            CREATE TABLE turn_steps (
+                turn_id uuid NOT NULL,
+                signature text NOT NULL,
+                plan_id uuid NOT NULL,
+                PRIMARY KEY (turn_id, signature)
             );
             """),
     ]
