@@ -69,10 +69,10 @@ let package = Package(
         .target(name: "RuleExpressions", dependencies: ["JSON"], path: "Shared/RuleExpressions"),
         // Retry, breaker, rate-limit and cache rules for tool calls: values, no I/O.
         .target(name: "ToolRuntime", dependencies: ["JSON"], path: "Shared/ToolRuntime"),
-        // MCP servers over stdio (modelcontextprotocol/swift-sdk): tool discovery and calls.
+        // MCP servers over stdio or streamable HTTP (modelcontextprotocol/swift-sdk; HTTP over libcurl): tool discovery and calls.
         .target(
             name: "MCPBinding",
-            dependencies: ["JSON", "ToolRuntime", logging, .product(name: "MCP", package: "swift-sdk"), .product(name: "SystemPackage", package: "swift-system")],
+            dependencies: ["JSON", "ToolRuntime", "HTTPClient", logging, .product(name: "MCP", package: "swift-sdk"), .product(name: "SystemPackage", package: "swift-system")],
             path: "Shared/MCPBinding"
         ),
         // Tool bindings that leave the process (HTTP now; OpenAPI and MCP build on it).
@@ -155,7 +155,7 @@ let package = Package(
         .testTarget(name: "DomainPackTests", dependencies: ["DomainPack", "Events", "JSON", "MCPBinding", "ToolRuntime"], path: "Tests/DomainPackTests"),
         .testTarget(name: "PlannerTests", dependencies: ["PlannerApp", "DomainPack", "Events", "JSON", "LLMFixture", "ModelRouter", logging], path: "Tests/PlannerTests"),
         .testTarget(name: "ToolBindingsTests", dependencies: ["ToolBindings", "ToolRuntime", "HTTPClient", "JSON", "UpstreamFixture", logging], path: "Tests/ToolBindingsTests"),
-        .testTarget(name: "MCPBindingTests", dependencies: ["MCPBinding", "JSON", "ToolRuntime", logging], path: "Tests/MCPBindingTests"),
+        .testTarget(name: "MCPBindingTests", dependencies: ["MCPBinding", "HTTPClient", "JSON", "ToolRuntime", logging], path: "Tests/MCPBindingTests"),
         .testTarget(name: "RuleExpressionsTests", dependencies: ["RuleExpressions", "JSON"], path: "Tests/RuleExpressionsTests"),
         .testTarget(name: "ToolRuntimeTests", dependencies: ["ToolRuntime", "JSON"], path: "Tests/ToolRuntimeTests"),
         .testTarget(name: "PlannerStoreTests", dependencies: ["PlannerApp", "Events", "Postgres", "DatabaseTestSupport", logging], path: "Tests/PlannerStoreTests"),

@@ -68,6 +68,12 @@ struct ShowTool: AsyncParsableCommand {
         if let http = tool.operations.http {
             text += "http: \(http.method) \(http.urlTemplate)" + (http.auth.map { " (secret from $\($0.secretEnv) in \($0.header))" } ?? "") + "\n"
         }
+        switch tool.mcpServer?.endpoint {
+        case .stdio(let command, _)?: text += "mcp server \(tool.mcpServer!.name) over stdio: \(command.joined(separator: " "))\n"
+        case .http(let url, _, let auth)?:
+            text += "mcp server \(tool.mcpServer!.name) over streamable HTTP: \(url)" + (auth.map { " (secret from $\($0.secretEnv) in \($0.header))" } ?? "") + "\n"
+        case nil: break
+        }
         for rule in tool.rules { text += "rule \(rule.code): \(rule.check.source)\n" }
         if let escalate = tool.escalateWhen { text += "tier 2 when: \(escalate.source)\n" }
         for rule in tool.resultRules { text += "result rule \(rule.code): \(rule.check.source)\n" }

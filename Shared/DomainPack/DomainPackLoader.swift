@@ -240,26 +240,39 @@ extension DomainPack {
 }
 
 extension Node {
-    /// An `mcp` entry: `server` (a name), `command` (a list; an argument naming a file next to
-    /// the pack is made absolute), `environment` and `timeout_ms`.
+    /// An `mcp` entry: `server` (a name), `timeout_ms`, and either `command` (a list; an
+    /// argument naming a file next to the pack is made absolute) with `environment`, for a
+    /// server spoken to over its stdio, or `url` with `headers` and `auth` (`{header, scheme,
+    /// secret_env}`), for a server spoken to over streamable HTTP.
     func mcpServer(directory: String) throws -> MCPServerSpec {
-        let command = try array("command").map { try $0.stringValue() }
-        guard !command.isEmpty else { throw DomainPackError(path: path + ".command", message: "must name a program") }
-        let resolved = command.map { argument -> String in
-            let candidate = (directory as NSString).appendingPathComponent(argument)
-            return !argument.hasPrefix("/") && argument.contains(".") && FileManager.default.fileExists(atPath: candidate) ? candidate : argument
-        }
-        var environment: [String: String] = [:]
-        if let env = optional("environment") {
-            guard case .object(let values) = env.value else { throw DomainPackError(path: env.path, message: "must be a mapping") }
-            for (key, value) in values {
-                guard case .string(let text) = value else { throw DomainPackError(path: env.path + "." + key, message: "must be a string") }
-                environment[key] = text
+        let name = try string("server")
+        let timeout = Duration.milliseconds(try int("timeout_ms", default: 5000, range: 1...120_000))
+        switch (optional("command"), optional("url")) {
+        case (nil, nil): throw DomainPackError(path: path, message: "needs a command (a stdio server) or a url (a streamable HTTP server)")
+        case (.some, .some): throw DomainPackError(path: path, message: "has both a command and a url; a server is one or the other")
+        case (nil, .some):
+            let url = try string("url")
+            guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+                throw DomainPackError(path: path + ".url", message: "must be an http:// or https:// URL")
             }
+            return MCPServerSpec(name: name, url: url, headers: try stringMap("headers"), auth: try auth(), timeout: timeout)
+        case (.some, nil):
+            let command = try array("command").map { try $0.stringValue() }
+            guard !command.isEmpty else { throw DomainPackError(path: path + ".command", message: "must name a program") }
+            let resolved = command.map { argument -> String in
+                let candidate = (directory as NSString).appendingPathComponent(argument)
+                return !argument.hasPrefix("/") && argument.contains(".") && FileManager.default.fileExists(atPath: candidate) ? candidate : argument
+            }
+            return MCPServerSpec(name: name, command: resolved, environment: try stringMap("environment"), timeout: timeout)
         }
-        return MCPServerSpec(
-            name: try string("server"), command: resolved, environment: environment,
-            timeout: .milliseconds(try int("timeout_ms", default: 5000, range: 1...120_000)))
+    }
+
+    /// A mapping of strings under `key` (empty when absent).
+    func stringMap(_ key: String) throws -> [String: String] {
+        guard optional(key) != nil else { return [:] }
+        var map: [String: String] = [:]
+        for (name, value) in try object(key) { map[name] = try value.stringValue() }
+        return map
     }
 }
 

@@ -72,11 +72,7 @@ extension Node {
             guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
                 throw DomainPackError(path: http.path + ".url", message: "must be an http(s) URL")
             }
-            var headers: [String: String] = [:]
-            if http.optional("headers") != nil {
-                for (name, value) in try http.object("headers") { headers[name] = try value.stringValue() }
-            }
-            operations.http = HTTPBinding(method: method, urlTemplate: url, headers: headers, auth: try http.auth())
+            operations.http = HTTPBinding(method: method, urlTemplate: url, headers: try http.stringMap("headers"), auth: try http.auth())
         case ("http", nil):
             throw DomainPackError(path: path + ".http", message: "required for binding: http")
         case (_, let http?):

@@ -32,7 +32,7 @@ public final class HTTPClient: Sendable {
         logger[metadataKey: "http.method"] = "\(request.method)"
         logger[metadataKey: "http.host"] = "\(hostForLogging(request.url))"
         do {
-            try validate(request)
+            try Self.validate(request)
             let job = TransferJob(request: request)
             let pool = self.pool
             let response = try await withTaskCancellationHandler {
@@ -59,6 +59,16 @@ public final class HTTPClient: Sendable {
         }
     }
 
+    /// Sends `request` on the calling thread and waits for the complete response. For code
+    /// that must not wait on async work: loading a domain pack is synchronous and can run on a
+    /// thread of the concurrency pool, where blocking on an async call could deadlock the pool.
+    /// Each call opens its own connection; use `execute` everywhere else.
+    public static func executeBlocking(_ request: HTTPRequest, userAgent: String = "switchboard") throws(HTTPClientError) -> HTTPResponse {
+        try validate(request)
+        guard let worker = CurlWorker(userAgent: userAgent) else { throw HTTPClientError(code: .other, message: "libcurl could not be initialised", isRetriable: false) }
+        return try worker.perform(TransferJob(request: request)).get()
+    }
+
     /// Fails queued requests, aborts running ones (`.cancelled`) and returns
     /// once every worker thread has released its libcurl handles. Idempotent;
     /// later `execute` calls fail with `.cancelled`.
@@ -69,7 +79,7 @@ public final class HTTPClient: Sendable {
 
     /// Rejects input libcurl would silently mangle: embedded NULs (C strings)
     /// and CR/LF in the method or headers (header injection).
-    private func validate(_ request: HTTPRequest) throws(HTTPClientError) {
+    private static func validate(_ request: HTTPRequest) throws(HTTPClientError) {
         guard !request.url.isEmpty, !request.url.utf8.contains(where: { $0 == 0 || $0 == 0x0D || $0 == 0x0A }) else {
             throw .invalidRequest("URL is empty or contains control characters")
         }

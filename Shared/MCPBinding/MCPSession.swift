@@ -7,21 +7,32 @@ public import Logging
 import MCP
 import SystemPackage
 public import ToolRuntime
+import HTTPClient
 
-/// How to start a Model Context Protocol server that speaks over stdio (a domain pack's `mcp`
-/// section): the command and its environment, and how long one call may take.
+/// A Model Context Protocol server (a domain pack's `mcp` section): a program spoken to over
+/// its stdio, or an endpoint spoken to over streamable HTTP; and how long one call may take.
 public struct MCPServerSpec: Sendable, Hashable {
+    public enum Endpoint: Sendable, Hashable {
+        /// The executable (looked up on PATH), its arguments and extra environment.
+        case stdio(command: [String], environment: [String: String])
+        /// The server's MCP endpoint URL, extra headers, and the secret sent with every request.
+        case http(url: String, headers: [String: String], auth: HTTPBinding.Auth?)
+    }
+
     public var name: String
-    /// The executable (looked up on PATH) and its arguments.
-    public var command: [String]
-    public var environment: [String: String]
+    public var endpoint: Endpoint
     public var timeout: Duration
 
+    public init(name: String, endpoint: Endpoint, timeout: Duration = .seconds(5)) {
+        (self.name, self.endpoint, self.timeout) = (name, endpoint, timeout)
+    }
+
     public init(name: String, command: [String], environment: [String: String] = [:], timeout: Duration = .seconds(5)) {
-        self.name = name
-        self.command = command
-        self.environment = environment
-        self.timeout = timeout
+        self.init(name: name, endpoint: .stdio(command: command, environment: environment), timeout: timeout)
+    }
+
+    public init(name: String, url: String, headers: [String: String] = [:], auth: HTTPBinding.Auth? = nil, timeout: Duration = .seconds(5)) {
+        self.init(name: name, endpoint: .http(url: url, headers: headers, auth: auth), timeout: timeout)
     }
 }
 
@@ -29,6 +40,7 @@ extension MCPServerSpec {
     /// The server process, started, with pipes to its stdin and from its stdout (its stderr
     /// goes where this process's does).
     func launch() throws -> (Process, Pipe, Pipe) {
+        guard case .stdio(let command, let environment) = endpoint else { throw MCPError("mcp server \(name): not a stdio server") }
         guard let executable = command.first else { throw MCPError("mcp server \(name): empty command") }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -44,6 +56,20 @@ extension MCPServerSpec {
             throw MCPError("mcp server \(name): cannot start \(command.joined(separator: " ")): \(error)")
         }
         return (process, toServer, fromServer)
+    }
+
+    /// The headers of every request to an HTTP server, its secret read from the environment now.
+    func httpHeaders(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> (url: String, headers: HTTPHeaders) {
+        guard case .http(let url, let extra, let auth) = endpoint else { throw MCPError("mcp server \(name): not an HTTP server") }
+        var headers = HTTPHeaders()
+        for (header, value) in extra.sorted(by: { $0.key < $1.key }) { headers.add(name: header, value: value) }
+        if let auth {
+            guard let secret = environment[auth.secretEnv], !secret.isEmpty else {
+                throw MCPError("mcp server \(name): the secret variable \(auth.secretEnv) is not set")
+            }
+            headers.replaceOrAdd(name: auth.header, value: auth.scheme.map { "\($0) \(secret)" } ?? secret)
+        }
+        return (url, headers)
     }
 }
 
@@ -71,24 +97,32 @@ public struct MCPError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// One MCP server process and the client session with it (modelcontextprotocol/swift-sdk over
-/// the process's stdin and stdout). Calls carry the step id in `_meta` (`idempotencyKey`), so a
-/// server that honours it applies a repeated write once, as `Idempotency-Key` does over HTTP.
+/// A client session with one MCP server (modelcontextprotocol/swift-sdk): over a server
+/// process's stdin and stdout, or over streamable HTTP (`MCPHTTPTransport`). Calls carry the
+/// step id in `_meta` (`idempotencyKey`), so a server that honours it applies a repeated write
+/// once, as `Idempotency-Key` does over HTTP.
 public actor MCPSession {
     public let spec: MCPServerSpec
-    let process: Process
     let client: Client
     let logger: Logger
+    /// The stdio server's process; nil over HTTP.
+    let process: Process?
+    let http: (transport: MCPHTTPTransport, client: HTTPClient)?
 
-    init(spec: MCPServerSpec, process: Process, client: Client, logger: Logger) {
-        self.spec = spec
-        self.process = process
-        self.client = client
-        self.logger = logger
+    init(spec: MCPServerSpec, client: Client, logger: Logger, process: Process?, http: (MCPHTTPTransport, HTTPClient)?) {
+        (self.spec, self.client, self.logger, self.process) = (spec, client, logger, process)
+        self.http = http.map { (transport: $0.0, client: $0.1) }
     }
 
-    /// Starts the server and completes the MCP handshake.
+    /// Starts the server (stdio) and completes the MCP handshake.
     public static func start(_ spec: MCPServerSpec, logger: Logger) async throws -> MCPSession {
+        switch spec.endpoint {
+        case .stdio: return try await startStdio(spec, logger: logger)
+        case .http: return try await startHTTP(spec, logger: logger)
+        }
+    }
+
+    static func startStdio(_ spec: MCPServerSpec, logger: Logger) async throws -> MCPSession {
         // A server that exits closes its end of the pipe; writing to it must be an error the
         // session handles, not SIGPIPE ending this process.
         _ = ignoreBrokenPipes
@@ -109,14 +143,37 @@ public actor MCPSession {
             if process.isRunning { process.terminate() }
             throw MCPError("mcp server \(spec.name): handshake failed: \(error)")
         }
-        return MCPSession(spec: spec, process: process, client: client, logger: logger)
+        return MCPSession(spec: spec, client: client, logger: logger, process: process, http: nil)
     }
 
-    public var isRunning: Bool { process.isRunning }
+    static func startHTTP(_ spec: MCPServerSpec, logger: Logger) async throws -> MCPSession {
+        let (url, headers) = try spec.httpHeaders()
+        let http = HTTPClient(maxConcurrentRequests: 4, userAgent: "switchboard-executor", logger: logger)
+        let transport = MCPHTTPTransport(url: url, headers: headers, timeout: spec.timeout, client: http, logger: logger)
+        let client = Client(name: "switchboard-executor", version: "1")
+        do {
+            _ = try await withTimeout(spec.timeout) { try await client.connect(transport: transport) }
+        } catch {
+            await client.disconnect()
+            await http.shutdown()
+            throw MCPError("mcp server \(spec.name): handshake failed: \(error)")
+        }
+        return MCPSession(spec: spec, client: client, logger: logger, process: nil, http: (transport, http))
+    }
+
+    /// Whether calls can still go through this session: the stdio server runs; the HTTP server
+    /// has not ended the session.
+    public var isRunning: Bool {
+        get async {
+            if let process { return process.isRunning }
+            return await http?.transport.isUsable ?? false
+        }
+    }
 
     public func stop() async {
         await client.disconnect()
-        if process.isRunning { process.terminate() }
+        if let process, process.isRunning { process.terminate() }
+        if let http { await http.client.shutdown() }
     }
 
     /// Every tool the server lists (following its pages).
@@ -192,13 +249,51 @@ func withTimeout<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () 
     }
 }
 
-/// Lists a server's tools at pack load (every service knows a pack's tools before it runs):
-/// starts the server, lists, stops it. Loading a pack is synchronous and may run on a thread of
-/// the concurrency pool, which waiting on async work there could deadlock, so discovery speaks
-/// the three messages it needs (initialize, initialized, tools/list) itself, blocking, over
-/// the server's stdio; the executor's calls use the SDK's client.
+/// Lists a server's tools at pack load (every service knows a pack's tools before it runs).
+/// Loading a pack is synchronous and may run on a thread of the concurrency pool, which
+/// waiting on async work there could deadlock, so discovery speaks the three messages it needs
+/// (initialize, initialized, tools/list) itself, blocking: over a stdio server it starts and
+/// stops, or over HTTP on the calling thread. The executor's calls use the SDK's client.
 public enum MCPDiscovery {
     public static func tools(_ spec: MCPServerSpec) throws -> [MCPToolDescription] {
+        switch spec.endpoint {
+        case .stdio: return try stdioTools(spec)
+        case .http: return try httpTools(spec)
+        }
+    }
+
+    /// The handshake and every page of `tools/list`, over `request` (a method and its params
+    /// to the result) and `notify`.
+    static func listTools(_ spec: MCPServerSpec, request: (String, JSONValue) throws -> JSONValue, notify: (String) throws -> Void) throws -> [MCPToolDescription] {
+        _ = try request("initialize", [
+            "protocolVersion": "2025-06-18", "capabilities": [:], "clientInfo": ["name": "switchboard", "version": "1"],
+        ])
+        try notify("notifications/initialized")
+        var tools: [MCPToolDescription] = []
+        var cursor: JSONValue = .null
+        repeat {
+            let page = try request("tools/list", cursor == .null ? [:] : ["cursor": cursor])
+            for tool in page["tools"]?.arrayValue ?? [] {
+                guard case .string(let name)? = tool["name"], let input = tool["inputSchema"] else {
+                    throw MCPError("mcp server \(spec.name): a tool without a name or an inputSchema")
+                }
+                tools.append(MCPToolDescription(
+                    name: name, description: tool["description"]?.stringValue ?? name, inputSchema: input, outputSchema: tool["outputSchema"],
+                    readOnly: tool["annotations"]?["readOnlyHint"] == .bool(true)))
+            }
+            cursor = page["nextCursor"] ?? .null
+        } while cursor != .null
+        return tools
+    }
+
+    /// The result of a JSON-RPC response, or its error.
+    static func result(of message: JSONValue, _ spec: MCPServerSpec) throws -> JSONValue {
+        if let error = message["error"] { throw MCPError("mcp server \(spec.name): \(error.serializedString())") }
+        guard let result = message["result"] else { throw MCPError("mcp server \(spec.name): a response without a result") }
+        return result
+    }
+
+    static func stdioTools(_ spec: MCPServerSpec) throws -> [MCPToolDescription] {
         _ = ignoreBrokenPipes
         let (process, toServer, fromServer) = try spec.launch()
         defer {
@@ -211,6 +306,7 @@ public enum MCPDiscovery {
         DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(spec.timeout.components.seconds * 1000) + 1000), execute: timer)
         defer { timer.cancel() }
         var reader = LineReader(handle: fromServer.fileHandleForReading)
+        var nextID = 1
 
         func send(_ message: JSONValue) throws {
             do {
@@ -219,39 +315,57 @@ public enum MCPDiscovery {
                 throw MCPError("mcp server \(spec.name): it closed its input (\(error))")
             }
         }
-        func response(to id: Int) throws -> JSONValue {
+        return try listTools(spec, request: { method, params in
+            let id = nextID
+            nextID += 1
+            try send(["jsonrpc": "2.0", "id": .number(Double(id)), "method": .string(method), "params": params])
             while let line = reader.next() {
                 guard let message = try? JSONValue.parse(line), message["id"] == .number(Double(id)) else { continue }
-                if let error = message["error"] { throw MCPError("mcp server \(spec.name): \(error.serializedString())") }
-                guard let result = message["result"] else { throw MCPError("mcp server \(spec.name): a response without a result") }
-                return result
+                return try result(of: message, spec)
             }
             throw MCPError("mcp server \(spec.name): it exited or did not answer within \(spec.timeout)")
-        }
+        }, notify: { method in
+            try send(["jsonrpc": "2.0", "method": .string(method)])
+        })
+    }
 
-        try send(["jsonrpc": "2.0", "id": 1, "method": "initialize", "params": [
-            "protocolVersion": "2025-06-18", "capabilities": [:], "clientInfo": ["name": "switchboard", "version": "1"],
-        ]])
-        _ = try response(to: 1)
-        try send(["jsonrpc": "2.0", "method": "notifications/initialized"])
-        var tools: [MCPToolDescription] = []
-        var cursor: JSONValue = .null
-        var id = 2
-        repeat {
-            try send(["jsonrpc": "2.0", "id": .number(Double(id)), "method": "tools/list", "params": cursor == .null ? [:] : ["cursor": cursor]])
-            let page = try response(to: id)
-            for tool in page["tools"]?.arrayValue ?? [] {
-                guard case .string(let name)? = tool["name"], let input = tool["inputSchema"] else {
-                    throw MCPError("mcp server \(spec.name): a tool without a name or an inputSchema")
-                }
-                tools.append(MCPToolDescription(
-                    name: name, description: tool["description"]?.stringValue ?? name, inputSchema: input, outputSchema: tool["outputSchema"],
-                    readOnly: tool["annotations"]?["readOnlyHint"] == .bool(true)))
+    static func httpTools(_ spec: MCPServerSpec) throws -> [MCPToolDescription] {
+        let (url, headers) = try spec.httpHeaders()
+        var sessionID: String?
+        var protocolVersion: String?
+        var nextID = 1
+
+        func post(_ message: JSONValue) throws -> MCPHTTPExchange.Answer {
+            let request = MCPHTTPExchange.post(
+                url: url, headers: headers, body: message.serialized(sortedKeys: false), sessionID: sessionID, protocolVersion: protocolVersion, timeout: spec.timeout)
+            do {
+                let answer = try MCPHTTPExchange.read(HTTPClient.executeBlocking(request), sessionID: sessionID)
+                if sessionID == nil { sessionID = answer.sessionID }
+                return answer
+            } catch let error as MCPError {
+                throw MCPError("mcp server \(spec.name): \(error)")
+            } catch {
+                throw MCPError("mcp server \(spec.name) at \(url): \(error)")
             }
-            cursor = page["nextCursor"] ?? .null
-            id += 1
-        } while cursor != .null
-        return tools
+        }
+        defer {
+            if let sessionID {
+                _ = try? HTTPClient.executeBlocking(MCPHTTPExchange.endSession(url: url, headers: headers, sessionID: sessionID))
+            }
+        }
+        return try listTools(spec, request: { method, params in
+            let id = nextID
+            nextID += 1
+            let answer = try post(["jsonrpc": "2.0", "id": .number(Double(id)), "method": .string(method), "params": params])
+            guard let response = answer.messages.first(where: { $0["id"] == .number(Double(id)) }) else {
+                throw MCPError("mcp server \(spec.name): no response to \(method)")
+            }
+            let result = try result(of: response, spec)
+            if method == "initialize" { protocolVersion = result["protocolVersion"]?.stringValue }
+            return result
+        }, notify: { method in
+            _ = try post(["jsonrpc": "2.0", "method": .string(method)])
+        })
     }
 
     /// Newline-delimited messages from a pipe, read as they arrive.

@@ -5,7 +5,7 @@
 /// The secret for `auth` is read from the environment variable it names when a call is made;
 /// it is never part of the contract.
 public struct HTTPBinding: Sendable, Equatable {
-    public struct Auth: Sendable, Equatable {
+    public struct Auth: Sendable, Hashable {
         /// Header that carries the secret, e.g. `Authorization`.
         public var header: String
         /// Prefix before the secret, e.g. `Bearer`; nil sends the secret alone.

@@ -49,6 +49,35 @@ import Testing
         }
     }
 
+    @Test func aServerOverStreamableHTTPHasAURLHeadersAndASecret() throws {
+        var asked: [MCPServerSpec] = []
+        _ = try DomainPack.parse(yaml: Self.pack("""
+            mcp:
+              - server: vouchers
+                url: https://vouchers.example/mcp
+                headers: { X-Shop: demo }
+                auth: { secret_env: VOUCHERS_TOKEN }
+            """), discoverMCP: { asked.append($0); return Self.listed })
+        #expect(asked == [MCPServerSpec(
+            name: "vouchers", url: "https://vouchers.example/mcp", headers: ["X-Shop": "demo"],
+            auth: .init(header: "Authorization", scheme: "Bearer", secretEnv: "VOUCHERS_TOKEN"), timeout: .seconds(5))])
+    }
+
+    @Test(arguments: [
+        ("mcp:\n  - server: vouchers", "needs a command (a stdio server) or a url"),
+        ("mcp:\n  - server: vouchers\n    command: [srv]\n    url: http://x/mcp", "has both a command and a url"),
+        ("mcp:\n  - server: vouchers\n    url: ftp://x/mcp", "mcp[0].url: must be an http:// or https:// URL"),
+        ("mcp:\n  - server: vouchers\n    url: http://x/mcp\n    headers: { X-A: [1] }", "mcp[0].headers.X-A"),
+    ])
+    func serverEntriesAreOneKindOrTheOther(section: String, message: String) {
+        do {
+            _ = try DomainPack.parse(yaml: Self.pack(section), discoverMCP: { _ in Self.listed })
+            Issue.record("loaded")
+        } catch {
+            #expect(String(describing: error).contains(message), "\(error)")
+        }
+    }
+
     @Test func aServerThatCannotBeListedStopsTheLoad() {
         let yaml = Self.pack("mcp:\n  - server: vouchers\n    command: [srv]")
         do {

@@ -3,21 +3,32 @@ import Foundation
 import JSON
 import Testing
 
-/// A pack whose write tool comes from an MCP server over stdio (Tests/Support/MCPFixture): every
-/// service lists the server's tools at start; a turn plans the tool, a human approves it, the
-/// executor calls it once with the step id as `_meta.idempotencyKey`.
+/// A pack whose write tool comes from an MCP server (Tests/Support/MCPFixture), over stdio or
+/// over streamable HTTP with a secret: every service lists the server's tools at start; a turn
+/// plans the tool, a human approves it, the executor calls it once with the step id as
+/// `_meta.idempotencyKey`.
 @Suite(.serialized, .timeLimit(.minutes(5)))
 struct MCPToolTests {
     static let server = Platform.repoRoot.appendingPathComponent("Tests/Support/MCPFixture/vouchers_server.py").path
 
-    static func pack(log: String) throws -> String {
+    enum Transport: String, CaseIterable { case stdio, http }
+
+    /// The pack's `mcp` entry: the server started by each service (stdio), or one the test
+    /// started (HTTP, on `port`, its token in the services' environment).
+    static func server(_ transport: Transport, log: String, port: Int) -> String {
+        switch transport {
+        case .stdio: "command: [python3, '\(server)']\n    environment: { VOUCHER_LOG: '\(log)' }"
+        case .http: "url: http://127.0.0.1:\(port)/mcp\n    auth: { secret_env: VOUCHERS_TOKEN }"
+        }
+    }
+
+    static func pack(_ transport: Transport, log: String, port: Int) throws -> String {
         let retail = try String(contentsOf: Platform.repoRoot.appendingPathComponent("deploy/packs/retail.yaml"), encoding: .utf8)
         var pack = retail.replacingOccurrences(of: "\nintents:\n", with: """
 
             mcp:
               - server: vouchers
-                command: [python3, '\(server)']
-                environment: { VOUCHER_LOG: '\(log)' }
+                \(server(transport, log: log, port: port))
                 timeout_ms: 5000
                 tools:
                   issue_voucher:
@@ -60,14 +71,39 @@ struct MCPToolTests {
         return try text.split(separator: "\n").map { try JSONValue.parse(String($0)) }
     }
 
-    @Test func anMCPWriteToolRunsOnceAfterApproval() async throws {
+    /// The fixture in `--http` mode; it exits when the returned pipe is closed.
+    static func startHTTPServer(log: String, token: String) throws -> (port: Int, process: Process, stdin: Pipe) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-u", server, "--http"]
+        process.environment = ProcessInfo.processInfo.environment.merging(["VOUCHER_LOG": log, "MCP_TOKEN": token]) { _, new in new }
+        let stdin = Pipe(), stdout = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        try process.run()
+        var banner = Data()
+        while !banner.contains(UInt8(ascii: "\n")) {
+            let chunk = stdout.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            banner.append(chunk)
+        }
+        let parts = String(decoding: banner, as: UTF8.self).split(whereSeparator: \.isWhitespace)
+        return (try #require(parts.count == 2 ? Int(parts[1]) : nil), process, stdin)
+    }
+
+    @Test(arguments: Transport.allCases)
+    func anMCPWriteToolRunsOnceAfterApproval(transport: Transport) async throws {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("vouchers-\(UUID().uuidString).jsonl").path
-        let path = try Self.pack(log: log)
+        let token = UUID().uuidString
+        let http = transport == .http ? try Self.startHTTPServer(log: log, token: token) : nil
+        let path = try Self.pack(transport, log: log, port: http?.port ?? 0)
         defer {
+            try? http?.stdin.fileHandleForWriting.close()
+            http?.process.waitUntilExit()
             try? FileManager.default.removeItem(atPath: path)
             try? FileManager.default.removeItem(atPath: log)
         }
-        try await Platform.with("mcp", pack: path) { p in
+        try await Platform.with("mcp_\(transport)", pack: path, secrets: ["VOUCHERS_TOKEN": token]) { p in
             let asked = try await p.post("mcp-1", #"{"customer_id":"cus_1001","text":"Can I get a voucher of $20 for order DEF456?"}"#)
             #expect(asked.json["reply"]?["text"]?.stringValue?.hasPrefix("I've asked a colleague to approve this") == true, "\(asked.json)")
             let approval = try await p.pendingApproval("mcp-1")
