@@ -170,6 +170,9 @@ public actor MCPSession {
         }
     }
 
+    /// The stdio server's process id (nil over HTTP).
+    public var serverProcessID: Int32? { process?.processIdentifier }
+
     public func stop() async {
         await client.disconnect()
         if let process, process.isRunning { process.terminate() }

@@ -81,4 +81,27 @@ struct ApprovalFlowTests {
             #expect(try await Self.refunds(p, order: "GHI789") == (0, 0))
         }
     }
+
+    /// Nobody decides within the pack's timeout: the sweeper expires the approval, the planner
+    /// tells the customer and hands the conversation over; nothing is refunded.
+    @Test func anApprovalNobodyGivesInTimeHandsTheConversationOver() async throws {
+        let retail = try String(contentsOf: Platform.repoRoot.appendingPathComponent("deploy/packs/retail.yaml"), encoding: .utf8)
+        let pack = retail.replacingOccurrences(of: "timeout_seconds: 900", with: "timeout_seconds: 2")
+        #expect(pack != retail)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("retail-expiry-\(UUID().uuidString).yaml").path
+        try pack.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try await Platform.with("approval_expiry", pack: path) { p in
+            _ = try await p.post("ap-late", #"{"customer_id":"cus_1001","text":"Please refund $80 for order DEF456"}"#)
+            _ = try await p.pendingApproval("ap-late")
+            let reply = try await p.eventually("the expiry's reply") { try p.deliveredReplies("ap-late").dropFirst().first }
+            #expect(reply == "The approval is taking longer than it should, so I'm passing you to a member of our team, who will follow up.")
+            let events = p.log.events(conversation: "ap-late")
+            #expect(events.contains { $0.type == "ApprovalExpired" })
+            #expect(try events.filter { $0.type == "StepRejected" }.map { try $0.decode(StepRejected.self).reason } == [.approvalExpired])
+            let handover = try #require(events.first { $0.type == "HandoverRequested" }).decode(HandoverRequested.self)
+            #expect(handover.reason == .approvalTimeout)
+            #expect(try await Self.refunds(p, order: "DEF456") == (0, 0))
+        }
+    }
 }

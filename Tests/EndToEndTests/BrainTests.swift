@@ -273,6 +273,17 @@ struct StrategyTests {
                 #expect(reply.contains("DEF456") && reply.contains("hasn't shipped"), "the template answers the last round's result: \(reply)")
                 let plans = try p.log.events(conversation: "conv-react-2").filter { $0.type == "PlanProposed" }.map { try $0.decode(PlanProposed.self) }
                 #expect(plans.map { $0.steps.first?.args["order_id"] } == ["ABC123", "DEF456"])
+
+                // The first round spent the turn's token budget (the pack's 3,000): no second
+                // model call; the template answers from the first round's result.
+                let before = fixture.requests(for: .openAIChatCompletions).count
+                fixture.enqueue(.ok(content: Self.decision("ABC123"), usage: .tokens(input: 2_900, output: 200)), .ok(content: Self.respond("never sent")), for: .openAIChatCompletions)
+                let spent = try await p.post("conv-react-3", #"{"customer_id":"cus_1001","text":"Could you check order ABC123 for me?"}"#, wait: 30)
+                let spentReply = spent.json["reply"]?["text"]?.stringValue ?? ""
+                #expect(spentReply != "never sent" && spentReply.contains("ABC123"), "\(spent.json)")
+                #expect(fixture.requests(for: .openAIChatCompletions).count == before + 1, "one model call for the turn")
+                let spentDecisions = try p.log.events(conversation: "conv-react-3").filter { $0.type == "DecisionMade" }.map { try $0.decode(DecisionMade.self) }
+                #expect(spentDecisions.map(\.nextAction) == [.toolCalls])
             }
         }
     }

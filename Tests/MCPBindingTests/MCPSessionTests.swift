@@ -42,6 +42,22 @@ struct MCPSessionTests {
         #expect(lines.filter { $0["issued"] == true }.count == 1)
     }
 
+    @Test func aSessionWhoseServerDiedIsReplacedByTheNextOne() async throws {
+        let sessions = MCPSessions()
+        let spec = Self.spec(log: "/dev/null")
+        let logger = Logger(label: "test")
+        let session = try await sessions.session(for: spec, logger: logger)
+        #expect(try await session.call(tool: "voucher_balance", arguments: [:], idempotencyKey: "a", timeout: .seconds(5)) == .success(["balance": 0]))
+        kill(try #require(await session.serverProcessID), SIGKILL)
+        while await session.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+        let failed = try await session.call(tool: "voucher_balance", arguments: [:], idempotencyKey: "b", timeout: .seconds(2))
+        #expect(failed.failureCode == "upstream_unreachable" || failed.failureCode == "timeout", "\(failed)")
+        let replacement = try await sessions.session(for: spec, logger: logger)
+        #expect(replacement !== session)
+        #expect(try await replacement.call(tool: "voucher_balance", arguments: [:], idempotencyKey: "c", timeout: .seconds(5)) == .success(["balance": 0]))
+        await sessions.stopAll()
+    }
+
     @Test func aServerThatCannotStartIsAnError() async throws {
         await #expect(throws: MCPError.self) {
             _ = try await MCPSession.start(MCPServerSpec(name: "nope", command: ["/nonexistent/server"], timeout: .seconds(2)), logger: Logger(label: "test"))
