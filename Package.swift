@@ -126,7 +126,7 @@ let package = Package(
     + service("Planner", folder: "Planner", extra: ["ReadModels", "LLM", "ModelRouter", "Knowledge", "HTTPClient", "JSONSchema", "ToolRuntime"])
     + service("Executor", folder: "Executor", extra: ["ReadModels", "ToolRuntime", "ToolBindings", "HTTPClient", "MCPBinding", "Knowledge"])
     + service("Verifier", folder: "Verifier", extra: ["JSONSchema", "ReadModels", "RuleExpressions"])
-    + service("HILQueue", folder: "HILQueue", extra: ["ReadModels", hummingbird, lifecycle])
+    + service("HILQueue", folder: "HILQueue", extra: ["ReadModels", hummingbird, lifecycle, .product(name: "Metrics", package: "swift-metrics"), .product(name: "Yams", package: "Yams")])
     + [
         .executableTarget(
             name: "SwitchboardCLI",

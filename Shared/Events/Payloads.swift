@@ -624,5 +624,7 @@ public enum EventCatalog {
         KnowledgeDocumentPublished.self, KnowledgeCollectionSynced.self, FactRetracted.self,
         MemoryConsentChanged.self, DryRunRequested.self, DryRunCompleted.self, ApprovalRequested.self,
         ApprovalGranted.self, ApprovalDenied.self, ApprovalExpired.self,
+        HandoverClaimed.self, AgentReplied.self, InternalNoteAdded.self, HandoverTransferred.self, HandoverReleased.self,
+        ConversationResolved.self, HandedBackToAI.self, HandoverSLABreached.self,
     ]
 }

@@ -59,6 +59,12 @@ public struct PostgresQuery: ExpressibleByStringInterpolation, Sendable, Hashabl
             sql += "$\(binds.count)"
         }
 
+        /// A fragment of SQL fixed at compile time (a column list shared by several queries):
+        /// a `StaticString` cannot come from input.
+        public mutating func appendInterpolation(sql fragment: StaticString) {
+            sql += fragment.description
+        }
+
         /// A schema/table/column name: must match `[A-Za-z_][A-Za-z0-9_]*` (≤ 63 bytes) and
         /// is emitted double-quoted, so it is case-sensitive.
         public mutating func appendInterpolation(identifier: String) {

@@ -33,12 +33,24 @@ public struct ApprovalQueries: Sendable {
         public var decidedAtMillis: Int64?
     }
 
+    static let columns: StaticString = """
+        approval_id, tenant_id, conversation_id, turn_id, plan_id, step_id, tool, args::text AS args, risk_tier, reason, preview::text AS preview, status,
+        (extract(epoch FROM requested_at) * 1000)::bigint AS requested_ms, (extract(epoch FROM expires_at) * 1000)::bigint AS expires_ms,
+        decided_by, decision_note, (extract(epoch FROM decided_at) * 1000)::bigint AS decided_ms
+        """
+
+    /// A conversation's approvals, oldest first.
+    public func approvals(conversation: String, tenant: String) async throws -> [Approval] {
+        try await pool.query("""
+            SELECT \(sql: Self.columns) FROM \(identifier: schema).approvals
+            WHERE tenant_id = \(tenant) AND conversation_id = \(conversation) ORDER BY requested_at, approval_id LIMIT 100
+            """).map(Self.approval)
+    }
+
     /// A tenant's approvals in `status`, oldest first (the order to decide them), at most `limit`.
     public func approvals(status: ApprovalStatus, tenant: String, limit: Int) async throws -> [Approval] {
         try await pool.query("""
-            SELECT approval_id, tenant_id, conversation_id, turn_id, plan_id, step_id, tool, args::text AS args, risk_tier, reason, preview::text AS preview, status,
-                   (extract(epoch FROM requested_at) * 1000)::bigint AS requested_ms, (extract(epoch FROM expires_at) * 1000)::bigint AS expires_ms,
-                   decided_by, decision_note, (extract(epoch FROM decided_at) * 1000)::bigint AS decided_ms FROM \(identifier: schema).approvals
+            SELECT \(sql: Self.columns) FROM \(identifier: schema).approvals
             WHERE tenant_id = \(tenant) AND status = \(status.rawValue) ORDER BY requested_at, approval_id LIMIT \(limit)
             """).map(Self.approval)
     }
@@ -46,18 +58,14 @@ public struct ApprovalQueries: Sendable {
     /// One approval of the tenant (nil: of any tenant); nil for an unknown id or another tenant's.
     public func approval(_ id: UUID, tenant: String?) async throws -> Approval? {
         try await pool.query("""
-            SELECT approval_id, tenant_id, conversation_id, turn_id, plan_id, step_id, tool, args::text AS args, risk_tier, reason, preview::text AS preview, status,
-                   (extract(epoch FROM requested_at) * 1000)::bigint AS requested_ms, (extract(epoch FROM expires_at) * 1000)::bigint AS expires_ms,
-                   decided_by, decision_note, (extract(epoch FROM decided_at) * 1000)::bigint AS decided_ms FROM \(identifier: schema).approvals WHERE approval_id = \(id) AND (\(tenant)::text IS NULL OR tenant_id = \(tenant))
+            SELECT \(sql: Self.columns) FROM \(identifier: schema).approvals WHERE approval_id = \(id) AND (\(tenant)::text IS NULL OR tenant_id = \(tenant))
             """).map(Self.approval).first
     }
 
     /// Pending approvals (any tenant) whose time ran out by `nowMillis`, oldest deadline first.
     public func due(nowMillis: Int64, limit: Int) async throws -> [Approval] {
         try await pool.query("""
-            SELECT approval_id, tenant_id, conversation_id, turn_id, plan_id, step_id, tool, args::text AS args, risk_tier, reason, preview::text AS preview, status,
-                   (extract(epoch FROM requested_at) * 1000)::bigint AS requested_ms, (extract(epoch FROM expires_at) * 1000)::bigint AS expires_ms,
-                   decided_by, decision_note, (extract(epoch FROM decided_at) * 1000)::bigint AS decided_ms FROM \(identifier: schema).approvals
+            SELECT \(sql: Self.columns) FROM \(identifier: schema).approvals
             WHERE status = 'pending' AND expires_at <= to_timestamp(\(Double(nowMillis) / 1000)) ORDER BY expires_at LIMIT \(limit)
             """).map(Self.approval)
     }

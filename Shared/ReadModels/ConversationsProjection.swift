@@ -10,9 +10,11 @@ public import Projections
 public struct ConversationsProjection: Projection {
     public let name = "gateway.conversations"
     public let schema: String
-    public let version = 1
+    /// 2: the conversation's phase (`ConversationPhase`) decides status and owner, so a handover
+    /// starts on `HandoverRequested` here as everywhere; agents' replies are messages.
+    public let version = 2
     public let tables = ["conversations", "messages"]
-    public let interestedIn: Set<String>? = [MessageReceived.eventType, ReplyDelivered.eventType, HandoverQueued.eventType]
+    public let interestedIn: Set<String>? = ConversationPhase.eventTypes
 
     public init(schema: String = ReadModels.gateway.liveSchema) { self.schema = schema }
 
@@ -43,6 +45,13 @@ public struct ConversationsProjection: Projection {
             CREATE INDEX messages_conversation ON messages (conversation_id, log_offset);
             CREATE INDEX messages_turn ON messages (turn_id);
             """),
+        // (Version 3 is AuditProjection's: the two share the schema's history.)
+        Migration(version: 4, name: "conversation_phase_agent_messages", sql: """
+            ALTER TABLE conversations ADD COLUMN phase text NOT NULL DEFAULT 'new';
+            ALTER TABLE conversations ADD COLUMN last_event_id uuid;
+            ALTER TABLE messages DROP CONSTRAINT messages_role_check;
+            ALTER TABLE messages ADD CONSTRAINT messages_role_check CHECK (role IN ('customer', 'assistant', 'agent'));
+            """),
     ]
 
     /// Set-based: messages go in with one INSERT … ON CONFLICT DO NOTHING (whose RETURNING
@@ -62,6 +71,9 @@ public struct ConversationsProjection: Projection {
             case ReplyDelivered.eventType:
                 let reply = try event.decode(ReplyDelivered.self)
                 row = (reply.replyID, "assistant", reply.kind.rawValue, reply.text)
+            case AgentReplied.eventType:
+                let reply = try event.decode(AgentReplied.self)
+                row = (reply.messageID, "agent", nil, reply.text)
             default:
                 continue
             }
@@ -77,15 +89,15 @@ public struct ConversationsProjection: Projection {
             columns: ["message_id uuid", "conversation_id", "turn_id uuid", "role", "kind", "text", "occurred_at timestamptz", "log_partition integer", "log_offset bigint"],
             conflict: ["message_id"], update: false, rows: messageRows, in: connection))
 
-        // 2. Conversations: fold from their stored rows, in log order.
+        // 2. Conversations: fold from their stored rows, in log order, through the state machine.
         struct Conversation {
-            var tenant: String, customer: String, status: ConversationStatus, owner: ConversationOwner, turns: Int, first: Int64, last: Int64
+            var tenant: String, customer: String, phase: ConversationPhase, turns: Int, first: Int64, last: Int64, lastEvent: String?
         }
         let touched = Array(Set(events.map(\.event.conversationID)))
         var state: [String: Conversation] = [:]
         do {
             let rows = try BulkWrite.rows("""
-                SELECT conversation_id, tenant_id, customer_id, status, owner, turn_count,
+                SELECT conversation_id, tenant_id, customer_id, phase, turn_count, last_event_id::text AS last_event,
                        (extract(epoch FROM first_activity_at) * 1000)::bigint AS first_ms,
                        (extract(epoch FROM last_activity_at) * 1000)::bigint AS last_ms
                 FROM \(quotedSchema).conversations WHERE conversation_id
@@ -93,55 +105,61 @@ public struct ConversationsProjection: Projection {
             for row in rows {
                 state[try row.decode("conversation_id", as: String.self)] = Conversation(
                     tenant: try row.decode("tenant_id", as: String.self), customer: try row.decode("customer_id", as: String.self),
-                    status: try .stored(try row.decode("status", as: String.self), column: "conversations.status"),
-                    owner: try .stored(try row.decode("owner", as: String.self), column: "conversations.owner"),
-                    turns: try row.decode("turn_count", as: Int.self), first: try row.decode("first_ms", as: Int64.self), last: try row.decode("last_ms", as: Int64.self)
+                    phase: try .stored(try row.decode("phase", as: String.self), column: "conversations.phase"),
+                    turns: try row.decode("turn_count", as: Int.self), first: try row.decode("first_ms", as: Int64.self), last: try row.decode("last_ms", as: Int64.self),
+                    lastEvent: try row.decode("last_event", as: String?.self)
                 )
             }
         }
         var changed = Set<String>()
-        var counted = Set<UUID>()
+        var counted = Set<String>()
         for logged in events {
             let event = logged.event
             let id = event.conversationID
             let at = event.occurredAtMillis
+            guard let transition = try ConversationPhase.transition(for: event) else { continue }
+            // A repeated message or reply (same id) was not inserted above, or was counted
+            // already in this batch: it changes nothing.
+            let messageID: String?
             switch event.type {
-            case MessageReceived.eventType:
-                guard inserted.contains(event.id.lowercaseString), counted.insert(event.id).inserted else { continue }
-                if var conversation = state[id] {
-                    conversation.turns += 1
-                    conversation.last = max(conversation.last, at)
-                    state[id] = conversation
-                } else {
-                    let message = try event.decode(MessageReceived.self)
-                    state[id] = Conversation(tenant: event.tenantID, customer: message.customerID, status: .open, owner: .ai, turns: 1, first: at, last: at)
-                }
-                changed.insert(id)
-            case ReplyDelivered.eventType:
-                let replyID = try event.decode(ReplyDelivered.self).replyID
-                guard inserted.contains(replyID.lowercaseString), counted.insert(replyID).inserted, var conversation = state[id] else { continue }
-                conversation.last = max(conversation.last, at)
-                state[id] = conversation
-                changed.insert(id)
-            case HandoverQueued.eventType:
-                guard var conversation = state[id] else { continue }
-                conversation.status = .handedOver
-                conversation.owner = .human
-                conversation.last = max(conversation.last, at)
-                state[id] = conversation
-                changed.insert(id)
-            default:
+            case MessageReceived.eventType: messageID = event.id.lowercaseString
+            case ReplyDelivered.eventType: messageID = try event.decode(ReplyDelivered.self).replyID.lowercaseString
+            case AgentReplied.eventType: messageID = try event.decode(AgentReplied.self).messageID.lowercaseString
+            default: messageID = nil
+            }
+            if let messageID { guard inserted.contains(messageID), counted.insert(messageID).inserted else { continue } }
+            var conversation: Conversation
+            if let known = state[id] {
+                conversation = known
+            } else if event.type == MessageReceived.eventType {
+                conversation = Conversation(
+                    tenant: event.tenantID, customer: try event.decode(MessageReceived.self).customerID, phase: .new, turns: 0, first: at, last: at, lastEvent: nil)
+            } else {
                 continue
             }
+            guard conversation.lastEvent != event.id.lowercaseString, let next = conversation.phase.applying(transition) else { continue }
+            if event.type == MessageReceived.eventType { conversation.turns += 1 }
+            conversation.phase = next
+            conversation.lastEvent = event.id.lowercaseString
+            conversation.last = max(conversation.last, at)
+            state[id] = conversation
+            changed.insert(id)
         }
         guard !changed.isEmpty else { return }
         try BulkWrite.upsert(
             schema: schema, table: "conversations",
-            columns: ["conversation_id", "tenant_id", "customer_id", "status", "owner", "turn_count integer", "first_activity_at timestamptz", "last_activity_at timestamptz"],
+            columns: [
+                "conversation_id", "tenant_id", "customer_id", "status", "owner", "phase", "turn_count integer", "first_activity_at timestamptz",
+                "last_activity_at timestamptz", "last_event_id uuid",
+            ],
             conflict: ["conversation_id"], update: true,
             rows: changed.sorted().compactMap { id -> [String?]? in
                 guard let c = state[id] else { return nil }
-                return [id, c.tenant, c.customer, c.status.rawValue, c.owner.rawValue, String(c.turns), Timestamp.format(millis: c.first), Timestamp.format(millis: c.last)]
+                let (status, owner): (ConversationStatus, ConversationOwner) = c.phase.isWithHumans ? (.handedOver, .human) : (.open, .ai)
+                return [
+                    id, c.tenant, c.customer, status.rawValue, owner.rawValue, c.phase.rawValue, String(c.turns), Timestamp.format(millis: c.first),
+                    Timestamp.format(millis: c.last), c.lastEvent,
+                ]
             }, in: connection)
     }
 }

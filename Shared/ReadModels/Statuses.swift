@@ -1,3 +1,5 @@
+public import Events
+
 /// The states the read models record, as types: the projections write them, the queries read
 /// them back, and the HTTP APIs and the CLI show their stable codes (`rawValue`).
 
@@ -12,9 +14,12 @@ public enum ConversationOwner: String, Sendable, CaseIterable, Codable {
     case ai, human
 }
 
-/// A handover's place in the human queue (hilqueue read model).
+/// A handover's place in the human queue (`GET /v1/handovers?status=`): the two phases of a
+/// conversation before a human has it.
 public enum HandoverStatus: String, Sendable, CaseIterable, Codable {
     case requested, queued
+
+    public var phase: ConversationPhase { self == .requested ? .handover : .pendingHuman }
 }
 
 /// A case's status (cases read model). A handed-over case keeps that status.

@@ -110,6 +110,14 @@ enum EventSamples {
         reaction(ApprovalGranted(approvalID: UUID(), stepID: step, decidedBy: "agent_ana", note: "customer is a regular")),
         reaction(ApprovalDenied(approvalID: UUID(), stepID: step, decidedBy: "agent_ana", reason: "already refunded by phone")),
         reaction(ApprovalExpired(approvalID: UUID(), stepID: step)),
+        reaction(HandoverClaimed(handoverID: message.correlationID, agentID: "agent_ana", queue: "billing")),
+        reaction(AgentReplied(handoverID: message.correlationID, messageID: UUID(), agentID: "agent_ana", text: "I've refunded the shipping fee.")),
+        reaction(InternalNoteAdded(handoverID: message.correlationID, noteID: UUID(), agentID: "agent_ana", text: "Customer was double charged in March too.")),
+        reaction(HandoverTransferred(handoverID: message.correlationID, fromAgent: "agent_ana", toAgent: nil, toQueue: "tech", note: "router problem")),
+        reaction(HandoverReleased(handoverID: message.correlationID, agentID: "agent_ana", cause: .heartbeatMissed)),
+        reaction(ConversationResolved(handoverID: message.correlationID, agentID: "agent_ana", note: "refunded")),
+        reaction(HandedBackToAI(handoverID: message.correlationID, agentID: "agent_ana", note: "Refund done; the customer may ask about delivery.")),
+        reaction(HandoverSLABreached(handoverID: message.correlationID, queue: "billing", waitedSeconds: 310, slaSeconds: 300, priority: 0)),
         Sample(type: "KnowledgeCollectionSynced") {
             try EventEnvelope.start(KnowledgeCollectionSynced(collection: "help-centre", documentIDs: ["help-centre:doc_0a1b"]), conversationID: "kb:help-centre", tenantID: "default", producer: "switchboard-kb@test")
         },

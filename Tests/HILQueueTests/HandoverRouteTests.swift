@@ -37,7 +37,10 @@ struct HandoverRouteTests {
 
         try await ScratchReadModels.with([ReadModels.hilqueue]) { models in
             try await models.apply(events)
-            let api = HandoverAPI(handovers: HandoverQueries(pool: models.pool, schema: models.schema(ReadModels.hilqueue)), tenantID: "default")
+            let api = InboxAPI(
+                desk: HandoverDesk(pool: models.pool, producer: "test", publish: { _ in }),
+                handovers: HandoverQueries(pool: models.pool, schema: models.schema(ReadModels.hilqueue)),
+                approvals: ApprovalQueries(pool: models.pool, schema: models.schema(ReadModels.hilqueue)), tenantID: "default")
             var logger = Logger(label: "hilqueue-route-tests")
             logger.logLevel = .critical
             try await Application(router: makeRouter(routes: api.addRoutes), logger: logger).test(.router) { client in

@@ -183,16 +183,64 @@ struct ReadModelQueriesTests {
             try await models.apply(events + waiting.events)
             let queries = HandoverQueries(pool: models.pool, schema: models.schema(ReadModels.hilqueue))
 
-            let queued = try await queries.handovers(status: .queued, tenant: "default", limit: 200)
+            let queued = try await queries.queue(tenant: "default", phases: [.pendingHuman], limit: 200)
             #expect(queued.map(\.conversationID) == ["conv-urgent", "conv-late-urgent", "conv-early"])
             #expect(queued.first?.skills == ["billing", "tier2"])
             #expect(queued.first?.queuedAtMillis == ConversationScript.millis("2026-03-10T09:03:02.000Z"))
-            #expect(try await queries.handovers(status: .queued, tenant: "default", limit: 1).count == 1)
-            let requested = try await queries.handovers(status: .requested, tenant: "default", limit: 200)
+            #expect(try await queries.queue(tenant: "default", phases: [.pendingHuman], limit: 1).count == 1)
+            #expect(try await queries.queue(tenant: "default", phases: [.pendingHuman], queue: "tech", limit: 200).isEmpty)
+            let requested = try await queries.queue(tenant: "default", phases: [.handover], limit: 200)
             #expect(requested.map(\.conversationID) == ["conv-requested"])
             let waitingRow = try #require(requested.first)
             #expect(waitingRow.queue == nil && waitingRow.priority == nil && waitingRow.skills.isEmpty)
-            #expect(try await queries.handovers(status: .queued, tenant: "other", limit: 200).isEmpty)
+            #expect(try await queries.queue(tenant: "other", phases: [.pendingHuman], limit: 200).isEmpty)
+        }
+    }
+
+    /// A handover's whole life through the projection: the phase follows the state machine,
+    /// the transcript has every line in log order, notes only when asked for, and events the
+    /// phase does not allow (a claim before the queue, a reply after resolving) change nothing.
+    @Test func aHandoverLivesThroughTheStateMachine() async throws {
+        try await ScratchReadModels.with([ReadModels.hilqueue]) { models in
+            var script = ConversationScript("conv-h")
+            try script.customerSays("I want a human", at: "2026-03-10T10:00:00.000Z")
+            let request = try script.handsOver(reason: .customerRequest, skills: ["billing"], at: "2026-03-10T10:00:01.000Z")
+            let handover = request.correlationID
+            try script.react(HandoverClaimed(handoverID: handover, agentID: "agent_early", queue: "billing"), at: "2026-03-10T10:00:01.500Z")
+            try script.replies("Passing you to a colleague.", at: "2026-03-10T10:00:02.000Z")
+            try script.queued("billing", priority: 2, reason: .customerRequest, at: "2026-03-10T10:00:02.000Z")
+            let queries = HandoverQueries(pool: models.pool, schema: models.schema(ReadModels.hilqueue))
+            try await models.apply(script.events)
+            var row = try #require(try await queries.conversation("conv-h", tenant: "default"))
+            #expect(row.phase == .pendingHuman && row.agentID == nil, "a claim before the queue changes nothing")
+            #expect(row.handoverID == handover && row.queue == "billing" && row.reason == "customer_request")
+
+            var more = script
+            let start = more.events.count
+            try more.react(HandoverClaimed(handoverID: handover, agentID: "agent_ana", queue: "billing"), at: "2026-03-10T10:01:00.000Z")
+            try more.react(AgentReplied(handoverID: handover, messageID: UUID(), agentID: "agent_ana", text: "Hi, Ana here."), at: "2026-03-10T10:01:10.000Z")
+            try more.customerSays("Thanks Ana", at: "2026-03-10T10:01:20.000Z")
+            try more.react(InternalNoteAdded(handoverID: handover, noteID: UUID(), agentID: "agent_ana", text: "VIP"), at: "2026-03-10T10:01:30.000Z")
+            try more.react(HandoverSLABreached(handoverID: handover, queue: "billing", waitedSeconds: 400, slaSeconds: 300, priority: 0), at: "2026-03-10T10:01:31.000Z")
+            try more.react(HandoverTransferred(handoverID: handover, fromAgent: "agent_ana", toAgent: nil, toQueue: "tech", note: "router"), at: "2026-03-10T10:02:00.000Z")
+            try await models.apply(Array(more.events[start...]), firstOffset: Int64(start))
+            row = try #require(try await queries.conversation("conv-h", tenant: "default"))
+            #expect(row.phase == .pendingHuman && row.queue == "tech" && row.agentID == nil && !row.slaBreached, "an SLA breach of an active conversation is refused")
+            #expect(try await queries.queue(tenant: "default", phases: [.pendingHuman], queue: "tech", limit: 10).map(\.conversationID) == ["conv-h"])
+
+            let again = more.events.count
+            try more.react(HandoverClaimed(handoverID: handover, agentID: "agent_bo", queue: "tech"), at: "2026-03-10T10:03:00.000Z")
+            #expect(try await { try await models.apply(Array(more.events[again...]), firstOffset: Int64(again)); return try await queries.held(by: "agent_bo", tenant: "default").map(\.conversationID) }() == ["conv-h"])
+            let last = more.events.count
+            try more.react(ConversationResolved(handoverID: handover, agentID: "agent_bo", note: "fixed"), at: "2026-03-10T10:04:00.000Z")
+            try more.react(AgentReplied(handoverID: handover, messageID: UUID(), agentID: "agent_bo", text: "too late"), at: "2026-03-10T10:04:01.000Z")
+            try await models.apply(Array(more.events[last...]), firstOffset: Int64(last))
+            row = try #require(try await queries.conversation("conv-h", tenant: "default"))
+            #expect(row.phase == .resolved)
+            let transcript = try await queries.transcript("conv-h", includingNotes: true)
+            #expect(transcript.map(\.role) == [.customer, .assistant, .agent, .customer, .note, .agent], "the refused reply is still a line of the log")
+            #expect(try await queries.transcript("conv-h", includingNotes: false).contains { $0.role == .note } == false)
+            #expect(try await queries.conversation("conv-h", tenant: "other") == nil)
         }
     }
 }

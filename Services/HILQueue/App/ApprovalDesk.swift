@@ -168,35 +168,9 @@ struct ApprovalAPI: Sendable {
 
     /// `{"agent_id": "...", "note"|"reason": "..."}`; a denial needs its reason.
     static func body(_ request: Request, reasonRequired: Bool) async throws -> (agent: String, note: String) {
-        if let contentType = request.headers[.contentType], !contentType.lowercased().hasPrefix("application/json") {
-            throw ProblemDetails(.unsupportedMediaType, kind: "unsupported-media-type", title: "Body must be application/json")
-        }
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.body.collect(upTo: maxBodyBytes)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
-            throw ProblemDetails(.contentTooLarge, kind: "body-too-large", title: "Body larger than \(maxBodyBytes) bytes")
-        }
-        guard case .object(let object)? = try? JSONValue.parse(Array(buffer: buffer)) else {
-            throw ProblemDetails(.badRequest, kind: "invalid-json", title: "Body must be a JSON object")
-        }
-        guard case .string(let agent)? = object["agent_id"], (1...128).contains(agent.count), !agent.contains(where: \.isNewline) else {
-            throw ProblemDetails(.unprocessableContent, kind: "invalid-agent", title: "agent_id must be a string of 1 to 128 characters", field: "agent_id")
-        }
         let key = reasonRequired ? "reason" : "note"
-        let note: String
-        switch object[key] {
-        case .string(let text) where text.count <= 2000 && !(reasonRequired && text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty):
-            note = text
-        case nil where !reasonRequired:
-            note = ""
-        default:
-            throw ProblemDetails(.unprocessableContent, kind: "invalid-\(key)", title: reasonRequired ? "A denial needs a reason (1 to 2000 characters)" : "note must be a string of at most 2000 characters", field: key)
-        }
-        for name in object.keys where !["agent_id", key].contains(name) {
-            throw ProblemDetails(.unprocessableContent, kind: "unknown-field", title: "Unknown field \(name)", field: name)
-        }
-        return (agent, note)
+        let body = try await JSONBody.read(request, maxBytes: maxBodyBytes, allowed: ["agent_id", key])
+        return (try body.identifier("agent_id"), try body.text(key, required: reasonRequired))
     }
 
     static func json(_ approval: ApprovalQueries.Approval) -> JSONValue {
