@@ -1,3 +1,4 @@
+public import Events
 public import Foundation
 public import Postgres
 
@@ -22,6 +23,8 @@ public struct ConversationQueries: Sendable {
         public var customerID: String
         public var status: ConversationStatus
         public var owner: ConversationOwner
+        /// Where it stands in the conversation state machine.
+        public var phase: ConversationPhase
         public var turnCount: Int
         public var firstActivityMillis: Int64
         public var lastActivityMillis: Int64
@@ -31,10 +34,12 @@ public struct ConversationQueries: Sendable {
         public var messageID: UUID
         public var conversationID: String
         public var turnID: UUID
-        /// `customer` or `assistant`.
+        /// `customer`, `assistant` or `agent` (a human agent).
         public var role: String
-        /// The reply kind for assistant messages; nil for the customer's.
+        /// The reply kind for assistant messages; nil for the others.
         public var kind: String?
+        /// The human agent who wrote an `agent` message.
+        public var agentID: String?
         public var text: String
         public var occurredAtMillis: Int64
         public var logPartition: Int
@@ -74,7 +79,7 @@ public struct ConversationQueries: Sendable {
     /// (time travel), never for an API a tenant calls.
     public func conversation(_ id: String, tenant: String?) async throws -> Conversation? {
         let rows = try await pool.query("""
-            SELECT conversation_id, tenant_id, customer_id, status, owner, turn_count,
+            SELECT conversation_id, tenant_id, customer_id, status, owner, phase, turn_count,
                    (extract(epoch FROM first_activity_at) * 1000)::bigint AS first_ms,
                    (extract(epoch FROM last_activity_at) * 1000)::bigint AS last_ms
             FROM \(identifier: schema).conversations
@@ -89,7 +94,7 @@ public struct ConversationQueries: Sendable {
         let afterID = after?.conversationID
         // One row more than asked for says whether another page follows.
         let rows = try await pool.query("""
-            SELECT conversation_id, tenant_id, customer_id, status, owner, turn_count,
+            SELECT conversation_id, tenant_id, customer_id, status, owner, phase, turn_count,
                    (extract(epoch FROM first_activity_at) * 1000)::bigint AS first_ms,
                    (extract(epoch FROM last_activity_at) * 1000)::bigint AS last_ms
             FROM \(identifier: schema).conversations
@@ -106,12 +111,13 @@ public struct ConversationQueries: Sendable {
         return Page(conversations: conversations, next: next)
     }
 
-    /// The conversation's messages in log order.
-    public func messages(conversation id: String) async throws -> [Message] {
+    /// The conversation's messages in log order; only those after log offset `after` when
+    /// given (a conversation lives in one partition, so its offsets order it).
+    public func messages(conversation id: String, after: Int64? = nil) async throws -> [Message] {
         let rows = try await pool.query("""
-            SELECT message_id, conversation_id, turn_id, role, kind, text,
+            SELECT message_id, conversation_id, turn_id, role, kind, agent_id, text,
                    (extract(epoch FROM occurred_at) * 1000)::bigint AS occurred_ms, log_partition, log_offset
-            FROM \(identifier: schema).messages WHERE conversation_id = \(id) ORDER BY log_offset
+            FROM \(identifier: schema).messages WHERE conversation_id = \(id) AND log_offset > \(after ?? -1) ORDER BY log_offset
             """)
         return try rows.map(Self.message)
     }
@@ -119,7 +125,7 @@ public struct ConversationQueries: Sendable {
     /// The turn's reply, if one was delivered (the first, should a turn ever have two).
     public func reply(turn: UUID) async throws -> Message? {
         let rows = try await pool.query("""
-            SELECT message_id, conversation_id, turn_id, role, kind, text,
+            SELECT message_id, conversation_id, turn_id, role, kind, agent_id, text,
                    (extract(epoch FROM occurred_at) * 1000)::bigint AS occurred_ms, log_partition, log_offset
             FROM \(identifier: schema).messages WHERE turn_id = \(turn) AND role = 'assistant' ORDER BY log_offset LIMIT 1
             """)
@@ -130,14 +136,15 @@ public struct ConversationQueries: Sendable {
         Conversation(
             conversationID: try row.decode("conversation_id"), tenantID: try row.decode("tenant_id"), customerID: try row.decode("customer_id"),
             status: try .stored(try row.decode("status"), column: "conversations.status"),
-            owner: try .stored(try row.decode("owner"), column: "conversations.owner"), turnCount: try row.decode("turn_count"),
+            owner: try .stored(try row.decode("owner"), column: "conversations.owner"),
+            phase: try .stored(try row.decode("phase"), column: "conversations.phase"), turnCount: try row.decode("turn_count"),
             firstActivityMillis: try row.decode("first_ms"), lastActivityMillis: try row.decode("last_ms"))
     }
 
     static func message(_ row: PostgresRow) throws -> Message {
         Message(
             messageID: try row.decode("message_id"), conversationID: try row.decode("conversation_id"), turnID: try row.decode("turn_id"),
-            role: try row.decode("role"), kind: try row.decode("kind"), text: try row.decode("text"),
+            role: try row.decode("role"), kind: try row.decode("kind"), agentID: try row.decode("agent_id"), text: try row.decode("text"),
             occurredAtMillis: try row.decode("occurred_ms"), logPartition: try row.decode("log_partition"), logOffset: try row.decode("log_offset"))
     }
 }

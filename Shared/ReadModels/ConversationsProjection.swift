@@ -49,6 +49,7 @@ public struct ConversationsProjection: Projection {
         Migration(version: 4, name: "conversation_phase_agent_messages", sql: """
             ALTER TABLE conversations ADD COLUMN phase text NOT NULL DEFAULT 'new';
             ALTER TABLE conversations ADD COLUMN last_event_id uuid;
+            ALTER TABLE messages ADD COLUMN agent_id text;
             ALTER TABLE messages DROP CONSTRAINT messages_role_check;
             ALTER TABLE messages ADD CONSTRAINT messages_role_check CHECK (role IN ('customer', 'assistant', 'agent'));
             """),
@@ -64,29 +65,32 @@ public struct ConversationsProjection: Projection {
         var firstSeen = Set<UUID>()
         for logged in events {
             let (event, position) = (logged.event, logged.position)
-            let row: (UUID, String, String?, String)
+            let row: (UUID, String, String?, String, String?)
             switch event.type {
             case MessageReceived.eventType:
-                row = (event.id, "customer", nil, try event.decode(MessageReceived.self).text)
+                row = (event.id, "customer", nil, try event.decode(MessageReceived.self).text, nil)
             case ReplyDelivered.eventType:
                 let reply = try event.decode(ReplyDelivered.self)
-                row = (reply.replyID, "assistant", reply.kind.rawValue, reply.text)
+                row = (reply.replyID, "assistant", reply.kind.rawValue, reply.text, nil)
             case AgentReplied.eventType:
                 let reply = try event.decode(AgentReplied.self)
-                row = (reply.messageID, "agent", nil, reply.text)
+                row = (reply.messageID, "agent", nil, reply.text, reply.agentID)
             default:
                 continue
             }
             guard firstSeen.insert(row.0).inserted else { continue }
             messageRows.append([
                 row.0.lowercaseString, event.conversationID, event.correlationID.lowercaseString, row.1, row.2, row.3,
-                Timestamp.format(millis: event.occurredAtMillis), String(position.partition), String(position.offset),
+                Timestamp.format(millis: event.occurredAtMillis), String(position.partition), String(position.offset), row.4,
             ])
         }
         // Lower-case text: cheaper than parsing UUIDs back.
         let inserted = Set(try BulkWrite.upsert(
             schema: schema, table: "messages",
-            columns: ["message_id uuid", "conversation_id", "turn_id uuid", "role", "kind", "text", "occurred_at timestamptz", "log_partition integer", "log_offset bigint"],
+            columns: [
+                "message_id uuid", "conversation_id", "turn_id uuid", "role", "kind", "text", "occurred_at timestamptz", "log_partition integer",
+                "log_offset bigint", "agent_id",
+            ],
             conflict: ["message_id"], update: false, rows: messageRows, in: connection))
 
         // 2. Conversations: fold from their stored rows, in log order, through the state machine.

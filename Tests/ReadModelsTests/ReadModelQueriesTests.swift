@@ -21,7 +21,7 @@ struct ReadModelQueriesTests {
 
             let conversation = try #require(try await queries.conversation("conv-a", tenant: "default"))
             #expect(conversation == ConversationQueries.Conversation(
-                conversationID: "conv-a", tenantID: "default", customerID: "cus-1", status: .open, owner: .ai, turnCount: 1,
+                conversationID: "conv-a", tenantID: "default", customerID: "cus-1", status: .open, owner: .ai, phase: .finished, turnCount: 1,
                 firstActivityMillis: ConversationScript.millis("2026-03-10T09:00:00.123Z"),
                 lastActivityMillis: ConversationScript.millis("2026-03-10T09:00:01.456Z")))
             #expect(try await queries.conversation("conv-other", tenant: "default") == nil, "another tenant's conversation is not found")
@@ -33,6 +33,7 @@ struct ReadModelQueriesTests {
             #expect(messages.map(\.messageID) == [question.id, try reply.decode(ReplyDelivered.self).replyID])
             #expect(messages.map(\.turnID) == [question.correlationID, question.correlationID])
             #expect(messages.map(\.logOffset) == [0, 1])
+            #expect(try await queries.messages(conversation: "conv-a", after: 0).map(\.role) == ["assistant"], "a stream resumes after an offset")
             #expect(messages.map { Timestamp.format(millis: $0.occurredAtMillis) } == ["2026-03-10T09:00:00.123Z", "2026-03-10T09:00:01.456Z"])
 
             #expect(try await queries.reply(turn: question.correlationID)?.text == "It ships tomorrow.")

@@ -23,14 +23,16 @@ public struct GatewayAPI: Sendable {
     let tickets: TicketQueries
     let costs: CostQueries
     let waiters: ReplyWaiters
+    let streams: ConversationStreams
     let producer: String
     let tenantID: String
 
     init(
         publish: @escaping @Sendable (EventEnvelope) async throws -> Void,
         conversations: ConversationQueries, audit: AuditQueries, tickets: TicketQueries, costs: CostQueries,
-        waiters: ReplyWaiters, producer: String, tenantID: String
+        waiters: ReplyWaiters, streams: ConversationStreams = ConversationStreams(), producer: String, tenantID: String
     ) {
+        self.streams = streams
         self.publish = publish
         self.conversations = conversations
         self.audit = audit
@@ -47,6 +49,9 @@ public struct GatewayAPI: Sendable {
         }
         router.get("/v1/conversations/:id") { request, context in
             try await self.getConversation(request, context: context)
+        }
+        router.get("/v1/conversations/:id/stream") { request, context in
+            try await self.stream(request, context: context)
         }
         router.put("/v1/customers/:id/memory-consent") { request, context in
             try await self.putMemoryConsent(request, context: context)
@@ -206,6 +211,7 @@ public struct GatewayAPI: Sendable {
             "customer_id": .string(conversation.customerID),
             "status": .string(conversation.status.rawValue),
             "owner": .string(conversation.owner.rawValue),
+            "phase": .string(conversation.phase.rawValue),
             "turn_count": .number(Double(conversation.turnCount)),
             "first_activity_at": .string(Timestamp.format(millis: conversation.firstActivityMillis)),
             "last_activity_at": .string(Timestamp.format(millis: conversation.lastActivityMillis)),
@@ -215,9 +221,11 @@ public struct GatewayAPI: Sendable {
                     "turn_id": .string(message.turnID.uuidString.lowercased()),
                     "role": .string(message.role),
                     "text": .string(message.text),
+                    "event_id": .string("\(message.logPartition)-\(message.logOffset)"),
                     "occurred_at": .string(Timestamp.format(millis: message.occurredAtMillis)),
                 ]
                 if let kind = message.kind { fields["kind"] = .string(kind) }
+                if let agent = message.agentID { fields["agent_id"] = .string(agent) }
                 return .object(fields)
             }),
             "ticket": ticket.map(Self.ticketJSON) ?? .null,

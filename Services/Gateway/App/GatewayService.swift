@@ -26,15 +26,16 @@ public enum GatewayService {
         let host = try await ServiceHost.start(config: config, logger: logger, schemas: [(ReadModels.gateway.liveSchema, ReadModels.gateway.migrations)])
         let publisher = host.publisher
         let waiters = ReplyWaiters()
+        let streams = ConversationStreams()
         let delivery = DeliveryReactor(producer: config.producerName, publish: { try await publisher.publish($0) })
         let api = GatewayAPI(
             publish: { try await publisher.publish($0) },
             conversations: ConversationQueries(pool: host.pool), audit: AuditQueries(pool: host.pool),
             tickets: TicketQueries(pool: host.pool), costs: CostQueries(pool: host.pool),
-            waiters: waiters, producer: config.producerName, tenantID: config.defaultTenant)
+            waiters: waiters, streams: streams, producer: config.producerName, tenantID: config.defaultTenant)
 
         // Per-replica tail of the whole log (no group, from the end): how a held request learns
-        // its reply whichever replica delivered it.
+        // its reply, and a conversation's stream its messages, whichever replica appended them.
         let tail = ClosureService(name: "reply-tail") {
             let consumer = try KafkaConsumer(
                 config: config.kafka(client: "reply-tail"),
@@ -45,14 +46,20 @@ public enum GatewayService {
             // appended after a request was accepted can be missed.
             _ = try await consumer.assignment()
             await waiters.markTailReady()
-            // Batches, and only replies copied out of librdkafka: the tail reads every event of
-            // the log and wants one type of ten.
-            let replies = RecordFilter(header: EventHeaders.type) { _, type in type == ReplyDelivered.eventType }
+            // Batches, and only messages copied out of librdkafka: the tail reads every event of
+            // the log and wants three types of thirty.
+            let streamed: Set<String> = [MessageReceived.eventType, ReplyDelivered.eventType, AgentReplied.eventType]
+            let messages = RecordFilter(header: EventHeaders.type) { _, type in type.map(streamed.contains) ?? false }
             try await runUntilShutdown(consumer: consumer) {
-                try await consumer.runBatches(filter: replies) { records in
+                try await consumer.runBatches(filter: messages) { records in
                     for record in records where !record.isFilteredOut {
-                        guard let event = try? EventCodec.decode(record.value), let reply = try? event.decode(ReplyDelivered.self) else { continue }
-                        await waiters.deliver(event.correlationID, reply)
+                        guard let event = try? EventCodec.decode(record.value) else { continue }
+                        if event.type == ReplyDelivered.eventType, let reply = try? event.decode(ReplyDelivered.self) {
+                            await waiters.deliver(event.correlationID, reply)
+                        }
+                        if let message = try? StreamedMessage(event, partition: record.partition, offset: record.offset) {
+                            await streams.publish(conversation: event.conversationID, message)
+                        }
                     }
                 }
             }
@@ -68,6 +75,7 @@ public enum GatewayService {
             stoppingBeforeHTTP: [ClosureService(name: "release-held-requests") {
                 try? await gracefulShutdown()
                 await waiters.shutdown()
+                await streams.shutdown()
             }],
             extraReadinessChecks: [ReadinessCheck(name: "reply-tail") {
                 guard await waiters.isTailReady else { throw ConfigError("reply tail not assigned yet") }

@@ -16,9 +16,16 @@ public import Postgres
 /// state change commits, and the event id is recorded with that commit. A crash in between
 /// re-runs the handler on unchanged state, so it appends the same ids again, which readers drop.
 public struct PlannerReactor: Sendable {
-    public static let interestedIn: Set<String> = [
+    public static let interestedIn: Set<String> = Set([
         MessageReceived.eventType, StepVerified.eventType, StepFailed.eventType,
         StepRejected.eventType, ReplyBlocked.eventType, MemoryConsentChanged.eventType, ApprovalRequested.eventType,
+    ]).union(humanSide)
+
+    /// The events of a handover: they move the conversation's phase (while it is with humans
+    /// the AI does not answer), and an agent's replies and hand-back note join the context.
+    static let humanSide: Set<String> = [
+        HandoverRequested.eventType, HandoverQueued.eventType, HandoverClaimed.eventType, AgentReplied.eventType,
+        HandoverTransferred.eventType, HandoverReleased.eventType, ConversationResolved.eventType, HandedBackToAI.eventType,
     ]
 
     let brain: RulesBrain
@@ -55,7 +62,27 @@ public struct PlannerReactor: Sendable {
             let message = try event.decode(MessageReceived.self)
             let loaded = try await store.load(event)
             guard !loaded.processed else { return }
+            // With humans: the message is theirs; the AI keeps it for later and stays quiet.
+            guard !loaded.state.phase.isWithHumans else {
+                var state = loaded.state
+                state.remember("customer", message.text)
+                try await store.commit(event, .init(state: state))
+                return
+            }
             try await onMessage(event, message, state: loaded.state)
+        case let type where Self.humanSide.contains(type):
+            let loaded = try await store.load(event)
+            guard !loaded.processed else { return }
+            var state = loaded.state
+            if let transition = try ConversationPhase.transition(for: event), let next = state.phase.applying(transition) { state.phase = next }
+            switch type {
+            case AgentReplied.eventType: state.remember("agent", try event.decode(AgentReplied.self).text)
+            case HandedBackToAI.eventType:
+                let note = try event.decode(HandedBackToAI.self).note
+                if !note.isEmpty { state.remember("handback", note) }
+            default: break
+            }
+            try await store.commit(event, .init(state: state))
         case MemoryConsentChanged.eventType:
             // Skips an event handled already in its own transaction.
             try await store.recordConsent(event: event, try event.decode(MemoryConsentChanged.self))
@@ -126,6 +153,7 @@ public struct PlannerReactor: Sendable {
         let decisionStartedMillis = EventEnvelope.nowMillis()
         var state = stored
         state.customerID = message.customerID
+        state.phase = state.phase.applying(.customerMessage) ?? .aiProcessing
         let remembered = try await recall(into: &state, tenant: event.tenantID, customer: message.customerID)
         let decided = try await decide(message, state: state, event: event)
         var (emissions, decision) = (decided.emissions, decided.decision)

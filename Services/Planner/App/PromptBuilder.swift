@@ -63,7 +63,13 @@ struct PromptBuilder {
         }
         var messages: [ChatMessage] = [.system(system)]
         for message in state.recent {
-            messages.append(message.role == "customer" ? .user(untrustedFence(message.text, source: "customer")) : .assistant(message.text))
+            switch message.role {
+            case "customer": messages.append(.user(untrustedFence(message.text, source: "customer")))
+            // A human agent answered in the AI's place; what they wrote is part of the conversation.
+            case "agent": messages.append(.assistant("[Written by a human agent of the support team] " + message.text))
+            case "handback": messages.append(.assistant("[Note from the human agent who handed this conversation back to you] " + message.text))
+            default: messages.append(.assistant(message.text))
+            }
         }
         messages.append(.user(untrustedFence(text, source: "customer")))
         return messages

@@ -8,7 +8,8 @@ public import JSON
 /// language model sees (recent messages within a token budget, a rolling summary of older ones).
 public struct ConversationState: Codable, Sendable, Equatable {
     public struct Message: Codable, Sendable, Equatable {
-        /// customer or assistant.
+        /// customer, assistant, agent (a human agent's reply) or handback (the note an agent
+        /// left when giving the conversation back to the AI).
         public var role: String
         public var text: String
         public init(role: String, text: String) {
@@ -24,6 +25,9 @@ public struct ConversationState: Codable, Sendable, Equatable {
     public var summary: String?
     /// Who the conversation is with (for the customer's memory across conversations).
     public var customerID: String?
+    /// Where the conversation stands, folded from the events the planner reads (all but
+    /// replies and notes, which do not change whether the AI may answer).
+    public var phase: ConversationPhase = .new
 
     public init(pendingIntent: String? = nil, slots: [String: SlotValue] = [:], clarifications: [String: Int] = [:], recent: [Message] = [], summary: String? = nil, customerID: String? = nil) {
         self.customerID = customerID
@@ -33,7 +37,7 @@ public struct ConversationState: Codable, Sendable, Equatable {
         self.recent = recent
         self.summary = summary
     }
-    enum CodingKeys: String, CodingKey { case pendingIntent = "pending_intent", slots, clarifications, recent, summary, customerID = "customer_id" }
+    enum CodingKeys: String, CodingKey { case pendingIntent = "pending_intent", slots, clarifications, recent, summary, customerID = "customer_id", phase }
 
     /// States stored before `recent`/`summary` existed decode with empty context.
     public init(from decoder: any Decoder) throws {
@@ -44,6 +48,7 @@ public struct ConversationState: Codable, Sendable, Equatable {
         recent = try container.decodeIfPresent([Message].self, forKey: .recent) ?? []
         summary = try container.decodeIfPresent(String.self, forKey: .summary)
         customerID = try container.decodeIfPresent(String.self, forKey: .customerID)
+        phase = try container.decodeIfPresent(ConversationPhase.self, forKey: .phase) ?? .new
     }
 
     /// Appends a message and folds the oldest ones into the summary while the recent ones
