@@ -170,6 +170,8 @@ public struct ReplyTexts: Sendable {
     public var toolUnavailable: ReplyTemplate
     /// The system refused the request as given (a 4xx, a tool's own error): the customer can fix it.
     public var toolRejected: ReplyTemplate
+    /// The planner hands over on its own (low confidence, repeated errors, a policy rule).
+    public var handover: ReplyTemplate
 
     /// Every text above, whatever is added later (read by reflection, so no list goes stale).
     public var all: [ReplyTemplate] { Mirror(reflecting: self).children.compactMap { $0.value as? ReplyTemplate } }
@@ -181,6 +183,7 @@ public struct PackPolicy: Sendable {
     public var maxReplyCharacters: Int
     public var approvals = ApprovalPolicy()
     public var budget = TurnBudget()
+    public var handover = HandoverPolicy()
 }
 
 /// A compiled regular expression. NSRegularExpression is immutable and documented thread-safe,

@@ -215,6 +215,24 @@ extension DomainPack {
             packPolicy.budget.toolCalls = try budget.int("tool_calls", default: 3, range: 1...100)
             packPolicy.budget.wallTimeMs = try budget.int("wall_time_ms", default: 8000, range: 100...600_000)
         }
+        if let handover = policy.optional("handover") {
+            packPolicy.handover.minConfidence = try handover.fraction("min_confidence", default: 0.4)
+            packPolicy.handover.consecutiveErrors = try handover.int("consecutive_errors", default: 3, range: 1...20)
+            let slots = Set(intents.flatMap { $0.slots.map(\.name) })
+            let settings = tenants.isEmpty ? nil : Set(tenants.values.flatMap { $0.settings.keys })
+            packPolicy.handover.rules = try handover.array("when", optional: true).map { node in
+                let expression = try node.ruleExpression("check", roots: DomainPack.handoverRuleRoots)
+                for path in expression.paths where path.count >= 2 {
+                    if path[0] == "facts", !slots.contains(path[1]) {
+                        throw DomainPackError(path: node.path + ".check", message: "facts.\(path[1]) is not a slot of any intent")
+                    }
+                    if path[0] == "tenant", let settings, !settings.contains(path[1]) {
+                        throw DomainPackError(path: node.path + ".check", message: "tenant.\(path[1]) is not a tenant setting")
+                    }
+                }
+                return HandoverRule(when: expression, code: try node.string("code"), note: try node.string("note"))
+            }
+        }
         return DomainPack(
             name: try root.string("name"),
             version: try root.int("version", default: 1, range: 1...10_000),
@@ -231,7 +249,8 @@ extension DomainPack {
                 approvalTimeout: try replies.template("approval_timeout", default: "The approval is taking longer than it should, so I'm passing you to a member of our team, who will follow up."),
                 budgetExhausted: try replies.template("budget_exhausted", default: "This is taking longer than it should, so I'm passing you to a member of our team, who will follow up."),
                 toolUnavailable: try replies.template("tool_unavailable", default: "I can't reach the system I need for that right now, so I can't check it yet. Please try again in a few minutes."),
-                toolRejected: try replies.template("tool_rejected", default: "I couldn't do that with the details given. Could you check them and try again?")
+                toolRejected: try replies.template("tool_rejected", default: "I couldn't do that with the details given. Could you check them and try again?"),
+                handover: try replies.template("handover", default: "I'm passing you to a member of our team, who will pick this up shortly.")
             ),
             policy: packPolicy,
             tenants: tenants

@@ -32,6 +32,25 @@ public struct ApprovalPolicy: Sendable {
     public var timeoutSeconds: Int = 900
 }
 
+/// When the planner hands a conversation to a human on its own (`policy.handover`), besides an
+/// intent whose action is `handover` and the failures that always do.
+public struct HandoverPolicy: Sendable {
+    /// A decision to act or answer below this confidence hands over (`low_confidence`).
+    public var minConfidence: Double = 0.4
+    /// This many turns in a row that could not help (a tool unavailable or refusing the
+    /// request) hand over (`repeated_errors`).
+    public var consecutiveErrors: Int = 3
+    /// Policy rules over the decision (`intent`, `confidence`, `facts`, `tenant`): the first
+    /// that is true hands over (`policy_rule`), its note in the handover's summary.
+    public var rules: [HandoverRule] = []
+}
+
+public struct HandoverRule: Sendable {
+    public var when: RuleExpression
+    public var code: String
+    public var note: String
+}
+
 /// Per-turn limits (`policy.budget`).
 public struct TurnBudget: Sendable {
     public var tokens: Int = 3000
@@ -42,6 +61,8 @@ public struct TurnBudget: Sendable {
 extension DomainPack {
     /// Names a step rule's paths may start with.
     public static let stepRuleRoots: Set<String> = ["args", "results", "facts", "tenant", "intent", "confidence"]
+    /// A handover rule reads the decision.
+    public static let handoverRuleRoots: Set<String> = ["intent", "confidence", "facts", "tenant"]
     /// A result rule reads the result being checked (`result`), earlier results and the tenant.
     public static let resultRuleRoots: Set<String> = ["result", "results", "tenant"]
 

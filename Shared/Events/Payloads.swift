@@ -358,11 +358,17 @@ public enum HandoverReason: String, Codable, Sendable, CaseIterable {
     case approvalTimeout = "approval_timeout"
     /// The turn ran out of its budget (tool calls, wall time) or went round in a loop.
     case budgetExhausted = "budget_exhausted"
+    /// The decision's confidence was below the pack's `policy.handover.min_confidence`.
+    case lowConfidence = "low_confidence"
+    /// Turns in a row could not help (`policy.handover.consecutive_errors`).
+    case repeatedErrors = "repeated_errors"
+    /// A rule of the pack's `policy.handover.when` held.
+    case policyRule = "policy_rule"
 
     /// Failures on our side go ahead of ordinary requests in the human queue.
     public var isPlatformFailure: Bool {
         switch self {
-        case .toolFailed, .replyBlocked, .stepRejected, .approvalTimeout, .budgetExhausted: true
+        case .toolFailed, .replyBlocked, .stepRejected, .approvalTimeout, .budgetExhausted, .repeatedErrors: true
         default: false
         }
     }

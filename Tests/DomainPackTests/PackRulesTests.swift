@@ -57,8 +57,32 @@ import Testing
         #expect(pack.tenant("default")?.tools == nil)
         #expect(pack.tenant("other")?.tools == ["lookup"], "unlisted tenants get the '*' entry")
         #expect(pack.replies.approvalDenied.render(["reason": "duplicate"]).hasSuffix("duplicate"))
-        #expect(pack.replies.all.count == 11, "every reply text, found by reflection")
+        #expect(pack.replies.all.count == 12, "every reply text, found by reflection")
         #expect(pack.ownTexts.contains("Too much."), "rule messages are the pack's own texts")
+    }
+
+    @Test func theHandoverPolicyLoadsWithItsRulesChecked() throws {
+        let policy = "  budget: { tokens: 2000, tool_calls: 4, wall_time_ms: 6000 }\n"
+        func load(_ handover: String) throws -> DomainPack {
+            try DomainPack.parse(yaml: Self.pack.replacingOccurrences(of: policy, with: policy + handover))
+        }
+        let pack = try load("""
+              handover:
+                min_confidence: 0.5
+                consecutive_errors: 2
+                when: [{ check: 'intent == "i" and tenant.auto_refund_limit < 100', code: small_limit, note: "Small limits go to a person." }]
+
+            """)
+        #expect(pack.policy.handover.minConfidence == 0.5 && pack.policy.handover.consecutiveErrors == 2)
+        #expect(pack.policy.handover.rules.map(\.code) == ["small_limit"])
+        #expect(try DomainPack.parse(yaml: Self.pack).policy.handover.minConfidence == 0.4, "the default")
+        for (bad, message) in [
+            ("  handover: { when: [{ check: 'facts.nope == 1', code: c, note: n }] }\n", "facts.nope is not a slot of any intent"),
+            ("  handover: { when: [{ check: 'args.amount > 1', code: c, note: n }] }\n", "args"),
+            ("  handover: { min_confidence: 2 }\n", "min_confidence"),
+        ] {
+            #expect { try load(bad) } throws: { "\($0)".contains(message) }
+        }
     }
 
     @Test(arguments: [

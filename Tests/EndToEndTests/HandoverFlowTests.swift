@@ -27,14 +27,16 @@ struct HandoverFlowTests {
             try await Platform.with("handover", environment: environment) { p in
                 func hil(_ path: String, _ body: String) async throws -> Platform.Reply { try await p.request("POST", path, body: body, service: "hilqueue") }
 
-                // 1. The customer asks for a person: the AI says so and hands over.
-                fixture.enqueue(.ok(content: Self.decision("handover", intent: "human_agent")), for: .openAIChatCompletions)
+                // 1. The customer asks for a person: honoured as said (no model call), handed over.
                 let asked = try await p.post("ho-1", #"{"customer_id":"cus_1001","text":"I want to talk to a human please"}"#)
                 #expect(asked.json["reply"]?["text"] == "Of course. I'm passing you to a member of our team, who will pick this up shortly.")
                 let queued = try await p.eventually("the conversation in the queue") {
                     try await p.get("/v1/hil/queue", service: "hilqueue").json["conversations"]?.arrayValue?.first { $0["conversation_id"] == "ho-1" }
                 }
-                #expect(queued["phase"] == "pending_human" && queued["queue"] == "general" && queued["reason"] == "model_handover")
+                #expect(queued["phase"] == "pending_human" && queued["queue"] == "general" && queued["reason"] == "customer_request")
+                let brief = queued["summary"]?.stringValue ?? ""
+                #expect(brief.hasPrefix("Customer wants: \"I want to talk to a human please\"\nAI did: no tool calls\nStopped because: the customer asked for a person"), "\(brief)")
+                #expect(fixture.requests(for: .openAIChatCompletions).isEmpty, "an explicit request needs no model")
 
                 let stream = try SSEClient(url: p.stack.gatewayURL, path: "/v1/conversations/ho-1/stream")
                 defer { stream.close() }

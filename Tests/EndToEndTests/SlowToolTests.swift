@@ -79,6 +79,19 @@ struct SlowToolTests {
             let events = p.log.events(conversation: "nf-1")
             #expect(try events.first { $0.type == "StepFailed" }?.decode(StepFailed.self).errorCode == "rejected_request")
             #expect(!events.contains { $0.type == "HandoverRequested" })
+
+            // The third turn in a row that could not help goes to a person (the pack's
+            // consecutive_errors), with a brief of the conversation for them.
+            let second = try await p.post("nf-1", #"{"customer_id":"cus_1001","text":"Then where is my order DEF456?"}"#)
+            #expect(second.json["reply"]?["text"] == "I couldn't do that with the details given. Could you check them and try again?")
+            let third = try await p.post("nf-1", #"{"customer_id":"cus_1001","text":"Where is my order GHI789?"}"#)
+            #expect(third.json["reply"]?["text"] == "I'm passing you to a member of our team, who will pick this up shortly.", "\(third.json)")
+            let handover = try #require(p.log.events(conversation: "nf-1").first { $0.type == "HandoverRequested" }).decode(HandoverRequested.self)
+            #expect(handover.reason == .repeatedErrors)
+            #expect(handover.summary.hasPrefix("Customer wants: order_status — \"Where is my order GHI789?\""), "\(handover.summary)")
+            #expect(handover.summary.contains("Facts: order_id=GHI789 (customer)"), "\(handover.summary)")
+            #expect(handover.summary.contains("AI did: get_order_status({\"order_id\":\"GHI789\"}) → not completed"), "\(handover.summary)")
+            #expect(handover.summary.contains("Stopped because: several turns in a row could not help — 3 turns in a row could not help"), "\(handover.summary)")
         }
     }
 

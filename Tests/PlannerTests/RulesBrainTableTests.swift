@@ -64,6 +64,12 @@ let brainRows: [BrainRow] = [
     BrainRow(.telecom, "Hello!", intent: "greeting", .respond(contains: "network problems")),
     BrainRow(.telecom, "hiya", intent: "greeting", .respond(contains: "PUK")),
     BrainRow(.telecom, "Can I talk to a real person please", intent: "human_agent", .handover(reason: .customerRequest, skills: ["general"])),
+    BrainRow(.retail, "Quiero hablar con una persona, por favor", intent: "human_agent", .handover(reason: .customerRequest, skills: ["general"])),
+    BrainRow(.retail, "Je voudrais parler à un conseiller", intent: "human_agent", .handover(reason: .customerRequest, skills: ["general"])),
+    BrainRow(.retail, "Kann ich bitte mit einem Mitarbeiter sprechen?", intent: "human_agent", .handover(reason: .customerRequest, skills: ["general"])),
+    BrainRow(.retail, "mujhe kisi insaan se baat karni hai", intent: "human_agent", .handover(reason: .customerRequest, skills: ["general"])),
+    BrainRow(.retail, "मुझे किसी इंसान से बात करनी है", intent: "human_agent", .handover(reason: .customerRequest, skills: ["general"])),
+    BrainRow(.retail, "I want an agent", intent: "human_agent", .handover(reason: .customerRequest, skills: ["general"])),
     BrainRow(.telecom, "What's the weather like tomorrow?", intent: "unknown", .handover(reason: .unknownIntent, skills: ["general"])),
 
     // Network problems by region: cities from the closed list, postcodes reduced to districts.

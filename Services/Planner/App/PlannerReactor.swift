@@ -101,14 +101,7 @@ public struct PlannerReactor: Sendable {
             // The system refused the request as given (HTTP 4xx, an MCP tool's error): the
             // customer can fix it, so they are asked to, rather than handed over.
             if ["rejected_request", "tool_error"].contains(failed.errorCode), var turn = loaded.turn {
-                let reply = replies.toolRejected.render([:])
-                switch try Self.permanent({ () throws(PlanTurnError) in try turn.decline(failed.stepID, after: event.id, reply: reply) }) {
-                case .failed(let emissions): try await finish(event, emissions, commit: .init(turns: [turn]))
-                case .ignored(let why):
-                    logIgnored(event, failed.planID, why)
-                    try await store.commit(event, .init())
-                }
-                return
+                return try await declineAfterError(event, failed, &turn, state: loaded.state, reply: replies.toolRejected.render([:]))
             }
             try await onStepFailure(
                 event, loaded.turn, planID: failed.planID, stepID: failed.stepID, reason: .toolFailed,
@@ -157,6 +150,11 @@ public struct PlannerReactor: Sendable {
         let remembered = try await recall(into: &state, tenant: event.tenantID, customer: message.customerID)
         let decided = try await decide(message, state: state, event: event)
         var (emissions, decision) = (decided.emissions, decided.decision)
+        if let (reason, note) = HandoverTriggers.escalation(decision, pack: brain.pack, tenant: event.tenantID) {
+            let skills = brain.pack.intent(named: decision.intent)?.skills ?? ["general"]
+            decision.explain += "; handed over: \(note)"
+            decision.action = .handover(reason: reason, text: replies.handover.render([:]), skills: skills.isEmpty ? ["general"] : skills)
+        }
         if !remembered.isEmpty { decision.explain += "; remembered from earlier conversations: " + remembered.sorted().joined(separator: ", ") }
         let opening = PlanTurn.open(
             after: event.id, turnID: event.correlationID, conversationID: event.conversationID, decision: decision, brain: decided.brain,
@@ -191,7 +189,12 @@ public struct PlannerReactor: Sendable {
     /// The model's decision when one is configured and it gives a valid one (under slot
     /// discipline), else the rules brain's; with the events that say how it was reached.
     func decide(_ message: MessageReceived, state: ConversationState, event: EventEnvelope) async throws -> (emissions: [Emission], brain: String, decision: BrainDecision) {
-        var rules: BrainDecision { brain.decide(text: message.text, state: state) }
+        let rules = brain.decide(text: message.text, state: state)
+        // An explicit request for a person ("agent", "human", in the pack's patterns) is done
+        // as said, whatever a model would make of it, and without spending a call.
+        if case .handover = rules.action, brain.pack.intent(named: rules.intent)?.action == .handover {
+            return ([], "rules", rules)
+        }
         guard let llm else {
             // Retrieval only when no intent covers the message: most turns never need it.
             return ([], "rules", await answerFromKnowledge(rules, question: message.text, retrieved: nil))
@@ -252,6 +255,8 @@ public struct PlannerReactor: Sendable {
         let concluded = try Self.permanent { () throws(PlanTurnError) in try turn.conclude(conclusion, after: event.id) }
         emissions += brainEmissions + concluded.emissions
         if let said = concluded.said { state.remember("assistant", said) }
+        // Tools answered: the run of turns that could not help is over.
+        state.failedTurns = 0
         // The turn's episode gets its outcome (a reply, or a hand-over) once a round ends it.
         let episode = concluded.outcome.flatMap { outcome in
             state.customerID.map { customer in
@@ -305,10 +310,29 @@ public struct PlannerReactor: Sendable {
         if let found = await retrieve(state.lastCustomerText), found.mode == .allTerms, let best = found.hits.first {
             reply += " In the meantime, according to \(best.title): \(KnowledgeExcerpt.make(best.text))"
         }
-        let text = reply
-        switch try Self.permanent({ () throws(PlanTurnError) in try turn.decline(failed.stepID, after: event.id, reply: text) }) {
+        try await declineAfterError(event, failed, &turn, state: state, reply: reply)
+    }
+
+    /// A turn that could not help (a tool unavailable, or refusing the request as given): the
+    /// customer is told, and the turn ends. After the pack's `consecutive_errors` such turns
+    /// in a row, a person takes over instead (`repeated_errors`).
+    func declineAfterError(_ event: EventEnvelope, _ failed: StepFailed, _ turn: inout PlanTurn, state stored: ConversationState, reply: String) async throws {
+        var state = stored
+        state.failedTurns += 1
+        let limit = brain.pack.policy.handover.consecutiveErrors
+        let outcome: PlanTurn.FailureTransition
+        if state.failedTurns >= limit {
+            let summary = "\(state.failedTurns) turns in a row could not help; the last: \(failed.tool) (\(failed.errorCode ?? failed.reason))."
+            state.failedTurns = 0
+            outcome = try Self.permanent({ () throws(PlanTurnError) in
+                try turn.fail(failed.stepID, after: event.id, reply: replies.handover.render([:]), reason: .repeatedErrors, summary: summary)
+            })
+        } else {
+            outcome = try Self.permanent({ () throws(PlanTurnError) in try turn.decline(failed.stepID, after: event.id, reply: reply) })
+        }
+        switch outcome {
         case .failed(let emissions):
-            try await finish(event, emissions, commit: .init(turns: [turn]))
+            try await finish(event, emissions, commit: .init(state: state, turns: [turn]))
         case .ignored(let why):
             logIgnored(event, failed.planID, why)
             try await store.commit(event, .init())
@@ -368,6 +392,15 @@ public struct PlannerReactor: Sendable {
     /// decision (a commit that changes the conversation) is journalled first with the plan it
     /// `opened` (`PlannerStore.journal`), so a re-run appends the same events.
     func finish(_ event: EventEnvelope, _ emissions: [Emission], commit: PlannerStore.Commit = .init(), opened: PlanTurn? = nil) async throws {
+        var emissions = emissions
+        // A handover's summary is the brief a human reads first, however the turn got there.
+        if let index = emissions.firstIndex(where: { $0.payload is HandoverRequested }), var request = emissions[index].payload as? HandoverRequested {
+            let state: ConversationState
+            if let committed = commit.state { state = committed } else { state = try await store.load(event).state }
+            let turn = opened ?? commit.turns.first
+            request.summary = HandoverBrief(reason: request.reason, detail: request.summary, state: state, turn: turn).text
+            emissions[index] = Emission(request, label: emissions[index].label)
+        }
         let outputs = try emissions.map { try event.reaction($0.payload, producer: producer, label: $0.label) }
         if llm != nil, let state = commit.state { try await store.journal(event, .init(outputs: outputs, state: state, turn: opened)) }
         try await publish(outputs)

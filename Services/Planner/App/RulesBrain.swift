@@ -28,6 +28,8 @@ public struct ConversationState: Codable, Sendable, Equatable {
     /// Where the conversation stands, folded from the events the planner reads (all but
     /// replies and notes, which do not change whether the AI may answer).
     public var phase: ConversationPhase = .new
+    /// Turns in a row that could not help (`policy.handover.consecutive_errors`).
+    public var failedTurns = 0
 
     public init(pendingIntent: String? = nil, slots: [String: SlotValue] = [:], clarifications: [String: Int] = [:], recent: [Message] = [], summary: String? = nil, customerID: String? = nil) {
         self.customerID = customerID
@@ -37,7 +39,7 @@ public struct ConversationState: Codable, Sendable, Equatable {
         self.recent = recent
         self.summary = summary
     }
-    enum CodingKeys: String, CodingKey { case pendingIntent = "pending_intent", slots, clarifications, recent, summary, customerID = "customer_id", phase }
+    enum CodingKeys: String, CodingKey { case pendingIntent = "pending_intent", slots, clarifications, recent, summary, customerID = "customer_id", phase, failedTurns = "failed_turns" }
 
     /// States stored before `recent`/`summary` existed decode with empty context.
     public init(from decoder: any Decoder) throws {
@@ -49,6 +51,7 @@ public struct ConversationState: Codable, Sendable, Equatable {
         summary = try container.decodeIfPresent(String.self, forKey: .summary)
         customerID = try container.decodeIfPresent(String.self, forKey: .customerID)
         phase = try container.decodeIfPresent(ConversationPhase.self, forKey: .phase) ?? .new
+        failedTurns = try container.decodeIfPresent(Int.self, forKey: .failedTurns) ?? 0
     }
 
     /// Appends a message and folds the oldest ones into the summary while the recent ones
