@@ -7,6 +7,7 @@ up: build
 	scripts/up.sh
 
 test: deps
+	scripts/install-test-deps.sh
 	scripts/test.sh
 
 # The tests that need no broker, no Postgres and no service processes (seconds, no set-up).

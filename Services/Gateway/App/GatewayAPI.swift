@@ -7,6 +7,7 @@ import JSON
 import Logging
 import ReadModels
 import ServiceRuntime
+import NIOCore
 
 /// The customer-facing chat API. Every input is validated at the edge (size, UTF-8, shape,
 /// identifiers) and rejected with problem+json before anything is appended to the log.
@@ -52,6 +53,14 @@ public struct GatewayAPI: Sendable {
         }
         router.get("/v1/conversations/:id/stream") { request, context in
             try await self.stream(request, context: context)
+        }
+        router.get("/widget.js") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "public, max-age=300"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: WidgetAssets.script)))
+        }
+        router.get("/") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: WidgetAssets.demoPage)))
         }
         router.put("/v1/customers/:id/memory-consent") { request, context in
             try await self.putMemoryConsent(request, context: context)

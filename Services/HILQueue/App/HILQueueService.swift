@@ -25,6 +25,7 @@ public enum HILQueueService {
         let approvals = ApprovalDesk(pool: host.pool, producer: config.producerName, publish: { try await publisher.publish($0) })
         let desk = HandoverDesk(pool: host.pool, producer: config.producerName, settings: settings.desk, publish: { try await publisher.publish($0) })
         let handovers = HandoverQueries(pool: host.pool)
+        let changes = InboxChanges(pool: host.pool, tenant: config.defaultTenant, schema: ReadModels.hilqueue.liveSchema)
         for agent in settings.seedAgents {
             try await desk.saveAgent(tenant: config.defaultTenant, id: agent.id, name: agent.name, skills: agent.skills, capacity: agent.capacity, status: nil)
         }
@@ -57,8 +58,12 @@ public enum HILQueueService {
                 ),
                 sweeper,
             ],
+            stoppingBeforeHTTP: [ClosureService(name: "end-inbox-streams") {
+                try? await gracefulShutdown()
+                await changes.shutdown()
+            }],
             routes: { router in
-                InboxAPI(desk: desk, handovers: handovers, approvals: ApprovalQueries(pool: host.pool), tenantID: config.defaultTenant).addRoutes(to: router)
+                InboxAPI(desk: desk, handovers: handovers, approvals: ApprovalQueries(pool: host.pool), tenantID: config.defaultTenant, changes: changes).addRoutes(to: router)
                 ApprovalAPI(desk: approvals, tenantID: config.defaultTenant).addRoutes(to: router)
             }
         )

@@ -4,6 +4,7 @@ import Hummingbird
 import JSON
 import ReadModels
 import ServiceRuntime
+import NIOCore
 
 /// The human agents' API (issue 10). Agents are named by `agent_id` in the body or the path
 /// until identities arrive (issue 12). Errors are problem+json; a command the conversation's
@@ -23,11 +24,15 @@ import ServiceRuntime
 ///     POST /v1/hil/agents/{id}/status   {status}
 ///     POST /v1/hil/agents/{id}/heartbeat
 ///     GET  /v1/hil/agents/{id}/conversations             what the agent holds
+///     GET  /v1/hil/stream                                server-sent `changed` events for open inboxes
+///     GET  /inbox                                        the agent inbox page
 struct InboxAPI: Sendable {
     let desk: HandoverDesk
     let handovers: HandoverQueries
     let approvals: ApprovalQueries
     let tenantID: String
+    /// Live updates for open inboxes; nil in route tests.
+    var changes: InboxChanges? = nil
 
     func addRoutes(to router: Router<BasicRequestContext>) {
         router.get("/v1/handovers") { request, _ in try await self.legacyList(request) }
@@ -44,6 +49,12 @@ struct InboxAPI: Sendable {
         router.post("/v1/hil/agents/:id/status") { request, context in try await self.setStatus(request, context) }
         router.post("/v1/hil/agents/:id/heartbeat") { _, context in try await self.heartbeat(context) }
         router.get("/v1/hil/agents/:id/conversations") { _, context in try await self.held(context) }
+        router.get("/inbox") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: InboxPage.html)))
+        }
+        if let changes {
+            router.get("/v1/hil/stream") { _, _ in await changes.response() }
+        }
     }
 
     // MARK: Reading
