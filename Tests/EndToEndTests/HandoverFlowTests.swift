@@ -1,5 +1,7 @@
 import Events
 import Foundation
+import Glibc
+import HTTPClient
 import JSON
 import LLMFixture
 import Testing
@@ -117,4 +119,87 @@ struct HandoverFlowTests {
             }
         }
     }
+
+    /// 20 claimers (10 agents, twice each) at once against 5 waiting conversations, half
+    /// through a second HILQueue process: each conversation claimed exactly once, no agent over
+    /// its capacity of one, and the claims counted on /metrics.
+    @Test func concurrentClaimsAcrossTwoHILQueueProcesses() async throws {
+        try await Platform.with("claims") { p in
+            // A second replica: the same binary and environment, its own address and identity.
+            let port = try freePort()
+            let second = Process()
+            second.executableURL = URL(fileURLWithPath: p.stack.options.binDirectory + "/switchboard-hilqueue")
+            second.environment = p.stack.environment.merging([
+                "SWITCHBOARD_HILQUEUE_ADDR": "127.0.0.1:\(port)", "SWITCHBOARD_INSTANCE_ID": "hilqueue-2", "SWITCHBOARD_EXIT_ON_STDIN_EOF": "1",
+            ]) { _, new in new }
+            let stdin = Pipe()
+            second.standardInput = stdin
+            second.standardOutput = FileHandle.nullDevice
+            second.standardError = FileHandle.nullDevice
+            try second.run()
+            defer {
+                try? stdin.fileHandleForWriting.close()
+                second.waitUntilExit()
+            }
+            let replicas = [p.stack.url(of: "hilqueue"), "http://127.0.0.1:\(port)"]
+            _ = try await p.eventually("the second replica") { () -> Bool? in
+                (try? await p.http.execute(HTTPRequest(url: replicas[1] + "/ready", timeout: .seconds(2))).status) == 200 ? true : nil
+            }
+
+            let agents = (1...10).map { "agent_\($0)" }
+            for agent in agents {
+                let saved = try await p.request("PUT", "/v1/hil/agents/\(agent)", body: #"{"name":"Agent","skills":["general"],"capacity":1,"status":"online"}"#, service: "hilqueue")
+                #expect(saved.status == 200, "\(saved.json)")
+            }
+            for index in 1...5 {
+                _ = try await p.post("claim-\(index)", #"{"customer_id":"cus_1001","text":"I want to talk to a person"}"#)
+            }
+            _ = try await p.eventually("five conversations waiting") { () -> Int? in
+                let waiting = try await p.get("/v1/hil/queue", service: "hilqueue").json["conversations"]?.arrayValue?.count ?? 0
+                return waiting == 5 ? waiting : nil
+            }
+            let http = p.http
+            let outcomes = try await withThrowingTaskGroup(of: (String, Int, JSONValue).self) { group in
+                for (index, agent) in (agents + agents).enumerated() {
+                    group.addTask {
+                        let response = try await http.execute(HTTPRequest(
+                            method: "POST", url: replicas[index % 2] + "/v1/hil/claim", headers: ["content-type": "application/json"],
+                            body: Array(#"{"agent_id":"\#(agent)"}"#.utf8), timeout: .seconds(10)))
+                        return (agent, response.status, (try? JSONValue.parse(response.body)) ?? .null)
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let claimed = outcomes.filter { $0.1 == 200 }
+            #expect(claimed.count == 5, "\(outcomes.map { "\($0.0): \($0.1)" })")
+            #expect(Set(claimed.compactMap { $0.2["conversation_id"]?.stringValue }) == Set((1...5).map { "claim-\($0)" }), "each conversation once")
+            #expect(Set(claimed.map(\.0)).count == claimed.count, "no agent over its capacity of one")
+            #expect(outcomes.allSatisfy { [200, 204, 409].contains($0.1) })
+            let claimEvents = (1...5).flatMap { p.log.events(conversation: "claim-\($0)") }.filter { $0.type == "HandoverClaimed" }
+            #expect(claimEvents.count == 5)
+            #expect(Set(claimEvents.map(\.producer)).count == 2, "both replicas claimed: \(Set(claimEvents.map(\.producer)))")
+
+            var metrics = ""
+            for replica in replicas {
+                metrics += String(decoding: try await p.http.execute(HTTPRequest(url: replica + "/metrics", timeout: .seconds(5))).body, as: UTF8.self)
+            }
+            let counted = metrics.split(separator: "\n").filter { $0.hasPrefix("switchboard_hil_claims_total") }.compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }
+            #expect(counted.reduce(0, +) == 5, "claims on /metrics: \(counted)")
+            #expect(metrics.contains("switchboard_hil_wait_seconds"), "wait time on /metrics")
+        }
+    }
+}
+
+/// A port nobody listens on now (the kernel's choice).
+func freePort() throws -> Int {
+    let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { Glibc.close(socket) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) } }
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) } }
+    return Int(UInt16(bigEndian: address.sin_port))
 }
