@@ -77,6 +77,8 @@ struct UpCommand: AsyncParsableCommand {
     var partitions: Int = 64
     @Option(name: .customLong("fetch-wait-ms"), help: "Consumers' fetch.wait.max.ms: the dev broker holds an empty fetch this long (latency per hop vs. idle CPU).")
     var fetchWaitMs: Int = 5
+    @Option(help: "Demo human agents HILQueue creates at start (YAML); empty for none.")
+    var agents: String = "deploy/agents.yaml"
 
     func run() async throws {
         guard (1...256).contains(partitions) else { throw ValidationError("--partitions must be 1...256") }
@@ -91,6 +93,7 @@ struct UpCommand: AsyncParsableCommand {
         // SWITCHBOARD_MODEL_CATALOG) and the key variables they name pass through.
         var forwarded = CLIEnvironment.forwardedToServices
         if let catalog = forwarded.settings["SWITCHBOARD_MODEL_CATALOG"] { forwarded.settings["SWITCHBOARD_MODEL_CATALOG"] = absolute(catalog) }
+        if !agents.isEmpty { forwarded.settings["SWITCHBOARD_HIL_AGENTS"] = absolute(agents) }
         let stack = DevStack(options: .init(
             binDirectory: binDirectory, runDirectory: absolute(runDirectory), databaseURL: databaseURL,
             domainPackPath: absolute(domainPack), basePort: basePort, partitions: partitions, fetchWaitMs: fetchWaitMs,
@@ -106,6 +109,8 @@ struct UpCommand: AsyncParsableCommand {
 
         Switchboard is up.
           Gateway     \(stack.gatewayURL)   (POST /v1/conversations/{id}/messages?wait=10)
+          Chat demo   \(stack.gatewayURL)/   (the widget: \(stack.gatewayURL)/widget.js)
+          Inbox       \(stack.url(of: "hilqueue"))/inbox   (demo agents: agent_ana, agent_bo, agent_cy)
           Planner     \(stack.url(of: "planner"))/metrics
           Executor    \(stack.url(of: "executor"))/metrics
           Verifier    \(stack.url(of: "verifier"))/metrics

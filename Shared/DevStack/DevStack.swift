@@ -62,7 +62,10 @@ public final class DevStack: @unchecked Sendable {
     /// run folder's env file.
     public static func forwardedEnvironment(from env: [String: String]) -> (settings: [String: String], secrets: [String: String]) {
         var settings: [String: String] = [:]
-        for name in ["SWITCHBOARD_LLM_BASE_URL", "SWITCHBOARD_LLM_MODEL", "SWITCHBOARD_LLM_API_KEY_ENV", "SWITCHBOARD_MODEL_CATALOG"] {
+        for name in [
+            "SWITCHBOARD_LLM_BASE_URL", "SWITCHBOARD_LLM_MODEL", "SWITCHBOARD_LLM_API_KEY_ENV", "SWITCHBOARD_MODEL_CATALOG",
+            "SWITCHBOARD_HIL_SLA_SECONDS", "SWITCHBOARD_HIL_HEARTBEAT_TIMEOUT_SECONDS",
+        ] {
             if let value = env[name], !value.isEmpty { settings[name] = value }
         }
         var secretNames = (env["SWITCHBOARD_FORWARD_ENV"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
