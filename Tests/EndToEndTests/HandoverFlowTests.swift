@@ -158,6 +158,10 @@ struct HandoverFlowTests {
                 let waiting = try await p.get("/v1/hil/queue", service: "hilqueue").json["conversations"]?.arrayValue?.count ?? 0
                 return waiting == 5 ? waiting : nil
             }
+            _ = try await p.eventually("the queue's depth on /metrics") { () -> Bool? in
+                let metrics = String(decoding: try await p.http.execute(HTTPRequest(url: replicas[0] + "/metrics", timeout: .seconds(5))).body, as: UTF8.self)
+                return metrics.contains(#"switchboard_hil_queue_depth{queue="general"} 5"#) ? true : nil
+            }
             let http = p.http
             let outcomes = try await withThrowingTaskGroup(of: (String, Int, JSONValue).self) { group in
                 for (index, agent) in (agents + agents).enumerated() {
