@@ -2,6 +2,7 @@ import Events
 import Foundation
 import JSON
 import Testing
+import UpstreamFixture
 
 /// A pack whose write tool comes from an MCP server (Tests/Support/MCPFixture), over stdio or
 /// over streamable HTTP with a secret: every service lists the server's tools at start; a turn
@@ -71,35 +72,14 @@ struct MCPToolTests {
         return try text.split(separator: "\n").map { try JSONValue.parse(String($0)) }
     }
 
-    /// The fixture in `--http` mode; it exits when the returned pipe is closed.
-    static func startHTTPServer(log: String, token: String) throws -> (port: Int, process: Process, stdin: Pipe) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-u", server, "--http"]
-        process.environment = ProcessInfo.processInfo.environment.merging(["VOUCHER_LOG": log, "MCP_TOKEN": token]) { _, new in new }
-        let stdin = Pipe(), stdout = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        try process.run()
-        var banner = Data()
-        while !banner.contains(UInt8(ascii: "\n")) {
-            let chunk = stdout.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            banner.append(chunk)
-        }
-        let parts = String(decoding: banner, as: UTF8.self).split(whereSeparator: \.isWhitespace)
-        return (try #require(parts.count == 2 ? Int(parts[1]) : nil), process, stdin)
-    }
-
     @Test(arguments: Transport.allCases)
     func anMCPWriteToolRunsOnceAfterApproval(transport: Transport) async throws {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("vouchers-\(UUID().uuidString).jsonl").path
         let token = UUID().uuidString
-        let http = transport == .http ? try Self.startHTTPServer(log: log, token: token) : nil
+        let http = transport == .http ? try FixtureProcess([Self.server, "--http"], environment: ["VOUCHER_LOG": log, "MCP_TOKEN": token]) : nil
         let path = try Self.pack(transport, log: log, port: http?.port ?? 0)
         defer {
-            try? http?.stdin.fileHandleForWriting.close()
-            http?.process.waitUntilExit()
+            http?.stop()
             try? FileManager.default.removeItem(atPath: path)
             try? FileManager.default.removeItem(atPath: log)
         }

@@ -65,9 +65,9 @@ struct GatewayReadRouteTests {
             let expected = """
                 {"conversation_id":"conv-a","customer_id":"cus-1","first_activity_at":"2026-03-10T09:00:00.123Z",\
                 "last_activity_at":"2026-03-10T09:00:01.456Z","messages":[\
-                {"message_id":"\(Self.id(story.a.events[0].id))","occurred_at":"2026-03-10T09:00:00.123Z","role":"customer","text":"Where is ABC123?","turn_id":"\(turn)"},\
-                {"kind":"answer","message_id":"\(replyID)","occurred_at":"2026-03-10T09:00:01.456Z","role":"assistant","text":"It ships tomorrow.","turn_id":"\(turn)"}],\
-                "owner":"ai","status":"open","ticket":{"decisions":1,"facts":[\
+                {"event_id":"0-0","message_id":"\(Self.id(story.a.events[0].id))","occurred_at":"2026-03-10T09:00:00.123Z","role":"customer","text":"Where is ABC123?","turn_id":"\(turn)"},\
+                {"event_id":"0-5","kind":"answer","message_id":"\(replyID)","occurred_at":"2026-03-10T09:00:01.456Z","role":"assistant","text":"It ships tomorrow.","turn_id":"\(turn)"}],\
+                "owner":"ai","phase":"finished","status":"open","ticket":{"decisions":1,"facts":[\
                 {"name":"order_id","provenance":"customer","set_by_event":"\(Self.id(story.a.events[1].id))","value":"ABC123"}],\
                 "intent":"order_status","status":"answered","workflow":"get_order_status"},"turn_count":1}
                 """
@@ -76,6 +76,7 @@ struct GatewayReadRouteTests {
             let handedOver = try await client.get("/v1/conversations/conv-b").json
             #expect(handedOver?["status"] == "handed_over")
             #expect(handedOver?["owner"] == "human")
+            #expect(handedOver?["phase"] == "pending_human", "requested, then queued")
             #expect(handedOver?["ticket"]?["status"] == "handed_over")
             #expect(handedOver?["ticket"]?["facts"] == [])
         }

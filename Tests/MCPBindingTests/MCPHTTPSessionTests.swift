@@ -5,6 +5,7 @@ import Logging
 import MCPBinding
 import Testing
 import ToolRuntime
+import UpstreamFixture
 
 /// The MCP client over streamable HTTP against a real server process (the voucher fixture in
 /// `--http` mode), through libcurl.
@@ -12,36 +13,14 @@ import ToolRuntime
 struct MCPHTTPSessionTests {
     /// The fixture server; it exits when this closes its stdin.
     final class Server: Sendable {
-        let port: Int
-        let log: String
-        let process: Process
-        let stdin: Pipe
+        let fixture: FixtureProcess
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("mcp-http-\(UUID().uuidString).jsonl").path
 
         init(token: String?) throws {
-            log = FileManager.default.temporaryDirectory.appendingPathComponent("mcp-http-\(UUID().uuidString).jsonl").path
-            process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", "-u", MCPSessionTests.server, "--http"]
-            var environment = ProcessInfo.processInfo.environment
-            environment["VOUCHER_LOG"] = log
-            environment["MCP_TOKEN"] = token
-            process.environment = environment
-            stdin = Pipe()
-            let stdout = Pipe()
-            process.standardInput = stdin
-            process.standardOutput = stdout
-            try process.run()
-            var banner = Data()
-            while !banner.contains(UInt8(ascii: "\n")) {
-                let chunk = stdout.fileHandleForReading.availableData
-                if chunk.isEmpty { break }
-                banner.append(chunk)
-            }
-            let parts = String(decoding: banner, as: UTF8.self).split(whereSeparator: \.isWhitespace)
-            guard parts.count == 2, let port = Int(parts[1]) else { throw MCPError(description: "the fixture printed no port") }
-            self.port = port
+            fixture = try FixtureProcess([MCPSessionTests.server, "--http"], environment: ["VOUCHER_LOG": log].merging(token.map { ["MCP_TOKEN": $0] } ?? [:]) { a, _ in a })
         }
 
+        var port: Int { fixture.port }
         var url: String { "http://127.0.0.1:\(port)/mcp" }
 
         func entries() throws -> [JSONValue] {
@@ -50,8 +29,7 @@ struct MCPHTTPSessionTests {
         }
 
         func stop() {
-            try? stdin.fileHandleForWriting.close()
-            process.waitUntilExit()
+            fixture.stop()
             try? FileManager.default.removeItem(atPath: log)
         }
     }

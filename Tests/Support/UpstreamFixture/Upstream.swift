@@ -5,35 +5,16 @@ import JSON
 /// An upstream API under test control (Resources/upstream.py, see its docstring for the
 /// scenarios), as a child process that exits when the test process closes its stdin.
 public final class Upstream: Sendable {
-    public let port: Int
-    private let process: Process
-    private let stdin: Pipe
+    private let fixture: FixtureProcess
+    public var port: Int { fixture.port }
 
-    private init(port: Int, process: Process, stdin: Pipe) {
-        (self.port, self.process, self.stdin) = (port, process, stdin)
+    private init(_ fixture: FixtureProcess) {
+        self.fixture = fixture
     }
 
     public static func start() throws -> Upstream {
         guard let script = Bundle.module.url(forResource: "upstream", withExtension: "py") else { throw Failure(description: "upstream.py missing from the bundle") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-u", script.path]
-        let stdin = Pipe(), stdout = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        try process.run()
-        var banner = Data()
-        while !banner.contains(UInt8(ascii: "\n")) {
-            let chunk = stdout.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            banner.append(chunk)
-        }
-        let parts = String(decoding: banner, as: UTF8.self).split(whereSeparator: \.isWhitespace)
-        guard parts.count == 2, let port = Int(parts[1]) else {
-            process.terminate()
-            throw Failure(description: "unexpected banner")
-        }
-        return Upstream(port: port, process: process, stdin: stdin)
+        return Upstream(try FixtureProcess([script.path]))
     }
 
     public func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
@@ -46,8 +27,7 @@ public final class Upstream: Sendable {
     }
 
     public func stop() {
-        try? stdin.fileHandleForWriting.close()
-        process.waitUntilExit()
+        fixture.stop()
     }
 
     public struct Failure: Error, CustomStringConvertible { public var description: String }
