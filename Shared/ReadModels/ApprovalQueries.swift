@@ -39,6 +39,14 @@ public struct ApprovalQueries: Sendable {
         decided_by, decision_note, (extract(epoch FROM decided_at) * 1000)::bigint AS decided_ms
         """
 
+    /// Changes whenever one of the tenant's approvals arrives or is decided.
+    public func fingerprint(tenant: String) async throws -> String {
+        try await pool.query("""
+            SELECT count(*) FILTER (WHERE status = 'pending') || '/' || coalesce(max(coalesce(decided_at, requested_at))::text, '') AS fingerprint
+            FROM \(identifier: schema).approvals WHERE tenant_id = \(tenant)
+            """).first(where: { _ in true })?.decode("fingerprint") ?? ""
+    }
+
     /// A conversation's approvals, oldest first.
     public func approvals(conversation: String, tenant: String) async throws -> [Approval] {
         try await pool.query("""

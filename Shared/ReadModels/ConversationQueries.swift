@@ -1,6 +1,7 @@
 public import Events
 public import Foundation
 public import Postgres
+import Projections
 
 /// The reads of `conversations` and `messages` (ConversationsProjection), for any schema: the
 /// live one, or a scratch schema a time-travel fold just wrote. The gateway and the CLI call
@@ -109,6 +110,15 @@ public struct ConversationQueries: Sendable {
         let conversations = try rows.prefix(limit).map(Self.conversation)
         let next = rows.count > limit ? conversations.last.map { Position(lastActivityMillis: $0.lastActivityMillis, conversationID: $0.conversationID) } : nil
         return Page(conversations: conversations, next: next)
+    }
+
+    /// Changes whenever a message arrives in one of the tenant's conversations in `phases`.
+    public func fingerprint(tenant: String, phases: [ConversationPhase]) async throws -> String {
+        let rows = try await pool.query("""
+            SELECT coalesce(max(last_activity_at)::text, '') || '/' || count(*) AS fingerprint FROM \(identifier: schema).conversations
+            WHERE tenant_id = \(tenant) AND phase = ANY(\(BulkWrite.arrayLiteral(phases.map(\.rawValue)))::text[])
+            """)
+        return try rows.first.map { try $0.decode("fingerprint") } ?? ""
     }
 
     /// The conversation's messages in log order; only those after log offset `after` when

@@ -5,18 +5,23 @@ import JSON
 public import Postgres
 public import Projections
 
-/// Read model of the human side (schema `hilqueue`): every conversation's phase
-/// (`ConversationPhase`, folded from the log with the same table HILQueue's commands are
-/// checked against), its current or last handover (reason, summary, queue, priority, agent,
-/// SLA), and its transcript as agents see it: the customer, the AI, agents' replies and their
-/// internal notes.
+/// Read model of the human side (schema `hilqueue`): the conversations that were handed over,
+/// their phase (`ConversationPhase`, folded with the same table HILQueue's commands are
+/// checked against) and current or last handover (reason, brief, queue, priority, agent, SLA),
+/// and the agents' internal notes.
+///
+/// It reads only the events of handovers, so the AI's turns cost it nothing: a conversation
+/// enters at its `HandoverRequested` (from an AI phase), and its messages are the gateway's
+/// read model's (`ConversationQueries`), which the inbox merges with the notes. Customer
+/// messages and AI replies do not move a conversation that is with humans, and after it left
+/// them this model keeps where it left (resolved, back to AI) until the next handover.
 public struct HandoverProjection: Projection {
     public let name = "hilqueue.handovers"
     public let schema: String
-    /// 2: conversations and their transcript replace the per-turn `handovers` table.
+    /// 2: conversations and notes replace the per-turn `handovers` table.
     public let version = 2
-    public let tables = ["conversations", "conversation_messages"]
-    public let interestedIn: Set<String>? = ConversationPhase.eventTypes
+    public let tables = ["conversations", "notes"]
+    public let interestedIn: Set<String>? = ConversationPhase.eventTypes.subtracting([MessageReceived.eventType, ReplyDelivered.eventType])
     public init(schema: String = ReadModels.hilqueue.liveSchema) { self.schema = schema }
 
     public static let migrations: [Migration] = [
@@ -38,12 +43,11 @@ public struct HandoverProjection: Projection {
             CREATE INDEX handovers_status ON handovers (status, priority, requested_at);
             """),
         // (Version 3 is ApprovalsProjection's: the two share the schema's history.)
-        Migration(version: 4, name: "conversations_transcripts", sql: """
+        Migration(version: 4, name: "conversations_notes", sql: """
             DROP TABLE handovers;
             CREATE TABLE conversations (
                 conversation_id text PRIMARY KEY,
                 tenant_id text NOT NULL,
-                customer_id text NOT NULL,
                 phase text NOT NULL,
                 handover_id uuid,
                 reason text,
@@ -60,22 +64,21 @@ public struct HandoverProjection: Projection {
                 last_activity_at timestamptz NOT NULL
             );
             CREATE INDEX conversations_queue ON conversations (tenant_id, phase, sla_breached DESC, priority, requested_at);
-            CREATE TABLE conversation_messages (
-                message_id uuid PRIMARY KEY,
+            CREATE TABLE notes (
+                note_id uuid PRIMARY KEY,
                 conversation_id text NOT NULL,
-                role text NOT NULL CHECK (role IN ('customer', 'assistant', 'agent', 'note')),
-                agent_id text,
+                agent_id text NOT NULL,
                 text text NOT NULL,
                 occurred_at timestamptz NOT NULL,
                 log_partition integer NOT NULL,
                 log_offset bigint NOT NULL
             );
-            CREATE INDEX conversation_messages_conversation ON conversation_messages (conversation_id, log_offset);
+            CREATE INDEX notes_conversation ON notes (conversation_id, log_offset);
             """),
     ]
 
     struct Row {
-        var tenant: String, customer: String, phase: ConversationPhase
+        var tenant: String, phase: ConversationPhase
         var handover: String? = nil, reason: String? = nil, summary: String? = nil, skills: String? = nil, queue: String? = nil
         var priority: Int? = nil, agent: String? = nil
         var slaBreached = false, requested: Int64? = nil, queued: Int64? = nil, claimed: Int64? = nil, lastEvent: String? = nil, last: Int64
@@ -83,48 +86,33 @@ public struct HandoverProjection: Projection {
 
     public func apply(_ events: [LoggedEvent], in connection: PostgresConnection) throws {
         let quoted = try PostgresQuery.quotedIdentifier(schema)
-        // 1. Transcript rows; the first occurrence of an id wins (a repeated event adds nothing).
-        var messages: [[String?]] = []
+        // 1. Notes; the first occurrence of an id wins (a repeated event adds nothing).
+        var notes: [[String?]] = []
         var seen = Set<UUID>()
-        // (The transcript's ids are those of `messageID(of:)`.)
-        for logged in events {
-            let event = logged.event
-            let message: (id: UUID, role: String, agent: String?, text: String)
-            switch event.type {
-            case MessageReceived.eventType: message = (event.id, "customer", nil, try event.decode(MessageReceived.self).text)
-            case ReplyDelivered.eventType:
-                let reply = try event.decode(ReplyDelivered.self)
-                message = (reply.replyID, "assistant", nil, reply.text)
-            case AgentReplied.eventType:
-                let reply = try event.decode(AgentReplied.self)
-                message = (reply.messageID, "agent", reply.agentID, reply.text)
-            case InternalNoteAdded.eventType:
-                let note = try event.decode(InternalNoteAdded.self)
-                message = (note.noteID, "note", note.agentID, note.text)
-            default: continue
-            }
-            guard seen.insert(message.id).inserted else { continue }
-            messages.append([
-                message.id.lowercaseString, event.conversationID, message.role, message.agent, message.text,
-                Timestamp.format(millis: event.occurredAtMillis), String(logged.position.partition), String(logged.position.offset),
+        for logged in events where logged.event.type == InternalNoteAdded.eventType {
+            let note = try logged.event.decode(InternalNoteAdded.self)
+            guard seen.insert(note.noteID).inserted else { continue }
+            notes.append([
+                note.noteID.lowercaseString, logged.event.conversationID, note.agentID, note.text,
+                Timestamp.format(millis: logged.event.occurredAtMillis), String(logged.position.partition), String(logged.position.offset),
             ])
         }
         let inserted = Set(try BulkWrite.upsert(
-            schema: schema, table: "conversation_messages",
-            columns: ["message_id uuid", "conversation_id", "role", "agent_id", "text", "occurred_at timestamptz", "log_partition integer", "log_offset bigint"],
-            conflict: ["message_id"], update: false, rows: messages, in: connection))
+            schema: schema, table: "notes",
+            columns: ["note_id uuid", "conversation_id", "agent_id", "text", "occurred_at timestamptz", "log_partition integer", "log_offset bigint"],
+            conflict: ["note_id"], update: false, rows: notes, in: connection))
 
         // 2. Conversations: folded through the state machine from their stored rows.
         var rows: [String: Row] = [:]
         for row in try BulkWrite.rows("""
-            SELECT conversation_id, tenant_id, customer_id, phase, handover_id::text AS handover, reason, summary, skills::text AS skills, queue, priority,
+            SELECT conversation_id, tenant_id, phase, handover_id::text AS handover, reason, summary, skills::text AS skills, queue, priority,
                    agent_id, sla_breached, (extract(epoch FROM requested_at) * 1000)::bigint AS requested_ms,
                    (extract(epoch FROM queued_at) * 1000)::bigint AS queued_ms, (extract(epoch FROM claimed_at) * 1000)::bigint AS claimed_ms,
                    last_event_id::text AS last_event, (extract(epoch FROM last_activity_at) * 1000)::bigint AS last_ms
             FROM \(quoted).conversations WHERE conversation_id
             """, keys: Array(Set(events.map(\.event.conversationID))), in: connection) {
             rows[try row.decode("conversation_id")] = Row(
-                tenant: try row.decode("tenant_id"), customer: try row.decode("customer_id"),
+                tenant: try row.decode("tenant_id"),
                 phase: try .stored(try row.decode("phase"), column: "conversations.phase"), handover: try row.decode("handover"),
                 reason: try row.decode("reason"), summary: try row.decode("summary"), skills: try row.decode("skills"), queue: try row.decode("queue"),
                 priority: try row.decode("priority"), agent: try row.decode("agent_id"), slaBreached: try row.decode("sla_breached"),
@@ -136,15 +124,17 @@ public struct HandoverProjection: Projection {
         for logged in events {
             let event = logged.event
             guard let transition = try ConversationPhase.transition(for: event) else { continue }
-            // A repeated message (same id) was not inserted above, or was counted already in
-            // this batch: it changes nothing.
-            if let messageID = try Self.messageID(of: event) {
-                guard inserted.contains(messageID.lowercaseString), counted.insert(messageID).inserted else { continue }
+            // A repeated note (same id) was not inserted above, or was counted already in this
+            // batch: it changes nothing.
+            if event.type == InternalNoteAdded.eventType {
+                let noteID = try event.decode(InternalNoteAdded.self).noteID
+                guard inserted.contains(noteID.lowercaseString), counted.insert(noteID).inserted else { continue }
             }
             let id = event.conversationID
             let at = event.occurredAtMillis
-            var row = rows[id] ?? Row(
-                tenant: event.tenantID, customer: (try? event.decode(MessageReceived.self).customerID) ?? "", phase: .new, slaBreached: false, last: at)
+            // A conversation this model has not seen enters at its handover, from an AI phase.
+            guard let known = rows[id] ?? (event.type == HandoverRequested.eventType ? Row(tenant: event.tenantID, phase: .aiProcessing, last: at) : nil) else { continue }
+            var row = known
             guard row.lastEvent != event.id.lowercaseString, let next = row.phase.applying(transition) else { continue }
             switch event.type {
             case HandoverRequested.eventType where row.phase != next:
@@ -181,7 +171,7 @@ public struct HandoverProjection: Projection {
         try BulkWrite.upsert(
             schema: schema, table: "conversations",
             columns: [
-                "conversation_id", "tenant_id", "customer_id", "phase", "handover_id uuid", "reason", "summary", "skills jsonb", "queue", "priority integer",
+                "conversation_id", "tenant_id", "phase", "handover_id uuid", "reason", "summary", "skills jsonb", "queue", "priority integer",
                 "agent_id", "sla_breached boolean", "requested_at timestamptz", "queued_at timestamptz", "claimed_at timestamptz", "last_event_id uuid",
                 "last_activity_at timestamptz",
             ],
@@ -189,21 +179,10 @@ public struct HandoverProjection: Projection {
             rows: changed.sorted().compactMap { id -> [String?]? in
                 guard let r = rows[id] else { return nil }
                 return [
-                    id, r.tenant, r.customer, r.phase.rawValue, r.handover, r.reason, r.summary, r.skills, r.queue, r.priority.map(String.init), r.agent,
+                    id, r.tenant, r.phase.rawValue, r.handover, r.reason, r.summary, r.skills, r.queue, r.priority.map(String.init), r.agent,
                     String(r.slaBreached), r.requested.map(Timestamp.format(millis:)), r.queued.map(Timestamp.format(millis:)),
                     r.claimed.map(Timestamp.format(millis:)), r.lastEvent, Timestamp.format(millis: r.last),
                 ]
             }, in: connection)
-    }
-
-    /// The transcript id an event adds, if it adds a line.
-    static func messageID(of event: EventEnvelope) throws -> UUID? {
-        switch event.type {
-        case MessageReceived.eventType: event.id
-        case ReplyDelivered.eventType: try event.decode(ReplyDelivered.self).replyID
-        case AgentReplied.eventType: try event.decode(AgentReplied.self).messageID
-        case InternalNoteAdded.eventType: try event.decode(InternalNoteAdded.self).noteID
-        default: nil
-        }
     }
 }

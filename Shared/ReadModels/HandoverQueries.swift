@@ -19,7 +19,6 @@ public struct HandoverQueries: Sendable {
     public struct Conversation: Sendable, Hashable {
         public var conversationID: String
         public var tenantID: String
-        public var customerID: String
         public var phase: ConversationPhase
         /// The turn whose `HandoverRequested` started the current (or last) handover.
         public var handoverID: UUID?
@@ -38,18 +37,19 @@ public struct HandoverQueries: Sendable {
         public var lastActivityMillis: Int64
     }
 
-    /// One line of a transcript: the customer's, the AI's, an agent's reply or an internal note.
-    public struct Entry: Sendable, Hashable {
-        public enum Role: String, Sendable, CaseIterable { case customer, assistant, agent, note }
-        public var messageID: UUID
-        public var role: Role
-        public var agentID: String?
+    /// An agent's internal note.
+    public struct Note: Sendable, Hashable {
+        public var noteID: UUID
+        public var agentID: String
         public var text: String
         public var occurredAtMillis: Int64
+        /// Where its event is on the log (the conversation's partition), to place it among the
+        /// conversation's messages.
+        public var logOffset: Int64
     }
 
     static let columns: StaticString = """
-        conversation_id, tenant_id, customer_id, phase, handover_id, reason, summary, skills::text AS skills, queue, priority, agent_id, sla_breached,
+        conversation_id, tenant_id, phase, handover_id, reason, summary, skills::text AS skills, queue, priority, agent_id, sla_breached,
         (extract(epoch FROM requested_at) * 1000)::bigint AS requested_ms, (extract(epoch FROM queued_at) * 1000)::bigint AS queued_ms,
         (extract(epoch FROM claimed_at) * 1000)::bigint AS claimed_ms, (extract(epoch FROM last_activity_at) * 1000)::bigint AS last_ms
         """
@@ -83,18 +83,26 @@ public struct HandoverQueries: Sendable {
         return try rows.map(Self.conversation)
     }
 
-    /// The transcript in log order; internal notes only when asked for.
-    public func transcript(_ id: String, includingNotes: Bool, limit: Int = 500) async throws -> [Entry] {
+    /// A conversation's notes in log order.
+    public func notes(_ id: String, limit: Int = 500) async throws -> [Note] {
         let rows = try await pool.query("""
-            SELECT message_id, role, agent_id, text, (extract(epoch FROM occurred_at) * 1000)::bigint AS at_ms
-            FROM \(identifier: schema).conversation_messages WHERE conversation_id = \(id) AND (\(includingNotes) OR role <> 'note')
-            ORDER BY log_offset LIMIT \(limit)
+            SELECT note_id, agent_id, text, (extract(epoch FROM occurred_at) * 1000)::bigint AS at_ms, log_offset
+            FROM \(identifier: schema).notes WHERE conversation_id = \(id) ORDER BY log_offset LIMIT \(limit)
             """)
         return try rows.map { row in
-            Entry(
-                messageID: try row.decode("message_id"), role: try .stored(try row.decode("role"), column: "conversation_messages.role"),
-                agentID: try row.decode("agent_id"), text: try row.decode("text"), occurredAtMillis: try row.decode("at_ms"))
+            Note(noteID: try row.decode("note_id"), agentID: try row.decode("agent_id"), text: try row.decode("text"),
+                 occurredAtMillis: try row.decode("at_ms"), logOffset: try row.decode("log_offset"))
         }
+    }
+
+    /// Changes whenever a tenant's queue or a conversation with humans changes (for live
+    /// inboxes to know when to read again).
+    public func fingerprint(tenant: String) async throws -> String {
+        try await pool.query("""
+            SELECT coalesce(max(last_activity_at)::text, '') || '/' || count(*) FILTER (WHERE phase = 'pending_human') || '/'
+                   || count(*) FILTER (WHERE phase = 'human_active') || '/' || (SELECT count(*) FROM \(identifier: schema).notes) AS fingerprint
+            FROM \(identifier: schema).conversations WHERE tenant_id = \(tenant)
+            """).first(where: { _ in true })?.decode("fingerprint") ?? ""
     }
 
     /// Conversations waiting for a human, per queue (for `/metrics`), over every tenant.
@@ -109,7 +117,7 @@ public struct HandoverQueries: Sendable {
 
     static func conversation(_ row: PostgresRow) throws -> Conversation {
         Conversation(
-            conversationID: try row.decode("conversation_id"), tenantID: try row.decode("tenant_id"), customerID: try row.decode("customer_id"),
+            conversationID: try row.decode("conversation_id"), tenantID: try row.decode("tenant_id"),
             phase: try .stored(try row.decode("phase"), column: "conversations.phase"), handoverID: try row.decode("handover_id"),
             reason: try row.decode("reason"), summary: try row.decode("summary"),
             skills: try (try row.decode("skills", as: String?.self)).map(Self.skills) ?? [],

@@ -22,7 +22,7 @@ struct RebuildTests {
             }
             let first = try runCLI(p, ["projections", "verify"])
             #expect(first.status == 0, "\(first.stdout)\n\(first.stderr)")
-            for table in ["gateway.conversations", "gateway.messages", "gateway.audit_log", "hilqueue.conversations", "hilqueue.conversation_messages"] {
+            for table in ["gateway.conversations", "gateway.messages", "gateway.audit_log", "hilqueue.conversations", "hilqueue.notes"] {
                 #expect(first.stdout.contains("\(table)\t"), "\(table) compared")
             }
             #expect(first.stdout.contains("gateway.conversations\tlive 1005 rows"), "\(first.stdout)")

@@ -35,11 +35,12 @@ struct HandoverRouteTests {
         let turn = request.correlationID.uuidString.lowercased()
         let ordinaryTurn = ordinary.events[0].correlationID.uuidString.lowercased()
 
-        try await ScratchReadModels.with([ReadModels.hilqueue]) { models in
+        try await ScratchReadModels.with([ReadModels.hilqueue, ReadModels.gateway]) { models in
             try await models.apply(events)
             let api = InboxAPI(
                 desk: HandoverDesk(pool: models.pool, producer: "test", publish: { _ in }),
                 handovers: HandoverQueries(pool: models.pool, schema: models.schema(ReadModels.hilqueue)),
+                conversations: ConversationQueries(pool: models.pool, schema: models.schema(ReadModels.gateway)),
                 approvals: ApprovalQueries(pool: models.pool, schema: models.schema(ReadModels.hilqueue)), tenantID: "default")
             var logger = Logger(label: "hilqueue-route-tests")
             logger.logLevel = .critical

@@ -25,7 +25,9 @@ public enum HILQueueService {
         let approvals = ApprovalDesk(pool: host.pool, producer: config.producerName, publish: { try await publisher.publish($0) })
         let desk = HandoverDesk(pool: host.pool, producer: config.producerName, settings: settings.desk, publish: { try await publisher.publish($0) })
         let handovers = HandoverQueries(pool: host.pool)
-        let changes = InboxChanges(pool: host.pool, tenant: config.defaultTenant, schema: ReadModels.hilqueue.liveSchema)
+        let conversations = ConversationQueries(pool: host.pool)
+        let approvalQueries = ApprovalQueries(pool: host.pool)
+        let changes = InboxChanges(handovers: handovers, approvals: approvalQueries, conversations: conversations, tenant: config.defaultTenant)
         for agent in settings.seedAgents {
             try await desk.saveAgent(tenant: config.defaultTenant, id: agent.id, name: agent.name, skills: agent.skills, capacity: agent.capacity, status: nil)
         }
@@ -63,7 +65,9 @@ public enum HILQueueService {
                 await changes.shutdown()
             }],
             routes: { router in
-                InboxAPI(desk: desk, handovers: handovers, approvals: ApprovalQueries(pool: host.pool), tenantID: config.defaultTenant, changes: changes).addRoutes(to: router)
+                InboxAPI(
+                    desk: desk, handovers: handovers, conversations: conversations, approvals: approvalQueries,
+                    tenantID: config.defaultTenant, changes: changes).addRoutes(to: router)
                 ApprovalAPI(desk: approvals, tenantID: config.defaultTenant).addRoutes(to: router)
             }
         )

@@ -29,6 +29,8 @@ import NIOCore
 struct InboxAPI: Sendable {
     let desk: HandoverDesk
     let handovers: HandoverQueries
+    /// The conversation's messages (the gateway's read model; this service keeps only notes).
+    let conversations: ConversationQueries
     let approvals: ApprovalQueries
     let tenantID: String
     /// Live updates for open inboxes; nil in route tests.
@@ -89,15 +91,24 @@ struct InboxAPI: Sendable {
             throw ProblemDetails(.notFound, kind: "conversation-not-found", title: "No such conversation", detail: "\(id) is unknown, or not yet on the read model")
         }
         var object = Self.json(conversation)
-        let transcript = try await handovers.transcript(id, includingNotes: true).map { entry -> JSONValue in
-            .object([
-                "message_id": .string(entry.messageID.lowercaseString), "role": .string(entry.role.rawValue),
-                "agent_id": entry.agentID.map(JSONValue.string) ?? .null, "text": .string(entry.text),
-                "at": .string(Timestamp.format(millis: entry.occurredAtMillis)),
-            ])
+        // The customer's, the AI's and agents' messages, with the notes among them by log position.
+        let messages = try await conversations.messages(conversation: id).map { m -> (Int64, JSONValue) in
+            (m.logOffset, .object([
+                "message_id": .string(m.messageID.lowercaseString), "role": .string(m.role), "agent_id": m.agentID.map(JSONValue.string) ?? .null,
+                "text": .string(m.text), "at": .string(Timestamp.format(millis: m.occurredAtMillis)),
+            ]))
         }
+        let notes = try await handovers.notes(id).map { note -> (Int64, JSONValue) in
+            (note.logOffset, .object([
+                "message_id": .string(note.noteID.lowercaseString), "role": "note", "agent_id": .string(note.agentID), "text": .string(note.text),
+                "at": .string(Timestamp.format(millis: note.occurredAtMillis)),
+            ]))
+        }
+        let transcript = (messages + notes).sorted { $0.0 < $1.0 }.map(\.1)
+        let customer = try await conversations.conversation(id, tenant: tenantID)?.customerID
         let approvals = try await approvals.approvals(conversation: id, tenant: tenantID).map(ApprovalAPI.json)
         if case .object(var fields) = object {
+            fields["customer_id"] = customer.map(JSONValue.string) ?? .null
             fields["transcript"] = .array(transcript)
             fields["approvals"] = .array(approvals)
             object = .object(fields)
@@ -108,7 +119,7 @@ struct InboxAPI: Sendable {
     static func json(_ c: HandoverQueries.Conversation) -> JSONValue {
         func time(_ millis: Int64?) -> JSONValue { millis.map { .string(Timestamp.format(millis: $0)) } ?? .null }
         return .object([
-            "conversation_id": .string(c.conversationID), "customer_id": .string(c.customerID), "phase": .string(c.phase.rawValue),
+            "conversation_id": .string(c.conversationID), "phase": .string(c.phase.rawValue),
             "handover_id": c.handoverID.map { .string($0.lowercaseString) } ?? .null,
             "reason": c.reason.map(JSONValue.string) ?? .null, "summary": c.summary.map(JSONValue.string) ?? .null,
             "skills": .array(c.skills.map(JSONValue.string)), "queue": c.queue.map(JSONValue.string) ?? .null,

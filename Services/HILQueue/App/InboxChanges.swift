@@ -1,24 +1,25 @@
 import Foundation
 import Hummingbird
 import NIOCore
-import Postgres
+import ReadModels
 import ServiceRuntime
 import Events
 
-/// Live updates for open inboxes (`GET /v1/hil/stream`): one query a second per HILQueue
-/// process, however many inboxes are open, over the queue's read models; when what it reads
-/// changes (a conversation moved, a message or note arrived, an approval came or was decided),
-/// every open inbox gets `event: changed` and fetches what it shows again.
+/// Live updates for open inboxes (`GET /v1/hil/stream`): once a second per HILQueue process,
+/// however many inboxes are open, it reads a fingerprint of what inboxes show (the queue's and
+/// approvals' read models, and the gateway's for messages in conversations with humans); when
+/// it changes, every open inbox gets `event: changed` and fetches what it shows again.
 actor InboxChanges {
-    let pool: PostgresPool
+    let handovers: HandoverQueries
+    let approvals: ApprovalQueries
+    let conversations: ConversationQueries
     let tenant: String
-    let schema: String
     private var subscribers: [UUID: AsyncStream<String>.Continuation] = [:]
     private var poller: Task<Void, Never>?
     private var last: String?
 
-    init(pool: PostgresPool, tenant: String, schema: String) {
-        (self.pool, self.tenant, self.schema) = (pool, tenant, schema)
+    init(handovers: HandoverQueries, approvals: ApprovalQueries, conversations: ConversationQueries, tenant: String) {
+        (self.handovers, self.approvals, self.conversations, self.tenant) = (handovers, approvals, conversations, tenant)
     }
 
     func subscribe() -> (UUID, AsyncStream<String>) {
@@ -54,14 +55,10 @@ actor InboxChanges {
     /// A fingerprint of what inboxes show: conversations' activity and phases, approvals.
     private func poll() async {
         do {
-            let rows = try await pool.query("""
-                SELECT (SELECT coalesce(max(last_activity_at)::text, '') || '/' || count(*) FILTER (WHERE phase = 'pending_human') || '/' || count(*) FILTER (WHERE phase = 'human_active')
-                          FROM \(identifier: schema).conversations WHERE tenant_id = \(tenant))
-                    || '|' ||
-                       (SELECT count(*) FILTER (WHERE status = 'pending') || '/' || coalesce(max(coalesce(decided_at, requested_at))::text, '')
-                          FROM \(identifier: schema).approvals WHERE tenant_id = \(tenant)) AS fingerprint
-                """)
-            let fingerprint = try rows.first(where: { _ in true })?.decode("fingerprint", as: String.self) ?? ""
+            let fingerprint = [
+                try await handovers.fingerprint(tenant: tenant), try await approvals.fingerprint(tenant: tenant),
+                try await conversations.fingerprint(tenant: tenant, phases: [.handover, .pendingHuman, .humanActive]),
+            ].joined(separator: "|")
             guard fingerprint != last else { return }
             last = fingerprint
             for continuation in subscribers.values { continuation.yield(fingerprint) }
