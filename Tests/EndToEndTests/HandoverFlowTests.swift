@@ -70,8 +70,14 @@ struct HandoverFlowTests {
                 #expect(live[2].data.contains("Is someone there?"), "the customer's own message, from another device's view")
                 #expect(!live.contains { $0.data.contains("goodwill") }, "an internal note never reaches the customer")
 
-                // 5. A reconnect from the second event gets exactly the ones after it.
-                let resumed = try SSEClient(url: p.stack.gatewayURL, path: "/v1/conversations/ho-1/stream", lastEventID: live[1].id)
+                // 5. A reconnect from the second event, to another gateway replica, gets exactly the
+                //    ones after it.
+                let gateway2 = try p.startReplica("gateway")
+                defer { gateway2.stop() }
+                _ = try await p.eventually("the second gateway") { () -> Bool? in
+                    (try? await p.http.execute(HTTPRequest(url: gateway2.url + "/ready", timeout: .seconds(2))).status) == 200 ? true : nil
+                }
+                let resumed = try SSEClient(url: gateway2.url, path: "/v1/conversations/ho-1/stream", lastEventID: live[1].id)
                 defer { resumed.close() }
                 let after = try await resumed.wait { $0.count >= 2 }
                 try await Task.sleep(for: .milliseconds(300))
@@ -126,23 +132,9 @@ struct HandoverFlowTests {
     /// its capacity of one, and the claims counted on /metrics.
     @Test func concurrentClaimsAcrossTwoHILQueueProcesses() async throws {
         try await Platform.with("claims") { p in
-            // A second replica: the same binary and environment, its own address and identity.
-            let port = try freePort()
-            let second = Process()
-            second.executableURL = URL(fileURLWithPath: p.stack.options.binDirectory + "/switchboard-hilqueue")
-            second.environment = p.stack.environment.merging([
-                "SWITCHBOARD_HILQUEUE_ADDR": "127.0.0.1:\(port)", "SWITCHBOARD_INSTANCE_ID": "hilqueue-2", "SWITCHBOARD_EXIT_ON_STDIN_EOF": "1",
-            ]) { _, new in new }
-            let stdin = Pipe()
-            second.standardInput = stdin
-            second.standardOutput = FileHandle.nullDevice
-            second.standardError = FileHandle.nullDevice
-            try second.run()
-            defer {
-                try? stdin.fileHandleForWriting.close()
-                second.waitUntilExit()
-            }
-            let replicas = [p.stack.url(of: "hilqueue"), "http://127.0.0.1:\(port)"]
+            let second = try p.startReplica("hilqueue")
+            defer { second.stop() }
+            let replicas = [p.stack.url(of: "hilqueue"), second.url]
             _ = try await p.eventually("the second replica") { () -> Bool? in
                 (try? await p.http.execute(HTTPRequest(url: replicas[1] + "/ready", timeout: .seconds(2))).status) == 200 ? true : nil
             }
@@ -193,18 +185,4 @@ struct HandoverFlowTests {
             #expect(metrics.contains("switchboard_hil_wait_seconds"), "wait time on /metrics")
         }
     }
-}
-
-/// A port nobody listens on now (the kernel's choice).
-func freePort() throws -> Int {
-    let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { Glibc.close(socket) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) } }
-    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) } }
-    return Int(UInt16(bigEndian: address.sin_port))
 }

@@ -3,6 +3,7 @@ import DevStack
 import EventBus
 import Events
 import Foundation
+import Glibc
 import HTTPClient
 import JSON
 import JSONSchema
@@ -109,6 +110,34 @@ final class Platform: @unchecked Sendable {
         return Reply(status: response.status, json: (try? JSONValue.parse(response.body)) ?? .null, contentType: response.header("content-type"))
     }
 
+    /// Another process of `service` beside the stack's: the same binary and environment, its
+    /// own address and instance id (a second replica behind a load balancer). It exits when
+    /// `stop()` closes its stdin.
+    func startReplica(_ service: String) throws -> Replica {
+        let port = try freePort()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: stack.options.binDirectory + "/switchboard-\(service)")
+        process.environment = stack.environment.merging([
+            "SWITCHBOARD_\(service.uppercased())_ADDR": "127.0.0.1:\(port)", "SWITCHBOARD_INSTANCE_ID": "\(service)-2", "SWITCHBOARD_EXIT_ON_STDIN_EOF": "1",
+        ]) { _, new in new }
+        let stdin = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return Replica(url: "http://127.0.0.1:\(port)", process: process, stdin: stdin)
+    }
+
+    struct Replica {
+        let url: String
+        let process: Process
+        let stdin: Pipe
+        func stop() {
+            try? stdin.fileHandleForWriting.close()
+            process.waitUntilExit()
+        }
+    }
+
     /// The texts delivered to the customer in a conversation, in log order.
     func deliveredReplies(_ conversation: String) throws -> [String] {
         try log.events(conversation: conversation).filter { $0.type == ReplyDelivered.eventType }.map { try $0.decode(ReplyDelivered.self).text }
@@ -207,4 +236,18 @@ enum PublishedSchemas {
         problems += schema.validate(event.payload).errors.map { "\(event.type) \($0)" }
         return problems
     }
+}
+
+/// A port nobody listens on now (the kernel's choice).
+func freePort() throws -> Int {
+    let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { Glibc.close(socket) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) } }
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) } }
+    return Int(UInt16(bigEndian: address.sin_port))
 }
