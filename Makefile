@@ -13,7 +13,7 @@ test: deps
 # The tests that need no broker, no Postgres and no service processes (seconds, no set-up).
 # Everything else is an integration test and runs in `make test`.
 UNIT_TARGETS := JSONTests|JSONSchemaTests|EventsTests|DomainPackTests|PlannerTests|LLMTests|ModelRouterTests|VerifierTests|ServiceRuntimeTests|ToolRuntimeTests|RuleExpressionsTests|MCPBindingTests
-UNIT_SUITES := GatewayValidationRouteTests|MessageValidationTests|ReplyWaitersTests|ChunkerTests|FenceTests|RerankerTests|LoaderTests|KnowledgeLogTests
+UNIT_SUITES := GatewayValidationRouteTests|ConversationStreamsTests|MessageValidationTests|ReplyWaitersTests|ChunkerTests|FenceTests|RerankerTests|LoaderTests|KnowledgeLogTests
 test-unit: deps
 	swift build --build-tests $(SWIFT_FLAGS)
 	env -u DATABASE_URL swift test --skip-build --filter '^($(UNIT_TARGETS))\.|\.($(UNIT_SUITES))(/|$$)'

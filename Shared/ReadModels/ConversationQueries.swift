@@ -1,7 +1,6 @@
 public import Events
 public import Foundation
 public import Postgres
-import Projections
 
 /// The reads of `conversations` and `messages` (ConversationsProjection), for any schema: the
 /// live one, or a scratch schema a time-travel fold just wrote. The gateway and the CLI call
@@ -112,11 +111,13 @@ public struct ConversationQueries: Sendable {
         return Page(conversations: conversations, next: next)
     }
 
-    /// Changes whenever a message arrives in one of the tenant's conversations in `phases`.
-    public func fingerprint(tenant: String, phases: [ConversationPhase]) async throws -> String {
+    /// Changes whenever a message arrives in one of the tenant's conversations with humans
+    /// (read every second by live inboxes: the phases are literal so the partial index
+    /// `conversations_with_humans` answers it, not a scan of every conversation).
+    public func withHumansFingerprint(tenant: String) async throws -> String {
         let rows = try await pool.query("""
             SELECT coalesce(max(last_activity_at)::text, '') || '/' || count(*) AS fingerprint FROM \(identifier: schema).conversations
-            WHERE tenant_id = \(tenant) AND phase = ANY(\(BulkWrite.arrayLiteral(phases.map(\.rawValue)))::text[])
+            WHERE tenant_id = \(tenant) AND phase IN ('handover', 'pending_human', 'human_active')
             """)
         return try rows.first.map { try $0.decode("fingerprint") } ?? ""
     }

@@ -49,6 +49,9 @@ public struct ConversationsProjection: Projection {
         Migration(version: 4, name: "conversation_phase_agent_messages", sql: """
             ALTER TABLE conversations ADD COLUMN phase text NOT NULL DEFAULT 'new';
             ALTER TABLE conversations ADD COLUMN last_event_id uuid;
+            -- Live inboxes read when a conversation with humans last changed, every second.
+            CREATE INDEX conversations_with_humans ON conversations (tenant_id, last_activity_at)
+                WHERE phase IN ('handover', 'pending_human', 'human_active');
             ALTER TABLE messages ADD COLUMN agent_id text;
             ALTER TABLE messages DROP CONSTRAINT messages_role_check;
             ALTER TABLE messages ADD CONSTRAINT messages_role_check CHECK (role IN ('customer', 'assistant', 'agent'));

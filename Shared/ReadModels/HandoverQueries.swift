@@ -95,12 +95,12 @@ public struct HandoverQueries: Sendable {
         }
     }
 
-    /// Changes whenever a tenant's queue or a conversation with humans changes (for live
-    /// inboxes to know when to read again).
+    /// Changes whenever a tenant's queue or a conversation with humans changes, notes included
+    /// (each moves `last_activity_at`), for live inboxes to know when to read again.
     public func fingerprint(tenant: String) async throws -> String {
         try await pool.query("""
             SELECT coalesce(max(last_activity_at)::text, '') || '/' || count(*) FILTER (WHERE phase = 'pending_human') || '/'
-                   || count(*) FILTER (WHERE phase = 'human_active') || '/' || (SELECT count(*) FROM \(identifier: schema).notes) AS fingerprint
+                   || count(*) FILTER (WHERE phase = 'human_active') AS fingerprint
             FROM \(identifier: schema).conversations WHERE tenant_id = \(tenant)
             """).first(where: { _ in true })?.decode("fingerprint") ?? ""
     }

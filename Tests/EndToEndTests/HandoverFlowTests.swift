@@ -123,6 +123,24 @@ struct HandoverFlowTests {
                 let verify = try runCLI(p, ["projections", "verify"])
                 #expect(verify.status == 0, "\(verify.stdout)\n\(verify.stderr)")
                 #expect(verify.stdout.contains("hilqueue.conversations\t") && verify.stdout.contains("hilqueue.notes\t"), "\(verify.stdout)")
+
+                // The pack's handover policy, in the planner process: a model answer under the
+                // confidence floor, and an unsure cancellation (a policy rule), go to a person.
+                func clarify(_ intent: String, confidence: Int) -> String {
+                    JSONValue.object([
+                        "intent": .string(intent), "confidence": .number(Double(confidence)), "entities": [:], "next_action": "clarify", "steps": [],
+                        "clarification_question": "Which order is it?", "reply": nil, "explain": "scripted",
+                    ]).serializedString()
+                }
+                fixture.enqueue(.ok(content: Self.decision("respond", intent: "unknown", reply: "Probably fine.").replacingOccurrences(of: #""confidence":95"#, with: #""confidence":20"#)), for: .openAIChatCompletions)
+                let unsure = try await p.post("ho-2", #"{"customer_id":"cus_1001","text":"Is my parcel insured?"}"#, wait: 20)
+                #expect(unsure.json["reply"]?["text"] == "I'm passing you to a member of our team, who will pick this up shortly.", "\(unsure.json)")
+                fixture.enqueue(.ok(content: clarify("cancel_order", confidence: 50)), for: .openAIChatCompletions)
+                _ = try await p.post("ho-3", #"{"customer_id":"cus_1001","text":"Cancel it"}"#, wait: 20)
+                let reasons = try ["ho-2", "ho-3"].map { conversation in
+                    try p.log.events(conversation: conversation).first { $0.type == "HandoverRequested" }.map { try $0.decode(HandoverRequested.self).reason }
+                }
+                #expect(reasons == [.lowConfidence, .policyRule])
             }
         }
     }

@@ -167,6 +167,12 @@ struct HandoverDeskTests {
             #expect(breach.slaSeconds == 60 && breach.priority == 0 && breach.waitedSeconds >= 120)
             #expect(try f.appended.all.filter { $0.type == "HandoverReleased" }.map { try $0.decode(HandoverReleased.self).cause } == [.heartbeatMissed])
             #expect(try await f.desk.agent(tenant: f.tenant, id: "ana")?.status == .offline)
+            // bo's inbox is open: a heartbeat keeps bo online through the same sweep.
+            try await f.pool.query("UPDATE \(identifier: f.schema).agents SET last_heartbeat_at = now() - interval '1 minute' WHERE agent_id = 'bo'")
+            #expect(try await f.desk.heartbeat(tenant: f.tenant, agent: "bo") == .done)
+            #expect(try await f.desk.heartbeat(tenant: f.tenant, agent: "ghost") == .unknownAgent)
+            try await f.desk.sweep()
+            #expect(try await f.desk.agent(tenant: f.tenant, id: "bo")?.status == .online)
             guard case .claimed("c-new-waited", _, _) = try await f.desk.claim(tenant: f.tenant, agent: "bo") else { Issue.record("the SLA-critical one was not first"); return }
             try await f.desk.sweep()
             #expect(f.appended.all.filter { $0.type == "HandoverSLABreached" }.count == 1, "a breach is reported once")

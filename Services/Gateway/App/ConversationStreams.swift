@@ -20,7 +20,7 @@ struct StreamedMessage: Sendable, Equatable {
 
     /// An SSE `id` back to the offset it names (`<partition>-<offset>`); nil when malformed.
     static func offset(fromEventID id: String) -> Int64? {
-        let parts = id.split(separator: "-")
+        let parts = id.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count == 2, Int32(parts[0]) != nil, let offset = Int64(parts[1]), offset >= 0 else { return nil }
         return offset
     }

@@ -57,7 +57,7 @@ actor InboxChanges {
         do {
             let fingerprint = [
                 try await handovers.fingerprint(tenant: tenant), try await approvals.fingerprint(tenant: tenant),
-                try await conversations.fingerprint(tenant: tenant, phases: [.handover, .pendingHuman, .humanActive]),
+                try await conversations.withHumansFingerprint(tenant: tenant),
             ].joined(separator: "|")
             guard fingerprint != last else { return }
             last = fingerprint
