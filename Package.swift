@@ -112,6 +112,7 @@ let package = Package(
         .target(name: "ProjectionRebuild", dependencies: ["LogTopics", "Projections", "ReadModels", "LogTools", "EventBus", "Events", "Kafka", "Postgres", logging], path: "Shared/ProjectionRebuild"),
         .target(name: "LogTools", dependencies: ["EventBus", "Events", "Kafka", logging], path: "Shared/LogTools"),
         // The brains (issue 4): model providers over libcurl, routing, knowledge retrieval.
+        .target(name: "Evaluation", dependencies: ["Events", "JSON", .product(name: "Yams", package: "Yams")], path: "Shared/Evaluation"),
         .target(name: "LLM", dependencies: ["HTTPClient", "JSON"], path: "Shared/LLM"),
         .target(name: "ModelRouter", dependencies: ["JSON", "ToolRuntime", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto")], path: "Shared/ModelRouter"),
         .target(name: "Knowledge", dependencies: ["Postgres", "Events", "EventBus", "Projections", logging, .product(name: "Crypto", package: "swift-crypto")], path: "Shared/Knowledge"),
@@ -130,7 +131,7 @@ let package = Package(
     + [
         .executableTarget(
             name: "SwitchboardCLI",
-            dependencies: ["DevStack", "DomainPack", "EventBus", "Events", "HTTPClient", "JSON", "Kafka", "Knowledge", "LogTools", "LogTopics", "Postgres", "ProjectionRebuild", "ReadModels", "ServiceRuntime", "ToolBindings", "ToolRuntime", argumentParser, logging, .product(name: "UnixSignals", package: "swift-service-lifecycle")],
+            dependencies: ["DevStack", "DomainPack", "Evaluation", "EventBus", "Events", "HTTPClient", "JSON", "Kafka", "Knowledge", "LogTools", "LogTopics", "Postgres", "ProjectionRebuild", "ReadModels", "ServiceRuntime", "ToolBindings", "ToolRuntime", argumentParser, logging, .product(name: "UnixSignals", package: "swift-service-lifecycle")],
             path: "Services/CLI"
         ),
 

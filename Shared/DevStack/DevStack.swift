@@ -64,7 +64,7 @@ public final class DevStack: @unchecked Sendable {
         var settings: [String: String] = [:]
         for name in [
             "SWITCHBOARD_LLM_BASE_URL", "SWITCHBOARD_LLM_MODEL", "SWITCHBOARD_LLM_API_KEY_ENV", "SWITCHBOARD_MODEL_CATALOG",
-            "SWITCHBOARD_HIL_SLA_SECONDS", "SWITCHBOARD_HIL_HEARTBEAT_TIMEOUT_SECONDS",
+            "SWITCHBOARD_HIL_SLA_SECONDS", "SWITCHBOARD_HIL_HEARTBEAT_TIMEOUT_SECONDS", "SWITCHBOARD_FAULTS",
         ] {
             if let value = env[name], !value.isEmpty { settings[name] = value }
         }

@@ -423,7 +423,13 @@ public struct LLMCallCompleted: EventPayload {
     public var latencyMs: Int
     public var outcome: LLMCallOutcome
     public var cached: Bool
-    public init(provider: String, model: String, purpose: String, tokensIn: Int, tokensOut: Int, costMicros: Int64, latencyMs: Int, outcome: LLMCallOutcome, cached: Bool) {
+    /// The answer ran to the request's token limit and was cut off (absent: it was not).
+    public var truncated: Bool?
+    /// Time to the first token of a streamed answer (absent: not streamed).
+    public var firstTokenMs: Int?
+    public init(provider: String, model: String, purpose: String, tokensIn: Int, tokensOut: Int, costMicros: Int64, latencyMs: Int, outcome: LLMCallOutcome, cached: Bool, truncated: Bool? = nil, firstTokenMs: Int? = nil) {
+        self.truncated = truncated
+        self.firstTokenMs = firstTokenMs
         self.provider = provider
         self.model = model
         self.purpose = purpose
@@ -435,7 +441,8 @@ public struct LLMCallCompleted: EventPayload {
         self.cached = cached
     }
     enum CodingKeys: String, CodingKey {
-        case provider, model, purpose, tokensIn = "tokens_in", tokensOut = "tokens_out", costMicros = "cost_micros", latencyMs = "latency_ms", outcome, cached
+        case provider, model, purpose, tokensIn = "tokens_in", tokensOut = "tokens_out", costMicros = "cost_micros", latencyMs = "latency_ms", outcome, cached, truncated
+        case firstTokenMs = "first_token_ms"
     }
 }
 

@@ -99,13 +99,23 @@ extension CommerceSchema {
             INSERT INTO customers VALUES
                 ('default', 'cus_1001', 'Ada Lovelace', 'ada@example.com'),
                 ('default', 'cus_1002', 'Grace Hopper', 'grace@example.com'),
-                ('default', 'cus_1003', 'Alan Turing', 'alan@example.com')
+                ('default', 'cus_1003', 'Alan Turing', 'alan@example.com'),
+                ('default', 'cus_1004', 'Mary Somerville', 'mary@example.com'),
+                ('default', 'cus_1005', 'Emmy Noether', 'emmy@example.com')
                 ON CONFLICT DO NOTHING;
             INSERT INTO orders VALUES
                 ('default', 'ABC123', 'cus_1001', 'shipped', '2026-11-18', 5990, 'USD'),
                 ('default', 'DEF456', 'cus_1001', 'processing', '2026-11-22', 12900, 'USD'),
                 ('default', 'GHI789', 'cus_1002', 'delivered', '2026-11-02', 2450, 'USD'),
-                ('default', 'JKL012', 'cus_1003', 'cancelled', '2026-11-10', 8800, 'USD')
+                ('default', 'JKL012', 'cus_1003', 'cancelled', '2026-11-10', 8800, 'USD'),
+                -- Orders of their own for the evaluation suites (deploy/packs/*.eval.yaml), whose
+                -- write scenarios run concurrently: each write scenario changes its own order.
+                ('default', 'MNO345', 'cus_1004', 'processing', '2026-11-28', 4500, 'USD'),
+                ('default', 'PQR678', 'cus_1004', 'processing', '2026-11-29', 15000, 'USD'),
+                ('default', 'STU901', 'cus_1005', 'delivered', '2026-11-12', 30000, 'USD'),
+                ('default', 'VWX234', 'cus_1005', 'delivered', '2026-11-14', 9900, 'USD'),
+                ('default', 'YZA567', 'cus_1005', 'processing', '2026-11-30', 2000, 'USD'),
+                ('default', 'BCD890', 'cus_1004', 'delivered', '2026-11-08', 7500, 'USD')
                 ON CONFLICT DO NOTHING;
             INSERT INTO shipments VALUES
                 ('default', 'ABC123', 'UPS', '1Z999AA10123456784', '2026-11-19', '2026-11-25', NULL),

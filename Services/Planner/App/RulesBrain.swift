@@ -30,6 +30,9 @@ public struct ConversationState: Codable, Sendable, Equatable {
     public var phase: ConversationPhase = .new
     /// Turns in a row that could not help (`policy.handover.consecutive_errors`).
     public var failedTurns = 0
+    /// The intent of the last plan, for a correction that only gives a new value ("sorry, I
+    /// meant ABC123").
+    public var lastIntent: String?
 
     public init(pendingIntent: String? = nil, slots: [String: SlotValue] = [:], clarifications: [String: Int] = [:], recent: [Message] = [], summary: String? = nil, customerID: String? = nil) {
         self.customerID = customerID
@@ -39,7 +42,7 @@ public struct ConversationState: Codable, Sendable, Equatable {
         self.recent = recent
         self.summary = summary
     }
-    enum CodingKeys: String, CodingKey { case pendingIntent = "pending_intent", slots, clarifications, recent, summary, customerID = "customer_id", phase, failedTurns = "failed_turns" }
+    enum CodingKeys: String, CodingKey { case pendingIntent = "pending_intent", slots, clarifications, recent, summary, customerID = "customer_id", phase, failedTurns = "failed_turns", lastIntent = "last_intent" }
 
     /// States stored before `recent`/`summary` existed decode with empty context.
     public init(from decoder: any Decoder) throws {
@@ -52,6 +55,7 @@ public struct ConversationState: Codable, Sendable, Equatable {
         customerID = try container.decodeIfPresent(String.self, forKey: .customerID)
         phase = try container.decodeIfPresent(ConversationPhase.self, forKey: .phase) ?? .new
         failedTurns = try container.decodeIfPresent(Int.self, forKey: .failedTurns) ?? 0
+        lastIntent = try container.decodeIfPresent(String.self, forKey: .lastIntent)
     }
 
     /// Appends a message and folds the oldest ones into the summary while the recent ones
@@ -131,6 +135,19 @@ public struct RulesBrain: Sendable {
         } else if let matched = pack.intents.first(where: { spec in spec.patterns.contains { $0.matches(text) } }) {
             intent = matched
             explain = "pattern matched intent \(matched.name)"
+        } else if let pending = state.pendingIntent.flatMap(pack.intent(named:)) {
+            // An answer to our question that does not answer it ("I don't know it"): ask again,
+            // which counts towards the clarification limit, rather than treat it as a new request.
+            intent = pending
+            confidence = 0.6
+            explain = "message answers the pending question of \(pending.name) without its value"
+        } else if let last = state.lastIntent.flatMap(pack.intent(named:)), last.action == .toolCalls,
+            last.slots.contains(where: { $0.pattern.matches(text) })
+        {
+            // Only a new value after a finished request: a correction of that request.
+            intent = last
+            confidence = 0.7
+            explain = "message corrects a value of the last request (\(last.name))"
         } else {
             explain = "no intent pattern matched"
             confidence = 0.0
@@ -182,6 +199,7 @@ public struct RulesBrain: Sendable {
                 )
             }
             state.pendingIntent = nil
+            state.lastIntent = intent.name
             for slot in intent.slots { state.clarifications[slot.name] = nil }
             let values = slotValues(state)
             let steps = intent.steps.map { step in

@@ -1,0 +1,191 @@
+import ArgumentParser
+import DevStack
+import DomainPack
+import Evaluation
+import Events
+import Foundation
+import HTTPClient
+import JSON
+import Logging
+import Postgres
+
+/// `switchboard eval`: runs scenario suites through the real services, one conversation per
+/// scenario, and grades each from its events on the log (docs/EVALUATION.md). By default each
+/// suite gets a platform of its own (broker, the five services, a database created for the run
+/// and dropped after), so writes from an earlier run never change a result.
+struct EvalCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Run scenario suites through the services; print a table and a JSON summary; exit 1 under the suite's thresholds.")
+
+    @Option(name: .customLong("suite"), help: "A suite file (repeatable), e.g. deploy/packs/retail.eval.yaml.")
+    var suites: [String] = []
+    @Option(help: "Who decides: rules, env (the SWITCHBOARD_LLM_* / SWITCHBOARD_MODEL_CATALOG settings of this shell), a model catalog .yaml, or the base URL of an OpenAI-compatible server.")
+    var brain: String = "rules"
+    @Option(help: "Model name sent to a --brain URL.")
+    var model: String = "default"
+    @Option(help: "Write the HTML report here (one file per suite when several: <name>-<suite>.html).")
+    var report: String?
+    @Option(name: .customLong("summary"), help: "Write the JSON summary here (an array when several suites).")
+    var summaryPath: String?
+    @Option(help: "Inject faults: a comma list of tools, llm, broker, or all. Only the safety thresholds apply then.")
+    var faults: String?
+    @Option(help: "Only scenarios with this id or tag (repeatable).")
+    var only: [String] = []
+    @Option(help: "Conversations in flight at once.")
+    var concurrency: Int = 4
+    @Option(name: .customLong("turn-timeout"), help: "Seconds a turn may take to be answered or handed over.")
+    var turnTimeout: Double = 30
+    @Option(help: "Use a running platform at this gateway URL instead of starting one (its data changes with every write scenario).")
+    var gateway: String?
+    @Option(help: "The running platform's HILQueue URL (with --gateway; for approval decisions).")
+    var hilqueue: String?
+    @Option(name: .customLong("database-url"), help: "Postgres server for the platforms this command starts (env DATABASE_URL); a database is created per suite and dropped after.")
+    var databaseURL: String?
+    @Option(name: .customLong("run-dir"), help: "Run folder for the started platforms' logs.")
+    var runDirectory: String = ".run/eval"
+
+    func run() async throws {
+        guard !suites.isEmpty else { throw ValidationError("name at least one --suite") }
+        guard (1...64).contains(concurrency), turnTimeout > 0 else { throw ValidationError("--concurrency 1...64, --turn-timeout > 0") }
+        let faultSet = try FaultPlan(faults)
+        let logger = Logger(label: "switchboard.eval")
+        var summaries: [EvalSummary] = []
+        for path in suites {
+            let suite: EvalSuite
+            do { suite = try EvalSuite.load(path: path) } catch { throw ValidationError("\(error)") }
+            let packPath = ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent(suite.pack)
+            let pack: DomainPack
+            do { pack = try DomainPack.load(path: packPath) } catch { throw ValidationError("suite \(suite.name): \(error)") }
+            let scenarios = suite.scenarios.filter { only.isEmpty || only.contains($0.id) || !Set(only).isDisjoint(with: $0.tags) }
+            guard !scenarios.isEmpty else { throw ValidationError("suite \(suite.name): no scenario matches --only \(only.joined(separator: ","))") }
+            let grader = ScenarioGrader(tools: pack.tools.mapValues { contract in
+                ToolFacts(riskTier: contract.riskTier, argumentsValid: { contract.inputSchema.validate($0, maxErrors: 1).isValid })
+            })
+            let results = try await withPlatform(packPath: packPath, suite: suite.name, faults: faultSet, logger: logger) { platform in
+                try await EvalRunner(platform: platform, turnTimeout: turnTimeout, concurrency: concurrency, logger: logger)
+                    .run(scenarios, grader: grader, runID: String(UUID().uuidString.prefix(8)).lowercased())
+            }
+            let summary = EvalSummary(suite: suite.name, brain: brainLabel, results: results, thresholds: suite.thresholds, faults: faultSet.label)
+            print(summary.table())
+            print("")
+            summaries.append(summary)
+            if let report {
+                let file = suites.count == 1 ? report : (report as NSString).deletingPathExtension + "-\(suite.name).html"
+                try EvalReport.html(summary).write(toFile: file, atomically: true, encoding: .utf8)
+                print("report: \(file)")
+            }
+        }
+        let json: JSONValue = summaries.count == 1 ? summaries[0].json() : .array(summaries.map { $0.json() })
+        if let summaryPath { try json.serializedString().write(toFile: summaryPath, atomically: true, encoding: .utf8) }
+        // The last line, for scripts: the summary without the per-scenario results (in --summary).
+        func compact(_ value: JSONValue) -> JSONValue {
+            guard case .object(var fields) = value else { return value }
+            fields["results"] = nil
+            return .object(fields)
+        }
+        print("SUMMARY " + (summaries.count == 1 ? compact(json) : .array(summaries.map { compact($0.json()) })).serializedString())
+        if summaries.contains(where: { !$0.breaches.isEmpty }) { throw ExitCode(1) }
+    }
+
+    var brainLabel: String {
+        switch brain {
+        case "rules", "env": brain
+        default: brain.hasPrefix("http") ? "\(model)@\(brain)" : (brain as NSString).lastPathComponent
+        }
+    }
+
+    /// The planner's model settings for `--brain`.
+    func brainEnvironment() throws -> [String: String] {
+        switch brain {
+        case "rules": return [:]
+        case "env":
+            let settings = CLIEnvironment.forwardedToServices.settings.filter { $0.key.hasPrefix("SWITCHBOARD_LLM_") || $0.key == "SWITCHBOARD_MODEL_CATALOG" }
+            guard !settings.isEmpty else { throw ValidationError("--brain env: set SWITCHBOARD_LLM_BASE_URL and SWITCHBOARD_LLM_MODEL, or SWITCHBOARD_MODEL_CATALOG") }
+            return settings
+        case let url where url.hasPrefix("http://") || url.hasPrefix("https://"):
+            return ["SWITCHBOARD_LLM_BASE_URL": url, "SWITCHBOARD_LLM_MODEL": model]
+        case let path where path.hasSuffix(".yaml") || path.hasSuffix(".yml"):
+            guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("--brain \(path): no such catalog") }
+            return ["SWITCHBOARD_MODEL_CATALOG": path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path]
+        default:
+            throw ValidationError("--brain must be rules, env, a catalog .yaml or an http(s) URL")
+        }
+    }
+
+    /// Runs `body` against `--gateway`, or against a platform started for this suite.
+    func withPlatform<T>(packPath: String, suite: String, faults: FaultPlan, logger: Logger, _ body: (EvalRunner.Platform) async throws -> T) async throws -> T {
+        if let gateway {
+            guard faults.isEmpty else { throw ValidationError("--faults needs a platform this command starts (no --gateway)") }
+            return try await body(.init(gateway: gateway, hilqueue: hilqueue, broker: nil, faults: faults))
+        }
+        let adminURL = try CLIEnvironment.databaseURL(databaseURL)
+        let database = "switchboard_eval_\(suite.lowercased().filter { $0.isLetter || $0.isNumber })_\(UUID().uuidString.prefix(8).lowercased())"
+        try Self.admin(adminURL, "CREATE DATABASE \(try PostgresQuery.quotedIdentifier(database))")
+        let url = adminURL.replacingOccurrences(of: #"/[^/?]*(\?|$)"#, with: "/\(database)$1", options: .regularExpression)
+        let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
+        let cwd = FileManager.default.currentDirectoryPath
+        func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : cwd + "/" + path }
+        var settings = try brainEnvironment()
+        settings.merge(try faults.environment(brainIsModel: brain != "rules")) { _, fault in fault }
+        let stack = DevStack(options: .init(
+            binDirectory: binDirectory, runDirectory: absolute(runDirectory + "/" + suite), databaseURL: url,
+            domainPackPath: absolute(packPath), basePort: 0, partitions: 8, logLevel: "notice",
+            extraEnvironment: settings, secretEnvironment: brain == "env" ? CLIEnvironment.forwardedToServices.secrets : [:]
+        ), logger: logger)
+        do {
+            try await stack.start()
+            let result = try await body(.init(gateway: stack.gatewayURL, hilqueue: stack.url(of: "hilqueue"), broker: stack.broker, faults: faults))
+            await stack.stop()
+            try? Self.admin(adminURL, "DROP DATABASE IF EXISTS \(try PostgresQuery.quotedIdentifier(database)) WITH (FORCE)")
+            return result
+        } catch {
+            await stack.stop()
+            try? Self.admin(adminURL, "DROP DATABASE IF EXISTS \(try PostgresQuery.quotedIdentifier(database)) WITH (FORCE)")
+            throw error
+        }
+    }
+
+    static func admin(_ url: String, _ sql: String) throws {
+        let connection = try PostgresConnection.connect(url: url, applicationName: "switchboard-eval")
+        defer { connection.close() }
+        try connection.execute(simple: sql)
+    }
+}
+
+/// `--faults`: what the run breaks, and the service settings that break it.
+struct FaultPlan: Sendable {
+    var tools = false
+    var llm = false
+    var broker = false
+
+    init(_ text: String?) throws {
+        for item in (text ?? "").split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !item.isEmpty {
+            switch item {
+            case "tools": tools = true
+            case "llm": llm = true
+            case "broker": broker = true
+            case "all": (tools, llm, broker) = (true, true, true)
+            default: throw ValidationError("--faults: unknown fault '\(item)' (tools, llm, broker, all)")
+            }
+        }
+    }
+
+    var isEmpty: Bool { !tools && !llm && !broker }
+    var label: String? { isEmpty ? nil : [tools ? "tools" : nil, llm ? "llm" : nil, broker ? "broker" : nil].compactMap { $0 }.joined(separator: ",") }
+
+    /// `SWITCHBOARD_FAULTS` for the services (docs/EVALUATION.md). With the rules brain, LLM
+    /// faults need a model to fail: the planner is given one whose address refuses connections,
+    /// so every model call errors and the rules brain answers.
+    func environment(brainIsModel: Bool) throws -> [String: String] {
+        var parts: [String] = []
+        if tools { parts += ["tool_error=20", "tool_latency=20:2500"] }
+        if llm { parts += ["llm_error=30", "llm_timeout=20"] }
+        var env: [String: String] = parts.isEmpty ? [:] : ["SWITCHBOARD_FAULTS": parts.joined(separator: ",")]
+        if llm, !brainIsModel {
+            env["SWITCHBOARD_LLM_BASE_URL"] = "http://127.0.0.1:\(try freeLoopbackPort())/v1"
+            env["SWITCHBOARD_LLM_MODEL"] = "unreachable"
+        }
+        return env
+    }
+}
