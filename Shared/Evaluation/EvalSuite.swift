@@ -95,6 +95,11 @@ public struct EvalSuite: Sendable, Equatable {
     public struct ToolExpectation: Sendable, Equatable {
         public var tool: String
         public var args: [String: String]
+
+        public init(tool: String, args: [String: String]) {
+            self.tool = tool
+            self.args = args
+        }
     }
 }
 
