@@ -49,12 +49,13 @@ struct EvalCommand: AsyncParsableCommand {
         guard !suites.isEmpty else { throw ValidationError("name at least one --suite") }
         guard (1...64).contains(concurrency), turnTimeout > 0 else { throw ValidationError("--concurrency 1...64, --turn-timeout > 0") }
         let faultSet = try FaultPlan(faults)
+        _ = try brainEnvironment()
         let logger = Logger(label: "switchboard.eval")
         var summaries: [EvalSummary] = []
         for path in suites {
             let suite: EvalSuite
             do { suite = try EvalSuite.load(path: path) } catch { throw ValidationError("\(error)") }
-            let packPath = ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent(suite.pack)
+            let packPath = suite.pack.hasPrefix("/") ? suite.pack : ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent(suite.pack)
             let pack: DomainPack
             do { pack = try DomainPack.load(path: packPath) } catch { throw ValidationError("suite \(suite.name): \(error)") }
             let scenarios = suite.scenarios.filter { only.isEmpty || only.contains($0.id) || !Set(only).isDisjoint(with: $0.tags) }
