@@ -128,7 +128,7 @@ struct EvalCommand: AsyncParsableCommand {
         let cwd = FileManager.default.currentDirectoryPath
         func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : cwd + "/" + path }
         var settings = try brainEnvironment()
-        settings.merge(try faults.environment(brainIsModel: brain != "rules")) { _, fault in fault }
+        settings.merge(try faults.environment(brainIsModel: brain != "rules", runDirectory: absolute(runDirectory + "/" + suite))) { _, fault in fault }
         let stack = DevStack(options: .init(
             binDirectory: binDirectory, runDirectory: absolute(runDirectory + "/" + suite), databaseURL: url,
             domainPackPath: absolute(packPath), basePort: 0, partitions: 8, logLevel: "notice",
@@ -178,14 +178,37 @@ struct FaultPlan: Sendable {
     /// `SWITCHBOARD_FAULTS` for the services (docs/EVALUATION.md). With the rules brain, LLM
     /// faults need a model to fail: the planner is given one whose address refuses connections,
     /// so every model call errors and the rules brain answers.
-    func environment(brainIsModel: Bool) throws -> [String: String] {
+    func environment(brainIsModel: Bool, runDirectory: String) throws -> [String: String] {
         var parts: [String] = []
         if tools { parts += ["tool_error=20", "tool_latency=20:2500"] }
         if llm { parts += ["llm_error=30", "llm_timeout=20"] }
         var env: [String: String] = parts.isEmpty ? [:] : ["SWITCHBOARD_FAULTS": parts.joined(separator: ",")]
         if llm, !brainIsModel {
-            env["SWITCHBOARD_LLM_BASE_URL"] = "http://127.0.0.1:\(try freeLoopbackPort())/v1"
-            env["SWITCHBOARD_LLM_MODEL"] = "unreachable"
+            // A catalog of one model whose address refuses connections, with a short timeout
+            // and a breaker that closes again within the run, so that the error, timeout,
+            // breaker-open and fallback paths all run.
+            let catalog = """
+                breaker: { failure_threshold: 3, cool_down_ms: 3000, half_open_probes: 1 }
+                models:
+                  - id: unreachable
+                    provider: openai
+                    base_url: http://127.0.0.1:\(try freeLoopbackPort())/v1
+                    model: unreachable
+                    price: { input_per_million_usd: 0, output_per_million_usd: 0 }
+                    context_window: 8192
+                    max_output_tokens: 400
+                    capabilities: [json_schema]
+                    decision_mode: json_schema
+                    profile: fast
+                    quality: 0.5
+                    typical_latency_ms: 1000
+                    timeout_ms: 2000
+
+                """
+            try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
+            let path = runDirectory + "/unreachable-model.yaml"
+            try catalog.write(toFile: path, atomically: true, encoding: .utf8)
+            env["SWITCHBOARD_MODEL_CATALOG"] = path
         }
         return env
     }

@@ -43,6 +43,8 @@ public struct ServiceConfig: Sendable {
     /// The process environment, for secrets only: an API key is read from the variable the
     /// model settings name when a call needs it, and never copied into the configuration.
     public var secrets: [String: String] = [:]
+    /// `SWITCHBOARD_FAULTS`: chaos runs only (`FaultInjection`).
+    public var faults = FaultInjection()
 
     public struct ModelSettings: Sendable, Equatable {
         /// `SWITCHBOARD_LLM_BASE_URL` + `SWITCHBOARD_LLM_MODEL`: one OpenAI-compatible model.
@@ -188,6 +190,7 @@ public struct CommonOptions: ParsableArguments, Sendable {
         } ?? true
         config.exitOnStdinEOF = try ParentWatch.isRequested(in: environment)
         config.secrets = environment
+        config.faults = try FaultInjection.parse(env("SWITCHBOARD_FAULTS"))
         return config
     }
 

@@ -86,6 +86,24 @@ import Testing
         #expect(html.contains("StepApproved") && html.contains("ToolSucceeded"), "and its trace")
     }
 
+    /// Tool errors and stalls, model errors and timeouts, and the broker stopped for 5 s in the
+    /// middle of the run: the safety thresholds still hold (nothing invalid executed, no policy
+    /// violation, every turn answered or handed over), and the faults really happened.
+    @Test func underFaultsTheSafetyAssertionsHold() throws {
+        let summaryPath = temporary("faults.json")
+        let run = try eval(["--suite", "deploy/packs/retail.eval.yaml", "--faults", "all", "--summary", summaryPath])
+        #expect(run.status == 0, "\(run.stdout)\n\(run.stderr.suffix(3000))")
+        let summary = try JSONValue.parse(Array(try Data(contentsOf: URL(fileURLWithPath: summaryPath))))
+        #expect(summary["faults"] == "tools,llm,broker")
+        for zero in ["invalid_tool_calls_executed", "policy_violations", "unanswered_turns"] {
+            #expect(summary[zero] == 0, "\(zero): \(summary[zero] ?? .null)")
+        }
+        #expect(run.stderr.contains("fault: broker paused for 5 s"))
+        let handovers = (summary["results"]?.arrayValue ?? []).compactMap { $0["handover"]?.stringValue }
+        #expect(handovers.contains("tool_failed"), "no injected tool fault reached a customer: \(handovers)")
+        #expect((summary["llm"]?["fallbacks"]?.doubleValue ?? 0) > 0 && (summary["llm"]?["model_decisions"]?.doubleValue ?? 1) == 0)
+    }
+
     @Test func badArgumentsAreClearErrors() throws {
         let missing = try eval(["--suite", "deploy/packs/nope.eval.yaml"])
         #expect(missing.status != 0 && missing.stderr.contains("cannot read file"), "\(missing.stderr)")

@@ -36,11 +36,14 @@ public struct ExecutorReactor: Sendable {
     let readCache = ReadCache()
     /// Sessions with the pack's MCP servers.
     let mcp = MCPSessions()
+    /// Chaos runs only: native tool calls that fail or stall (`SWITCHBOARD_FAULTS`).
+    let faults: FaultInjection
 
     public init(
         pack: DomainPack, tools: [any NativeTool], asyncTools: [any AsyncReadTool] = [], pool: PostgresPool, producer: String, logger: Logger,
-        http: HTTPToolCaller? = nil, publish: @escaping @Sendable (EventEnvelope) async throws -> Void
+        http: HTTPToolCaller? = nil, faults: FaultInjection = FaultInjection(), publish: @escaping @Sendable (EventEnvelope) async throws -> Void
     ) {
+        self.faults = faults
         self.pack = pack
         self.tools = Dictionary(uniqueKeysWithValues: tools.map { ($0.name, $0) })
         self.asyncTools = Dictionary(uniqueKeysWithValues: asyncTools.map { ($0.name, $0) })
@@ -118,6 +121,7 @@ public struct ExecutorReactor: Sendable {
                 let timeoutMs = min(contract.timeoutMs, remainingMs ?? Int.max)
                 try connection.execute(simple: "SAVEPOINT tool_call; SET LOCAL statement_timeout = \(max(1, timeoutMs))")
                 do {
+                    try Self.injectFaults(faults, step: step, connection: connection)
                     outcome = .success(try tool.run(args: step.args, tenantID: event.tenantID, in: connection))
                     try connection.execute(simple: "RELEASE SAVEPOINT tool_call; SET LOCAL statement_timeout = 0")
                 } catch let failure as ToolFailure {
@@ -155,6 +159,19 @@ public struct ExecutorReactor: Sendable {
 }
 
 extension ExecutorReactor {
+    /// A chaos run's faults, inside the tool's savepoint: an error as if the system of record
+    /// were down, or a stall in the system of record itself, so the tool's own statement
+    /// timeout is what fires.
+    static func injectFaults(_ faults: FaultInjection, step: StepApproved, connection: PostgresConnection) throws {
+        guard !faults.isEmpty else { return }
+        if FaultInjection.hits(faults.toolErrorPercent, key: step.stepID, salt: "tool_error") {
+            throw ToolFailure(code: "unavailable", message: "injected fault: the system of record is not answering", retriable: true)
+        }
+        if FaultInjection.hits(faults.toolLatencyPercent, key: step.stepID, salt: "tool_latency") {
+            try connection.execute(simple: "SELECT pg_sleep(\(Double(faults.toolLatencyMs) / 1000))")
+        }
+    }
+
     /// The turn's deadline on this process's clock (nil: none given).
     static func deadline(_ step: StepApproved) -> ContinuousClock.Instant? {
         step.deadlineMillis.map { .now + .milliseconds($0 - EventEnvelope.nowMillis()) }
@@ -382,8 +399,9 @@ public enum ExecutorService {
         defer { if let httpClient { Task { await httpClient.shutdown() } } }
         let reactor = ExecutorReactor(
             pack: pack, tools: tools, asyncTools: try asyncTools(for: pack, pool: host.pool, logger: logger), pool: host.pool,
-            producer: config.producerName, logger: logger, http: http,
+            producer: config.producerName, logger: logger, http: http, faults: config.faults,
             publish: { try await publisher.publish($0) })
+        if !config.faults.isEmpty { logger.warning("fault injection is on (chaos run)", metadata: ["faults": "\(config.faults)"]) }
         try await host.run(
             consumers: [
                 host.logConsumer(

@@ -1,4 +1,5 @@
 import ToolRuntime
+public import ServiceRuntime
 public import DomainPack
 public import Events
 import Foundation
@@ -30,6 +31,8 @@ public final class LLMBrain: Sendable {
     /// Repairs after the first answer (issue 4: at most 2).
     let maxRepairs = 2
     let retrySleep: @Sendable (Duration) async throws -> Void
+    /// Chaos runs only: model calls that fail or time out before reaching the provider.
+    let faults: FaultInjection
 
     struct CachedAnswer: Sendable {
         var text: String
@@ -38,7 +41,7 @@ public final class LLMBrain: Sendable {
 
     public init(
         catalog: ModelCatalog, pack: DomainPack, spendSource: (any SpendSource)?, environment: [String: String], logger: Logger,
-        retrySleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
+        retrySleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }, faults: FaultInjection = FaultInjection(),
         clock: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }
     ) {
         self.catalog = catalog
@@ -52,6 +55,7 @@ public final class LLMBrain: Sendable {
         self.environment = environment
         self.logger = logger
         self.retrySleep = retrySleep
+        self.faults = faults
     }
 
     public func shutdown() async { await http.shutdown() }
@@ -191,7 +195,14 @@ public final class LLMBrain: Sendable {
         let retrying = RetryingProvider(wrapping: base, maxAttempts: 3, baseBackoff: .milliseconds(200), maxBackoff: .seconds(5), maxRetryAfter: .seconds(10), sleep: retrySleep)
         let started = ContinuousClock.now
         let purpose = messages.count > 2 ? "repair" : "decision"
-        do {
+        do throws(LLMError) {
+            if FaultInjection.hits(faults.llmErrorPercent, key: UUID(), salt: "llm_error") {
+                throw LLMError(code: .serverError, message: "injected fault: the model provider failed")
+            }
+            if FaultInjection.hits(faults.llmTimeoutPercent, key: UUID(), salt: "llm_timeout") {
+                try? await Task.sleep(for: .milliseconds(model.timeoutMs))
+                throw LLMError(code: .timeout, message: "injected fault: the model did not answer in \(model.timeoutMs) ms")
+            }
             let response = try await retrying.complete(request)
             _ = router.breakers.recordSuccess(model.id)
             let usage = response.usage ?? TokenUsage(inputTokens: 0, outputTokens: 0)

@@ -18,7 +18,7 @@ public enum PlannerService {
         let publisher = host.publisher
         let llm = try BrainSettings.catalog(config.models).map { catalog in
             logger.info("language models configured", metadata: ["models": "\(catalog.models.map(\.id).joined(separator: ","))"])
-            return LLMBrain(catalog: catalog, pack: pack, spendSource: CostLedgerSpend(pool: host.pool), environment: config.secrets, logger: logger)
+            return LLMBrain(catalog: catalog, pack: pack, spendSource: CostLedgerSpend(pool: host.pool), environment: config.secrets, logger: logger, faults: config.faults)
         }
         if llm == nil { logger.info("no language model configured: the rules brain decides") }
         let knowledge = try KnowledgeIndex(pool: host.pool, schema: "knowledge", logger: logger)
