@@ -1,7 +1,7 @@
 # The two commands of the README. Both install missing Debian packages first.
 SWIFT_FLAGS := --explicit-target-dependency-import-check error
 
-.PHONY: up test test-unit build deps clean bench-turns
+.PHONY: up test test-unit build deps clean bench-turns eval
 
 up: build
 	scripts/up.sh
@@ -24,6 +24,11 @@ build: deps
 # Switchboard and the LangGraph baseline, same turn, same machine, one run (docs/BENCHMARKS.md).
 bench-turns: deps
 	scripts/bench-turns.sh
+
+# The scenario suites through the real services (docs/EVALUATION.md); BRAIN=local for the
+# offline small model, FAULTS=all for the chaos run.
+eval: deps
+	scripts/eval.sh
 
 deps:
 	scripts/install-deps.sh
