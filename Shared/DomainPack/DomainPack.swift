@@ -20,6 +20,8 @@ public struct DomainPack: Sendable {
     public var policy: PackPolicy
     /// Tenants by id (`"*"`: any other); empty: any tenant, every tool, no settings.
     public var tenants: [String: TenantSpec] = [:]
+    /// Each intent's rollout mode (`RolloutModes`), as the pack was loaded.
+    public var rollout = RolloutModes()
 
     public func intent(named name: String) -> IntentSpec? { intents.first { $0.name == name } }
 

@@ -233,7 +233,7 @@ extension DomainPack {
                 return HandoverRule(when: expression, code: try node.string("code"), note: try node.string("note"))
             }
         }
-        return DomainPack(
+        var pack = DomainPack(
             name: try root.string("name"),
             version: try root.int("version", default: 1, range: 1...10_000),
             tools: tools,
@@ -255,6 +255,8 @@ extension DomainPack {
             policy: packPolicy,
             tenants: tenants
         )
+        pack.rollout = try RolloutModes.parse(yaml: yaml)
+        return pack
     }
 }
 

@@ -34,7 +34,10 @@ public struct DecisionMade: EventPayload {
     public var entities: [String: SlotValue]
     public var nextAction: NextAction
     public var explain: String
-    public init(brain: String, intent: String, confidence: Double, entities: [String: SlotValue], nextAction: NextAction, explain: String) {
+    /// The intent's rollout mode the turn ran in (absent: autonomous, as before modes existed).
+    public var mode: RolloutMode?
+    public init(brain: String, intent: String, confidence: Double, entities: [String: SlotValue], nextAction: NextAction, explain: String, mode: RolloutMode? = nil) {
+        self.mode = mode
         self.brain = brain
         self.intent = intent
         self.confidence = confidence
@@ -42,7 +45,7 @@ public struct DecisionMade: EventPayload {
         self.nextAction = nextAction
         self.explain = explain
     }
-    enum CodingKeys: String, CodingKey { case brain, intent, confidence, entities, nextAction = "next_action", explain }
+    enum CodingKeys: String, CodingKey { case brain, intent, confidence, entities, nextAction = "next_action", explain, mode }
 }
 
 /// A slot value and its provenance: what the customer said outranks anything inferred.
@@ -281,13 +284,17 @@ public struct ReplyDrafted: EventPayload {
     public var text: String
     /// Step ids whose verified results the text is grounded in (empty for clarifications).
     public var grounding: [UUID]
-    public init(replyID: UUID, kind: ReplyKind, text: String, grounding: [UUID]) {
+    /// The turn runs in `assisted` mode: a person approves the reply before it is sent
+    /// (absent: it goes out once the verifier's checks pass).
+    public var approvalRequired: Bool?
+    public init(replyID: UUID, kind: ReplyKind, text: String, grounding: [UUID], approvalRequired: Bool? = nil) {
         self.replyID = replyID
         self.kind = kind
         self.text = text
         self.grounding = grounding
+        self.approvalRequired = approvalRequired
     }
-    enum CodingKeys: String, CodingKey { case replyID = "reply_id", kind, text, grounding }
+    enum CodingKeys: String, CodingKey { case replyID = "reply_id", kind, text, grounding, approvalRequired = "approval_required" }
 }
 
 public struct ReplyApproved: EventPayload {
@@ -638,6 +645,6 @@ public enum EventCatalog {
         MemoryConsentChanged.self, DryRunRequested.self, DryRunCompleted.self, ApprovalRequested.self,
         ApprovalGranted.self, ApprovalDenied.self, ApprovalExpired.self,
         HandoverClaimed.self, AgentReplied.self, InternalNoteAdded.self, HandoverTransferred.self, HandoverReleased.self,
-        ConversationResolved.self, HandedBackToAI.self, HandoverSLABreached.self,
+        ConversationResolved.self, HandedBackToAI.self, HandoverSLABreached.self, ShadowDecisionRecorded.self,
     ]
 }

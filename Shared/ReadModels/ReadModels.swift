@@ -27,8 +27,8 @@ public struct ReadModelSchema: Sendable {
 public enum ReadModels {
     public static let gateway = ReadModelSchema(
         owner: "gateway", liveSchema: "gateway",
-        migrations: ConversationsProjection.migrations + AuditProjection.migrations,
-        make: { [ConversationsProjection(schema: $0), AuditProjection(schema: $0)] }
+        migrations: ConversationsProjection.migrations + AuditProjection.migrations + TurnKPIProjection.migrations,
+        make: { [ConversationsProjection(schema: $0), AuditProjection(schema: $0), TurnKPIProjection(schema: $0)] }
     )
     public static let hilqueue = ReadModelSchema(
         owner: "hilqueue", liveSchema: "hilqueue",

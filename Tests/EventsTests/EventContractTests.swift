@@ -70,6 +70,7 @@ enum EventSamples {
     static let all: [Sample] = [
         Sample(type: MessageReceived.eventType) { message },
         reaction(DecisionMade(brain: "rules", intent: "order_status", confidence: 0.9, entities: ["order_id": SlotValue(value: "ABC123", source: .customer)], nextAction: .toolCalls, explain: "pattern")),
+        reaction(DecisionMade(brain: "rules", intent: "refund", confidence: 0.9, entities: [:], nextAction: .toolCalls, explain: "pattern", mode: .assisted)),
         reaction(PlanProposed(planID: plan, intent: "order_status", steps: [PlanStep(stepID: step, tool: "get_order_status", args: ["order_id": "ABC123"], why: "asked")], confidence: 0.9, facts: ["order_id": "ABC123"])),
         reaction(ClarificationRequested(intent: "order_status", slot: "order_id", question: "Which order?", attempt: 1)),
         reaction(StepApproved(planID: plan, stepID: step, tool: "get_order_status", args: ["order_id": "ABC123"], riskTier: .read)),
@@ -80,6 +81,7 @@ enum EventSamples {
         reaction(StepVerified(planID: plan, stepID: step, tool: "get_order_status", result: ["order_id": "ABC123", "found": false])),
         reaction(StepFailed(planID: plan, stepID: step, tool: "get_order_status", reason: "tool_failed", issues: [])),
         reaction(ReplyDrafted(replyID: UUID(), kind: .answer, text: "Shipped.", grounding: [step])),
+        reaction(ReplyDrafted(replyID: UUID(), kind: .answer, text: "Shipped.", grounding: [step], approvalRequired: true)),
         reaction(ReplyApproved(replyID: UUID(), kind: .answer, text: "Shipped.")),
         reaction(ReplyBlocked(replyID: UUID(), kind: .answer, reason: "pii")),
         reaction(ReplyDelivered(replyID: UUID(), kind: .clarification, text: "Which order?", channel: "api")),
@@ -118,6 +120,12 @@ enum EventSamples {
         reaction(ConversationResolved(handoverID: message.correlationID, agentID: "agent_ana", note: "refunded")),
         reaction(HandedBackToAI(handoverID: message.correlationID, agentID: "agent_ana", note: "Refund done; the customer may ask about delivery.")),
         reaction(HandoverSLABreached(handoverID: message.correlationID, queue: "billing", waitedSeconds: 310, slaSeconds: 300, priority: 0)),
+        reaction(ShadowDecisionRecorded(
+            production: .init(brain: "rules", intent: "order_status", nextAction: .toolCalls, steps: [.init(tool: "get_order_status", args: ["order_id": "ABC123"])], reply: nil),
+            candidate: .init(brain: "gpt-small", intent: "order_status", nextAction: .toolCalls, steps: [.init(tool: "get_order_status", args: ["order_id": "ABC123"])], reply: nil),
+            failure: nil)),
+        reaction(ShadowDecisionRecorded(
+            production: .init(brain: "rules", intent: "greeting", nextAction: .respond, steps: [], reply: "Hello!"), candidate: nil, failure: "invalid_output")),
         Sample(type: "KnowledgeCollectionSynced") {
             try EventEnvelope.start(KnowledgeCollectionSynced(collection: "help-centre", documentIDs: ["help-centre:doc_0a1b"]), conversationID: "kb:help-centre", tenantID: "default", producer: "switchboard-kb@test")
         },

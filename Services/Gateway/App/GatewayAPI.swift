@@ -23,6 +23,7 @@ public struct GatewayAPI: Sendable {
     let audit: AuditQueries
     let tickets: TicketQueries
     let costs: CostQueries
+    let kpis: KPIQueries
     let waiters: ReplyWaiters
     let streams: ConversationStreams
     let producer: String
@@ -33,6 +34,7 @@ public struct GatewayAPI: Sendable {
         conversations: ConversationQueries, audit: AuditQueries, tickets: TicketQueries, costs: CostQueries,
         waiters: ReplyWaiters, streams: ConversationStreams = ConversationStreams(), producer: String, tenantID: String
     ) {
+        self.kpis = KPIQueries(pool: costs.pool)
         self.streams = streams
         self.publish = publish
         self.conversations = conversations

@@ -14,6 +14,40 @@ extension GatewayAPI {
         router.get("/v1/conversations") { request, _ in try await self.listConversations(request) }
         router.get("/v1/conversations/:id/events") { request, context in try await self.conversationEvents(request, context: context) }
         router.get("/v1/costs/summary") { request, _ in try await self.costSummary(request) }
+        router.get("/v1/kpis") { request, _ in try await self.kpiSummary(request) }
+    }
+
+    /// `?from=TIME&to=TIME` (default: all time): per intent and rollout mode, the share of turns
+    /// automated, escalated and sent for approval, shadow agreement, cost per conversation and
+    /// reply latency (docs/ROLLOUT.md).
+    func kpiSummary(_ request: Request) async throws -> Response {
+        let query = request.uri.queryParameters
+        func time(_ field: String) throws -> Int64? {
+            guard let raw = query.get(field) else { return nil }
+            guard let millis = Timestamp.parse(raw) ?? ISO8601DateFormatter().date(from: raw).map({ Int64($0.timeIntervalSince1970 * 1000) }) else {
+                throw ProblemDetails(.badRequest, kind: "invalid-parameter", title: "\(field) must be a UTC time like 2026-11-23T10:00:00Z", field: field)
+            }
+            return millis
+        }
+        let (from, to) = (try time("from"), try time("to"))
+        func rounded(_ value: Double?, _ places: Double = 10_000) -> JSONValue { value.map { .number(($0 * places).rounded() / places) } ?? .null }
+        let rows = try await kpis.kpis(tenant: tenantID, fromMillis: from, toMillis: to)
+        let body: JSONValue = [
+            "from": from.map { .string(Timestamp.format(millis: $0)) } ?? .null,
+            "to": to.map { .string(Timestamp.format(millis: $0)) } ?? .null,
+            "intents": .array(rows.map { row in
+                [
+                    "intent": .string(row.intent), "mode": .string(row.mode), "turns": .number(Double(row.turns)),
+                    "conversations": .number(Double(row.conversations)),
+                    "automation_rate": rounded(row.automationRate), "escalation_rate": rounded(row.escalationRate),
+                    "approval_rate": rounded(row.approvalRate), "shadow_agreement": rounded(row.shadowAgreement),
+                    "shadow_turns": .number(Double(row.shadowTurns)),
+                    "cost_micros_per_conversation": rounded(row.costMicrosPerConversation, 1),
+                    "latency_ms": ["p50": rounded(row.latencyP50Ms, 1), "p95": rounded(row.latencyP95Ms, 1)],
+                ]
+            }),
+        ]
+        return jsonResponse(.ok, bytes: body.serialized())
     }
 
     /// `?period=hour|day|month&group_by=model|tenant|conversation[&at=TIME]`: LLM spend of the

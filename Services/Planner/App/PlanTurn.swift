@@ -37,7 +37,7 @@ struct Emission: Sendable, Equatable, CustomStringConvertible {
     static func decision(brain: String, intent: String, _ decision: BrainDecision) -> Emission {
         Emission(DecisionMade(
             brain: brain, intent: intent, confidence: decision.confidence, entities: decision.state.slots,
-            nextAction: decision.nextAction, explain: decision.explain))
+            nextAction: decision.nextAction, explain: decision.explain, mode: decision.mode))
     }
 }
 

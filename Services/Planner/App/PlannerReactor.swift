@@ -40,8 +40,14 @@ public struct PlannerReactor: Sendable {
     let publish: @Sendable ([EventEnvelope]) async throws -> Void
     let producer: String
     let logger: Logger
+    /// Each intent's rollout mode, re-read from the pack while the planner runs.
+    let rollout: RolloutWatcher
 
-    public init(brain: RulesBrain, llm: LLMBrain? = nil, knowledge: KnowledgeIndex? = nil, pool: PostgresPool, producer: String, logger: Logger, publish: @escaping @Sendable ([EventEnvelope]) async throws -> Void) {
+    public init(
+        brain: RulesBrain, llm: LLMBrain? = nil, knowledge: KnowledgeIndex? = nil, rollout: RolloutWatcher? = nil, pool: PostgresPool, producer: String, logger: Logger,
+        publish: @escaping @Sendable ([EventEnvelope]) async throws -> Void
+    ) {
+        self.rollout = rollout ?? RolloutWatcher(initial: brain.pack.rollout, path: nil, logger: logger)
         self.brain = brain
         self.llm = llm
         self.knowledge = knowledge
@@ -113,6 +119,8 @@ public struct PlannerReactor: Sendable {
             try await onRejection(event, rejected, loaded.turn)
         case ApprovalRequested.eventType:
             let requested = try event.decode(ApprovalRequested.self)
+            // A reply waiting for a person (assisted mode) is no step of a plan: nothing to say.
+            guard requested.tool != ApprovalRequested.replyTool else { return }
             let loaded = try await store.load(event, plan: requested.planID)
             guard !loaded.processed else { return }
             guard let turn = loaded.turn else {
@@ -163,6 +171,8 @@ public struct PlannerReactor: Sendable {
             deadlineMillis: decisionStartedMillis + Int64(brain.pack.policy.budget.wallTimeMs), tokensUsed: Self.tokens(in: emissions))
         emissions += opening.emissions
         state = decision.state
+        // Replies of this turn wait for a person (`finish` marks them).
+        state.assistedTurn = decision.mode == .assisted ? event.correlationID : nil
         let facts = state.slots.filter { rememberedSlots.contains($0.key) && $0.value.source == .customer }.mapValues(\.value)
         state.remember("customer", message.text)
         if let said = opening.said { state.remember("assistant", said) }
@@ -189,15 +199,22 @@ public struct PlannerReactor: Sendable {
     /// The model's decision when one is configured and it gives a valid one (under slot
     /// discipline), else the rules brain's; with the events that say how it was reached.
     func decide(_ message: MessageReceived, state: ConversationState, event: EventEnvelope) async throws -> (emissions: [Emission], brain: String, decision: BrainDecision) {
-        let rules = brain.decide(text: message.text, state: state)
+        var rules = brain.decide(text: message.text, state: state)
+        // The turn's mode, by the intent the pack's patterns recognise, before any model call.
+        let mode = rollout.mode(for: rules.intent)
+        rules.mode = mode
         // An explicit request for a person ("agent", "human", in the pack's patterns) is done
         // as said, whatever a model would make of it, and without spending a call.
         if case .handover = rules.action, brain.pack.intent(named: rules.intent)?.action == .handover {
             return ([], "rules", rules)
         }
-        guard let llm else {
+        guard let llm, mode != .shadow else {
             // Retrieval only when no intent covers the message: most turns never need it.
-            return ([], "rules", await answerFromKnowledge(rules, question: message.text, retrieved: nil))
+            var decision = await answerFromKnowledge(rules, question: message.text, retrieved: nil)
+            decision.mode = mode
+            // Shadow: the rules brain answers; the model decides in the background, for the record.
+            if let llm, mode == .shadow { shadow(llm, message: message, state: state, event: event, production: decision) }
+            return ([], "rules", decision)
         }
         let retrieved = await retrieve(message.text)
         let episodes = try await store.episodes(tenant: event.tenantID, customer: message.customerID, excluding: event.conversationID, similarTo: message.text)
@@ -205,11 +222,49 @@ public struct PlannerReactor: Sendable {
             text: message.text, state: state, tenant: event.tenantID, conversation: event.conversationID, knowledge: retrieved?.hits ?? [], episodes: episodes)
         let emissions = Self.brainEmissions(outcome)
         guard let decided = outcome.decision, let model = outcome.model else {
-            return (emissions, "rules", await answerFromKnowledge(rules, question: message.text, retrieved: retrieved))
+            var decision = await answerFromKnowledge(rules, question: message.text, retrieved: retrieved)
+            decision.mode = mode
+            return (emissions, "rules", decision)
         }
         var decision = SlotDiscipline(pack: brain.pack).apply(to: decided, text: message.text)
         if !outcome.notes.isEmpty { decision.explain += " (" + outcome.notes.joined(separator: "; ") + ")" }
+        decision.mode = mode
         return (emissions, model, decision)
+    }
+
+    /// What the candidate (the model) would have done, decided after the rules brain answered
+    /// and appended as `ShadowDecisionRecorded` with the model calls it cost. Advisory: it runs
+    /// outside the turn's effectively-once path, so a crash can lose it (never duplicate it:
+    /// its ids derive from the message).
+    func shadow(_ llm: LLMBrain, message: MessageReceived, state: ConversationState, event: EventEnvelope, production: BrainDecision) {
+        let (publish, producer, logger, pack) = (self.publish, self.producer, self.logger, brain.pack)
+        Task {
+            let outcome = await llm.decide(text: message.text, state: state, tenant: event.tenantID, conversation: event.conversationID)
+            let candidate = outcome.decision.map { SlotDiscipline(pack: pack).apply(to: $0, text: message.text) }
+            let failure = candidate == nil ? (outcome.events.compactMap { ($0 as? BrainFellBack)?.reason }.last ?? "no_decision") : nil
+            let recorded = ShadowDecisionRecorded(
+                production: Self.choice(production, brain: "rules"), candidate: candidate.map { Self.choice($0, brain: outcome.model ?? "model") }, failure: failure)
+            do {
+                let calls = outcome.events.enumerated().compactMap { index, payload in
+                    (payload as? LLMCallCompleted).map { try? event.reaction($0, producer: producer, label: "shadow/brain/\(index)") } ?? nil
+                }
+                try await publish(calls + [try event.reaction(recorded, producer: producer, label: "shadow")])
+            } catch {
+                logger.warning("shadow decision not recorded", metadata: ["conversation.id": "\(event.conversationID)", "error": "\(error)"])
+            }
+        }
+    }
+
+    static func choice(_ decision: BrainDecision, brain: String) -> ShadowDecisionRecorded.Choice {
+        var steps: [ShadowDecisionRecorded.Step] = []
+        var reply: String?
+        switch decision.action {
+        case .plan(let planned): steps = planned.map { .init(tool: $0.tool, args: $0.args) }
+        case .clarify(_, let question, _): reply = question
+        case .respond(let text): reply = text
+        case .handover(_, let text, _): reply = text
+        }
+        return .init(brain: brain, intent: decision.intent, nextAction: decision.nextAction, steps: steps, reply: reply)
     }
 
     /// Model tokens (in + out) spent by the calls among `emissions`.
@@ -393,6 +448,20 @@ public struct PlannerReactor: Sendable {
     /// `opened` (`PlannerStore.journal`), so a re-run appends the same events.
     func finish(_ event: EventEnvelope, _ emissions: [Emission], commit: PlannerStore.Commit = .init(), opened: PlanTurn? = nil) async throws {
         var emissions = emissions
+        // Assisted mode: the turn's answers and questions wait for a person's approval.
+        func approvable(_ emission: Emission) -> ReplyDrafted? {
+            (emission.payload as? ReplyDrafted).flatMap { $0.kind == .answer || $0.kind == .clarification ? $0 : nil }
+        }
+        if rollout.modes.uses.contains(.assisted), emissions.contains(where: { approvable($0) != nil }) {
+            let state = if let committed = commit.state { committed } else { try await store.load(event).state }
+            if state.assistedTurn == event.correlationID {
+                for index in emissions.indices {
+                    guard var draft = approvable(emissions[index]) else { continue }
+                    draft.approvalRequired = true
+                    emissions[index] = Emission(draft, label: emissions[index].label)
+                }
+            }
+        }
         // A handover's summary is the brief a human reads first, however the turn got there.
         if let index = emissions.firstIndex(where: { $0.payload is HandoverRequested }), var request = emissions[index].payload as? HandoverRequested {
             let state: ConversationState

@@ -22,8 +22,11 @@ public enum PlannerService {
         }
         if llm == nil { logger.info("no language model configured: the rules brain decides") }
         let knowledge = try KnowledgeIndex(pool: host.pool, schema: "knowledge", logger: logger)
+        let rollout = RolloutWatcher(initial: pack.rollout, path: config.domainPackPath, logger: logger)
+        let watching = Task { await rollout.run() }
+        defer { watching.cancel() }
         let reactor = PlannerReactor(
-            brain: RulesBrain(pack: pack), llm: llm, knowledge: knowledge, pool: host.pool, producer: config.producerName, logger: logger,
+            brain: RulesBrain(pack: pack), llm: llm, knowledge: knowledge, rollout: rollout, pool: host.pool, producer: config.producerName, logger: logger,
             publish: { events in try await publisher.publish(events) }
         )
         do {

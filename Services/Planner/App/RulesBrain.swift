@@ -33,6 +33,8 @@ public struct ConversationState: Codable, Sendable, Equatable {
     /// The intent of the last plan, for a correction that only gives a new value ("sorry, I
     /// meant ABC123").
     public var lastIntent: String?
+    /// The turn whose replies wait for a person (its intent runs in assisted mode).
+    public var assistedTurn: UUID?
 
     public init(pendingIntent: String? = nil, slots: [String: SlotValue] = [:], clarifications: [String: Int] = [:], recent: [Message] = [], summary: String? = nil, customerID: String? = nil) {
         self.customerID = customerID
@@ -42,7 +44,7 @@ public struct ConversationState: Codable, Sendable, Equatable {
         self.recent = recent
         self.summary = summary
     }
-    enum CodingKeys: String, CodingKey { case pendingIntent = "pending_intent", slots, clarifications, recent, summary, customerID = "customer_id", phase, failedTurns = "failed_turns", lastIntent = "last_intent" }
+    enum CodingKeys: String, CodingKey { case pendingIntent = "pending_intent", slots, clarifications, recent, summary, customerID = "customer_id", phase, failedTurns = "failed_turns", lastIntent = "last_intent", assistedTurn = "assisted_turn" }
 
     /// States stored before `recent`/`summary` existed decode with empty context.
     public init(from decoder: any Decoder) throws {
@@ -56,6 +58,7 @@ public struct ConversationState: Codable, Sendable, Equatable {
         phase = try container.decodeIfPresent(ConversationPhase.self, forKey: .phase) ?? .new
         failedTurns = try container.decodeIfPresent(Int.self, forKey: .failedTurns) ?? 0
         lastIntent = try container.decodeIfPresent(String.self, forKey: .lastIntent)
+        assistedTurn = try container.decodeIfPresent(UUID.self, forKey: .assistedTurn)
     }
 
     /// Appends a message and folds the oldest ones into the summary while the recent ones
@@ -94,6 +97,8 @@ public struct BrainDecision: Sendable, Equatable {
     public var explain: String
     /// Conversation state after this message.
     public var state: ConversationState
+    /// The intent's rollout mode this turn runs in (the reactor sets it).
+    public var mode: RolloutMode = .autonomous
 
     public var nextAction: DecisionMade.NextAction {
         switch action {

@@ -80,6 +80,9 @@ public struct VerifierReactor: Sendable {
         case ApprovalGranted.eventType:
             let granted = try event.decode(ApprovalGranted.self)
             guard let approval = try await store.decide(approvalID: granted.approvalID, .granted, event: event.id) else { return ignoredDecision(event, granted.approvalID) }
+            if approval.tool == ApprovalRequested.replyTool {
+                return [try event.reaction(ReplyApproved(replyID: approval.stepID, kind: Self.heldKind(approval), text: approval.args["text"]?.stringValue ?? ""), producer: producer)]
+            }
             // The customer stopped waiting long ago: the approved call gets the turn's wall
             // time afresh, from the decision.
             let deadline = event.occurredAtMillis + Int64(checks.pack.policy.budget.wallTimeMs)
@@ -87,12 +90,18 @@ public struct VerifierReactor: Sendable {
         case ApprovalDenied.eventType:
             let denied = try event.decode(ApprovalDenied.self)
             guard let approval = try await store.decide(approvalID: denied.approvalID, .denied, event: event.id) else { return ignoredDecision(event, denied.approvalID) }
+            if approval.tool == ApprovalRequested.replyTool {
+                return [try event.reaction(ReplyBlocked(replyID: approval.stepID, kind: Self.heldKind(approval), reason: "denied_by_person", detail: denied.reason), producer: producer)]
+            }
             return [try event.reaction(StepRejected(
                 planID: approval.planID, stepID: approval.stepID, tool: approval.tool, reason: .approvalDenied,
                 issues: [ValidationIssue(path: "/approval", message: "denied by \(denied.decidedBy): \(denied.reason)")], message: denied.reason), producer: producer, label: "step/\(approval.stepID)")]
         case ApprovalExpired.eventType:
             let expired = try event.decode(ApprovalExpired.self)
             guard let approval = try await store.decide(approvalID: expired.approvalID, .expired, event: event.id) else { return ignoredDecision(event, expired.approvalID) }
+            if approval.tool == ApprovalRequested.replyTool {
+                return [try event.reaction(ReplyBlocked(replyID: approval.stepID, kind: Self.heldKind(approval), reason: "approval_expired"), producer: producer)]
+            }
             return [try event.reaction(StepRejected(
                 planID: approval.planID, stepID: approval.stepID, tool: approval.tool, reason: .approvalExpired,
                 issues: [ValidationIssue(path: "/approval", message: "not approved within \(checks.pack.policy.approvals.timeoutSeconds) s")]), producer: producer, label: "step/\(approval.stepID)")]
@@ -113,10 +122,28 @@ public struct VerifierReactor: Sendable {
                     return [try event.reaction(ReplyBlocked(replyID: draft.replyID, kind: draft.kind, reason: "ungrounded", detail: missing.sorted().joined(separator: ", ")), producer: producer)]
                 }
             }
+            if draft.approvalRequired == true { return try await holdForApproval(draft, after: event) }
             return [try event.reaction(ReplyApproved(replyID: draft.replyID, kind: draft.kind, text: draft.text), producer: producer)]
         default:
             return []
         }
+    }
+
+    /// Assisted mode: a checked reply waits for a person. It is held like a step (the reply id
+    /// is its step and plan id), and the inbox shows it as an approval of `send_reply`.
+    func holdForApproval(_ draft: ReplyDrafted, after event: EventEnvelope) async throws -> [EventEnvelope] {
+        let args: JSONValue = ["kind": .string(draft.kind.rawValue), "text": .string(draft.text)]
+        let approvalID = Self.approvalID(step: draft.replyID)
+        try await store.requestApproval(.init(approvalID: approvalID, planID: draft.replyID, stepID: draft.replyID, tool: ApprovalRequested.replyTool, args: args, riskTier: .highRiskWrite))
+        let preview = EffectPreview(summary: "Send this reply to the customer", changes: [.init(target: "conversation \(event.conversationID)", field: "reply", before: .null, after: .string(draft.text))])
+        return [try event.reaction(ApprovalRequested(
+            approvalID: approvalID, planID: draft.replyID, stepID: draft.replyID, tool: ApprovalRequested.replyTool, args: args, riskTier: .highRiskWrite,
+            reason: "assisted mode: a person approves each reply of this intent", preview: preview,
+            timeoutSeconds: checks.pack.policy.approvals.timeoutSeconds), producer: producer)]
+    }
+
+    static func heldKind(_ approval: VerifierStore.Approval) -> ReplyKind {
+        approval.args["kind"]?.stringValue.flatMap(ReplyKind.init(rawValue:)) ?? .answer
     }
 
     /// One approval per step, whichever event asks for it.
