@@ -140,13 +140,7 @@ public struct RulesBrain: Sendable {
         } else if let matched = pack.intents.first(where: { spec in spec.patterns.contains { $0.matches(text) } }) {
             intent = matched
             explain = "pattern matched intent \(matched.name)"
-        } else if let pending = state.pendingIntent.flatMap(pack.intent(named:)) {
-            // An answer to our question that does not answer it ("I don't know it"): ask again,
-            // which counts towards the clarification limit, rather than treat it as a new request.
-            intent = pending
-            confidence = 0.6
-            explain = "message answers the pending question of \(pending.name) without its value"
-        } else if let last = state.lastIntent.flatMap(pack.intent(named:)), last.action == .toolCalls,
+        } else if state.pendingIntent == nil, let last = state.lastIntent.flatMap(pack.intent(named:)), last.action == .toolCalls,
             last.slots.contains(where: { $0.pattern.matches(text) })
         {
             // Only a new value after a finished request: a correction of that request.
