@@ -19,6 +19,65 @@ extension JSONValue {
         String(decoding: serialized(sortedKeys: sortedKeys), as: UTF8.self)
     }
 
+    /// Keys in an order a reader cares about, for text a language model reads or imitates
+    /// (grammar engines emit a schema's properties in the order given; a model copies the key
+    /// order of examples). Otherwise as `serialized()`.
+    public enum KeyOrder: Sendable {
+        /// A JSON Schema: each `properties` object lists the schema's `required` names first,
+        /// in that order, then the others sorted; every other object sorted.
+        case schema
+        /// Keys in `ranking` first, in its order, then the others sorted.
+        case ranked([String])
+    }
+
+    public func serialized(keyOrder: KeyOrder) -> [UInt8] {
+        var output: [UInt8] = []
+        output.reserveCapacity(256)
+        switch keyOrder {
+        case .schema: Self.writeOrdered(self, into: &output, ranking: nil, schema: true, first: [])
+        case .ranked(let ranking):
+            Self.writeOrdered(self, into: &output, ranking: Dictionary(ranking.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a }), schema: false, first: [])
+        }
+        return output
+    }
+
+    public func serializedString(keyOrder: KeyOrder) -> String {
+        String(decoding: serialized(keyOrder: keyOrder), as: UTF8.self)
+    }
+
+    /// `first`: keys this object writes first, in order (a schema's `required`, for its `properties`).
+    private static func writeOrdered(_ value: JSONValue, into output: inout [UInt8], ranking: [String: Int]?, schema: Bool, first: [String]) {
+        switch value {
+        case .array(let elements):
+            output.append(UInt8(ascii: "["))
+            for (offset, element) in elements.enumerated() {
+                if offset > 0 { output.append(UInt8(ascii: ",")) }
+                writeOrdered(element, into: &output, ranking: ranking, schema: schema, first: [])
+            }
+            output.append(UInt8(ascii: "]"))
+        case .object(let members):
+            let sorted = members.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) })
+            var keys: [String]
+            if let ranking {
+                keys = sorted.filter { ranking[$0] != nil }.sorted { ranking[$0]! < ranking[$1]! } + sorted.filter { ranking[$0] == nil }
+            } else {
+                let leading = first.filter { members[$0] != nil }
+                keys = leading + sorted.filter { !leading.contains($0) }
+            }
+            let required = schema ? (members["required"]?.arrayValue ?? []).compactMap(\.stringValue) : []
+            output.append(UInt8(ascii: "{"))
+            for (index, key) in keys.enumerated() {
+                if index > 0 { output.append(UInt8(ascii: ",")) }
+                writeString(key, into: &output)
+                output.append(UInt8(ascii: ":"))
+                writeOrdered(members[key]!, into: &output, ranking: ranking, schema: schema, first: key == "properties" ? required : [])
+            }
+            output.append(UInt8(ascii: "}"))
+        default:
+            write(value, into: &output, sortedKeys: true)
+        }
+    }
+
     private static func write(_ value: JSONValue, into output: inout [UInt8], sortedKeys: Bool) {
         switch value {
         case .null:

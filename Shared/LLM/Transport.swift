@@ -22,7 +22,10 @@ struct ProviderTransport: Sendable {
             method: "POST",
             url: url,
             headers: headers,
-            body: body.serialized(),
+            // Schemas (response formats, tool parameters) list their properties in the order of
+            // `required`: grammar-constrained decoding emits them in the order given, so a model
+            // writes `intent` before `explain` (docs/BRAINS.md).
+            body: body.serialized(keyOrder: .schema),
             timeout: timeout,
             connectTimeout: min(timeout, .seconds(10))
         )
