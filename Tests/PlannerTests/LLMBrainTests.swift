@@ -115,6 +115,27 @@ import Testing
         }
     }
 
+    /// An answer cut off at the token limit is never parsed, even when its prefix happens to be
+    /// valid JSON; the call says it was truncated and the repair says why.
+    @Test func anAnswerCutAtTheTokenLimitIsRejectedAsSuch() async throws {
+        try await withLLMFixtureServer { fixture in
+            let cut: JSONValue = [
+                "id": "c1", "object": "chat.completion", "model": "m",
+                "choices": [["index": 0, "finish_reason": "length", "message": ["role": "assistant", "content": .string(Self.good)]]],
+                "usage": ["prompt_tokens": 900, "completion_tokens": 400, "total_tokens": 1300],
+            ]
+            fixture.enqueue(.json(body: cut), .ok(content: Self.good), for: .openAIChatCompletions)
+            let brain = brain(try Self.catalog(fixture))
+            let outcome = await brain.decide(text: "Where is my order ABC123?", state: ConversationState(), tenant: "t", conversation: "c1")
+            await brain.shutdown()
+            #expect(outcome.decision != nil && outcome.model == "primary")
+            let calls = outcome.events.compactMap { $0 as? LLMCallCompleted }
+            #expect(calls.map(\.truncated) == [true, nil])
+            let rejected = try #require(outcome.events.compactMap { $0 as? LLMOutputRejected }.first)
+            #expect(rejected.errors == ["the answer was cut off at the 400-token limit; answer with a shorter JSON object (short strings, no repetition)"], "\(rejected.errors)")
+        }
+    }
+
     @Test func afterTwoRepairsTheNextModelThenTheRulesBrainTakeOver() async throws {
         try await withLLMFixtureServer { fixture in
             fixture.setDefaultReply(.ok(content: Self.violating), for: .openAIChatCompletions)

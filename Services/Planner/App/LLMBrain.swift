@@ -135,7 +135,11 @@ public final class LLMBrain: Sendable {
                     lastReason = "provider_error"
                     break
                 }
-                switch contract.check(output, customerText: text, state: state, model: model.id, sources: sources) {
+                // A cut-off answer is never parsed (a prefix can be valid JSON by accident).
+                let verdict: DecisionContract.Verdict = call.truncated
+                    ? .invalid(["the answer was cut off at the \(candidate.outputTokens)-token limit; answer with a shorter JSON object (short strings, no repetition)"])
+                    : contract.check(output, customerText: text, state: state, model: model.id, sources: sources)
+                switch verdict {
                 case .valid(let decision, let notes):
                     if !call.cached, let key = call.cacheKey { cache.put(key, CachedAnswer(text: output, usage: call.usage)) }
                     return Outcome(decision: decision, model: model.id, notes: notes, events: events)
@@ -144,7 +148,8 @@ public final class LLMBrain: Sendable {
                     events.append(LLMOutputRejected(model: model.id, attempt: attempt, errors: errors, next: repair ? "repair" : "next_model"))
                     lastReason = "invalid_output"
                     guard repair else { break }
-                    messages.append(.assistant(output))
+                    // The answer as given (clipped: a runaway answer need not be read again).
+                    messages.append(.assistant(String(output.prefix(600))))
                     messages.append(.user(PromptBuilder.repairInstruction(errors: errors)))
                     attempt += 1
                     continue
@@ -156,6 +161,8 @@ public final class LLMBrain: Sendable {
 
     struct Call {
         var text: String?
+        /// The answer ran to the token limit: whatever it holds is cut off.
+        var truncated = false
         var event: LLMCallCompleted
         var usage: TokenUsage
         var cached: Bool
@@ -209,12 +216,13 @@ public final class LLMBrain: Sendable {
             let text = nativeTools ? contract.decisionJSON(fromToolCalls: response.toolCalls, content: response.content) : (response.content ?? "")
             let truncated = response.finishReason == .length && response.toolCalls.isEmpty
             return Call(
-                text: truncated ? "" : text,
+                text: text, truncated: truncated,
                 event: LLMCallCompleted(
                     provider: provider.rawValue, model: model.id, purpose: purpose,
                     tokensIn: usage.inputTokens, tokensOut: usage.outputTokens,
                     costMicros: model.costMicros(inputTokens: usage.inputTokens, outputTokens: usage.outputTokens),
-                    latencyMs: Self.milliseconds(ContinuousClock.now - started), outcome: .success, cached: false),
+                    latencyMs: Self.milliseconds(ContinuousClock.now - started), outcome: .success, cached: false,
+                    truncated: truncated ? true : nil),
                 usage: usage, cached: false, cacheKey: cacheKey)
         } catch {
             _ = router.breakers.recordFailure(model.id)
