@@ -124,7 +124,7 @@ let package = Package(
         ),
     ]
     + service("Gateway", folder: "Gateway", extra: ["ReadModels", hummingbird, lifecycle, .product(name: "NIOCore", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types")])
-    + service("Planner", folder: "Planner", extra: ["ReadModels", "LLM", "ModelRouter", "Knowledge", "HTTPClient", "JSONSchema", "ToolRuntime"])
+    + service("Planner", folder: "Planner", extra: ["ReadModels", "LLM", "ModelRouter", "Knowledge", "HTTPClient", "JSONSchema", "ToolRuntime", .product(name: "Metrics", package: "swift-metrics")])
     + service("Executor", folder: "Executor", extra: ["ReadModels", "ToolRuntime", "ToolBindings", "HTTPClient", "MCPBinding", "Knowledge"])
     + service("Verifier", folder: "Verifier", extra: ["JSONSchema", "ReadModels", "RuleExpressions"])
     + service("HILQueue", folder: "HILQueue", extra: ["ReadModels", hummingbird, lifecycle, .product(name: "Metrics", package: "swift-metrics"), .product(name: "Yams", package: "Yams")])

@@ -21,6 +21,9 @@ private final class TransferContext {
     var body: [UInt8] = []
     var headers = HTTPHeaders()
     var exceededLimit = false
+    let started = ContinuousClock.now
+    /// When the first byte of the body arrived (a streamed answer's first chunk).
+    var firstBodyByte: ContinuousClock.Instant?
 
     init(job: TransferJob, limit: Int) {
         self.job = job
@@ -98,7 +101,9 @@ final class CurlWorker {
                     }
                     var status = 0
                     try check(ccurl_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status))
-                    return .success(HTTPResponse(status: status, headers: context.headers, body: context.body))
+                    var response = HTTPResponse(status: status, headers: context.headers, body: context.body)
+                    response.firstBodyByteAfter = context.firstBodyByte.map { $0 - context.started }
+                    return .success(response)
                 } catch {
                     return .failure(error)
                 }
@@ -273,6 +278,7 @@ private func curlWriteCallback(
         context.exceededLimit = true
         return 0  // != length: libcurl aborts with CURLE_WRITE_ERROR
     }
+    if context.firstBodyByte == nil { context.firstBodyByte = ContinuousClock.now }
     context.body.append(contentsOf: UnsafeRawBufferPointer(start: data, count: length))
     return length
 }

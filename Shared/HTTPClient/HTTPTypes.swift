@@ -120,6 +120,9 @@ public struct HTTPResponse: Sendable, CustomStringConvertible {
     /// Headers of the final response only (interim 1xx / redirect hops are dropped).
     public var headers: HTTPHeaders
     public var body: [UInt8]
+    /// From the start of the request to the first byte of the body: for a streamed answer,
+    /// the time to its first chunk. nil for an empty body.
+    public var firstBodyByteAfter: Duration?
 
     public init(status: Int, headers: HTTPHeaders, body: [UInt8]) {
         self.status = status

@@ -16,6 +16,9 @@ public struct ChatRequest: Sendable, Hashable {
     public var seed: Int?
     /// Limit for one HTTP attempt, connect included. Retries get a fresh budget each.
     public var timeout: Duration
+    /// Ask for the answer as an event stream (OpenAI-compatible servers): the same response,
+    /// assembled, plus the time to its first chunk (`ChatResponse.firstTokenLatency`).
+    public var stream: Bool = false
 
     public init(
         model: String,
@@ -26,8 +29,10 @@ public struct ChatRequest: Sendable, Hashable {
         temperature: Double? = nil,
         maxTokens: Int? = nil,
         seed: Int? = nil,
-        timeout: Duration = .seconds(60)
+        timeout: Duration = .seconds(60),
+        stream: Bool = false
     ) {
+        self.stream = stream
         self.model = model
         self.messages = messages
         self.tools = tools
@@ -198,6 +203,8 @@ public struct ChatResponse: Sendable {
     public var latency: Duration
     /// Failures retried before this success, oldest first (filled by ``RetryingProvider``).
     public var failedAttempts: [FailedAttempt]
+    /// A streamed answer: from the request to its first chunk.
+    public var firstTokenLatency: Duration?
 
     public init(
         content: String?,

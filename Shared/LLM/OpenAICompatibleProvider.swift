@@ -56,7 +56,7 @@ public struct OpenAICompatibleProvider: ChatProvider, CustomStringConvertible, C
     }
 
     public func complete(_ request: ChatRequest) async throws(LLMError) -> ChatResponse {
-        var headers: HTTPHeaders = ["Content-Type": "application/json", "Accept": "application/json"]
+        var headers: HTTPHeaders = ["Content-Type": "application/json", "Accept": request.stream ? "text/event-stream" : "application/json"]
         if let apiKey { headers.add(name: "Authorization", value: "Bearer \(apiKey.value)") }
         for field in extraHeaders { headers.replaceOrAdd(name: field.name, value: field.value) }
 
@@ -68,7 +68,67 @@ public struct OpenAICompatibleProvider: ChatProvider, CustomStringConvertible, C
             requestIdHeader: "x-request-id"
         )
         guard (200..<300).contains(reply.response.status) else { throw transport.httpFailure(reply) }
-        return try parseResponse(reply, request: request)
+        guard Self.isEventStream(reply.response) else { return try parseResponse(reply, request: request) }
+        // A streamed answer is assembled into the one-document form and read the same way.
+        var assembled = reply
+        assembled.response.body = Self.assemble(ServerSentEvents.parse(reply.response.body)).serialized()
+        var response = try parseResponse(assembled, request: request)
+        response.firstTokenLatency = reply.response.firstBodyByteAfter
+        return response
+    }
+
+    static func isEventStream(_ response: HTTPResponse) -> Bool {
+        if let type = response.header("content-type"), type.lowercased().hasPrefix("text/event-stream") { return true }
+        return response.body.starts(with: Array("data:".utf8))
+    }
+
+    /// Chat-completion chunks (`data: {choices:[{delta}]}` … `data: [DONE]`) as one response
+    /// object: content and tool-call arguments concatenated, the last finish reason and usage.
+    /// A chunk that is not JSON, or an `error` chunk, is kept as the response's `error`.
+    static func assemble(_ events: [ServerSentEvent]) -> JSONValue {
+        var content = ""
+        var sawContent = false
+        var finish: JSONValue = .null
+        var usage: JSONValue = .null
+        var id: JSONValue = .null
+        var model: JSONValue = .null
+        var error: JSONValue = .null
+        var calls: [Int: (id: String, name: String, arguments: String)] = [:]
+        for event in events where event.data != "[DONE]" {
+            guard let chunk = try? JSONValue.parse(Array(event.data.utf8)) else {
+                error = ["message": .string("a stream chunk is not JSON: \(event.data.prefix(200))")]
+                continue
+            }
+            if let failure = chunk["error"], !failure.isNull { error = failure }
+            if let value = chunk["id"], !value.isNull { id = value }
+            if let value = chunk["model"], !value.isNull { model = value }
+            if let value = chunk["usage"], !value.isNull { usage = value }
+            guard let choice = chunk["choices"]?[0] else { continue }
+            if let reason = choice["finish_reason"], !reason.isNull { finish = reason }
+            let delta = choice["delta"] ?? choice["message"] ?? .null
+            if let text = delta["content"]?.stringValue {
+                content += text
+                sawContent = true
+            }
+            for call in delta["tool_calls"]?.arrayValue ?? [] {
+                let index = call["index"]?.intValue ?? 0
+                var entry = calls[index] ?? ("", "", "")
+                if let value = call["id"]?.stringValue { entry.id = value }
+                if let value = call["function"]?["name"]?.stringValue { entry.name += value }
+                if let value = call["function"]?["arguments"]?.stringValue { entry.arguments += value }
+                calls[index] = entry
+            }
+        }
+        var message: [String: JSONValue] = ["role": "assistant", "content": sawContent ? .string(content) : .null]
+        if !calls.isEmpty {
+            message["tool_calls"] = .array(calls.keys.sorted().map { index in
+                let call = calls[index]!
+                return ["id": .string(call.id), "type": "function", "function": ["name": .string(call.name), "arguments": .string(call.arguments)]]
+            })
+        }
+        var object: [String: JSONValue] = ["id": id, "model": model, "usage": usage, "choices": [["index": 0, "message": .object(message), "finish_reason": finish]]]
+        if !error.isNull { object["error"] = error }
+        return .object(object)
     }
 
     // MARK: - Request
@@ -77,8 +137,9 @@ public struct OpenAICompatibleProvider: ChatProvider, CustomStringConvertible, C
         var body: [String: JSONValue] = [
             "model": .string(request.model),
             "messages": .array(request.messages.map(Self.message)),
-            "stream": false,
+            "stream": .bool(request.stream),
         ]
+        if request.stream { body["stream_options"] = ["include_usage": true] }
         if !request.tools.isEmpty {
             body["tools"] = .array(request.tools.map { tool in
                 ["type": "function", "function": ["name": .string(tool.name), "description": .string(tool.description), "parameters": tool.parameters]]

@@ -219,7 +219,7 @@ final class FixtureState: Sendable {
         }
         let renderer = Renderer(
             endpoint: endpoint, sequence: sequence, model: configuration.model ?? recorded.json?["model"]?.stringValue ?? "fixture-model",
-            configuredUsage: configuration.usage)
+            configuredUsage: configuration.usage, stream: recorded.json?["stream"] == true)
         return await renderer.render(reply)
     }
 
@@ -246,6 +246,9 @@ struct Renderer {
     let sequence: Int
     let model: String
     let configuredUsage: (input: Int, output: Int)?
+    /// The request asked for an event stream (OpenAI `stream: true`): successes are sent as
+    /// chat-completion chunks.
+    var stream = false
 
     func render(_ reply: FixtureReply) async -> Response {
         switch reply {
@@ -289,7 +292,35 @@ struct Renderer {
         }
     }
 
+    /// OpenAI's streamed form: a role chunk, the content in three pieces, each tool call, a
+    /// chunk with the finish reason, a usage chunk, `[DONE]`.
+    private func streamed(content: String?, toolCalls: [FixtureToolCall], usage: FixtureReply.Usage) -> Response {
+        func chunk(_ delta: JSONValue, finish: JSONValue = .null) -> JSONValue {
+            ["id": .string("chatcmpl-fixture-\(sequence)"), "object": "chat.completion.chunk", "created": 1_700_000_000, "model": .string(model),
+             "choices": [["index": 0, "delta": delta, "finish_reason": finish]]]
+        }
+        var chunks: [JSONValue] = [chunk(["role": "assistant", "content": ""])]
+        if let content {
+            let characters = Array(content)
+            let size = max(1, (characters.count + 2) / 3)
+            for start in stride(from: 0, to: characters.count, by: size) {
+                chunks.append(chunk(["content": .string(String(characters[start..<min(start + size, characters.count)]))]))
+            }
+        }
+        for (index, call) in toolCalls.enumerated() {
+            chunks.append(chunk(["tool_calls": [["index": .number(Double(index)), "id": .string(call.id), "type": "function", "function": ["name": .string(call.name), "arguments": .string(call.arguments)]]]]))
+        }
+        chunks.append(chunk([:], finish: toolCalls.isEmpty ? "stop" : "tool_calls"))
+        if let tokens = tokens(usage) {
+            chunks.append(["id": .string("chatcmpl-fixture-\(sequence)"), "object": "chat.completion.chunk", "model": .string(model), "choices": [],
+                           "usage": ["prompt_tokens": .number(Double(tokens.input)), "completion_tokens": .number(Double(tokens.output)), "total_tokens": .number(Double(tokens.input + tokens.output))]])
+        }
+        let body = chunks.map { "data: " + $0.serializedString() + "\n\n" }.joined() + "data: [DONE]\n\n"
+        return FixtureState.response(200, body: Array(body.utf8), headers: ["Content-Type": "text/event-stream"].merging(requestIdHeader) { a, _ in a })
+    }
+
     private func success(content: String?, toolCalls: [FixtureToolCall], usage: FixtureReply.Usage) -> Response {
+        if stream, endpoint == .openAIChatCompletions { return streamed(content: content, toolCalls: toolCalls, usage: usage) }
         let tokens = tokens(usage)
         var body: [String: JSONValue]
         switch endpoint {

@@ -48,6 +48,9 @@ public enum ModelProvider: String, Sendable, Hashable, CaseIterable {
 public enum ModelCapability: String, Sendable, Hashable, CaseIterable {
     case tools
     case jsonSchema = "json_schema"
+    /// Answers as an event stream (OpenAI-compatible `stream: true`): the planner asks for it
+    /// and records the time to the first chunk.
+    case streaming
 }
 
 /// How the planner obtains a structured decision from the model: a JSON-schema constrained
@@ -195,7 +198,7 @@ public struct ModelCatalog: Sendable, Hashable {
         if let apiKeyEnv { try CatalogParser.validateEnvName(apiKeyEnv, path: "SWITCHBOARD_LLM_API_KEY_ENV") }
         let spec = ModelSpec(
             id: singleModelID, provider: .openai, baseURL: baseURL, model: model, apiKeyEnv: apiKeyEnv,
-            price: .free, contextWindow: 8192, maxOutputTokens: 1024, capabilities: [.jsonSchema],
+            price: .free, contextWindow: 8192, maxOutputTokens: 1024, capabilities: [.jsonSchema, .streaming],
             decisionMode: .jsonSchema, profile: "balanced", quality: 0.5, typicalLatencyMs: 1000, timeoutMs: 60_000
         )
         return ModelCatalog(models: [spec])

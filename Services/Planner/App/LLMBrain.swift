@@ -7,6 +7,7 @@ import HTTPClient
 public import JSON
 public import Knowledge
 import LLM
+import Metrics
 public import Logging
 public import ModelRouter
 
@@ -180,7 +181,8 @@ public final class LLMBrain: Sendable {
         let request = ChatRequest(
             model: model.model, messages: messages, tools: tools, toolChoice: nativeTools ? .required : .auto,
             responseFormat: nativeTools ? .text : .jsonSchema(name: "decision", schema: contract.responseSchema, strict: true),
-            temperature: 0, maxTokens: outputTokens, seed: 0, timeout: .milliseconds(model.timeoutMs))
+            temperature: 0, maxTokens: outputTokens, seed: 0, timeout: .milliseconds(model.timeoutMs),
+            stream: model.provider != .anthropic && model.capabilities.contains(.streaming))
         let cacheKey = ResponseCacheKey.make(
             modelId: "\(model.id)@\(model.model)",
             messages: .array(messages.map { ["role": .string($0.role.rawValue), "content": $0.content.map(JSONValue.string) ?? .null] }),
@@ -212,6 +214,9 @@ public final class LLMBrain: Sendable {
             }
             let response = try await retrying.complete(request)
             _ = router.breakers.recordSuccess(model.id)
+            if let first = response.firstTokenLatency {
+                Timer(label: "switchboard_llm_first_token_seconds", dimensions: [("model", model.id)]).recordNanoseconds(Int64(Self.milliseconds(first)) * 1_000_000)
+            }
             let usage = response.usage ?? TokenUsage(inputTokens: 0, outputTokens: 0)
             let text = nativeTools ? contract.decisionJSON(fromToolCalls: response.toolCalls, content: response.content) : (response.content ?? "")
             let truncated = response.finishReason == .length && response.toolCalls.isEmpty
@@ -222,7 +227,7 @@ public final class LLMBrain: Sendable {
                     tokensIn: usage.inputTokens, tokensOut: usage.outputTokens,
                     costMicros: model.costMicros(inputTokens: usage.inputTokens, outputTokens: usage.outputTokens),
                     latencyMs: Self.milliseconds(ContinuousClock.now - started), outcome: .success, cached: false,
-                    truncated: truncated ? true : nil),
+                    truncated: truncated ? true : nil, firstTokenMs: response.firstTokenLatency.map(Self.milliseconds)),
                 usage: usage, cached: false, cacheKey: cacheKey)
         } catch {
             _ = router.breakers.recordFailure(model.id)
