@@ -81,8 +81,14 @@ public struct EvalSummary: Sendable {
         lines.append(String(format: "suite %@ (brain %@%@): %d/%d scenarios passed, task success %.1f%%", suite, brain, faults.map { ", faults \($0)" } ?? "", passedCount, results.count, taskSuccess * 100))
         lines.append("wrong escalations \(wrongEscalations), invalid tool calls attempted \(invalidAttempted) / executed \(invalidExecuted), policy violations \(policyViolations), unanswered turns \(unansweredTurns)")
         lines.append(String(format: "turns %d (%.2f per conversation), latency p50 %.0f ms, p95 %.0f ms", turns, Double(turns) / Double(conversations), Self.percentile(latencies, 50), Self.percentile(latencies, 95)))
-        lines.append(String(format: "llm calls %d, decisions by a model %d of %d, first-attempt rejections %d, repairs %d, fallbacks %d, truncated %d, tokens in %d / out %d, cost per conversation %.0f µ$",
-            llm.calls, llm.modelDecisions, llm.decisions, llm.firstAttemptRejections, llm.repairs, llm.fallbacks, llm.truncated, llm.tokensIn, llm.tokensOut, Double(llm.costMicros) / Double(conversations)))
+        lines.append(String(format: "llm calls %d, decisions by a model %d of %d, first-attempt valid %.1f%% (%d of %d), repairs %d, fallbacks %d, cut at max_tokens %d, tokens in %d / out %d, cost per conversation %.0f µ$",
+            llm.calls, llm.modelDecisions, llm.decisions, llm.firstAttemptValidRate * 100, llm.firstAttempts - llm.firstAttemptRejections, llm.firstAttempts,
+            llm.repairs, llm.fallbacks, llm.truncated, llm.tokensIn, llm.tokensOut, Double(llm.costMicros) / Double(conversations)))
+        if llm.calls > 0 {
+            let calls = llm.decisionCallMs.map(Double.init).sorted(), first = llm.firstTokenMs.map(Double.init).sorted()
+            lines.append(String(format: "llm call p50 %.0f ms, p95 %.0f ms; first token p50 %.0f ms; model time per turn %.0f ms",
+                Self.percentile(calls, 50), Self.percentile(calls, 95), Self.percentile(first, 50), turns == 0 ? 0 : Double(llm.latencyMs) / Double(turns)))
+        }
         let broken = breaches
         lines.append(broken.isEmpty ? "thresholds: met" : "thresholds: BROKEN: " + broken.joined(separator: "; "))
         return lines.joined(separator: "\n")
@@ -125,6 +131,8 @@ public struct EvalSummary: Sendable {
                 "tokens_in": .number(Double(llm.tokensIn)),
                 "tokens_out": .number(Double(llm.tokensOut)),
                 "latency_ms_per_turn": .number(turns == 0 ? 0 : (Double(llm.latencyMs) / Double(turns)).rounded()),
+                "call_latency_ms": ["p50": .number(Self.percentile(llm.decisionCallMs.map(Double.init).sorted(), 50)), "p95": .number(Self.percentile(llm.decisionCallMs.map(Double.init).sorted(), 95))],
+                "first_token_ms": ["p50": .number(Self.percentile(llm.firstTokenMs.map(Double.init).sorted(), 50))],
             ],
             "cost_micros_per_conversation": .number((Double(llm.costMicros) / conversations).rounded()),
             "by_tag": .object(tags),

@@ -76,6 +76,10 @@ public struct LLMFigures: Sendable, Equatable {
     public var tokensOut = 0
     public var costMicros: Int64 = 0
     public var latencyMs = 0
+    /// Each successful decision call's latency (first answers and repairs), for percentiles.
+    public var decisionCallMs: [Int] = []
+    /// Time to the first streamed chunk of each call that streamed.
+    public var firstTokenMs: [Int] = []
 
     public init() {}
 
@@ -85,6 +89,7 @@ public struct LLMFigures: Sendable, Equatable {
         sum.firstAttemptRejections += b.firstAttemptRejections; sum.repairs += b.repairs; sum.fallbacks += b.fallbacks
         sum.truncated += b.truncated; sum.tokensIn += b.tokensIn; sum.tokensOut += b.tokensOut
         sum.costMicros += b.costMicros; sum.latencyMs += b.latencyMs
+        sum.decisionCallMs += b.decisionCallMs; sum.firstTokenMs += b.firstTokenMs
         return sum
     }
 }
@@ -156,6 +161,8 @@ public struct ScenarioGrader: Sendable {
                 guard let call = try? event.decode(LLMCallCompleted.self) else { continue }
                 llm.calls += 1
                 if call.purpose == "decision", call.outcome == .success { llm.firstAttempts += 1 }
+                if call.outcome == .success, !call.cached { llm.decisionCallMs.append(call.latencyMs) }
+                if let first = call.firstTokenMs { llm.firstTokenMs.append(first) }
                 llm.tokensIn += call.tokensIn
                 llm.tokensOut += call.tokensOut
                 llm.costMicros += call.costMicros

@@ -194,6 +194,7 @@ struct Conversation {
         #expect(llm.calls == 2 && llm.firstAttempts == 1 && llm.firstAttemptRejections == 1 && llm.repairs == 1 && llm.truncated == 1)
         #expect(llm.tokensIn == 230 && llm.tokensOut == 50 && llm.costMicros == 16 && llm.modelDecisions == 1)
         #expect(llm.firstAttemptValidRate == 0)
+        #expect(llm.decisionCallMs == [900, 800] && llm.firstTokenMs.isEmpty)
     }
 }
 
