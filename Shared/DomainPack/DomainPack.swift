@@ -22,6 +22,9 @@ public struct DomainPack: Sendable {
     public var tenants: [String: TenantSpec] = [:]
     /// Each intent's rollout mode (`RolloutModes`), as the pack was loaded.
     public var rollout = RolloutModes()
+    /// Customer messages whose decisions (the rules brain's, rendered as the model must answer)
+    /// are shown to a language model as example exchanges (`examples:`; docs/BRAINS.md).
+    public var examples: [String] = []
 
     public func intent(named name: String) -> IntentSpec? { intents.first { $0.name == name } }
 

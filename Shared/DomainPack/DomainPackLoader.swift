@@ -256,6 +256,7 @@ extension DomainPack {
             tenants: tenants
         )
         pack.rollout = try RolloutModes.parse(yaml: yaml)
+        pack.examples = try root.array("examples", optional: true).map { try $0.stringValue() }
         return pack
     }
 }

@@ -89,10 +89,49 @@ import Testing
         #expect(text == "Hello!")
     }
 
-    @Test func theResponseSchemaListsThePacksIntentsAndTools() {
-        #expect(contract.responseSchema["properties"]?["steps"]?["items"]?["properties"]?["tool"]?["enum"] == .array(retailPack.tools.keys.sorted().map(JSONValue.string)))
-        let intents = contract.responseSchema["properties"]?["intent"]?["enum"]?.arrayValue?.compactMap(\.stringValue) ?? []
+    @Test func theResponseSchemaListsThePacksIntentsToolsAndSlots() throws {
+        let properties = try #require(contract.responseSchema["properties"])
+        // Each step is one of the pack's tools with that tool's own arguments (so the grammar
+        // can only produce arguments the tool accepts); free text is capped short.
+        let variants = try #require(properties["steps"]?["items"]?["anyOf"]?.arrayValue)
+        #expect(variants.compactMap { $0["properties"]?["tool"]?["const"]?.stringValue } == retailPack.tools.keys.sorted())
+        let refund = try #require(variants.first { $0["properties"]?["tool"]?["const"] == "create_refund" }?["properties"]?["args"])
+        #expect(refund["required"] == ["order_id", "amount"] && refund["properties"]?["order_id"]?["pattern"] == "^[A-Z]{3}[0-9]{3}$")
+        #expect(refund["properties"]?["amount"]?["multipleOf"] == nil, "grammars cannot express multipleOf; the tool's contract still checks it")
+        #expect(refund["properties"]?["reason"]?["maxLength"] == 200)
+        let intents = properties["intent"]?["enum"]?.arrayValue?.compactMap(\.stringValue) ?? []
         #expect(Set(intents) == Set(retailPack.intents.map(\.name) + ["unknown"]))
+        #expect(properties["entities"]?["required"] == ["order_id", "amount", "address"])
+        #expect(properties["entities"]?["properties"]?["amount"]?["type"] == ["string", "null"])
+        #expect(properties["explain"]?["maxLength"] == 100 && properties["reply"]?["maxLength"] == 300 && properties["workflow"] == nil)
+        // Sent with its properties in the order a model should write them.
+        let sent = contract.responseSchema.serializedString(keyOrder: .schema)
+        let order = ["\"intent\":", "\"confidence\":", "\"entities\":", "\"next_action\":", "\"steps\":", "\"clarification_question\":", "\"reply\":", "\"explain\":"]
+        let positions = order.map { sent.range(of: $0)?.lowerBound }
+        #expect(positions.allSatisfy { $0 != nil } && zip(positions, positions.dropFirst()).allSatisfy { $0! < $1! })
+    }
+
+    @Test func schemasGrammarsCannotConvertAreSentAsAnyObject() {
+        let conditional: JSONValue = ["type": "object", "properties": ["a": ["type": "string"]], "if": ["required": ["a"]], "then": ["required": ["b"]]]
+        #expect(DecisionContract.argumentSchema(conditional) == ["type": "object"])
+        let oneOf: JSONValue = ["oneOf": [["type": "string", "maxLength": 900], ["type": "integer"]]]
+        #expect(DecisionContract.argumentSchema(oneOf) == ["anyOf": [["type": "string", "maxLength": 200], ["type": "integer"]]])
+    }
+
+    @Test func thePacksExamplesAreTheRulesBrainsDecisionsWrittenAsTheModelMustAnswer() throws {
+        let examples = contract.exampleMessages
+        #expect(examples.map(\.role) == [.user, .assistant, .user, .assistant])
+        #expect(examples[0].content?.contains("Has order KLM456 shipped yet?") == true)
+        #expect(examples[1].content == #"{"intent":"order_status","confidence":90,"entities":{"address":null,"amount":null,"order_id":"KLM456"},"next_action":"tool_calls","steps":[{"tool":"get_order_status","args":{"order_id":"KLM456"},"why":"get_order_status for order_status"}],"clarification_question":null,"reply":null,"explain":"the slots are known"}"#)
+        let clarify = try JSONValue.parse(examples[3].content ?? "")
+        #expect(clarify["next_action"] == "clarify" && clarify["intent"] == "refund")
+        #expect(clarify["clarification_question"]?.stringValue?.contains("order number") == true)
+        // Every example is itself a valid decision under the contract.
+        for (question, answer) in [(examples[0], examples[1]), (examples[2], examples[3])] {
+            guard case .valid = contract.check(answer.content ?? "", customerText: question.content ?? "", state: ConversationState(), model: "m") else {
+                Issue.record("example answer rejected: \(answer.content ?? "")"); continue
+            }
+        }
     }
 
     @Test func recentMessagesFoldIntoABoundedSummary() {

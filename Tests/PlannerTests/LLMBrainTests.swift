@@ -132,7 +132,7 @@ import Testing
             let calls = outcome.events.compactMap { $0 as? LLMCallCompleted }
             #expect(calls.map(\.truncated) == [true, nil])
             let rejected = try #require(outcome.events.compactMap { $0 as? LLMOutputRejected }.first)
-            #expect(rejected.errors == ["the answer was cut off at the 400-token limit; answer with a shorter JSON object (short strings, no repetition)"], "\(rejected.errors)")
+            #expect(rejected.errors == ["the answer was cut off at the 256-token limit; answer with a shorter JSON object (short strings, no repetition)"], "\(rejected.errors)")
         }
     }
 
@@ -194,7 +194,7 @@ import Testing
             #expect(outcome.model == "claude")
             let request = try #require(fixture.requests(for: .anthropicMessages).first)
             #expect(request.header("x-api-key") == "sk-fixture-SECRET-4242")
-            #expect(request.json?["system"]?.stringValue?.contains("planning brain") == true)
+            #expect(request.json?["system"]?.stringValue?.contains("You are the planner of a customer-support assistant") == true)
             #expect((outcome.events.last as? LLMCallCompleted)?.provider == "anthropic")
         }
     }

@@ -9,11 +9,13 @@ public import LLM
 /// (issue 4) built from the domain pack, and the checks that turn a model's text into a
 /// `BrainDecision` — or into a list of errors to re-prompt with.
 ///
-/// Shape: `{intent, confidence, entities, workflow, next_action, steps[{tool, args, why}],
-/// clarification_question, reply, explain}`. Two choices differ from a naive schema, both from
-/// measuring small local models under grammar-constrained decoding (docs/BRAINS.md):
-/// `confidence` is an integer percentage (grammar engines enforce integer bounds but not
-/// number bounds), and `reply` carries the answer text for `respond`.
+/// Shape: `{intent, confidence, entities, next_action, steps[{tool, args, why}],
+/// clarification_question, reply, explain}`, properties sent in that order. Several choices
+/// differ from a naive schema, all from measuring small local models under grammar-constrained
+/// decoding (docs/BRAINS.md): `confidence` is an integer percentage (grammar engines enforce
+/// integer bounds but not number bounds), `reply` carries the answer text for `respond`,
+/// entities are the pack's slots, each step's arguments follow its tool's schema, and free text
+/// is capped short.
 public struct DecisionContract: Sendable {
     public let pack: DomainPack
     /// Sent as `response_format` / the forced tool's input schema: enums for intents and tools
@@ -22,40 +24,127 @@ public struct DecisionContract: Sendable {
     /// What the answer is validated against: tool names are free strings here, so that a
     /// near-miss can be canonicalised instead of rejected.
     let validationSchema: JSONSchema
+    /// The system message: the same for every turn of the pack (cacheable).
+    public let systemPrompt: String
+    /// The pack's examples as exchanges (`PromptBuilder`), after the system message.
+    public let exampleMessages: [ChatMessage]
 
     public static let unknownIntent = RulesBrain.unknownIntent
+
+    /// Output tokens a decision may use: a full decision with three steps is about 150 tokens
+    /// under the caps below; an answer that needs more is running away (docs/BRAINS.md).
+    public static let maxOutputTokens = 256
 
     public init(pack: DomainPack) {
         self.pack = pack
         let intents = pack.intents.map { JSONValue.string($0.name) } + [.string(Self.unknownIntent)]
-        let tools = pack.tools.keys.sorted().map { JSONValue.string($0) }
-        func schema(toolNames: JSONValue) -> JSONValue {
+        let toolNames = pack.tools.keys.sorted()
+        var slotNames: [String] = []
+        for intent in pack.intents { for slot in intent.slots where !slotNames.contains(slot.name) { slotNames.append(slot.name) } }
+        self.systemPrompt = PromptBuilder.systemPrompt(pack)
+        self.exampleMessages = Self.examples(for: pack, slotNames: slotNames)
+        let required: JSONValue = ["intent", "confidence", "entities", "next_action", "steps", "clarification_question", "reply", "explain"]
+        func string(_ maxLength: Int, nullable: Bool = false) -> JSONValue {
+            ["type": nullable ? ["string", "null"] : "string", "maxLength": .number(Double(maxLength))]
+        }
+        // Sent to the model, where grammar engines enforce it: every slot of the pack as a
+        // nullable entity, each tool's own argument schema per step, short caps on free text
+        // (a small model otherwise fills a 1000-character field and runs out of tokens).
+        let entities: JSONValue = [
+            "type": "object", "additionalProperties": false, "required": .array(slotNames.map(JSONValue.string)),
+            "properties": .object(Dictionary(uniqueKeysWithValues: slotNames.map { ($0, string(60, nullable: true)) })),
+        ]
+        let stepVariants: [JSONValue] = toolNames.map { name in
             [
-                "type": "object",
-                "additionalProperties": false,
-                "required": ["intent", "confidence", "entities", "next_action", "steps", "clarification_question", "reply", "explain"],
-                "properties": [
-                    "intent": ["enum": .array(intents)],
-                    "confidence": ["type": "integer", "minimum": 0, "maximum": 100],
-                    "entities": ["type": "object", "additionalProperties": ["type": "string", "maxLength": 200]],
-                    "workflow": ["type": "string", "maxLength": 200],
-                    "next_action": ["enum": ["tool_calls", "clarify", "respond", "handover"]],
-                    "steps": [
-                        "type": "array", "maxItems": 5,
-                        "items": [
-                            "type": "object", "additionalProperties": false, "required": ["tool", "args", "why"],
-                            "properties": ["tool": toolNames, "args": ["type": "object"], "why": ["type": "string", "maxLength": 500]],
-                        ],
-                    ],
-                    "clarification_question": ["type": ["string", "null"], "maxLength": 500],
-                    "reply": ["type": ["string", "null"], "maxLength": 2000],
-                    "explain": ["type": "string", "maxLength": 1000],
-                ],
+                "type": "object", "additionalProperties": false, "required": ["tool", "args", "why"],
+                "properties": ["tool": ["const": .string(name)], "args": Self.argumentSchema(pack.tools[name]!.inputSchemaJSON), "why": string(80)],
             ]
         }
-        self.responseSchema = schema(toolNames: tools.isEmpty ? ["type": "string"] : ["enum": .array(tools)])
-        // Built from literals above: a failure here is a programming error.
-        self.validationSchema = try! JSONSchema(schema(toolNames: ["type": "string", "minLength": 1, "maxLength": 100]))
+        let anyStep: JSONValue = [
+            "type": "object", "additionalProperties": false, "required": ["tool", "args", "why"],
+            "properties": ["tool": ["type": "string"], "args": ["type": "object"], "why": string(80)],
+        ]
+        self.responseSchema = [
+            "type": "object", "additionalProperties": false, "required": required,
+            "properties": [
+                "intent": ["enum": .array(intents)],
+                "confidence": ["type": "integer", "minimum": 0, "maximum": 100],
+                "entities": entities,
+                "next_action": ["enum": ["tool_calls", "clarify", "respond", "handover"]],
+                "steps": ["type": "array", "maxItems": 3, "items": stepVariants.isEmpty ? anyStep : ["anyOf": .array(stepVariants)]],
+                "clarification_question": string(160, nullable: true),
+                "reply": string(300, nullable: true),
+                "explain": string(100),
+            ],
+        ]
+        // What an answer is validated against: looser than what is sent (free tool names, so a
+        // near-miss can be canonicalised; any entity names; the old caps), for providers that
+        // do not enforce the schema.
+        self.validationSchema = try! JSONSchema([
+            "type": "object", "additionalProperties": false, "required": required,
+            "properties": [
+                "intent": ["enum": .array(intents)],
+                "confidence": ["type": "integer", "minimum": 0, "maximum": 100],
+                "entities": ["type": "object", "additionalProperties": ["type": ["string", "null"], "maxLength": 200]],
+                "workflow": ["type": "string", "maxLength": 200],
+                "next_action": ["enum": ["tool_calls", "clarify", "respond", "handover"]],
+                "steps": [
+                    "type": "array", "maxItems": 5,
+                    "items": [
+                        "type": "object", "additionalProperties": false, "required": ["tool", "args", "why"],
+                        "properties": ["tool": ["type": "string", "minLength": 1, "maxLength": 100], "args": ["type": "object"], "why": ["type": "string", "maxLength": 500]],
+                    ],
+                ],
+                "clarification_question": ["type": ["string", "null"], "maxLength": 500],
+                "reply": ["type": ["string", "null"], "maxLength": 2000],
+                "explain": ["type": "string", "maxLength": 1000],
+            ],
+        ])
+    }
+
+    /// A tool's argument schema as the grammar gets it: strings capped at 200 characters, and
+    /// `multipleOf` dropped (grammars cannot express it; the validator still checks it). A
+    /// schema using keywords outside what grammar engines convert (`if`, `not`, `$ref`, …)
+    /// is sent as any object: the tool's contract still validates the arguments.
+    public static func argumentSchema(_ schema: JSONValue) -> JSONValue {
+        let supported: Set<String> = [
+            "type", "properties", "required", "additionalProperties", "enum", "const", "pattern", "minLength", "maxLength",
+            "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "items", "minItems", "maxItems", "anyOf", "oneOf",
+            "format", "description", "title", "multipleOf", "default", "examples",
+        ]
+        func convertible(_ value: JSONValue) -> Bool {
+            switch value {
+            case .object(let members):
+                return members.allSatisfy { key, member in
+                    guard supported.contains(key) else { return false }
+                    switch key {
+                    case "properties": return (member.objectValue ?? [:]).values.allSatisfy(convertible)
+                    case "items", "additionalProperties": return member.boolValue != nil || convertible(member)
+                    case "anyOf", "oneOf": return (member.arrayValue ?? []).allSatisfy(convertible)
+                    default: return true
+                    }
+                }
+            case .bool: return true
+            default: return false
+            }
+        }
+        guard convertible(schema) else { return ["type": "object"] }
+        func rewrite(_ value: JSONValue) -> JSONValue {
+            guard case .object(var members) = value else { return value }
+            members["multipleOf"] = nil
+            members["examples"] = nil
+            members["default"] = nil
+            if let properties = members["properties"]?.objectValue { members["properties"] = .object(properties.mapValues(rewrite)) }
+            if let items = members["items"], case .object = items { members["items"] = rewrite(items) }
+            for key in ["anyOf", "oneOf"] { if let list = members[key]?.arrayValue { members[key] = .array(list.map(rewrite)) } }
+            if members["oneOf"] != nil { members["anyOf"] = members["oneOf"]; members["oneOf"] = nil }
+            let isString = members["type"] == "string" || (members["type"]?.arrayValue?.contains("string") ?? false)
+            if isString, members["enum"] == nil, members["const"] == nil, members["pattern"] == nil {
+                members["maxLength"] = .number(min(members["maxLength"]?.doubleValue ?? 200, 200))
+            }
+            return .object(members)
+        }
+        return rewrite(schema)
     }
 
     /// A checked decision, or why not.

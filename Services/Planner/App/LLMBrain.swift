@@ -75,7 +75,7 @@ public final class LLMBrain: Sendable {
     /// intents must then cite one of them ("According to <title>").
     /// `episodes`: the customer's most similar past turns, one line each.
     public func decide(text: String, state: ConversationState, tenant: String, conversation: String, knowledge: [KnowledgeHit] = [], episodes: [String] = []) async -> Outcome {
-        let messages = PromptBuilder(pack: contract.pack).messages(text: text, state: state, knowledge: knowledge, episodes: episodes)
+        let messages = PromptBuilder(contract: contract).messages(text: text, state: state, knowledge: knowledge, episodes: episodes)
         return await run(messages, purpose: "decision", text: text, state: state, tenant: tenant, conversation: conversation, sources: knowledge.map(\.title))
     }
 
@@ -86,7 +86,7 @@ public final class LLMBrain: Sendable {
         text: String, state: ConversationState, strategy: IntentSpec.Strategy, plan: [PlanStep], results: [JSONValue], roundsLeft: Int,
         tenant: String, conversation: String
     ) async -> Outcome {
-        var messages = PromptBuilder(pack: contract.pack).messages(text: text, state: state)
+        var messages = PromptBuilder(contract: contract).messages(text: text, state: state)
         messages.append(.assistant(JSONValue.array(plan.map { ["tool": .string($0.tool), "args": $0.args, "why": .string($0.why)] }).serializedString()))
         messages.append(.user(PromptBuilder.observation(strategy: strategy, plan: plan, results: results, roundsLeft: roundsLeft)))
         return await run(messages, purpose: "decision", text: text, state: state, tenant: tenant, conversation: conversation, sources: [])
@@ -104,7 +104,7 @@ public final class LLMBrain: Sendable {
             let promptTokens = estimator.estimate(
                 messageTexts: baseMessages.map { $0.content ?? "" }, responseFormat: contract.responseSchema)
             let routing = await router.route(RoutingRequest(
-                promptTokens: promptTokens, expectedOutputTokens: 400, requiredCapabilities: [.jsonSchema],
+                promptTokens: promptTokens, expectedOutputTokens: DecisionContract.maxOutputTokens, requiredCapabilities: [.jsonSchema],
                 tenant: tenant, conversation: conversation, excludedModelIds: excluded))
             events.append(Self.routingEvent(routing, purpose: "decision"))
             guard let candidate = routing.chosen else {
