@@ -130,7 +130,7 @@ public final class LLMBrain: Sendable {
             var messages = baseMessages
             var attempt = 1
             while true {
-                let call = await complete(model: model, messages: messages, outputTokens: candidate.outputTokens)
+                let call = await complete(model: model, messages: messages, outputTokens: candidate.outputTokens, purpose: attempt == 1 ? "decision" : "repair")
                 events.append(call.event)
                 guard let output = call.text else {
                     lastReason = "provider_error"
@@ -172,7 +172,8 @@ public final class LLMBrain: Sendable {
 
     /// One model call (with the provider's own retries), breaker bookkeeping and the
     /// `LLMCallCompleted` event, from the cache when the same deterministic request was answered.
-    func complete(model: ModelSpec, messages: [ChatMessage], outputTokens: Int) async -> Call {
+    /// `purpose`: `decision` for a first answer, `repair` for an answer after rejected ones.
+    func complete(model: ModelSpec, messages: [ChatMessage], outputTokens: Int, purpose: String) async -> Call {
         let provider: ProviderKind = model.provider == .anthropic ? .anthropic : .openAICompatible
         // Decision mode per model (catalog): one schema-constrained JSON object, or native
         // tool calls (the pack's tools plus reply/ask/hand-over functions).
@@ -192,7 +193,7 @@ public final class LLMBrain: Sendable {
             return Call(
                 text: hit.text,
                 event: LLMCallCompleted(
-                    provider: provider.rawValue, model: model.id, purpose: messages.count > 2 ? "repair" : "decision",
+                    provider: provider.rawValue, model: model.id, purpose: purpose,
                     tokensIn: hit.usage.inputTokens, tokensOut: hit.usage.outputTokens, costMicros: 0, latencyMs: 0, outcome: .success, cached: true),
                 usage: hit.usage, cached: true, cacheKey: cacheKey)
         }
@@ -203,7 +204,6 @@ public final class LLMBrain: Sendable {
             : OpenAICompatibleProvider(baseURL: model.baseURL, apiKey: apiKey, httpClient: http)
         let retrying = RetryingProvider(wrapping: base, maxAttempts: 3, baseBackoff: .milliseconds(200), maxBackoff: .seconds(5), maxRetryAfter: .seconds(10), sleep: retrySleep)
         let started = ContinuousClock.now
-        let purpose = messages.count > 2 ? "repair" : "decision"
         do throws(LLMError) {
             if FaultInjection.hits(faults.llmErrorPercent, key: UUID(), salt: "llm_error") {
                 throw LLMError(code: .serverError, message: "injected fault: the model provider failed")
