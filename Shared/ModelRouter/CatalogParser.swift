@@ -95,7 +95,7 @@ enum CatalogParser {
 
     private static let modelKeys: Set<String> = [
         "id", "provider", "base_url", "model", "api_key_env", "price", "context_window", "max_output_tokens",
-        "capabilities", "decision_mode", "profile", "quality", "typical_latency_ms", "timeout_ms",
+        "capabilities", "decision_mode", "profile", "quality", "typical_latency_ms", "timeout_ms", "decision_schema",
     ]
 
     private static func parseModel(_ node: Cursor, profileNames: Set<String>) throws(ModelCatalogError) -> ModelSpec {
@@ -170,7 +170,8 @@ enum CatalogParser {
             profile: profile,
             quality: try fields.optional("quality")?.double(in: 0...1) ?? 0.5,
             typicalLatencyMs: try fields.optional("typical_latency_ms")?.int(in: 1...3_600_000) ?? 1000,
-            timeoutMs: try fields.optional("timeout_ms")?.int(in: 1...3_600_000) ?? 30_000
+            timeoutMs: try fields.optional("timeout_ms")?.int(in: 1...3_600_000) ?? 30_000,
+            decisionSchema: try fields.optional("decision_schema")?.enumeration(DecisionSchema.self) ?? .flat
         )
     }
 

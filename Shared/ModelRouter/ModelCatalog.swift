@@ -60,6 +60,16 @@ public enum DecisionMode: String, Sendable, Hashable, CaseIterable {
     case jsonSchema = "json_schema"
 }
 
+/// The shape of the decision schema a model is sent (docs/BRAINS.md).
+public enum DecisionSchema: String, Sendable, Hashable, CaseIterable {
+    /// One object schema: any intent with any next action (what hosted APIs' strict modes take).
+    case flat
+    /// One alternative per intent and next action: once a model has chosen the intent, the
+    /// grammar holds it to that intent's steps (tools in order, each with its own arguments).
+    /// Needs a server that converts `anyOf` at the root (llama.cpp, vLLM, Ollama).
+    case byIntent = "by_intent"
+}
+
 /// One model the router may pick.
 public struct ModelSpec: Sendable, Hashable {
     public var id: String
@@ -81,13 +91,15 @@ public struct ModelSpec: Sendable, Hashable {
     public var quality: Double
     public var typicalLatencyMs: Int
     public var timeoutMs: Int
+    public var decisionSchema: DecisionSchema
 
     public init(
         id: String, provider: ModelProvider, baseURL: String, model: String, apiKeyEnv: String? = nil,
         price: ModelPrice = .free, contextWindow: Int, maxOutputTokens: Int,
         capabilities: Set<ModelCapability>, decisionMode: DecisionMode, profile: String? = nil,
-        quality: Double = 0.5, typicalLatencyMs: Int = 1000, timeoutMs: Int = 30_000
+        quality: Double = 0.5, typicalLatencyMs: Int = 1000, timeoutMs: Int = 30_000, decisionSchema: DecisionSchema = .flat
     ) {
+        self.decisionSchema = decisionSchema
         self.id = id
         self.provider = provider
         self.baseURL = baseURL
@@ -187,6 +199,11 @@ public struct ModelCatalog: Sendable, Hashable {
     /// The id of the model built by ``singleModel(baseURL:model:apiKeyEnv:)``.
     public static let singleModelID = "env-model"
 
+    static func isLoopback(_ url: String) -> Bool {
+        guard let host = URLComponents(string: url)?.host?.lowercased() else { return false }
+        return host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+    }
+
     /// A catalog of exactly one OpenAI-compatible model (the environment override): JSON-schema
     /// decisions, price 0, profile `balanced`, 8192-token context, default profiles and breaker,
     /// no budgets.
@@ -199,7 +216,10 @@ public struct ModelCatalog: Sendable, Hashable {
         let spec = ModelSpec(
             id: singleModelID, provider: .openai, baseURL: baseURL, model: model, apiKeyEnv: apiKeyEnv,
             price: .free, contextWindow: 8192, maxOutputTokens: 1024, capabilities: [.jsonSchema, .streaming],
-            decisionMode: .jsonSchema, profile: "balanced", quality: 0.5, typicalLatencyMs: 1000, timeoutMs: 60_000
+            decisionMode: .jsonSchema, profile: "balanced", quality: 0.5, typicalLatencyMs: 1000, timeoutMs: 60_000,
+            // A server on this machine is self-hosted (llama.cpp, vLLM, Ollama): they take the
+            // by-intent schema, which small models need; a hosted API's strict mode may not.
+            decisionSchema: isLoopback(baseURL) ? .byIntent : .flat
         )
         return ModelCatalog(models: [spec])
     }

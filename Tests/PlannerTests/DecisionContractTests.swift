@@ -111,6 +111,49 @@ import Testing
         #expect(positions.allSatisfy { $0 != nil } && zip(positions, positions.dropFirst()).allSatisfy { $0! < $1! })
     }
 
+    /// Small models copy ids from the examples: an argument the customer never wrote, where
+    /// they gave that value, becomes theirs.
+    @Test func anArgumentTheCustomerNeverWroteIsReplacedByTheirs() {
+        let copied = answer(["steps": [["tool": "get_order_status", "args": ["order_id": "KLM456"], "why": "asked"]]])
+        guard case .valid(let decision, let notes) = contract.check(copied, customerText: "Where is my order ABC123?", state: ConversationState(), model: "m"),
+              case .plan(let steps) = decision.action else { Issue.record("rejected"); return }
+        #expect(steps.first?.args == ["order_id": "ABC123"])
+        #expect(notes == ["order_id KLM456 is not in the conversation; used the customer's ABC123"])
+        // A value the customer did write stands (two ids in one message).
+        let second = answer(["entities": ["order_id": "ABC123"], "steps": [["tool": "get_order_status", "args": ["order_id": "DEF456"], "why": "asked"]]])
+        guard case .valid(let both, _) = contract.check(second, customerText: "Is ABC123 or DEF456 the late one?", state: ConversationState(), model: "m"),
+              case .plan(let bothSteps) = both.action else { Issue.record("rejected"); return }
+        #expect(bothSteps.first?.args == ["order_id": "DEF456"])
+    }
+
+    @Test func thePacksReplyAnswersItsIntentWhateverTheModelWrote() {
+        let own = answer(["intent": "greeting", "next_action": "respond", "steps": [], "reply": "Yo, what do you want?"])
+        guard case .valid(let decision, _) = contract.check(own, customerText: "hi", state: ConversationState(), model: "m"), case .respond(let text) = decision.action else {
+            Issue.record("rejected"); return
+        }
+        #expect(text == retailPack.intent(named: "greeting")?.reply?.render([:]))
+    }
+
+    @Test func byIntentSchemasFixTheStepsOfTheChosenIntent() throws {
+        let schema = contract.responseSchema(intents: ["refund", "order_status"], shape: .byIntent)
+        let variants = try #require(schema["anyOf"]?.arrayValue)
+        let labels = variants.compactMap { variant -> String? in
+            guard let intent = variant["properties"]?["intent"]?["const"]?.stringValue, let action = variant["properties"]?["next_action"]?["const"]?.stringValue else { return nil }
+            return "\(intent)/\(action)"
+        }
+        #expect(labels == ["refund/tool_calls", "refund/clarify", "order_status/tool_calls", "order_status/clarify"], "matched intents only, no unknown")
+        let refundSteps = try #require(variants[0]["properties"]?["steps"]?["prefixItems"]?.arrayValue)
+        #expect(refundSteps.compactMap { $0["properties"]?["tool"]?["const"]?.stringValue } == ["get_order", "create_refund"])
+        #expect(variants[1]["properties"]?["steps"]?["maxItems"] == 0 && variants[1]["properties"]?["clarification_question"]?["type"] == "string")
+        // Nothing matched: every intent, and unknown (answering from knowledge only when there is some).
+        let open = try #require(contract.responseSchema(intents: [], shape: .byIntent)["anyOf"]?.arrayValue)
+        #expect(open.last?["properties"]?["intent"]?["const"] == "unknown" && open.last?["properties"]?["next_action"]?["const"] == "handover")
+        let withKnowledge = try #require(contract.responseSchema(intents: [], shape: .byIntent, knowledge: true)["anyOf"]?.arrayValue)
+        #expect(withKnowledge.last?["properties"]?["next_action"]?["const"] == "respond")
+        // The flat shape narrows the intents and keeps unknown.
+        #expect(contract.responseSchema(intents: ["refund"], shape: .flat)["properties"]?["intent"]?["enum"] == ["refund", "unknown"])
+    }
+
     @Test func schemasGrammarsCannotConvertAreSentAsAnyObject() {
         let conditional: JSONValue = ["type": "object", "properties": ["a": ["type": "string"]], "if": ["required": ["a"]], "then": ["required": ["b"]]]
         #expect(DecisionContract.argumentSchema(conditional) == ["type": "object"])
@@ -121,9 +164,9 @@ import Testing
     @Test func thePacksExamplesAreTheRulesBrainsDecisionsWrittenAsTheModelMustAnswer() throws {
         let examples = contract.exampleMessages
         #expect(examples.map(\.role) == [.user, .assistant, .user, .assistant])
-        #expect(examples[0].content?.contains("Has order KLM456 shipped yet?") == true)
-        #expect(examples[1].content == #"{"intent":"order_status","confidence":90,"entities":{"address":null,"amount":null,"order_id":"KLM456"},"next_action":"tool_calls","steps":[{"tool":"get_order_status","args":{"order_id":"KLM456"},"why":"get_order_status for order_status"}],"clarification_question":null,"reply":null,"explain":"the slots are known"}"#)
-        let clarify = try JSONValue.parse(examples[3].content ?? "")
+        #expect(examples[2].content?.contains("Has order KLM456 shipped yet?") == true)
+        #expect(examples[3].content == #"{"intent":"order_status","confidence":90,"entities":{"address":null,"amount":null,"order_id":"KLM456"},"next_action":"tool_calls","steps":[{"tool":"get_order_status","args":{"order_id":"KLM456"},"why":"get_order_status for order_status"}],"clarification_question":null,"reply":null,"explain":"the slots are known"}"#)
+        let clarify = try JSONValue.parse(examples[1].content ?? "")
         #expect(clarify["next_action"] == "clarify" && clarify["intent"] == "refund")
         #expect(clarify["clarification_question"]?.stringValue?.contains("order number") == true)
         // Every example is itself a valid decision under the contract.

@@ -4,6 +4,7 @@ import Foundation
 public import JSON
 import JSONSchema
 public import LLM
+public import ModelRouter
 
 /// What a language model must answer with, for one customer message: the decision schema
 /// (issue 4) built from the domain pack, and the checks that turn a model's text into a
@@ -28,6 +29,8 @@ public struct DecisionContract: Sendable {
     public let systemPrompt: String
     /// The pack's examples as exchanges (`PromptBuilder`), after the system message.
     public let exampleMessages: [ChatMessage]
+    /// Each tool's step schema (`{tool: const, args: its arguments, why}`), for by-intent schemas.
+    let stepSchemas: [String: JSONValue]
 
     public static let unknownIntent = RulesBrain.unknownIntent
 
@@ -60,6 +63,7 @@ public struct DecisionContract: Sendable {
                 "properties": ["tool": ["const": .string(name)], "args": Self.argumentSchema(pack.tools[name]!.inputSchemaJSON), "why": string(80)],
             ]
         }
+        self.stepSchemas = Dictionary(uniqueKeysWithValues: zip(toolNames, stepVariants))
         let anyStep: JSONValue = [
             "type": "object", "additionalProperties": false, "required": ["tool", "args", "why"],
             "properties": ["tool": ["type": "string"], "args": ["type": "object"], "why": string(80)],
@@ -100,6 +104,74 @@ public struct DecisionContract: Sendable {
                 "explain": ["type": "string", "maxLength": 1000],
             ],
         ])
+    }
+
+    /// The schema for a message whose intent the pack's patterns narrowed to `intents` (every
+    /// intent whose patterns match it): the model chooses among them or `unknown`. Empty: any
+    /// intent of the pack. A small model cannot pick among a pack's intents on its own
+    /// (docs/BRAINS.md); a large one loses little, since a message no pattern matches leaves it free.
+    public func responseSchema(intents: [String]) -> JSONValue {
+        let known = Set(pack.intents.map(\.name))
+        let candidates = intents.filter { known.contains($0) }
+        guard !candidates.isEmpty, case .object(var root) = responseSchema, case .object(var properties)? = root["properties"] else { return responseSchema }
+        properties["intent"] = ["enum": .array((candidates + [Self.unknownIntent]).map(JSONValue.string))]
+        root["properties"] = .object(properties)
+        return .object(root)
+    }
+
+    /// `responseSchema(intents:)` in the model's shape. By intent: one alternative per candidate
+    /// intent and next action, each fixing the rest — a single-shot tool intent's steps are its
+    /// pack steps in order (each tool with its own arguments), a question or reply is text only
+    /// where the action needs it — plus `unknown` handing over or answering from knowledge.
+    /// Every alternative is valid under the flat schema, so validation does not change.
+    public func responseSchema(intents: [String], shape: DecisionSchema, knowledge: Bool = false) -> JSONValue {
+        let flat = responseSchema(intents: intents)
+        guard shape == .byIntent, case .object(let root) = flat, let properties = root["properties"]?.objectValue else { return flat }
+        let known = Set(pack.intents.map(\.name))
+        let chosen = intents.filter { known.contains($0) }
+        let specs = chosen.isEmpty ? pack.intents : chosen.compactMap { pack.intent(named: $0) }
+        let null: JSONValue = ["type": "null"]
+        let none: JSONValue = ["type": "array", "maxItems": 0]
+        let question: JSONValue = ["type": "string", "minLength": 1, "maxLength": 160]
+        let reply: JSONValue = ["type": "string", "minLength": 1, "maxLength": 300]
+        func variant(_ intent: String, _ action: String, steps: JSONValue, question: JSONValue, reply: JSONValue) -> JSONValue {
+            var fields = properties
+            fields["intent"] = ["const": .string(intent)]
+            fields["next_action"] = ["const": .string(action)]
+            fields["steps"] = steps
+            fields["clarification_question"] = question
+            fields["reply"] = reply
+            return ["type": "object", "additionalProperties": false, "required": root["required"] ?? [], "properties": .object(fields)]
+        }
+        var variants: [JSONValue] = []
+        for spec in specs {
+            switch spec.action {
+            case .toolCalls:
+                let steps: JSONValue
+                if spec.strategy == .singleShot, spec.steps.allSatisfy({ stepSchemas[$0.tool] != nil }) {
+                    let sequence = spec.steps.map { stepSchemas[$0.tool]! }
+                    steps = ["type": "array", "prefixItems": .array(sequence), "minItems": .number(Double(sequence.count)), "maxItems": .number(Double(sequence.count))]
+                } else {
+                    // A model may plan other tools in later rounds: any of the intent's tools.
+                    let allowed = spec.allowedTools.sorted().compactMap { stepSchemas[$0] }
+                    steps = ["type": "array", "minItems": 1, "maxItems": 3, "items": allowed.isEmpty ? properties["steps"]?["items"] ?? [:] : ["anyOf": .array(allowed)]]
+                }
+                variants.append(variant(spec.name, "tool_calls", steps: steps, question: null, reply: null))
+                if !spec.slots.isEmpty { variants.append(variant(spec.name, "clarify", steps: none, question: question, reply: null)) }
+            case .respond:
+                variants.append(variant(spec.name, "respond", steps: none, question: null, reply: reply))
+            case .handover:
+                variants.append(variant(spec.name, "handover", steps: none, question: null, reply: null))
+            }
+        }
+        // A message the patterns matched is one of the matched intents: a small model offered
+        // `unknown` beside them takes it too often (docs/BRAINS.md). Otherwise `unknown` hands
+        // over, or answers from retrieved knowledge (cited).
+        if chosen.isEmpty {
+            variants.append(variant(Self.unknownIntent, "handover", steps: none, question: null, reply: null))
+            if knowledge { variants.append(variant(Self.unknownIntent, "respond", steps: none, question: null, reply: reply)) }
+        }
+        return ["anyOf": .array(variants)]
     }
 
     /// A tool's argument schema as the grammar gets it: strings capped at 200 characters, and
@@ -206,6 +278,14 @@ public struct DecisionContract: Sendable {
                 var args = step["args"]?.objectValue ?? [:]
                 for slot in spec.slots {
                     if let raw = args[slot.name]?.stringValue { args[slot.name] = slot.normalized(raw).map(JSONValue.string) ?? .null }
+                    // An argument the customer never wrote, where they did give this value, is
+                    // the customer's value (small models copy ids from the examples).
+                    guard let given = args[slot.name], let said = newState.slots[slot.name], said.source == .customer else { continue }
+                    let written = given.stringValue ?? given.doubleValue.map { JSONValue.number($0).serializedString() } ?? given.serializedString()
+                    if written != said.value, slot.json(written) != slot.json(said.value), !lowered.contains(written.lowercased()) {
+                        args[slot.name] = slot.json(said.value)
+                        notes.append("\(slot.name) \(written) is not in the conversation; used the customer's \(said.value)")
+                    }
                 }
                 // Known slots fill arguments the model left out (same names as the contract's).
                 for (name, slot) in newState.slots where args[name] == nil { args[name] = .string(slot.value) }
@@ -231,7 +311,9 @@ public struct DecisionContract: Sendable {
         case "respond":
             let reply = value["reply"]?.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines)
             let templated = spec?.reply?.render(newState.slots.mapValues { .string($0.value) })
-            guard let text = (reply?.isEmpty == false ? reply : nil) ?? templated else {
+            // An intent with a reply in the pack answers with the pack's approved text; a
+            // model's own words answer only what no intent covers (knowledge, cited).
+            guard let text = templated ?? (reply?.isEmpty == false ? reply : nil) else {
                 return .invalid(["/reply: respond needs the reply text"])
             }
             // An answer from retrieved knowledge says where it comes from.

@@ -74,9 +74,16 @@ public final class LLMBrain: Sendable {
     /// `knowledge`: retrieved passages, fenced into the prompt; an answer outside the pack's
     /// intents must then cite one of them ("According to <title>").
     /// `episodes`: the customer's most similar past turns, one line each.
-    public func decide(text: String, state: ConversationState, tenant: String, conversation: String, knowledge: [KnowledgeHit] = [], episodes: [String] = []) async -> Outcome {
-        let messages = PromptBuilder(contract: contract).messages(text: text, state: state, knowledge: knowledge, episodes: episodes)
-        return await run(messages, purpose: "decision", text: text, state: state, tenant: tenant, conversation: conversation, sources: knowledge.map(\.title))
+    /// `hint`: what the pack's patterns recognised in the message (the rules brain's intent and
+    /// values), offered to the model as a signal it may overrule (docs/BRAINS.md).
+    public func decide(
+        text: String, state: ConversationState, tenant: String, conversation: String, knowledge: [KnowledgeHit] = [], episodes: [String] = [],
+        hint: BrainDecision? = nil, candidates: [String] = []
+    ) async -> Outcome {
+        let messages = PromptBuilder(contract: contract).messages(text: text, state: state, knowledge: knowledge, episodes: episodes, hint: hint)
+        return await run(
+            messages, purpose: "decision", text: text, state: state, tenant: tenant, conversation: conversation, sources: knowledge.map(\.title),
+            intents: candidates)
     }
 
     /// The next round of a `react` or `plan_execute_reflect` intent: the model sees the plan it
@@ -93,7 +100,11 @@ public final class LLMBrain: Sendable {
     }
 
     /// Route, call, validate, repair, next model; nil decision when no model produced a valid one.
-    func run(_ baseMessages: [ChatMessage], purpose: String, text: String, state: ConversationState, tenant: String, conversation: String, sources: [String]) async -> Outcome {
+    /// `intents`: the candidates the pack's patterns found (empty: any intent), for the schema.
+    func run(
+        _ baseMessages: [ChatMessage], purpose: String, text: String, state: ConversationState, tenant: String, conversation: String, sources: [String],
+        intents: [String] = []
+    ) async -> Outcome {
         var events: [any EventPayload] = []
         var tried: [String] = []
         var lastReason = "no_eligible_model"
@@ -102,7 +113,7 @@ public final class LLMBrain: Sendable {
 
         while true {
             let promptTokens = estimator.estimate(
-                messageTexts: baseMessages.map { $0.content ?? "" }, responseFormat: contract.responseSchema)
+                messageTexts: baseMessages.map { $0.content ?? "" }, responseFormat: contract.responseSchema(intents: intents))
             let routing = await router.route(RoutingRequest(
                 promptTokens: promptTokens, expectedOutputTokens: DecisionContract.maxOutputTokens, requiredCapabilities: [.jsonSchema],
                 tenant: tenant, conversation: conversation, excludedModelIds: excluded))
@@ -130,7 +141,7 @@ public final class LLMBrain: Sendable {
             var messages = baseMessages
             var attempt = 1
             while true {
-                let call = await complete(model: model, messages: messages, outputTokens: candidate.outputTokens, purpose: attempt == 1 ? "decision" : "repair")
+                let call = await complete(model: model, messages: messages, outputTokens: candidate.outputTokens, purpose: attempt == 1 ? "decision" : "repair", intents: intents, knowledge: !sources.isEmpty)
                 events.append(call.event)
                 guard let output = call.text else {
                     lastReason = "provider_error"
@@ -173,7 +184,8 @@ public final class LLMBrain: Sendable {
     /// One model call (with the provider's own retries), breaker bookkeeping and the
     /// `LLMCallCompleted` event, from the cache when the same deterministic request was answered.
     /// `purpose`: `decision` for a first answer, `repair` for an answer after rejected ones.
-    func complete(model: ModelSpec, messages: [ChatMessage], outputTokens: Int, purpose: String) async -> Call {
+    func complete(model: ModelSpec, messages: [ChatMessage], outputTokens: Int, purpose: String, intents: [String] = [], knowledge: Bool = false) async -> Call {
+        let schema = contract.responseSchema(intents: intents, shape: model.decisionSchema, knowledge: knowledge)
         let provider: ProviderKind = model.provider == .anthropic ? .anthropic : .openAICompatible
         // Decision mode per model (catalog): one schema-constrained JSON object, or native
         // tool calls (the pack's tools plus reply/ask/hand-over functions).
@@ -181,14 +193,14 @@ public final class LLMBrain: Sendable {
         let tools = nativeTools ? contract.toolDefinitions : []
         let request = ChatRequest(
             model: model.model, messages: messages, tools: tools, toolChoice: nativeTools ? .required : .auto,
-            responseFormat: nativeTools ? .text : .jsonSchema(name: "decision", schema: contract.responseSchema, strict: true),
+            responseFormat: nativeTools ? .text : .jsonSchema(name: "decision", schema: schema, strict: true),
             temperature: 0, maxTokens: outputTokens, seed: 0, timeout: .milliseconds(model.timeoutMs),
             stream: model.provider != .anthropic && model.capabilities.contains(.streaming))
         let cacheKey = ResponseCacheKey.make(
             modelId: "\(model.id)@\(model.model)",
             messages: .array(messages.map { ["role": .string($0.role.rawValue), "content": $0.content.map(JSONValue.string) ?? .null] }),
             tools: nativeTools ? .array(tools.map { ["name": .string($0.name), "parameters": $0.parameters] }) : nil,
-            responseFormat: nativeTools ? nil : contract.responseSchema, temperature: 0, maxTokens: outputTokens)
+            responseFormat: nativeTools ? nil : schema, temperature: 0, maxTokens: outputTokens)
         if let cacheKey, let hit = cache.get(cacheKey) {
             return Call(
                 text: hit.text,

@@ -219,7 +219,8 @@ public struct PlannerReactor: Sendable {
         let retrieved = await retrieve(message.text)
         let episodes = try await store.episodes(tenant: event.tenantID, customer: message.customerID, excluding: event.conversationID, similarTo: message.text)
         let outcome = await llm.decide(
-            text: message.text, state: state, tenant: event.tenantID, conversation: event.conversationID, knowledge: retrieved?.hits ?? [], episodes: episodes)
+            text: message.text, state: state, tenant: event.tenantID, conversation: event.conversationID, knowledge: retrieved?.hits ?? [], episodes: episodes,
+            hint: rules, candidates: brain.matchingIntents(message.text, state: state))
         let emissions = Self.brainEmissions(outcome)
         guard let decided = outcome.decision, let model = outcome.model else {
             var decision = await answerFromKnowledge(rules, question: message.text, retrieved: retrieved)

@@ -24,7 +24,7 @@ struct PromptBuilder {
     let contract: DecisionContract
     var pack: DomainPack { contract.pack }
 
-    func messages(text: String, state: ConversationState, knowledge: [KnowledgeHit] = [], episodes: [String] = []) -> [ChatMessage] {
+    func messages(text: String, state: ConversationState, knowledge: [KnowledgeHit] = [], episodes: [String] = [], hint: BrainDecision? = nil) -> [ChatMessage] {
         var messages: [ChatMessage] = [.system(contract.systemPrompt)] + contract.exampleMessages
         for message in state.recent {
             switch message.role {
@@ -50,6 +50,13 @@ struct PromptBuilder {
         if !knowledge.isEmpty {
             context.append("Knowledge (answer from it with next_action \"respond\", citing it as \"According to <title>\"):\n"
                 + knowledge.map { untrustedFence($0.text, source: $0.title) }.joined(separator: "\n"))
+        }
+        // The patterns' reading of the message: a strong signal for a small model, which a
+        // better one is free to overrule.
+        if let hint, hint.intent != DecisionContract.unknownIntent {
+            let values = hint.state.slots.filter { state.slots[$0.key] != $0.value }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.value)" }
+            context.append("The pack's patterns read this message as intent \(hint.intent)" + (values.isEmpty ? "" : " with " + values.joined(separator: ", "))
+                + ". Patterns can be wrong: decide yourself.")
         }
         context.append(untrustedFence(text, source: "customer"))
         messages.append(.user(context.joined(separator: "\n\n")))

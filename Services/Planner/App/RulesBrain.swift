@@ -126,6 +126,17 @@ public struct RulesBrain: Sendable {
         slotSpecs = specs
     }
 
+    /// Every intent whose patterns match `text`, in pack order (with the intent of a pending
+    /// question first): the candidates a model chooses among.
+    public func matchingIntents(_ text: String, state: ConversationState) -> [String] {
+        var names = pack.intents.filter { $0.patterns.contains { $0.matches(text) } }.map(\.name)
+        if let pending = state.pendingIntent, pack.intent(named: pending)?.slots.contains(where: { $0.pattern.matches(text) }) == true {
+            names.removeAll { $0 == pending }
+            names.insert(pending, at: 0)
+        }
+        return names
+    }
+
     public func decide(text: String, state: ConversationState) -> BrainDecision {
         var state = state
         // A message that fills the slot we asked for continues that intent, whatever else it says.
