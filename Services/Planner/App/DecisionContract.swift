@@ -159,7 +159,8 @@ public struct DecisionContract: Sendable {
                 variants.append(variant(spec.name, "tool_calls", steps: steps, question: null, reply: null))
                 if !spec.slots.isEmpty { variants.append(variant(spec.name, "clarify", steps: none, question: question, reply: null)) }
             case .respond:
-                variants.append(variant(spec.name, "respond", steps: none, question: null, reply: reply))
+                // The pack's reply is the answer (`check`): the model need not write one.
+                variants.append(variant(spec.name, "respond", steps: none, question: null, reply: spec.reply == nil ? reply : null))
             case .handover:
                 variants.append(variant(spec.name, "handover", steps: none, question: null, reply: null))
             }
