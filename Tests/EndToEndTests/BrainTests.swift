@@ -135,40 +135,50 @@ struct BrainTests {
         }
     }
 
-    /// The protocol and validation path with a real model (SmolLM2-135M served by llama.cpp,
-    /// grammar-constrained JSON): not the model's cleverness. `make test` installs it
-    /// (scripts/local-llm/setup.sh) and sets SWITCHBOARD_LOCAL_LLM_PYTHON.
-    @Test func aRealLocalModelIsThePlannersBrainForATurn() async throws {
+    /// A real small model (SmolLM2-135M served by llama.cpp, grammar-constrained JSON, streamed)
+    /// is the planner's brain for the pack's basic intents: each decision is the model's own
+    /// (valid on the first answer, no fallback), and the right one. `make test` installs the
+    /// model (scripts/local-llm/setup.sh) and sets SWITCHBOARD_LOCAL_LLM_PYTHON.
+    @Test func aRealLocalModelDecidesThePacksBasicIntents() async throws {
         let env = ProcessInfo.processInfo.environment
         let python = try #require(env["SWITCHBOARD_LOCAL_LLM_PYTHON"], "SWITCHBOARD_LOCAL_LLM_PYTHON is not set: run the tests with `make test`, which installs the local model")
         let server = try LocalModelServer.start(python: python, script: Platform.repoRoot.appendingPathComponent("scripts/local-llm/llm-server.py").path)
         defer { server.stop() }
         let baseURL = try await server.waitUntilReady(timeout: .seconds(120))
         try await Platform.with("brain_real", environment: ["SWITCHBOARD_LLM_BASE_URL": baseURL + "/v1", "SWITCHBOARD_LLM_MODEL": "smollm2"]) { p in
-            // A small model on a shared CPU can take longer than a request may wait: the reply
-            // is awaited on the log instead.
-            let accepted = try await p.post("conv-real", #"{"customer_id":"cus_1001","text":"Where is my order ABC123?"}"#, wait: 0)
-            #expect(accepted.status == 202, "\(accepted.json)")
-            _ = try await p.eventually("a reply was delivered", timeout: .seconds(180)) {
-                p.log.events(conversation: "conv-real").contains { $0.type == "ReplyDelivered" } ? true : nil
+            struct Case { var conversation: String, text: String, intent: String, action: DecisionMade.NextAction, tools: [String], reply: String }
+            let cases = [
+                Case(conversation: "real-status", text: "Where is my order ABC123?", intent: "order_status", action: .toolCalls, tools: ["get_order_status"], reply: "1Z999AA10123456784"),
+                Case(conversation: "real-invoice", text: "Can I get the invoice for ABC123?", intent: "invoice", action: .toolCalls, tools: ["get_invoice"], reply: "INV-5001"),
+                Case(conversation: "real-cancel", text: "Please cancel order DEF456", intent: "cancel_order", action: .toolCalls, tools: ["get_order", "cancel_order"], reply: "is cancelled"),
+                Case(conversation: "real-greeting", text: "hello", intent: "greeting", action: .respond, tools: [], reply: "Hello!"),
+            ]
+            // A cold server first reads the pack's whole prompt prefix (about 1,000 tokens, several
+            // seconds on this CPU), which can outlast a turn's 8-s budget; later turns reuse it
+            // from the server's cache, as a production server's do. One ungraded turn warms it.
+            _ = try await p.post("real-warmup", #"{"customer_id":"cus_1002","text":"Where is my order GHI789?"}"#, wait: 0)
+            _ = try await p.eventually("the warm-up reply", timeout: .seconds(180)) {
+                p.log.events(conversation: "real-warmup").contains { $0.type == "ReplyDelivered" } ? true : nil
             }
-            let events = p.log.events(conversation: "conv-real")
-            let calls = try events.filter { $0.type == "LLMCallCompleted" }.map { try $0.decode(LLMCallCompleted.self) }
-            #expect(!calls.isEmpty)
-            for call in calls {
-                #expect(call.provider == "openai-compatible" && call.model == "env-model" && call.outcome == .success, "\(call)")
-                #expect(call.tokensIn > 100 && call.tokensOut > 0, "the server reported usage: \(call)")
-            }
-            // Either the model's decision passed validation, or each invalid answer was rejected
-            // (with reasons) and the rules brain took over: both are the contract.
-            let made = try #require(events.first { $0.type == "DecisionMade" }).decode(DecisionMade.self)
-            let rejections = try events.filter { $0.type == "LLMOutputRejected" }.map { try $0.decode(LLMOutputRejected.self) }
-            if made.brain == "env-model" {
-                #expect(calls.count == rejections.count + 1)
-            } else {
-                #expect(made.brain == "rules")
-                #expect(rejections.count == calls.count && rejections.allSatisfy { !$0.errors.isEmpty })
-                #expect(events.contains { $0.type == "BrainFellBack" })
+            for item in cases {
+                // A small model on a shared CPU can take longer than a request may wait: the
+                // reply is awaited on the log.
+                let accepted = try await p.post(item.conversation, JSONValue.object(["customer_id": "cus_1001", "text": .string(item.text)]).serializedString(), wait: 0)
+                #expect(accepted.status == 202, "\(accepted.json)")
+                let delivered = try await p.eventually("a reply to \(item.text)", timeout: .seconds(180)) {
+                    try p.log.events(conversation: item.conversation).first { $0.type == "ReplyDelivered" }?.decode(ReplyDelivered.self)
+                }
+                let events = p.log.events(conversation: item.conversation)
+                let made = try #require(events.first { $0.type == "DecisionMade" }).decode(DecisionMade.self)
+                #expect(made.brain == "env-model", "\(item.text): decided by \(made.brain), not the model")
+                #expect(made.intent == item.intent && made.nextAction == item.action, "\(item.text): \(made)")
+                #expect(!events.contains { $0.type == "BrainFellBack" || $0.type == "LLMOutputRejected" }, "\(item.text): the first answer was valid")
+                let calls = try events.filter { $0.type == "LLMCallCompleted" }.map { try $0.decode(LLMCallCompleted.self) }
+                #expect(calls.count == 1 && calls.allSatisfy { $0.outcome == .success && $0.truncated == nil && $0.tokensIn > 100 && $0.tokensOut > 0 }, "\(calls)")
+                #expect(calls.allSatisfy { $0.firstTokenMs != nil }, "streamed")
+                let ran = try events.filter { $0.type == "ToolCallStarted" }.map { try $0.decode(ToolCallStarted.self).tool }
+                #expect(ran == item.tools, "\(item.text)")
+                #expect(delivered.text.contains(item.reply), "\(item.text): \(delivered.text)")
             }
         }
     }
