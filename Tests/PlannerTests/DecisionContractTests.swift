@@ -218,3 +218,28 @@ import Testing
         #expect(decision.state.slots["phone_number"] == SlotValue(value: "+447700900123", source: .customer))
     }
 }
+
+@Suite struct SlotDisciplineTests {
+    let contract = DecisionContract(pack: retailPack)
+
+    /// A model that plans with an id nobody wrote (the examples' KLM456) is asked to ask for it.
+    @Test func aSlotOnlyTheModelInferredIsAskedFor() throws {
+        let invented = JSONValue.object([
+            "intent": "order_status", "confidence": 90, "entities": ["order_id": "KLM456"], "next_action": "tool_calls",
+            "steps": [["tool": "get_order_status", "args": ["order_id": "KLM456"], "why": "asked"]],
+            "clarification_question": nil, "reply": nil, "explain": "x",
+        ]).serializedString()
+        guard case .valid(let decided, _) = contract.check(invented, customerText: "Where is my order?", state: ConversationState(), model: "m") else {
+            Issue.record("rejected"); return
+        }
+        #expect(decided.state.slots["order_id"]?.source == .inferred)
+        let disciplined = SlotDiscipline(pack: retailPack).apply(to: decided, text: "Where is my order?")
+        guard case .clarify(let slot, let question, 1) = disciplined.action else { Issue.record("\(disciplined.action)"); return }
+        #expect(slot == "order_id" && question == retailPack.intent(named: "order_status")?.slots.first?.question)
+        // The same plan for a customer who wrote the id goes ahead.
+        guard case .valid(let said, _) = contract.check(invented, customerText: "Where is my order KLM456?", state: ConversationState(), model: "m") else {
+            Issue.record("rejected"); return
+        }
+        guard case .plan = SlotDiscipline(pack: retailPack).apply(to: said, text: "Where is my order KLM456?").action else { Issue.record("not a plan"); return }
+    }
+}

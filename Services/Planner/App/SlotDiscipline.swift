@@ -1,19 +1,21 @@
-import DomainPack
+public import DomainPack
 import Events
 
 /// Slot discipline over a model's decision, from the pack: what the customer's message fills by
 /// the pack's own patterns counts as said by the customer; while a slot the intent needs is
-/// missing, exactly that one slot is asked for, with the pack's question; a filled slot is never
+/// missing (or only inferred by the model), exactly that one slot is asked for, with the pack's question; a filled slot is never
 /// asked again; clarifications are capped (then a human takes over).
-struct SlotDiscipline: Sendable {
-    let pack: DomainPack
+public struct SlotDiscipline: Sendable {
+    public let pack: DomainPack
 
     /// The clarification counter for questions that are not about one of the intent's slots.
     static let openQuestion = "open_question"
 
     var limit: Int { pack.policy.maxClarificationsPerSlot }
 
-    func apply(to decision: BrainDecision, text: String) -> BrainDecision {
+    public init(pack: DomainPack) { self.pack = pack }
+
+    public func apply(to decision: BrainDecision, text: String) -> BrainDecision {
         var decision = decision
         let spec = pack.intent(named: decision.intent)
         guard let spec, spec.action == .toolCalls else {
@@ -35,7 +37,9 @@ struct SlotDiscipline: Sendable {
     /// slots known, a question is an open one and a plan goes ahead.
     func requireSlots(_ decision: BrainDecision, spec: IntentSpec) -> BrainDecision {
         var decision = decision
-        if let missing = spec.slots.first(where: { decision.state.slots[$0.name] == nil }) {
+        // A value only a model inferred (nobody wrote it, no tool returned it) does not fill a
+        // slot: small models invent ids, often the examples' (docs/BRAINS.md).
+        if let missing = spec.slots.first(where: { (decision.state.slots[$0.name]?.source ?? .inferred) == .inferred }) {
             let asked = decision.state.clarifications[missing.name, default: 0]
             guard asked < limit else { return limitReached("slot \(missing.name)", decision, spec: spec) }
             decision.state.clarifications[missing.name] = asked + 1
