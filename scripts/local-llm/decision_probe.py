@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Probe the planner's decision call against a local llama.cpp server (llm-server.py).
 
-Builds the decision request in Python either the way the Swift planner builds it today
-(`--variant baseline`: PromptBuilder + DecisionContract + LLMBrain, byte-for-byte for the
-first turn) or the way .run/llm-probe/FINDINGS.md recommends (`--variant recommended`),
+Builds the decision request in Python either the way the Swift planner built it before
+issue 11 (`--variant baseline`: PromptBuilder + DecisionContract + LLMBrain as they were,
+byte-for-byte for the first turn) or the shape the investigation recommended and the planner
+now follows in the main (`--variant recommended`; docs/BRAINS.md, "Small models"),
 sends a list of customer messages, checks every answer with DecisionContract's rules
 (re-implemented here), runs up to 2 repairs like LLMBrain, and prints one row per message
 plus a summary.
