@@ -103,7 +103,7 @@ import Testing
         #expect(Set(intents) == Set(retailPack.intents.map(\.name) + ["unknown"]))
         #expect(properties["entities"]?["required"] == ["order_id", "amount", "address"])
         #expect(properties["entities"]?["properties"]?["amount"]?["type"] == ["string", "null"])
-        #expect(properties["explain"]?["maxLength"] == 100 && properties["reply"]?["maxLength"] == 300 && properties["workflow"] == nil)
+        #expect(properties["explain"]?["maxLength"] == 60 && properties["reply"]?["maxLength"] == 300 && properties["workflow"] == nil)
         // Sent with its properties in the order a model should write them.
         let sent = contract.responseSchema.serializedString(keyOrder: .schema)
         let order = ["\"intent\":", "\"confidence\":", "\"entities\":", "\"next_action\":", "\"steps\":", "\"clarification_question\":", "\"reply\":", "\"explain\":"]

@@ -60,13 +60,13 @@ public struct DecisionContract: Sendable {
         let stepVariants: [JSONValue] = toolNames.map { name in
             [
                 "type": "object", "additionalProperties": false, "required": ["tool", "args", "why"],
-                "properties": ["tool": ["const": .string(name)], "args": Self.argumentSchema(pack.tools[name]!.inputSchemaJSON), "why": string(80)],
+                "properties": ["tool": ["const": .string(name)], "args": Self.argumentSchema(pack.tools[name]!.inputSchemaJSON), "why": string(40)],
             ]
         }
         self.stepSchemas = Dictionary(uniqueKeysWithValues: zip(toolNames, stepVariants))
         let anyStep: JSONValue = [
             "type": "object", "additionalProperties": false, "required": ["tool", "args", "why"],
-            "properties": ["tool": ["type": "string"], "args": ["type": "object"], "why": string(80)],
+            "properties": ["tool": ["type": "string"], "args": ["type": "object"], "why": string(40)],
         ]
         self.responseSchema = [
             "type": "object", "additionalProperties": false, "required": required,
@@ -78,7 +78,7 @@ public struct DecisionContract: Sendable {
                 "steps": ["type": "array", "maxItems": 3, "items": stepVariants.isEmpty ? anyStep : ["anyOf": .array(stepVariants)]],
                 "clarification_question": string(160, nullable: true),
                 "reply": string(300, nullable: true),
-                "explain": string(100),
+                "explain": string(60),
             ],
         ]
         // What an answer is validated against: looser than what is sent (free tool names, so a
