@@ -161,6 +161,7 @@ let package = Package(
         .testTarget(name: "ToolRuntimeTests", dependencies: ["ToolRuntime", "JSON"], path: "Tests/ToolRuntimeTests"),
         .testTarget(name: "PlannerStoreTests", dependencies: ["PlannerApp", "Events", "Postgres", "DatabaseTestSupport", logging], path: "Tests/PlannerStoreTests"),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Events", "JSON"], path: "Tests/EvaluationTests"),
+        .testTarget(name: "SwitchboardCLITests", dependencies: ["SwitchboardCLI", "Events", "JSON", "Kafka", "LogTools"], path: "Tests/SwitchboardCLITests"),
         .testTarget(name: "LLMTests", dependencies: ["LLM", "LLMFixture", "HTTPClient", "JSON", logging], path: "Tests/LLMTests"),
         .testTarget(name: "ModelRouterTests", dependencies: ["ModelRouter", "JSON", "ToolRuntime"], path: "Tests/ModelRouterTests"),
         .testTarget(name: "KnowledgeTests", dependencies: ["Knowledge", "Postgres", "Events", "DatabaseTestSupport", logging], path: "Tests/KnowledgeTests", resources: [.copy("Fixtures")]),

@@ -89,30 +89,10 @@ struct EvalCommand: AsyncParsableCommand {
         if summaries.contains(where: { !$0.breaches.isEmpty }) { throw ExitCode(1) }
     }
 
-    var brainLabel: String {
-        switch brain {
-        case "rules", "env": brain
-        default: brain.hasPrefix("http") ? "\(model)@\(brain)" : (brain as NSString).lastPathComponent
-        }
-    }
+    var brainLabel: String { ScratchPlatform.brainLabel(brain: brain, model: model) }
 
     /// The planner's model settings for `--brain`.
-    func brainEnvironment() throws -> [String: String] {
-        switch brain {
-        case "rules": return [:]
-        case "env":
-            let settings = CLIEnvironment.forwardedToServices.settings.filter { $0.key.hasPrefix("SWITCHBOARD_LLM_") || $0.key == "SWITCHBOARD_MODEL_CATALOG" }
-            guard !settings.isEmpty else { throw ValidationError("--brain env: set SWITCHBOARD_LLM_BASE_URL and SWITCHBOARD_LLM_MODEL, or SWITCHBOARD_MODEL_CATALOG") }
-            return settings
-        case let url where url.hasPrefix("http://") || url.hasPrefix("https://"):
-            return ["SWITCHBOARD_LLM_BASE_URL": url, "SWITCHBOARD_LLM_MODEL": model]
-        case let path where path.hasSuffix(".yaml") || path.hasSuffix(".yml"):
-            guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("--brain \(path): no such catalog") }
-            return ["SWITCHBOARD_MODEL_CATALOG": path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path]
-        default:
-            throw ValidationError("--brain must be rules, env, a catalog .yaml or an http(s) URL")
-        }
-    }
+    func brainEnvironment() throws -> [String: String] { try ScratchPlatform.brainEnvironment(brain: brain, model: model) }
 
     /// Runs `body` against `--gateway`, or against a platform started for this suite.
     func withPlatform<T>(packPath: String, suite: String, faults: FaultPlan, logger: Logger, _ body: (EvalRunner.Platform) async throws -> T) async throws -> T {
@@ -120,37 +100,17 @@ struct EvalCommand: AsyncParsableCommand {
             guard faults.isEmpty else { throw ValidationError("--faults needs a platform this command starts (no --gateway)") }
             return try await body(.init(gateway: gateway, hilqueue: hilqueue, broker: nil, faults: faults))
         }
-        let adminURL = try CLIEnvironment.databaseURL(databaseURL)
-        let database = "switchboard_eval_\(suite.lowercased().filter { $0.isLetter || $0.isNumber })_\(UUID().uuidString.prefix(8).lowercased())"
-        try Self.admin(adminURL, "CREATE DATABASE \(try PostgresQuery.quotedIdentifier(database))")
-        let url = adminURL.replacingOccurrences(of: #"/[^/?]*(\?|$)"#, with: "/\(database)$1", options: .regularExpression)
-        let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
-        let cwd = FileManager.default.currentDirectoryPath
-        func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : cwd + "/" + path }
+        let runDirectory = ScratchPlatform.absolute(self.runDirectory + "/" + suite)
         var settings = try brainEnvironment()
-        settings.merge(try faults.environment(brainIsModel: brain != "rules", runDirectory: absolute(runDirectory + "/" + suite))) { _, fault in fault }
-        let stack = DevStack(options: .init(
-            binDirectory: binDirectory, runDirectory: absolute(runDirectory + "/" + suite), databaseURL: url,
-            domainPackPath: absolute(packPath), basePort: 0, partitions: 8, logLevel: "notice",
-            extraEnvironment: settings, secretEnvironment: brain == "env" ? CLIEnvironment.forwardedToServices.secrets : [:]
-        ), logger: logger)
-        do {
-            try await stack.start()
-            let result = try await body(.init(gateway: stack.gatewayURL, hilqueue: stack.url(of: "hilqueue"), broker: stack.broker, faults: faults))
-            await stack.stop()
-            try? Self.admin(adminURL, "DROP DATABASE IF EXISTS \(try PostgresQuery.quotedIdentifier(database)) WITH (FORCE)")
-            return result
-        } catch {
-            await stack.stop()
-            try? Self.admin(adminURL, "DROP DATABASE IF EXISTS \(try PostgresQuery.quotedIdentifier(database)) WITH (FORCE)")
-            throw error
+        settings.merge(try faults.environment(brainIsModel: brain != "rules", runDirectory: runDirectory)) { _, fault in fault }
+        return try await ScratchPlatform.with(
+            adminURL: try CLIEnvironment.databaseURL(databaseURL),
+            database: "switchboard_eval_\(suite.lowercased().filter { $0.isLetter || $0.isNumber })_\(UUID().uuidString.prefix(8).lowercased())",
+            packPath: packPath, runDirectory: runDirectory, environment: settings,
+            secrets: brain == "env" ? CLIEnvironment.forwardedToServices.secrets : [:], logger: logger
+        ) { stack in
+            try await body(.init(gateway: stack.gatewayURL, hilqueue: stack.url(of: "hilqueue"), broker: stack.broker, faults: faults))
         }
-    }
-
-    static func admin(_ url: String, _ sql: String) throws {
-        let connection = try PostgresConnection.connect(url: url, applicationName: "switchboard-eval")
-        defer { connection.close() }
-        try connection.execute(simple: sql)
     }
 }
 

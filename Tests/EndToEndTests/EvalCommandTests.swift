@@ -9,18 +9,8 @@ import Testing
 /// it from the log and exits 1 under the suite's thresholds.
 @Suite(.serialized) struct EvalCommandTests {
     func eval(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: ToolsCommandTests.binary)
-        process.currentDirectoryURL = Platform.repoRoot
-        process.arguments = ["eval", "--database-url", try TestDB.url(), "--run-dir", (ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_RUN_DIR"] ?? Platform.repoRoot.appendingPathComponent(".run/test").path) + "/eval-\(UUID().uuidString.prefix(8))"] + arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+        let runDirectory = (ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_RUN_DIR"] ?? Platform.repoRoot.appendingPathComponent(".run/test").path) + "/eval-\(UUID().uuidString.prefix(8))"
+        return try runProgram(ToolsCommandTests.binary, ["eval", "--database-url", try TestDB.url(), "--run-dir", runDirectory] + arguments, directory: Platform.repoRoot)
     }
 
     func temporary(_ name: String) -> String { FileManager.default.temporaryDirectory.appendingPathComponent("\(UUID().uuidString.prefix(8))-\(name)").path }

@@ -120,10 +120,16 @@ struct OperationsTests {
 
 /// Runs the `switchboard` CLI with the platform's env file variables, as an analyst would.
 func runCLI(_ p: Platform, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    try runProgram(p.stack.options.binDirectory + "/switchboard", arguments, environment: p.stack.environment)
+}
+
+/// Runs a program to its end; nil `environment` inherits this process's.
+func runProgram(_ path: String, _ arguments: [String], environment: [String: String]? = nil, directory: URL? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: p.stack.options.binDirectory + "/switchboard")
+    process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
-    process.environment = p.stack.environment
+    if let environment { process.environment = environment }
+    if let directory { process.currentDirectoryURL = directory }
     let out = Pipe()
     let err = Pipe()
     process.standardOutput = out

@@ -38,12 +38,15 @@ public struct ExecutorReactor: Sendable {
     let mcp = MCPSessions()
     /// Chaos runs only: native tool calls that fail or stall (`SWITCHBOARD_FAULTS`).
     let faults: FaultInjection
+    /// Shadow runs only: steps answered from recorded results, no tool runs (`SWITCHBOARD_TOOL_REPLAY`).
+    let replay: ToolReplay?
 
     public init(
         pack: DomainPack, tools: [any NativeTool], asyncTools: [any AsyncReadTool] = [], pool: PostgresPool, producer: String, logger: Logger,
-        http: HTTPToolCaller? = nil, faults: FaultInjection = FaultInjection(), publish: @escaping @Sendable (EventEnvelope) async throws -> Void
+        http: HTTPToolCaller? = nil, faults: FaultInjection = FaultInjection(), replay: ToolReplay? = nil, publish: @escaping @Sendable (EventEnvelope) async throws -> Void
     ) {
         self.faults = faults
+        self.replay = replay
         self.pack = pack
         self.tools = Dictionary(uniqueKeysWithValues: tools.map { ($0.name, $0) })
         self.asyncTools = Dictionary(uniqueKeysWithValues: asyncTools.map { ($0.name, $0) })
@@ -56,7 +59,9 @@ public struct ExecutorReactor: Sendable {
 
     public func handle(_ event: EventEnvelope) async throws {
         if event.type == DryRunRequested.eventType {
-            return try await publish(try await dryRun(event, try event.decode(DryRunRequested.self)))
+            let request = try event.decode(DryRunRequested.self)
+            if replay != nil { return try await publish(try replayedDryRun(event, request)) }
+            return try await publish(try await dryRun(event, request))
         }
         let step = try event.decode(StepApproved.self)
         if let recorded = try await ExecutorStore.recordedResult(stepID: step.stepID, pool: pool) {
@@ -65,6 +70,7 @@ public struct ExecutorReactor: Sendable {
             return
         }
         try await publish(try event.reaction(ToolCallStarted(planID: step.planID, stepID: step.stepID, tool: step.tool), producer: producer))
+        if let replay { return try await publish(try await replayed(event, step, replay)) }
 
         let tool = tools[step.tool]
         let contract = pack.tools[step.tool]
@@ -375,6 +381,7 @@ public enum ExecutorService {
     public static func run(config: ServiceConfig, logger: Logger) async throws {
         let pack = try DomainPack.load(path: config.domainPackPath)
         let tools = nativeTools(for: pack, logger: logger)
+        let replay = try (config.secrets["SWITCHBOARD_TOOL_REPLAY"]).flatMap { $0.isEmpty ? nil : try ToolReplay.load(path: $0) }
         // Only the systems of record the pack's tools act on.
         let records = Array(Set(tools.map(\.systemOfRecord))).sorted { $0.name < $1.name }
         let host = try await ServiceHost.start(config: config, logger: logger, schemas: records.map { ($0.name, $0.migrations) } + [
@@ -397,9 +404,12 @@ public enum ExecutorService {
                 }))
         }
         defer { if let httpClient { Task { await httpClient.shutdown() } } }
+        if let replay {
+            logger.warning("tool replay mode is on: no tool runs, every step is answered from recorded results (shadow run)", metadata: ["replay.file": "\(replay.path)", "replay.calls": "\(replay.calls.count)"])
+        }
         let reactor = ExecutorReactor(
             pack: pack, tools: tools, asyncTools: try asyncTools(for: pack, pool: host.pool, logger: logger), pool: host.pool,
-            producer: config.producerName, logger: logger, http: http, faults: config.faults,
+            producer: config.producerName, logger: logger, http: http, faults: config.faults, replay: replay,
             publish: { try await publisher.publish($0) })
         if !config.faults.isEmpty { logger.warning("fault injection is on (chaos run)", metadata: ["faults": "\(config.faults)"]) }
         try await host.run(
