@@ -76,8 +76,10 @@ struct KnowledgeBaseTests {
                 #expect(answer.json["reply"]?["text"]?.stringValue == "According to Refunds, refunds take 5 to 10 business days.")
                 let requests = fixture.requests(for: .openAIChatCompletions)
                 #expect(requests.count == 2)
-                let system = requests.first?.json?["messages"]?[0]?["content"]?.stringValue ?? ""
-                #expect(system.contains("<<<UNTRUSTED source=\"Refunds\">>>"), "\(system)")
+                // Knowledge is this turn's context: in the last message, after the cached prefix.
+                let context = requests.first?.json?["messages"]?.arrayValue?.last?["content"]?.stringValue ?? ""
+                #expect(context.contains("<<<UNTRUSTED source=\"Refunds\">>>"), "\(context)")
+                #expect(requests.first?.json?["messages"]?[0]?["content"]?.stringValue?.contains("Refunds take") == false, "the system message stays the same for every turn")
                 let rejected = try #require(p.log.events(conversation: "conv-kb-model").first { $0.type == "LLMOutputRejected" }).decode(LLMOutputRejected.self)
                 #expect(rejected.errors.first?.contains("According to <title>") == true)
             }

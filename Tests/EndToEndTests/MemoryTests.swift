@@ -79,7 +79,8 @@ struct EpisodeTests {
                     #expect(reply.status == 200)
                     let requests = fixture.requests(for: .openAIChatCompletions)
                     #expect(requests.count == before + 1, "one model call (not a cache hit)")
-                    return requests.last?.json?["messages"]?[0]?["content"]?.stringValue ?? ""
+                    // This turn's context (facts, similar past turns) is the last message.
+                    return requests.last?.json?["messages"]?.arrayValue?.last?["content"]?.stringValue ?? ""
                 }
                 let first = try await system(of: "ep-1", "cus_ep", "Where is my order ABC123?")
                 #expect(!first.contains("Earlier with this customer"))

@@ -119,6 +119,10 @@ import Testing
               case .plan(let steps) = decision.action else { Issue.record("rejected"); return }
         #expect(steps.first?.args == ["order_id": "ABC123"])
         #expect(notes == ["order_id KLM456 is not in the conversation; used the customer's ABC123"])
+        // In a model's later round, a value a tool returned stands.
+        guard case .valid(let fromResult, _) = contract.check(copied, customerText: "Where is my order ABC123?", state: ConversationState(), model: "m", groundedIn: [#"{"related_order":"KLM456"}"#]),
+              case .plan(let resultSteps) = fromResult.action else { Issue.record("rejected"); return }
+        #expect(resultSteps.first?.args == ["order_id": "KLM456"])
         // A value the customer did write stands (two ids in one message).
         let second = answer(["entities": ["order_id": "ABC123"], "steps": [["tool": "get_order_status", "args": ["order_id": "DEF456"], "why": "asked"]]])
         guard case .valid(let both, _) = contract.check(second, customerText: "Is ABC123 or DEF456 the late one?", state: ConversationState(), model: "m"),

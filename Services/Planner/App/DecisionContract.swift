@@ -229,7 +229,8 @@ public struct DecisionContract: Sendable {
     /// Parses and checks a model's answer for the message `text`, given the state before it.
     /// Notes say what was repaired on the way (a canonicalised tool name), for the decision's
     /// `explain`.
-    public func check(_ output: String, customerText text: String, state: ConversationState, model: String, sources: [String] = []) -> Verdict {
+    /// `groundedIn`: other text an argument may come from (a model round's tool results).
+    public func check(_ output: String, customerText text: String, state: ConversationState, model: String, sources: [String] = [], groundedIn: [String] = []) -> Verdict {
         let value: JSONValue
         do {
             value = try JSONValue.parse(Self.stripFences(output))
@@ -283,7 +284,8 @@ public struct DecisionContract: Sendable {
                     // the customer's value (small models copy ids from the examples).
                     guard let given = args[slot.name], let said = newState.slots[slot.name], said.source == .customer else { continue }
                     let written = given.stringValue ?? given.doubleValue.map { JSONValue.number($0).serializedString() } ?? given.serializedString()
-                    if written != said.value, slot.json(written) != slot.json(said.value), !lowered.contains(written.lowercased()) {
+                    if written != said.value, slot.json(written) != slot.json(said.value), !lowered.contains(written.lowercased()),
+                       !groundedIn.contains(where: { $0.lowercased().contains(written.lowercased()) }) {
                         args[slot.name] = slot.json(said.value)
                         notes.append("\(slot.name) \(written) is not in the conversation; used the customer's \(said.value)")
                     }

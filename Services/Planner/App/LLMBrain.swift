@@ -96,14 +96,15 @@ public final class LLMBrain: Sendable {
         var messages = PromptBuilder(contract: contract).messages(text: text, state: state)
         messages.append(.assistant(JSONValue.array(plan.map { ["tool": .string($0.tool), "args": $0.args, "why": .string($0.why)] }).serializedString()))
         messages.append(.user(PromptBuilder.observation(strategy: strategy, plan: plan, results: results, roundsLeft: roundsLeft)))
-        return await run(messages, purpose: "decision", text: text, state: state, tenant: tenant, conversation: conversation, sources: [])
+        // A next round may use what the tools returned (an id from a result) as arguments.
+        return await run(messages, purpose: "decision", text: text, state: state, tenant: tenant, conversation: conversation, sources: [], groundedIn: results.map { $0.serializedString() })
     }
 
     /// Route, call, validate, repair, next model; nil decision when no model produced a valid one.
     /// `intents`: the candidates the pack's patterns found (empty: any intent), for the schema.
     func run(
         _ baseMessages: [ChatMessage], purpose: String, text: String, state: ConversationState, tenant: String, conversation: String, sources: [String],
-        intents: [String] = []
+        intents: [String] = [], groundedIn: [String] = []
     ) async -> Outcome {
         var events: [any EventPayload] = []
         var tried: [String] = []
@@ -150,7 +151,7 @@ public final class LLMBrain: Sendable {
                 // A cut-off answer is never parsed (a prefix can be valid JSON by accident).
                 let verdict: DecisionContract.Verdict = call.truncated
                     ? .invalid(["the answer was cut off at the \(candidate.outputTokens)-token limit; answer with a shorter JSON object (short strings, no repetition)"])
-                    : contract.check(output, customerText: text, state: state, model: model.id, sources: sources)
+                    : contract.check(output, customerText: text, state: state, model: model.id, sources: sources, groundedIn: groundedIn)
                 switch verdict {
                 case .valid(let decision, let notes):
                     if !call.cached, let key = call.cacheKey { cache.put(key, CachedAnswer(text: output, usage: call.usage)) }
