@@ -17,8 +17,8 @@ import Testing
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("shadow-cli-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let outPath = directory.appendingPathComponent("stdout").path, errPath = directory.appendingPathComponent("stderr").path
-        FileManager.default.createFile(atPath: outPath, contents: nil)
-        FileManager.default.createFile(atPath: errPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: ToolsCommandTests.binary)
         process.currentDirectoryURL = Platform.repoRoot
@@ -146,6 +146,9 @@ import Testing
             let foreign = p.log.allRecords.compactMap { try? EventCodec.decode($0.value) }.filter { $0.conversationID.hasPrefix("shadow-") || $0.conversationID.hasPrefix("eval-") }
             #expect(foreign.isEmpty, "\(foreign.map(\.conversationID))")
             #expect(try await Self.refunds(p) == refundsBefore)
+            // The candidate platform's database is gone with it.
+            let left = try await p.pool.query("SELECT count(*)::int AS n FROM pg_database WHERE datname LIKE 'switchboard_shadow_%'")
+            #expect(try left.first?.decode("n", as: Int.self) == 0)
 
             // A range with no customer message is a clear error, before any platform starts.
             let empty = try await Self.shadow(["--bootstrap", bootstrap, "--from", "2099-01-01", "--brain", "rules"])
