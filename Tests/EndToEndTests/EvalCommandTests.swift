@@ -31,7 +31,9 @@ import Testing
         var scenarios = 0
         for summary in summaries {
             scenarios += Int(summary["scenarios"]?.doubleValue ?? 0)
-            #expect((summary["task_success"]?.doubleValue ?? 0) >= 0.9, "\(summary["failures"] ?? [])")
+            // The rules brain is the baseline every other brain is measured against: it passes
+            // every scenario, so a regression in the pack or the rules brain fails here.
+            #expect(summary["passed"] == summary["scenarios"] && summary["task_success"] == 1, "\(summary["failures"] ?? [])")
             for zero in ["wrong_escalations", "invalid_tool_calls_executed", "policy_violations", "unanswered_turns"] {
                 #expect(summary[zero] == 0, "\(zero): \(summary[zero] ?? .null)")
             }

@@ -57,6 +57,30 @@ import Testing
 
     func types(_ outcome: LLMBrain.Outcome) -> [String] { outcome.events.map { type(of: $0).eventType } }
 
+    /// What the pack's patterns found reaches the model: as a hint in the last message, and as
+    /// the candidate intents of the schema; the system message and examples stay the same.
+    @Test func thePatternsReadingIsAHintAndNarrowsTheIntents() async throws {
+        try await withLLMFixtureServer { fixture in
+            fixture.enqueue(.ok(content: Self.good), .ok(content: Self.good), for: .openAIChatCompletions)
+            let brain = brain(try Self.catalog(fixture))
+            let rules = RulesBrain(pack: retailPack)
+            let text = "Where is my order ABC123?"
+            _ = await brain.decide(text: text, state: ConversationState(), tenant: "t", conversation: "c1",
+                                   hint: rules.decide(text: text, state: ConversationState()), candidates: rules.matchingIntents(text, state: ConversationState()))
+            _ = await brain.decide(text: "What's the weather?", state: ConversationState(), tenant: "t", conversation: "c2")
+            await brain.shutdown()
+            let requests = fixture.requests(for: .openAIChatCompletions)
+            let last = requests[0].json?["messages"]?.arrayValue?.last?["content"]?.stringValue ?? ""
+            #expect(last.contains("The pack's patterns read this message as intent order_status with order_id=ABC123"), "\(last)")
+            #expect(requests[0].json?["response_format"]?["json_schema"]?["schema"]?["properties"]?["intent"]?["enum"] == ["order_status", "unknown"])
+            #expect(requests[1].json?["response_format"]?["json_schema"]?["schema"]?["properties"]?["intent"]?["enum"]?.arrayValue?.count == retailPack.intents.count + 1)
+            #expect(requests[1].json?["messages"]?.arrayValue?.last?["content"]?.stringValue?.contains("patterns read") == false)
+            // The cacheable prefix (system message and examples) is the same for both.
+            let prefix = { (request: Int) in (requests[request].json?["messages"]?.arrayValue ?? []).dropLast() }
+            #expect(prefix(0) == prefix(1) && prefix(0).count == 1 + retailPack.examples.count * 2)
+        }
+    }
+
     @Test func aValidAnswerIsTheDecisionAndItsCallIsPricedFromTheCatalog() async throws {
         try await withLLMFixtureServer(configuration: .init(usage: (input: 1000, output: 200))) { fixture in
             fixture.enqueue(.ok(content: Self.good), for: .openAIChatCompletions)

@@ -402,6 +402,20 @@ let answerRows: [AnswerRow] = [
         }
     }
 
+    /// A lone new value after a finished request corrects that request; with no request
+    /// before, or a pending question, it does not.
+    @Test func aLoneNewValueCorrectsTheLastRequest() throws {
+        let brain = RulesBrain(pack: retailPack)
+        let first = brain.decide(text: "Where is my order ABC124?", state: ConversationState())
+        #expect(first.state.lastIntent == "order_status")
+        let corrected = brain.decide(text: "sorry, I meant ABC123", state: first.state)
+        guard case .plan(let steps) = corrected.action else { Issue.record("\(corrected.action)"); return }
+        #expect(corrected.intent == "order_status" && steps.first?.args == ["order_id": "ABC123"])
+        #expect(brain.decide(text: "sorry, I meant ABC123", state: ConversationState()).intent == RulesBrain.unknownIntent)
+        let asked = brain.decide(text: "I want a refund", state: ConversationState())
+        #expect(brain.decide(text: "never mind, ABC123", state: asked.state).intent == "refund", "a pending question takes the value first")
+    }
+
     @Test func aConversationTopsUpAfterTwoQuestions() throws {
         let brain = RulesBrain(pack: telecomPack)
         let first = brain.decide(text: "I'd like to top up", state: ConversationState())
