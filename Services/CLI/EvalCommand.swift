@@ -58,14 +58,29 @@ struct EvalCommand: AsyncParsableCommand {
             let packPath = suite.pack.hasPrefix("/") ? suite.pack : ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent(suite.pack)
             let pack: DomainPack
             do { pack = try DomainPack.load(path: packPath) } catch { throw ValidationError("suite \(suite.name): \(error)") }
-            let scenarios = suite.scenarios.filter { only.isEmpty || only.contains($0.id) || !Set(only).isDisjoint(with: $0.tags) }
+            for scenario in suite.scenarios {
+                for fault in scenario.faults.expectedFailures where pack.tools[fault.tool]?.binding != "native" {
+                    throw ValidationError("suite \(suite.name): scenario \(scenario.id): faults name '\(fault.tool)', not a native tool of the pack (only those can be made to fail)")
+                }
+            }
+            var scenarios = suite.scenarios.filter { only.isEmpty || only.contains($0.id) || !Set(only).isDisjoint(with: $0.tags) }
+            if gateway != nil {
+                // A running platform cannot be told to fail a tool in one conversation.
+                let scripted = scenarios.filter { !$0.faults.isEmpty }
+                if !scripted.isEmpty {
+                    print("skipped (scripted faults need a platform this command starts): \(scripted.map(\.id).joined(separator: ", "))")
+                    scenarios.removeAll { !$0.faults.isEmpty }
+                }
+            }
             guard !scenarios.isEmpty else { throw ValidationError("suite \(suite.name): no scenario matches --only \(only.joined(separator: ","))") }
+            let runID = String(UUID().uuidString.prefix(8)).lowercased()
             let grader = ScenarioGrader(tools: pack.tools.mapValues { contract in
                 ToolFacts(riskTier: contract.riskTier, argumentsValid: { contract.inputSchema.validate($0, maxErrors: 1).isValid })
             })
-            let results = try await withPlatform(packPath: packPath, suite: suite.name, faults: faultSet, logger: logger) { platform in
+            let scriptedFaults = EvalRunner.scriptedFaults(scenarios, runID: runID)
+            let results = try await withPlatform(packPath: packPath, suite: suite.name, faults: faultSet, scriptedFaults: scriptedFaults, logger: logger) { platform in
                 try await EvalRunner(platform: platform, turnTimeout: turnTimeout, concurrency: concurrency, logger: logger)
-                    .run(scenarios, grader: grader, runID: String(UUID().uuidString.prefix(8)).lowercased())
+                    .run(scenarios, grader: grader, runID: runID)
             }
             let summary = EvalSummary(suite: suite.name, brain: brainLabel, results: results, thresholds: suite.thresholds, faults: faultSet.label)
             print(summary.table())
@@ -95,7 +110,7 @@ struct EvalCommand: AsyncParsableCommand {
     func brainEnvironment() throws -> [String: String] { try ScratchPlatform.brainEnvironment(brain: brain, model: model) }
 
     /// Runs `body` against `--gateway`, or against a platform started for this suite.
-    func withPlatform<T>(packPath: String, suite: String, faults: FaultPlan, logger: Logger, _ body: (EvalRunner.Platform) async throws -> T) async throws -> T {
+    func withPlatform<T>(packPath: String, suite: String, faults: FaultPlan, scriptedFaults: [String], logger: Logger, _ body: (EvalRunner.Platform) async throws -> T) async throws -> T {
         if let gateway {
             guard faults.isEmpty else { throw ValidationError("--faults needs a platform this command starts (no --gateway)") }
             return try await body(.init(gateway: gateway, hilqueue: hilqueue, broker: nil, faults: faults))
@@ -103,6 +118,9 @@ struct EvalCommand: AsyncParsableCommand {
         let runDirectory = ScratchPlatform.absolute(self.runDirectory + "/" + suite)
         var settings = try brainEnvironment()
         settings.merge(try faults.environment(brainIsModel: brain != "rules", runDirectory: runDirectory)) { _, fault in fault }
+        if !scriptedFaults.isEmpty {
+            settings["SWITCHBOARD_FAULTS"] = ([settings["SWITCHBOARD_FAULTS"]].compactMap { $0 } + scriptedFaults).joined(separator: ",")
+        }
         return try await ScratchPlatform.with(
             adminURL: try CLIEnvironment.databaseURL(databaseURL),
             database: "switchboard_eval_\(suite.lowercased().filter { $0.isLetter || $0.isNumber })_\(UUID().uuidString.prefix(8).lowercased())",

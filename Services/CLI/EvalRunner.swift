@@ -32,6 +32,17 @@ struct EvalRunner: Sendable {
         self.http = HTTPClient(maxConcurrentRequests: concurrency * 2 + 2, userAgent: "switchboard-eval", logger: logger)
     }
 
+    /// The conversation a scenario runs as: the services' scripted faults are keyed by it.
+    static func conversationID(_ scenario: EvalSuite.Scenario, runID: String) -> String { "eval-\(runID)-\(scenario.id)" }
+
+    /// `SWITCHBOARD_FAULTS` items for the scenarios' own faults (FaultInjection).
+    static func scriptedFaults(_ scenarios: [EvalSuite.Scenario], runID: String) -> [String] {
+        scenarios.flatMap { scenario in
+            scenario.faults.toolError.map { "tool_error@\(conversationID(scenario, runID: runID))=\($0)" }
+                + scenario.faults.toolTimeout.map { "tool_timeout@\(conversationID(scenario, runID: runID))=\($0)" }
+        }
+    }
+
     func run(_ scenarios: [EvalSuite.Scenario], grader: ScenarioGrader, runID: String) async throws -> [ScenarioResult] {
         defer { Task { [http] in await http.shutdown() } }
         // The broker fault: the broker process stopped (SIGSTOP) for 5 s, 2 s into the run, while
@@ -54,7 +65,7 @@ struct EvalRunner: Sendable {
             func launch() {
                 let index = next
                 next += 1
-                group.addTask { (index, try await self.converse(scenarios[index], conversationID: "eval-\(runID)-\(scenarios[index].id)", grader: grader)) }
+                group.addTask { (index, try await self.converse(scenarios[index], conversationID: Self.conversationID(scenarios[index], runID: runID), grader: grader)) }
             }
             while next < min(concurrency, scenarios.count) { launch() }
             while let (index, result) = try await group.next() {

@@ -58,9 +58,37 @@ public struct EvalSuite: Sendable, Equatable {
         /// What the scripted human does with an approval request (nil: nobody decides, the
         /// conversation ends waiting, as it would until the approval times out).
         public var approval: ApprovalDecision?
+        /// Tools that fail in this conversation, by fault: the run's platform makes every call
+        /// of each fail (`unavailable`) or stall past its timeout (`timeout`).
+        public var faults: ScenarioFaults
         public var expect: Expectation
 
         public var maxTurns: Int { messages.count + answers.count }
+    }
+
+    /// `faults: {tool_error: [get_order], tool_timeout: [get_invoice]}`.
+    public struct ScenarioFaults: Sendable, Equatable, Decodable {
+        public var toolError: [String] = []
+        public var toolTimeout: [String] = []
+
+        public init(toolError: [String] = [], toolTimeout: [String] = []) {
+            self.toolError = toolError
+            self.toolTimeout = toolTimeout
+        }
+
+        public var isEmpty: Bool { toolError.isEmpty && toolTimeout.isEmpty }
+        /// Every faulted tool with the error code its calls end in.
+        public var expectedFailures: [(tool: String, code: String)] {
+            toolError.map { ($0, "unavailable") } + toolTimeout.map { ($0, "timeout") }
+        }
+
+        enum CodingKeys: String, CodingKey { case toolError = "tool_error", toolTimeout = "tool_timeout" }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            toolError = try c.decodeIfPresent([String].self, forKey: .toolError) ?? []
+            toolTimeout = try c.decodeIfPresent([String].self, forKey: .toolTimeout) ?? []
+        }
     }
 
     public struct ScriptedAnswer: Sendable, Equatable, Decodable {
@@ -150,7 +178,7 @@ extension EvalSuite {
             }
             scenarios.append(Scenario(
                 id: raw.id, description: raw.description, tags: raw.tags ?? [], customer: customer, messages: raw.messages,
-                answers: raw.answers ?? [], approval: raw.approval, expect: raw.expect.expectation))
+                answers: raw.answers ?? [], approval: raw.approval, faults: raw.faults ?? ScenarioFaults(), expect: raw.expect.expectation))
         }
         guard !scenarios.isEmpty else { throw EvalSuiteError(path: "$.scenarios", message: "a suite needs at least one scenario") }
         return EvalSuite(name: file.suite, pack: file.pack, thresholds: file.thresholds ?? Thresholds(), scenarios: scenarios)
@@ -175,8 +203,9 @@ extension EvalSuite {
         try check(root["defaults"], "$.defaults", ["customer"])
         for (index, scenario) in (root["scenarios"] as? [Any] ?? []).enumerated() {
             let path = "$.scenarios[\(index)]"
-            try check(scenario, path, ["id", "description", "tags", "customer", "messages", "answers", "approval", "expect"])
+            try check(scenario, path, ["id", "description", "tags", "customer", "messages", "answers", "approval", "faults", "expect"])
             let mapping = scenario as? [AnyHashable: Any]
+            try check(mapping?["faults"], path + ".faults", ["tool_error", "tool_timeout"])
             for (answerIndex, answer) in (mapping?["answers"] as? [Any] ?? []).enumerated() {
                 try check(answer, path + ".answers[\(answerIndex)]", ["when", "say"])
             }
@@ -207,6 +236,7 @@ extension EvalSuite {
             var messages: [String]
             var answers: [ScriptedAnswer]?
             var approval: ApprovalDecision?
+            var faults: ScenarioFaults?
             var expect: RawExpectation
         }
 

@@ -8,12 +8,24 @@ public import Foundation
 /// (percent of model calls that fail at once, or after the model's timeout, without reaching
 /// the provider). Whether a call is hit depends only on its key (a step id), so a redelivered
 /// step meets the same fault.
+///
+/// A scenario's own faults (`faults:` in an eval suite) are scripted per conversation:
+/// `tool_error@<conversation id>=<tool>` makes every call of that tool in that conversation
+/// fail as unavailable, `tool_timeout@<conversation id>=<tool>` makes it stall until the tool's
+/// timeout fires.
 public struct FaultInjection: Sendable, Equatable {
     public var toolErrorPercent = 0
     public var toolLatencyPercent = 0
     public var toolLatencyMs = 0
     public var llmErrorPercent = 0
     public var llmTimeoutPercent = 0
+    /// Conversation id → tool → the fault every call of it meets there.
+    public var scripted: [String: [String: ScriptedToolFault]] = [:]
+
+    public enum ScriptedToolFault: String, Sendable, Equatable {
+        case error = "tool_error"
+        case timeout = "tool_timeout"
+    }
 
     public init() {}
 
@@ -27,6 +39,14 @@ public struct FaultInjection: Sendable, Equatable {
             func percent(_ raw: String) throws(ConfigError) -> Int {
                 guard let value = Int(raw), (0...100).contains(value) else { throw ConfigError("SWITCHBOARD_FAULTS: \(parts[0]) must be a percent 0...100, got '\(raw)'") }
                 return value
+            }
+            if let at = parts[0].firstIndex(of: "@") {
+                let conversation = String(parts[0][parts[0].index(after: at)...])
+                guard let fault = ScriptedToolFault(rawValue: String(parts[0][..<at])), !conversation.isEmpty, !parts[1].isEmpty else {
+                    throw ConfigError("SWITCHBOARD_FAULTS: '\(item)' is not tool_error@<conversation>=<tool> or tool_timeout@<conversation>=<tool>")
+                }
+                faults.scripted[conversation, default: [:]][parts[1]] = fault
+                continue
             }
             switch parts[0] {
             case "tool_error": faults.toolErrorPercent = try percent(parts[1])
@@ -43,6 +63,11 @@ public struct FaultInjection: Sendable, Equatable {
             }
         }
         return faults
+    }
+
+    /// The fault a scenario scripted for `tool` in `conversation`, if any.
+    public func scripted(conversation: String, tool: String) -> ScriptedToolFault? {
+        scripted[conversation]?[tool]
     }
 
     /// Whether the call with `key` is among the `percent` hit by the fault named `salt`.

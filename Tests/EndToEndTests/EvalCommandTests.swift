@@ -103,5 +103,18 @@ import Testing
         #expect(brain.status != 0 && brain.stderr.contains("--brain must be rules, env"), "\(brain.stderr)")
         let faults = try eval(["--suite", "deploy/packs/retail.eval.yaml", "--faults", "meteor"])
         #expect(faults.status != 0 && faults.stderr.contains("unknown fault 'meteor'"), "\(faults.stderr)")
+        let suitePath = temporary("faulty.eval.yaml")
+        try """
+            suite: faulty
+            pack: \(Platform.repoRoot.appendingPathComponent("deploy/packs/retail.yaml").path)
+            scenarios:
+              - id: a
+                customer: cus_1001
+                messages: ["Where is my order ABC123?"]
+                faults: { tool_error: [get_ordr] }
+                expect: {}
+            """.write(toFile: suitePath, atomically: true, encoding: .utf8)
+        let scripted = try eval(["--suite", suitePath])
+        #expect(scripted.status != 0 && scripted.stderr.contains("scenario a: faults name 'get_ordr', not a native tool of the pack"), "\(scripted.stderr)")
     }
 }

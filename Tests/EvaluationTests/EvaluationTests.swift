@@ -15,7 +15,7 @@ let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().delet
         // Every category the issue names is covered in each pack's suite.
         for suite in [retail, telecom] {
             let tags = Set(suite.scenarios.flatMap(\.tags))
-            for tag in ["happy_path", "missing_slot", "unknown_id", "policy", "approval", "out_of_scope", "injection", "abusive", "multi_turn", "correction"] {
+            for tag in ["happy_path", "missing_slot", "unknown_id", "policy", "approval", "out_of_scope", "injection", "abusive", "multi_turn", "correction", "tool_failure", "tool_timeout"] {
                 #expect(tags.contains(tag), "\(suite.name) has no \(tag) scenario")
             }
         }
@@ -45,8 +45,11 @@ let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().delet
                   tools: [{ tool: t, args: { amount: "15" } }]
               - id: three
                 messages: ["x"]
+                faults: { tool_error: [get_order], tool_timeout: [get_invoice, cancel_order] }
                 expect: { handover: any }
             """)
+        #expect(suite.scenarios[0].faults.isEmpty)
+        #expect(suite.scenarios[2].faults == EvalSuite.ScenarioFaults(toolError: ["get_order"], toolTimeout: ["get_invoice", "cancel_order"]))
         #expect(suite.thresholds.taskSuccess == 0.9)
         #expect(suite.scenarios[0].customer == "c1" && suite.scenarios[0].expect.handover == false)
         #expect(suite.scenarios[1].customer == "c2" && suite.scenarios[1].expect.handover == true)
@@ -65,6 +68,7 @@ let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().delet
         ("suite: s\npack: p\nthresholds: { task_success: 90 }\nscenarios: []\n", "$.thresholds.task_success", "between 0 and 1"),
         ("suite: s\nscenarios: []\n", "$", "missing 'pack'"),
         ("suite: s\npack: p\nscenarios:\n  - id: a\n    customer: c\n    messages: [hi]\n    expect: { handover: maybe }\n", "$.scenarios[0].expect.handover", "true, false, any"),
+        ("suite: s\npack: p\nscenarios:\n  - id: a\n    customer: c\n    messages: [hi]\n    faults: { tool_latency: [x] }\n    expect: {}\n", "$.scenarios[0].faults", "unknown key 'tool_latency'"),
     ])
     func mistakesNameTheirPlace(yaml: String, path: String, message: String) {
         do {
@@ -152,6 +156,21 @@ struct Conversation {
         }
         #expect(result.wrongEscalation)
         #expect(result.unansweredTurns == 1)
+    }
+
+    @Test func aScriptedFaultMustHaveHappened() throws {
+        let faulted = try EvalSuite.parse(yaml: "suite: s\npack: p\nscenarios:\n  - id: a\n    customer: c\n    messages: [hi]\n    faults: { tool_timeout: [get_order] }\n    expect: { handover: { reason: tool_failed } }\n").scenarios[0]
+        var c = try Conversation("where is ABC123")
+        try c.decide("order_status")
+        let step = try c.run("get_order", ["order_id": "ABC123"])
+        try c.add(HandoverRequested(reason: .toolFailed, summary: "s", skills: ["general"]))
+        let missed = grader.grade(faulted, conversationID: "conv", turns: turn(.handedOver), events: c.events)
+        #expect(missed.failures == ["the scripted fault did not happen: no call of get_order failed with timeout"])
+
+        var hit = c
+        hit.events.insert(try c.first.reaction(ToolFailed(planID: UUID(), stepID: step, tool: "get_order", error: ToolError(code: "timeout", message: "m", retriable: true), durationMs: 2000), producer: "executor", label: "failed"), at: hit.events.count - 1)
+        let result = grader.grade(faulted, conversationID: "conv", turns: turn(.handedOver), events: hit.events)
+        #expect(result.passed, "\(result.failures)")
     }
 
     @Test func invalidToolCallsAttemptedAndExecuted() throws {

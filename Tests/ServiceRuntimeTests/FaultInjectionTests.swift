@@ -13,6 +13,19 @@ import Testing
         }
     }
 
+    @Test func scriptedFaultsHitOneToolInOneConversation() throws {
+        let faults = try FaultInjection.parse("tool_error@eval-1-a=get_order,tool_timeout@eval-1-a=get_invoice,tool_error@eval-1-b=get_invoice")
+        #expect(!faults.isEmpty && faults.toolErrorPercent == 0)
+        #expect(faults.scripted(conversation: "eval-1-a", tool: "get_order") == .error)
+        #expect(faults.scripted(conversation: "eval-1-a", tool: "get_invoice") == .timeout)
+        #expect(faults.scripted(conversation: "eval-1-b", tool: "get_invoice") == .error)
+        #expect(faults.scripted(conversation: "eval-1-b", tool: "get_order") == nil, "another tool in the conversation is untouched")
+        #expect(faults.scripted(conversation: "eval-1-c", tool: "get_order") == nil, "another conversation is untouched")
+        for bad in ["tool_latency@c=get_order", "tool_error@=get_order", "tool_error@c=", "meteor@c=x"] {
+            #expect(throws: ConfigError.self, "\(bad)") { try FaultInjection.parse(bad) }
+        }
+    }
+
     @Test func aKeyIsHitTheSameWayEveryTimeAndRatesAreRoughlyKept() {
         let keys = (0..<2000).map { _ in UUID() }
         let hit = keys.filter { FaultInjection.hits(20, key: $0, salt: "tool_error") }

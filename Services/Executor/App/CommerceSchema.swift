@@ -115,7 +115,8 @@ extension CommerceSchema {
                 ('default', 'STU901', 'cus_1005', 'delivered', '2026-11-12', 30000, 'USD'),
                 ('default', 'VWX234', 'cus_1005', 'delivered', '2026-11-14', 9900, 'USD'),
                 ('default', 'YZA567', 'cus_1005', 'processing', '2026-11-30', 2000, 'USD'),
-                ('default', 'BCD890', 'cus_1004', 'delivered', '2026-11-08', 7500, 'USD')
+                ('default', 'BCD890', 'cus_1004', 'delivered', '2026-11-08', 7500, 'USD'),
+                ('default', 'EFG234', 'cus_1005', 'processing', '2026-12-01', 3500, 'USD')
                 ON CONFLICT DO NOTHING;
             INSERT INTO shipments VALUES
                 ('default', 'ABC123', 'UPS', '1Z999AA10123456784', '2026-11-19', '2026-11-25', NULL),

@@ -127,7 +127,7 @@ public struct ExecutorReactor: Sendable {
                 let timeoutMs = min(contract.timeoutMs, remainingMs ?? Int.max)
                 try connection.execute(simple: "SAVEPOINT tool_call; SET LOCAL statement_timeout = \(max(1, timeoutMs))")
                 do {
-                    try Self.injectFaults(faults, step: step, connection: connection)
+                    try Self.injectFaults(faults, step: step, conversationID: event.conversationID, connection: connection)
                     outcome = .success(try tool.run(args: step.args, tenantID: event.tenantID, in: connection))
                     try connection.execute(simple: "RELEASE SAVEPOINT tool_call; SET LOCAL statement_timeout = 0")
                 } catch let failure as ToolFailure {
@@ -168,8 +168,17 @@ extension ExecutorReactor {
     /// A chaos run's faults, inside the tool's savepoint: an error as if the system of record
     /// were down, or a stall in the system of record itself, so the tool's own statement
     /// timeout is what fires.
-    static func injectFaults(_ faults: FaultInjection, step: StepApproved, connection: PostgresConnection) throws {
+    static func injectFaults(_ faults: FaultInjection, step: StepApproved, conversationID: String, connection: PostgresConnection) throws {
         guard !faults.isEmpty else { return }
+        switch faults.scripted(conversation: conversationID, tool: step.tool) {
+        case .error?:
+            throw ToolFailure(code: "unavailable", message: "injected fault: the system of record is not answering", retriable: true)
+        case .timeout?:
+            // Longer than any tool's timeout: the statement timeout set for the call ends it.
+            try connection.execute(simple: "SELECT pg_sleep(600)")
+        case nil:
+            break
+        }
         if FaultInjection.hits(faults.toolErrorPercent, key: step.stepID, salt: "tool_error") {
             throw ToolFailure(code: "unavailable", message: "injected fault: the system of record is not answering", retriable: true)
         }
