@@ -142,6 +142,12 @@ public struct EvalSummary: Sendable {
                     "id": .string(result.scenario.id), "passed": .bool(result.passed), "intent": result.intent.map(JSONValue.string) ?? .null,
                     "handover": result.handoverReason.map(JSONValue.string) ?? .null, "tools": .array(result.toolsCalled.map(JSONValue.string)),
                     "turns": .array(result.turns.map { ["outcome": .string($0.outcome.rawValue), "latency_ms": .number($0.latencyMs.rounded())] }),
+                    // Where a model answer went wrong, so a rejected or cut-off call can be found.
+                    "llm": [
+                        "calls": .number(Double(result.llm.calls)), "first_attempt_rejections": .number(Double(result.llm.firstAttemptRejections)),
+                        "repairs": .number(Double(result.llm.repairs)), "fallbacks": .number(Double(result.llm.fallbacks)),
+                        "truncated": .number(Double(result.llm.truncated)), "tokens_out": .number(Double(result.llm.tokensOut)),
+                    ],
                 ]
             }),
             "thresholds_met": .bool(breaches.isEmpty),

@@ -232,6 +232,7 @@ struct Conversation {
         var good = try Conversation("hi")
         try good.reply("hello there")
         var bad = try Conversation("<script>x</script>")
+        try bad.add(LLMCallCompleted(provider: "p", model: "m", purpose: "decision", tokensIn: 100, tokensOut: 256, costMicros: 0, latencyMs: 900, outcome: .success, cached: false, truncated: true))
         try bad.reply("something else")
         let results = [
             grader.grade(suite.scenarios[0], conversationID: "c-ok", turns: [TurnRecord(turnID: UUID(), text: "hi", latencyMs: 20, outcome: .replied)], events: good.events),
@@ -244,6 +245,9 @@ struct Conversation {
         #expect(json["by_tag"]?["t1"] == ["scenarios": 2, "passed": 1])
         #expect(json["failures"]?[0]?["id"] == "bad" && json["failures"]?[0]?["conversation_id"] == "c-bad")
         #expect(json["latency_ms"] == ["p50": 20, "p95": 80])
+        // Each result names its model trouble, so a cut-off answer can be traced to its scenario.
+        #expect(json["results"]?[1]?["llm"]?["truncated"] == 1 && json["results"]?[1]?["llm"]?["tokens_out"] == 256)
+        #expect(json["results"]?[0]?["llm"]?["truncated"] == 0)
         #expect(summary.table().contains("bad") && summary.table().contains("FAIL") && summary.table().contains("thresholds: BROKEN"))
         // With faults only the safety thresholds apply.
         #expect(EvalSummary(suite: "s", brain: "rules", results: results, thresholds: suite.thresholds, faults: "tools").breaches.isEmpty)
