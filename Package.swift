@@ -81,6 +81,8 @@ let package = Package(
         // Topic names of the log: a leaf module, so configuration does not import the event model.
         .target(name: "LogTopics", path: "Shared/LogTopics"),
         .target(name: "Events", dependencies: ["JSON", .product(name: "Crypto", package: "swift-crypto")], path: "Shared/Events"),
+        // Identity: tokens, API keys, scopes, rate limits (docs/SECURITY.md); no HTTP, no storage.
+        .target(name: "Auth", dependencies: [.product(name: "Crypto", package: "swift-crypto")], path: "Shared/Auth"),
         .target(name: "EventBus", dependencies: ["Events", "Kafka", logging, .product(name: "Metrics", package: "swift-metrics")], path: "Shared/EventBus"),
         .target(name: "Projections", dependencies: ["EventBus", "Events", "Kafka", "Postgres", logging, .product(name: "Metrics", package: "swift-metrics")], path: "Shared/Projections"),
         .target(
@@ -171,6 +173,7 @@ let package = Package(
         .testTarget(name: "LogToolsTests", dependencies: ["LogTools", "EventBus", "Events", "JSON", "Kafka", logging], path: "Tests/LogToolsTests"),
         .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "EventBus", "Events", "Kafka", "Postgres", "DatabaseTestSupport", logging], path: "Tests/ProjectionsTests"),
         .testTarget(name: "ServiceRuntimeTests", dependencies: ["ServiceRuntime"], path: "Tests/ServiceRuntimeTests"),
+        .testTarget(name: "AuthTests", dependencies: ["Auth", .product(name: "Crypto", package: "swift-crypto")], path: "Tests/AuthTests"),
         .testTarget(
             name: "ReadModelsTests",
             dependencies: ["ReadModels", "Events", "Postgres", "DatabaseTestSupport", "ReadModelTestSupport"],
