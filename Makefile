@@ -12,7 +12,7 @@ test: deps
 
 # The tests that need no broker, no Postgres and no service processes (seconds, no set-up).
 # Everything else is an integration test and runs in `make test`.
-UNIT_TARGETS := JSONTests|AuthTests|EvaluationTests|SwitchboardCLITests|JSONSchemaTests|EventsTests|DomainPackTests|PlannerTests|LLMTests|ModelRouterTests|VerifierTests|ServiceRuntimeTests|ToolRuntimeTests|RuleExpressionsTests|MCPBindingTests
+UNIT_TARGETS := JSONTests|AuthTests|PrivacyTests|EvaluationTests|SwitchboardCLITests|JSONSchemaTests|EventsTests|DomainPackTests|PlannerTests|LLMTests|ModelRouterTests|VerifierTests|ServiceRuntimeTests|ToolRuntimeTests|RuleExpressionsTests|MCPBindingTests
 UNIT_SUITES := GatewayValidationRouteTests|ConversationStreamsTests|MessageValidationTests|ReplyWaitersTests|ChunkerTests|FenceTests|RerankerTests|LoaderTests|KnowledgeLogTests
 test-unit: deps
 	swift build --build-tests $(SWIFT_FLAGS)

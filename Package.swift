@@ -83,6 +83,8 @@ let package = Package(
         .target(name: "Events", dependencies: ["JSON", .product(name: "Crypto", package: "swift-crypto")], path: "Shared/Events"),
         // Identity: tokens, API keys, scopes, rate limits (docs/SECURITY.md); no HTTP, no storage.
         .target(name: "Auth", dependencies: [.product(name: "Crypto", package: "swift-crypto")], path: "Shared/Auth"),
+        // Personal data: detection and redaction, sealing under per-customer keys (docs/SECURITY.md).
+        .target(name: "Privacy", dependencies: [.product(name: "Crypto", package: "swift-crypto")], path: "Shared/Privacy"),
         .target(name: "EventBus", dependencies: ["Events", "Kafka", logging, .product(name: "Metrics", package: "swift-metrics")], path: "Shared/EventBus"),
         .target(name: "Projections", dependencies: ["EventBus", "Events", "Kafka", "Postgres", logging, .product(name: "Metrics", package: "swift-metrics")], path: "Shared/Projections"),
         .target(
@@ -174,6 +176,7 @@ let package = Package(
         .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "EventBus", "Events", "Kafka", "Postgres", "DatabaseTestSupport", logging], path: "Tests/ProjectionsTests"),
         .testTarget(name: "ServiceRuntimeTests", dependencies: ["ServiceRuntime"], path: "Tests/ServiceRuntimeTests"),
         .testTarget(name: "AuthTests", dependencies: ["Auth", .product(name: "Crypto", package: "swift-crypto")], path: "Tests/AuthTests"),
+        .testTarget(name: "PrivacyTests", dependencies: ["Privacy"], path: "Tests/PrivacyTests"),
         .testTarget(
             name: "ReadModelsTests",
             dependencies: ["ReadModels", "Events", "Postgres", "DatabaseTestSupport", "ReadModelTestSupport"],
