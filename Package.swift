@@ -83,6 +83,8 @@ let package = Package(
         .target(name: "Events", dependencies: ["JSON", .product(name: "Crypto", package: "swift-crypto")], path: "Shared/Events"),
         // Identity: tokens, API keys, scopes, rate limits (docs/SECURITY.md); no HTTP, no storage.
         .target(name: "Auth", dependencies: [.product(name: "Crypto", package: "swift-crypto")], path: "Shared/Auth"),
+        // Who may call the services' HTTP APIs: the gatekeeper, scoped routes, API key storage.
+        .target(name: "AccessControl", dependencies: ["Auth", "ServiceRuntime", "Postgres", hummingbird, logging], path: "Shared/AccessControl"),
         // Personal data: detection and redaction, sealing under per-customer keys (docs/SECURITY.md).
         .target(name: "Privacy", dependencies: [.product(name: "Crypto", package: "swift-crypto")], path: "Shared/Privacy"),
         .target(name: "EventBus", dependencies: ["Events", "Kafka", logging, .product(name: "Metrics", package: "swift-metrics")], path: "Shared/EventBus"),
@@ -111,7 +113,7 @@ let package = Package(
             dependencies: ["ServiceRuntime", "EventBus", "Events", "Projections", "Kafka", "Postgres", hummingbird, lifecycle, logging],
             path: "Shared/ServiceHost"
         ),
-        .target(name: "DevStack", dependencies: ["HTTPClient", logging], path: "Shared/DevStack"),
+        .target(name: "DevStack", dependencies: ["Auth", "HTTPClient", logging], path: "Shared/DevStack"),
         .target(name: "ReadModels", dependencies: ["Projections", "EventBus", "Events", "Postgres", "JSON", "Knowledge"], path: "Shared/ReadModels"),
         .target(name: "ProjectionRebuild", dependencies: ["LogTopics", "Projections", "ReadModels", "LogTools", "EventBus", "Events", "Kafka", "Postgres", logging], path: "Shared/ProjectionRebuild"),
         .target(name: "LogTools", dependencies: ["EventBus", "Events", "Kafka", logging], path: "Shared/LogTools"),
@@ -127,15 +129,15 @@ let package = Package(
             path: "Shared/LLMFixture"
         ),
     ]
-    + service("Gateway", folder: "Gateway", extra: ["ReadModels", hummingbird, lifecycle, .product(name: "NIOCore", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types")])
+    + service("Gateway", folder: "Gateway", extra: ["ReadModels", "AccessControl", "Auth", hummingbird, lifecycle, .product(name: "NIOCore", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types")])
     + service("Planner", folder: "Planner", extra: ["ReadModels", "LLM", "ModelRouter", "Knowledge", "HTTPClient", "JSONSchema", "ToolRuntime", .product(name: "Metrics", package: "swift-metrics")])
     + service("Executor", folder: "Executor", extra: ["ReadModels", "ToolRuntime", "ToolBindings", "HTTPClient", "MCPBinding", "Knowledge"])
     + service("Verifier", folder: "Verifier", extra: ["JSONSchema", "ReadModels", "RuleExpressions"])
-    + service("HILQueue", folder: "HILQueue", extra: ["ReadModels", hummingbird, lifecycle, .product(name: "Metrics", package: "swift-metrics"), .product(name: "Yams", package: "Yams")])
+    + service("HILQueue", folder: "HILQueue", extra: ["ReadModels", "AccessControl", "Auth", hummingbird, lifecycle, .product(name: "Metrics", package: "swift-metrics"), .product(name: "Yams", package: "Yams")])
     + [
         .executableTarget(
             name: "SwitchboardCLI",
-            dependencies: ["DevStack", "DomainPack", "Evaluation", "EventBus", "Events", "HTTPClient", "JSON", "Kafka", "Knowledge", "LogTools", "LogTopics", "Postgres", "ProjectionRebuild", "ReadModels", "ServiceRuntime", "ToolBindings", "ToolRuntime", argumentParser, logging, .product(name: "UnixSignals", package: "swift-service-lifecycle")],
+            dependencies: ["Auth", "DevStack", "DomainPack", "Evaluation", "EventBus", "Events", "HTTPClient", "JSON", "Kafka", "Knowledge", "LogTools", "LogTopics", "Postgres", "ProjectionRebuild", "ReadModels", "ServiceRuntime", "ToolBindings", "ToolRuntime", argumentParser, logging, .product(name: "UnixSignals", package: "swift-service-lifecycle")],
             path: "Services/CLI"
         ),
 
@@ -175,6 +177,11 @@ let package = Package(
         .testTarget(name: "LogToolsTests", dependencies: ["LogTools", "EventBus", "Events", "JSON", "Kafka", logging], path: "Tests/LogToolsTests"),
         .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "EventBus", "Events", "Kafka", "Postgres", "DatabaseTestSupport", logging], path: "Tests/ProjectionsTests"),
         .testTarget(name: "ServiceRuntimeTests", dependencies: ["ServiceRuntime"], path: "Tests/ServiceRuntimeTests"),
+        .target(
+            name: "AccessTestSupport",
+            dependencies: ["AccessControl", "Auth", hummingbirdTesting, .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "NIOCore", package: "swift-nio")],
+            path: "Tests/Support/AccessTestSupport"
+        ),
         .testTarget(name: "AuthTests", dependencies: ["Auth", .product(name: "Crypto", package: "swift-crypto")], path: "Tests/AuthTests"),
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy"], path: "Tests/PrivacyTests"),
         .testTarget(
@@ -185,7 +192,7 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "GatewayApp", "ReadModels", "Events", "JSON", "Postgres", "ServiceRuntime", "DatabaseTestSupport", "ReadModelTestSupport",
+                "GatewayApp", "ReadModels", "Events", "JSON", "Postgres", "ServiceRuntime", "DatabaseTestSupport", "ReadModelTestSupport", "AccessTestSupport", "AccessControl", "Auth",
                 hummingbird, hummingbirdTesting, logging, .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Tests/GatewayTests"
@@ -193,14 +200,14 @@ let package = Package(
         .testTarget(
             name: "HILQueueTests",
             dependencies: [
-                "HILQueueApp", "ReadModels", "Events", "JSON", "Postgres", "ServiceRuntime", "DatabaseTestSupport", "ReadModelTestSupport",
+                "HILQueueApp", "ReadModels", "Events", "JSON", "Postgres", "ServiceRuntime", "DatabaseTestSupport", "ReadModelTestSupport", "AccessTestSupport", "AccessControl", "Auth",
                 hummingbird, hummingbirdTesting, logging, .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Tests/HILQueueTests"
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["DevStack", "EventBus", "Events", "HTTPClient", "JSON", "JSONSchema", "Kafka", "LogTopics", "Postgres", "LLMFixture", "UpstreamFixture", "DatabaseTestSupport", logging],
+            dependencies: ["Auth", "DevStack", "EventBus", "Events", "HTTPClient", "JSON", "JSONSchema", "Kafka", "LogTopics", "Postgres", "LLMFixture", "UpstreamFixture", "DatabaseTestSupport", logging],
             path: "Tests/EndToEndTests"
         ),
     ]

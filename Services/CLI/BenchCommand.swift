@@ -19,6 +19,8 @@ struct BenchTurns: AsyncParsableCommand {
 
     @Option(help: "Gateway base URL (env GATEWAY_URL).")
     var gateway: String?
+    @Option(help: "Bearer token (env SWITCHBOARD_TOKEN; `make up` writes one to .run/env).")
+    var token: String?
     @Option(help: "Turns to run.")
     var count: Int = 500
     @Option(help: "Turns in flight at once (one conversation each).")
@@ -38,6 +40,7 @@ struct BenchTurns: AsyncParsableCommand {
 
     func run() async throws {
         let gateway = try CLIEnvironment.gatewayURL(gateway)
+        let token = try CLIEnvironment.token(token)
         guard count > 0, (1...256).contains(concurrency), warmup >= 0 else { throw ValidationError("count > 0, concurrency 1...256, warmup >= 0") }
         guard idleSeconds >= 0, history >= 0, (1...256).contains(historyConcurrency) else { throw ValidationError("idle-seconds >= 0, history >= 0, history-concurrency 1...256") }
         let bootstrap = CLIEnvironment.optionalBootstrap(bootstrap)
@@ -58,7 +61,7 @@ struct BenchTurns: AsyncParsableCommand {
             let body = #"{"customer_id":"cus_bench","text":"Where is my order \#(orders[index % orders.count])?"}"#
             let request = HTTPRequest(
                 method: "POST", url: "\(gateway)/v1/conversations/bench-\(run)-\(prefix)\(index)/messages?wait=30",
-                headers: ["content-type": "application/json"], body: Array(body.utf8), timeout: .seconds(40)
+                headers: ["content-type": "application/json", "authorization": "Bearer \(token)"], body: Array(body.utf8), timeout: .seconds(40)
             )
             let started = ContinuousClock.now
             let response = try await client.execute(request)

@@ -31,6 +31,15 @@ enum CLIEnvironment {
         return url
     }
 
+    /// The bearer token for a running platform's APIs: `--token`, else `SWITCHBOARD_TOKEN`
+    /// (`make up` writes a development one to .run/env).
+    static func token(_ flag: String?) throws -> String {
+        guard let token = flag ?? value("SWITCHBOARD_TOKEN"), !token.isEmpty else {
+            throw ValidationError("set SWITCHBOARD_TOKEN (source .run/env) or --token")
+        }
+        return token
+    }
+
     /// `SWITCHBOARD_BOOTSTRAP`.
     static func optionalBootstrap(_ flag: String?) -> String? { flag ?? value("SWITCHBOARD_BOOTSTRAP") }
 

@@ -40,6 +40,8 @@ struct EvalCommand: AsyncParsableCommand {
     var gateway: String?
     @Option(help: "The running platform's HILQueue URL (with --gateway; for approval decisions).")
     var hilqueue: String?
+    @Option(help: "Bearer token for a running platform (with --gateway; env SWITCHBOARD_TOKEN): scopes chat:send, conversations:read and hil:admin, or admin.")
+    var token: String?
     @Option(name: .customLong("database-url"), help: "Postgres server for the platforms this command starts (env DATABASE_URL); a database is created per suite and dropped after.")
     var databaseURL: String?
     @Option(name: .customLong("run-dir"), help: "Run folder for the started platforms' logs.")
@@ -113,7 +115,7 @@ struct EvalCommand: AsyncParsableCommand {
     func withPlatform<T>(packPath: String, suite: String, faults: FaultPlan, scriptedFaults: [String], logger: Logger, _ body: (EvalRunner.Platform) async throws -> T) async throws -> T {
         if let gateway {
             guard faults.isEmpty else { throw ValidationError("--faults needs a platform this command starts (no --gateway)") }
-            return try await body(.init(gateway: gateway, hilqueue: hilqueue, broker: nil, faults: faults))
+            return try await body(.init(gateway: gateway, hilqueue: hilqueue, broker: nil, faults: faults, token: try CLIEnvironment.token(token)))
         }
         let runDirectory = ScratchPlatform.absolute(self.runDirectory + "/" + suite)
         var settings = try brainEnvironment()
@@ -127,7 +129,7 @@ struct EvalCommand: AsyncParsableCommand {
             packPath: packPath, runDirectory: runDirectory, environment: settings,
             secrets: brain == "env" ? CLIEnvironment.forwardedToServices.secrets : [:], logger: logger
         ) { stack in
-            try await body(.init(gateway: stack.gatewayURL, hilqueue: stack.url(of: "hilqueue"), broker: stack.broker, faults: faults))
+            try await body(.init(gateway: stack.gatewayURL, hilqueue: stack.url(of: "hilqueue"), broker: stack.broker, faults: faults, token: stack.adminToken))
         }
     }
 }

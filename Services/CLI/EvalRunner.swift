@@ -16,7 +16,12 @@ struct EvalRunner: Sendable {
         var hilqueue: String?
         var broker: ManagedProcess?
         var faults: FaultPlan
+        /// Bearer token for both APIs: an administrator of the tenant the scenarios run in.
+        var token: String
     }
+
+    /// Headers of every request: the platform's token, and JSON for bodies.
+    var headers: HTTPHeaders { ["content-type": "application/json", "authorization": "Bearer \(platform.token)"] }
 
     let platform: Platform
     let turnTimeout: Double
@@ -84,7 +89,7 @@ struct EvalRunner: Sendable {
         let body = JSONValue.object(["customer_id": "eval_warmup", "text": "hello"]).serialized()
         _ = try await http.execute(HTTPRequest(
             method: "POST", url: "\(platform.gateway)/v1/conversations/\(conversationID)/messages",
-            headers: ["content-type": "application/json"], body: body, timeout: .seconds(10)))
+            headers: headers, body: body, timeout: .seconds(10)))
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
             if try await events(conversationID).contains(where: { $0.type == ReplyDelivered.eventType || $0.type == HandoverRequested.eventType }) { return }
@@ -124,7 +129,7 @@ struct EvalRunner: Sendable {
         let body = JSONValue.object(["customer_id": .string(scenario.customer), "text": .string(text)]).serialized()
         let response = try await http.execute(HTTPRequest(
             method: "POST", url: "\(platform.gateway)/v1/conversations/\(conversationID)/messages",
-            headers: ["content-type": "application/json"], body: body, timeout: .seconds(30)))
+            headers: headers, body: body, timeout: .seconds(30)))
         guard response.status == 202 || response.status == 200, let turnText = (try? JSONValue.parse(response.body))?["turn_id"]?.stringValue, let turnID = UUID(uuidString: turnText) else {
             throw EvalRunError("POST a message to \(conversationID): HTTP \(response.status) \(String(decoding: response.body.prefix(300), as: UTF8.self))")
         }
@@ -169,7 +174,7 @@ struct EvalRunner: Sendable {
         let body: JSONValue = decision == .approve ? ["agent_id": "eval_agent", "note": "approved by the eval script"] : ["agent_id": "eval_agent", "reason": "denied by the eval script"]
         let response = try await http.execute(HTTPRequest(
             method: "POST", url: "\(hilqueue)/v1/approvals/\(approvalID.uuidString.lowercased())/\(decision.rawValue)",
-            headers: ["content-type": "application/json"], body: body.serialized(), timeout: .seconds(10)))
+            headers: headers, body: body.serialized(), timeout: .seconds(10)))
         switch response.status {
         case 200, 409: return true
         case 404: return false
@@ -184,7 +189,7 @@ struct EvalRunner: Sendable {
         repeat {
             let response = try await http.execute(HTTPRequest(
                 method: "GET", url: "\(platform.gateway)/v1/conversations/\(conversationID)/events?limit=200" + (after.map { "&after=\($0)" } ?? ""),
-                timeout: .seconds(10)))
+                headers: headers, timeout: .seconds(10)))
             guard response.status == 200, let page = try? JSONValue.parse(response.body) else {
                 throw EvalRunError("GET events of \(conversationID): HTTP \(response.status)")
             }

@@ -80,7 +80,7 @@ struct ShadowCommand: AsyncParsableCommand {
             adminURL: adminURL, database: "switchboard_shadow_\(runID)", packPath: packPath, runDirectory: runDirectory,
             environment: environment, secrets: brain == "env" ? CLIEnvironment.forwardedToServices.secrets : [:], logger: logger
         ) { stack in
-            try await ShadowReplayer(gateway: stack.gatewayURL, turnTimeout: turnTimeout, concurrency: concurrency, logger: logger).replay(recording, runID: runID)
+            try await ShadowReplayer(gateway: stack.gatewayURL, token: stack.adminToken, turnTimeout: turnTimeout, concurrency: concurrency, logger: logger).replay(recording, runID: runID)
         }
 
         var turns: [ShadowTurn] = []

@@ -13,9 +13,9 @@ struct ShadowReplayer: Sendable {
     let turnTimeout: Double
     let concurrency: Int
 
-    init(gateway: String, turnTimeout: Double, concurrency: Int, logger: Logger) throws {
+    init(gateway: String, token: String, turnTimeout: Double, concurrency: Int, logger: Logger) throws {
         runner = EvalRunner(
-            platform: .init(gateway: gateway, hilqueue: nil, broker: nil, faults: try FaultPlan(nil)),
+            platform: .init(gateway: gateway, hilqueue: nil, broker: nil, faults: try FaultPlan(nil), token: token),
             turnTimeout: turnTimeout, concurrency: concurrency, logger: logger)
         self.turnTimeout = turnTimeout
         self.concurrency = concurrency
@@ -74,7 +74,7 @@ struct ShadowReplayer: Sendable {
         let body = JSONValue.object(["customer_id": .string(customerID), "text": .string(text)]).serialized()
         let response = try await runner.http.execute(HTTPRequest(
             method: "POST", url: "\(runner.platform.gateway)/v1/conversations/\(conversationID)/messages",
-            headers: ["content-type": "application/json"], body: body, timeout: .seconds(30)))
+            headers: runner.headers, body: body, timeout: .seconds(30)))
         guard response.status == 202 || response.status == 200, let turnText = (try? JSONValue.parse(response.body))?["turn_id"]?.stringValue, let turnID = UUID(uuidString: turnText) else {
             throw EvalRunError("POST a message to \(conversationID) on the candidate platform: HTTP \(response.status) \(String(decoding: response.body.prefix(300), as: UTF8.self))")
         }

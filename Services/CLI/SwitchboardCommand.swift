@@ -109,16 +109,19 @@ struct UpCommand: AsyncParsableCommand {
 
         Switchboard is up.
           Gateway     \(stack.gatewayURL)   (POST /v1/conversations/{id}/messages?wait=10)
-          Chat demo   \(stack.gatewayURL)/   (the widget: \(stack.gatewayURL)/widget.js)
-          Inbox       \(stack.url(of: "hilqueue"))/inbox   (demo agents: agent_ana, agent_bo, agent_cy)
+          Chat demo   \(stack.gatewayURL)/#session=\(stack.environment["SWITCHBOARD_CUSTOMER_TOKEN"] ?? "")
+                      (signed in as customer cus_1001; the widget: \(stack.gatewayURL)/widget.js)
+          Inbox       \(stack.url(of: "hilqueue"))/inbox#token=\(stack.environment["SWITCHBOARD_AGENT_TOKEN_ANA"] ?? "")
+                      (signed in as agent_ana; tokens for agent_bo and agent_cy are in the env file)
           Planner     \(stack.url(of: "planner"))/metrics
           Executor    \(stack.url(of: "executor"))/metrics
           Verifier    \(stack.url(of: "verifier"))/metrics
           HILQueue    \(stack.url(of: "hilqueue"))/v1/handovers
-          Env file    \(stack.envFilePath)   (source it to run or restart a service by hand)
+          Env file    \(stack.envFilePath)   (source it: SWITCHBOARD_TOKEN is an administrator's token for curl and the CLI)
           Logs        \(absolute(runDirectory))/logs/
         Try:
-          curl -s -X POST '\(stack.gatewayURL)/v1/conversations/demo-1/messages?wait=10' -H 'content-type: application/json' -d '{"customer_id":"cus_1001","text":"Where is my order ABC123?"}'
+          set -a; . \(stack.envFilePath); set +a
+          curl -s -X POST '\(stack.gatewayURL)/v1/conversations/demo-1/messages?wait=10' -H "authorization: Bearer $SWITCHBOARD_TOKEN" -H 'content-type: application/json' -d '{"customer_id":"cus_1001","text":"Where is my order ABC123?"}'
         Ctrl-C stops everything.
 
 

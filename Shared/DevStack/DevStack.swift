@@ -1,3 +1,4 @@
+public import Auth
 import Foundation
 import HTTPClient
 public import Logging
@@ -45,6 +46,9 @@ public final class DevStack: @unchecked Sendable {
     private let lock = NSLock()
     private var processes: [String: ManagedProcess] = [:]
     public private(set) var environment: [String: String] = [:]
+    /// The token keys the services verify with: from `SWITCHBOARD_AUTH_KEYS` in the extra
+    /// environment, or made fresh for this stack (written, owner-only, to the run folder).
+    public private(set) var keySet: AuthKeySet?
     let http = HTTPClient(maxConcurrentRequests: 4, userAgent: "switchboard-devstack", logger: Logger(label: "devstack.http"))
 
     public init(options: Options, logger: Logger) {
@@ -106,6 +110,7 @@ public final class DevStack: @unchecked Sendable {
         }
         env["GATEWAY_URL"] = "http://" + env["SWITCHBOARD_GATEWAY_ADDR"]!
         env.merge(options.extraEnvironment) { _, extra in extra }
+        try configureTokens(&env)
         environment = env
         try writeEnvironmentFile()
         for service in Self.services { try startService(service) }
@@ -129,6 +134,41 @@ public final class DevStack: @unchecked Sendable {
         }
     }
 
+    /// Development identities (docs/SECURITY.md): a key set of the stack's own, unless one is
+    /// configured, and tokens for the demo tenant in the env file, which the README's curl
+    /// examples, the inbox and the widget use: an administrator, the demo agents, and a
+    /// customer session for cus_1001. Dev tokens live a week; production mints its own.
+    func configureTokens(_ env: inout [String: String]) throws {
+        if let configured = env["SWITCHBOARD_AUTH_KEYS"] ?? env["SWITCHBOARD_AUTH_KEYS_FILE"].flatMap({ FileManager.default.contents(atPath: $0) }).map({ String(decoding: $0, as: UTF8.self) }) {
+            keySet = try AuthKeySet(json: configured)
+            return
+        }
+        let generated = try AuthKeySet.generateDevelopment()
+        let path = options.runDirectory + "/auth-keys.json"
+        FileManager.default.createFile(atPath: path, contents: Data(try generated.jsonString().utf8), attributes: [.posixPermissions: 0o600])
+        env["SWITCHBOARD_AUTH_KEYS_FILE"] = path
+        keySet = generated
+        let week: Duration = .seconds(7 * 86_400)
+        env["SWITCHBOARD_TOKEN"] = try token(Principal(tenantID: "default", subject: "dev-admin", kind: .user, scopes: [.admin]), ttl: week)
+        for agent in ["agent_ana", "agent_bo", "agent_cy"] {
+            env["SWITCHBOARD_AGENT_TOKEN_\(agent.dropFirst(6).uppercased())"] = try token(Principal(tenantID: "default", subject: agent, kind: .agent, scopes: [.hilAgent]), ttl: week)
+        }
+        env["SWITCHBOARD_CUSTOMER_TOKEN"] = try token(Principal(tenantID: "default", subject: "cus_1001", kind: .customerSession, scopes: [.chatSend], customerID: "cus_1001"), ttl: .seconds(12 * 3600))
+    }
+
+    static func isDevToken(_ name: String) -> Bool {
+        name == "SWITCHBOARD_TOKEN" || name == "SWITCHBOARD_CUSTOMER_TOKEN" || name.hasPrefix("SWITCHBOARD_AGENT_TOKEN_")
+    }
+
+    /// A token for `principal`, signed with the stack's key set (tests and the CLI's own platforms).
+    public func token(_ principal: Principal, ttl: Duration = .seconds(3600)) throws -> String {
+        guard let keySet else { throw DevStackError("the stack has no token keys yet (start it first)") }
+        return try TokenIssuer(keySet: keySet).issue(for: principal, ttl: ttl)
+    }
+
+    /// An administrator of the demo tenant, for callers that drive the whole platform.
+    public var adminToken: String { (try? token(Principal(tenantID: "default", subject: "switchboard-cli", kind: .user, scopes: [.admin]))) ?? "" }
+
     func writeEnvironmentFile() throws {
         let text = environment.keys.sorted().map { "\($0)=\(environment[$0]!)" }.joined(separator: "\n") + "\n"
         try text.write(toFile: envFilePath, atomically: true, encoding: .utf8)
@@ -138,7 +178,8 @@ public final class DevStack: @unchecked Sendable {
     public func startService(_ service: String) throws {
         let process = try ManagedProcess(
             name: service, executable: options.binDirectory + "/switchboard-\(service)", arguments: [],
-            environment: environment.merging(options.secretEnvironment) { a, _ in a }.merging(["SWITCHBOARD_EXIT_ON_STDIN_EOF": "1"]) { a, _ in a },
+            // The dev tokens are for people and clients, not for the services.
+            environment: environment.filter { !Self.isDevToken($0.key) }.merging(options.secretEnvironment) { a, _ in a }.merging(["SWITCHBOARD_EXIT_ON_STDIN_EOF": "1"]) { a, _ in a },
             logPath: options.runDirectory + "/logs/\(service).log"
         )
         lock.withLock { processes[service] = process }

@@ -91,7 +91,7 @@ public struct ServiceHost: Sendable {
         consumers: [any Service],
         stoppingBeforeHTTP: [any Service] = [],
         extraReadinessChecks: [ReadinessCheck] = [],
-        routes: (Router<BasicRequestContext>) -> Void = { _ in }
+        routes: (Router<EdgeRequestContext>) -> Void = { _ in }
     ) async throws {
         let producer = self.producer
         let pool = self.pool

@@ -16,8 +16,8 @@ public struct ClosureService: Service {
 
 /// The router every service serves: errors become problem+json, then the given routes. Route
 /// tests build their application from it, so they see what clients see.
-public func makeRouter(routes: (Router<BasicRequestContext>) -> Void) -> Router<BasicRequestContext> {
-    let router = Router(context: BasicRequestContext.self)
+public func makeRouter(routes: (Router<EdgeRequestContext>) -> Void) -> Router<EdgeRequestContext> {
+    let router = Router(context: EdgeRequestContext.self)
     router.add(middleware: ProblemMiddleware())
     routes(router)
     return router
@@ -27,7 +27,7 @@ public func makeRouter(routes: (Router<BasicRequestContext>) -> Void) -> Router<
 public func makeHTTPServer(
     config: ServiceConfig,
     logger: Logger,
-    routes: (Router<BasicRequestContext>) -> Void = { _ in }
+    routes: (Router<EdgeRequestContext>) -> Void = { _ in }
 ) -> some Service {
     Application(
         router: makeRouter(routes: routes),

@@ -28,6 +28,8 @@ parser.add_argument("--gateway", required=True)
 parser.add_argument("--hilqueue", required=True)
 parser.add_argument("--out", required=True)
 parser.add_argument("--conversation", default="ui-" + str(int(time.time())))
+parser.add_argument("--customer-token", required=True, help="customer session for cus_1001")
+parser.add_argument("--agent-token", required=True, help="agent_ana's token (hil:agent)")
 args = parser.parse_args()
 os.makedirs(args.out, exist_ok=True)
 
@@ -70,7 +72,7 @@ def send(text):
 
 try:
     step("customer opens the shop's chat")
-    driver.get(f"{args.gateway}/?customer=cus_1001&conversation={args.conversation}")
+    driver.get(f"{args.gateway}/?conversation={args.conversation}#session={args.customer_token}")
     customer = driver.current_window_handle
     wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, ".sb-chat input[name=text]")))
     send("Please refund $80 for order DEF456")
@@ -81,9 +83,8 @@ try:
     step("agent opens the inbox, goes online, claims")
     driver.switch_to.new_window("window")
     agent = driver.current_window_handle
-    driver.get(f"{args.hilqueue}/inbox")
-    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#agent-select option")) >= 3, message="no agents listed")
-    Select(driver.find_element(By.ID, "agent-select")).select_by_value("agent_ana")
+    driver.get(f"{args.hilqueue}/inbox#token={args.agent_token}")
+    wait.until(EC.text_to_be_present_in_element((By.ID, "who"), "Ana Silva"), message="the inbox did not sign agent_ana in")
     driver.find_element(By.ID, "go-online").click()
     wait.until(EC.text_to_be_present_in_element((By.ID, "status-line"), "agent_ana is online"))
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, f"#queue [data-conversation='{args.conversation}']"), message="the conversation never showed in the queue")

@@ -1,4 +1,5 @@
 import Events
+import Auth
 import Foundation
 import Testing
 
@@ -17,6 +18,7 @@ struct BrowserTests {
             process.arguments = [
                 "python3", Platform.repoRoot.appendingPathComponent("Tests/Browser/handover_ui.py").path,
                 "--gateway", p.stack.gatewayURL, "--hilqueue", p.stack.url(of: "hilqueue"), "--out", screenshots, "--conversation", "ui-1",
+                "--customer-token", try p.token(customer: "cus_1001"), "--agent-token", try p.token(scopes: [.hilAgent], subject: "agent_ana", kind: .agent),
             ]
             let output = Pipe()
             process.standardOutput = output

@@ -40,7 +40,7 @@ struct HandoverFlowTests {
                 #expect(brief.hasPrefix("Customer wants: \"I want to talk to a human please\"\nAI did: no tool calls\nStopped because: the customer asked for a person"), "\(brief)")
                 #expect(fixture.requests(for: .openAIChatCompletions).isEmpty, "an explicit request needs no model")
 
-                let stream = try SSEClient(url: p.stack.gatewayURL, path: "/v1/conversations/ho-1/stream")
+                let stream = try SSEClient(url: p.stack.gatewayURL, path: "/v1/conversations/ho-1/stream", token: p.token)
                 defer { stream.close() }
                 let history = try await stream.wait { $0.count >= 2 }
                 #expect(stream.responseHead.lowercased().contains("content-type: text/event-stream"))
@@ -77,7 +77,7 @@ struct HandoverFlowTests {
                 _ = try await p.eventually("the second gateway") { () -> Bool? in
                     (try? await p.http.execute(HTTPRequest(url: gateway2.url + "/ready", timeout: .seconds(2))).status) == 200 ? true : nil
                 }
-                let resumed = try SSEClient(url: gateway2.url, path: "/v1/conversations/ho-1/stream", lastEventID: live[1].id)
+                let resumed = try SSEClient(url: gateway2.url, path: "/v1/conversations/ho-1/stream", lastEventID: live[1].id, token: p.token)
                 defer { resumed.close() }
                 let after = try await resumed.wait { $0.count >= 2 }
                 try await Task.sleep(for: .milliseconds(300))
@@ -178,7 +178,7 @@ struct HandoverFlowTests {
                 for (index, agent) in (agents + agents).enumerated() {
                     group.addTask {
                         let response = try await http.execute(HTTPRequest(
-                            method: "POST", url: replicas[index % 2] + "/v1/hil/claim", headers: ["content-type": "application/json"],
+                            method: "POST", url: replicas[index % 2] + "/v1/hil/claim", headers: p.authorized(["content-type": "application/json"]),
                             body: Array(#"{"agent_id":"\#(agent)"}"#.utf8), timeout: .seconds(10)))
                         return (agent, response.status, (try? JSONValue.parse(response.body)) ?? .null)
                     }

@@ -1,3 +1,4 @@
+import Auth
 import DatabaseTestSupport
 import DevStack
 import EventBus
@@ -94,19 +95,42 @@ final class Platform: @unchecked Sendable {
         try await post(conversation, bytes: Array(body.utf8), wait: wait, headers: headers)
     }
 
+    /// An administrator of the demo tenant: what the tests' requests carry unless they say otherwise.
+    var token: String { stack.adminToken }
+
+    /// `headers` plus the administrator's token, unless they carry credentials of their own
+    /// (`authorization: none` sends none).
+    func authorized(_ headers: HTTPHeaders) -> HTTPHeaders {
+        var headers = headers
+        if headers["authorization"] == "none" { headers.remove(name: "authorization") } else if headers["authorization"] == nil && headers["x-api-key"] == nil {
+            headers.add(name: "authorization", value: "Bearer \(token)")
+        }
+        return headers
+    }
+
+    /// A token of `tenant` with `scopes` (a user), or a customer session when `customer` is set.
+    func token(tenant: String = "default", scopes: Set<Scope> = [.admin], subject: String = "e2e-user", kind: PrincipalKind = .user, customer: String? = nil) throws -> String {
+        if let customer {
+            return try stack.token(Principal(tenantID: tenant, subject: customer, kind: .customerSession, scopes: [.chatSend], customerID: customer))
+        }
+        return try stack.token(Principal(tenantID: tenant, subject: subject, kind: kind, scopes: scopes))
+    }
+
     func post(_ conversation: String, bytes: [UInt8], wait: Int? = 15, headers: HTTPHeaders = ["content-type": "application/json"]) async throws -> Reply {
         let query = wait.map { "?wait=\($0)" } ?? ""
-        let response = try await http.execute(HTTPRequest(method: "POST", url: "\(stack.gatewayURL)/v1/conversations/\(conversation)/messages\(query)", headers: headers, body: bytes, timeout: .seconds(40)))
+        let response = try await http.execute(HTTPRequest(method: "POST", url: "\(stack.gatewayURL)/v1/conversations/\(conversation)/messages\(query)", headers: authorized(headers), body: bytes, timeout: .seconds(40)))
         return Reply(status: response.status, json: (try? JSONValue.parse(response.body)) ?? .null, contentType: response.header("content-type"))
     }
 
-    func request(_ method: String, _ path: String, body: String, service: String = "gateway") async throws -> Reply {
-        let response = try await http.execute(HTTPRequest(method: method, url: stack.url(of: service) + path, headers: ["content-type": "application/json"], body: Array(body.utf8), timeout: .seconds(10)))
+    func request(_ method: String, _ path: String, body: String, service: String = "gateway", headers: HTTPHeaders = [:]) async throws -> Reply {
+        var all = headers
+        all.replaceOrAdd(name: "content-type", value: "application/json")
+        let response = try await http.execute(HTTPRequest(method: method, url: stack.url(of: service) + path, headers: authorized(all), body: Array(body.utf8), timeout: .seconds(10)))
         return Reply(status: response.status, json: (try? JSONValue.parse(response.body)) ?? .null, contentType: response.header("content-type"))
     }
 
-    func get(_ path: String, service: String = "gateway") async throws -> Reply {
-        let response = try await http.execute(HTTPRequest(method: "GET", url: stack.url(of: service) + path, timeout: .seconds(10)))
+    func get(_ path: String, service: String = "gateway", headers: HTTPHeaders = [:]) async throws -> Reply {
+        let response = try await http.execute(HTTPRequest(method: "GET", url: stack.url(of: service) + path, headers: authorized(headers), timeout: .seconds(10)))
         return Reply(status: response.status, json: (try? JSONValue.parse(response.body)) ?? .null, contentType: response.header("content-type"))
     }
 

@@ -16,7 +16,8 @@ final class SSEClient: @unchecked Sendable {
     private var thread: Thread?
 
     /// `url` is `http://127.0.0.1:<port>`; `path` the stream's path and query.
-    init(url: String, path: String, lastEventID: String? = nil) throws {
+    /// `token`: sent as a bearer token (nil: none).
+    init(url: String, path: String, lastEventID: String? = nil, token: String? = nil) throws {
         guard let port = URL(string: url)?.port else { throw SSEError("no port in \(url)") }
         socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
@@ -32,6 +33,7 @@ final class SSEClient: @unchecked Sendable {
         }
         var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nAccept: text/event-stream\r\n"
         if let lastEventID { request += "Last-Event-ID: \(lastEventID)\r\n" }
+        if let token { request += "Authorization: Bearer \(token)\r\n" }
         request += "\r\n"
         _ = request.withCString { send(socket, $0, strlen($0), 0) }
         let thread = Thread { [weak self] in self?.read() }

@@ -1,3 +1,6 @@
+import AccessControl
+import AccessTestSupport
+import Auth
 import Events
 import Foundation
 @testable import GatewayApp
@@ -27,10 +30,12 @@ enum GatewayUnderTest {
             publish: publish,
             conversations: ConversationQueries(pool: pool, schema: gateway), audit: AuditQueries(pool: pool, schema: gateway),
             tickets: TicketQueries(pool: pool, schema: cases), costs: CostQueries(pool: pool, schema: costs),
-            waiters: ReplyWaiters(), producer: "gateway@test", tenantID: tenant)
+            waiters: ReplyWaiters(), producer: "gateway@test", sessionIssuer: try TokenIssuer(keySet: TestAccess.keySet))
         var logger = Logger(label: "gateway-route-tests")
         logger.logLevel = .critical
-        try await Application(router: makeRouter(routes: api.addRoutes), logger: logger).test(.router, test)
+        // Requests carry an administrator's token of the tenant unless a test sends its own.
+        try await Application(router: makeRouter { api.addRoutes(to: SecuredRoutes(router: $0, gatekeeper: TestAccess.gatekeeper)) }, logger: logger)
+            .test(.router) { client in try await test(SignedClient(client)) }
     }
 
     /// For routes that must reject a request before touching the database: every query through

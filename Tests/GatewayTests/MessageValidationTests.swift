@@ -26,7 +26,6 @@ import Testing
         (#"{"customer_id":"c","text":"  \n "}"#, "empty-text"),
         (#"{"customer_id":"c","text":5}"#, "invalid-field"),
         (#"{"customer_id":"bad id","text":"x"}"#, "invalid-field"),
-        (#"{"text":"x"}"#, "invalid-field"),
         (#"{"customer_id":"c","text":"x","role":"admin"}"#, "unknown-field"),
         (#"{"customer_id":"c","text":"a\u0000b"}"#, "invalid-field"),
     ])

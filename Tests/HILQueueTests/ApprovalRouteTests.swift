@@ -1,3 +1,5 @@
+import AccessControl
+import AccessTestSupport
 import DatabaseTestSupport
 import Events
 import Foundation
@@ -44,9 +46,9 @@ struct ApprovalRouteTests {
                 producer: "hilqueue@test", publish: { appended.append($0) })
             var logger = Logger(label: "approval-route-tests")
             logger.logLevel = .critical
-            let api = ApprovalAPI(desk: desk, tenantID: "default")
-            try await Application(router: makeRouter(routes: api.addRoutes), logger: logger).test(.router) { client in
-                try await body(models, desk, appended, client)
+            let api = ApprovalAPI(desk: desk)
+            try await Application(router: makeRouter { api.addRoutes(to: SecuredRoutes(router: $0, gatekeeper: TestAccess.gatekeeper)) }, logger: logger).test(.router) { client in
+                try await body(models, desk, appended, SignedClient(client))
             }
         }
     }
@@ -100,6 +102,35 @@ struct ApprovalRouteTests {
             #expect(try await Self.post(client, "/v1/approvals/\(UUID().uuidString)/approve", #"{"agent_id":"ana"}"#).status == .notFound)
             #expect(try await client.execute(uri: "/v1/approvals/not-a-uuid", method: .get).status == .notFound)
             #expect(try await client.execute(uri: "/v1/approvals?status=maybe", method: .get).status == .badRequest)
+        }
+    }
+
+    /// An agent decides as itself, within its tenant; without the agent scope nothing is shown.
+    @Test func agentsActAsThemselvesInTheirTenant() async throws {
+        var refund = ConversationScript("conv-refund")
+        try refund.customerSays("refund $80 on DEF456", at: "2026-03-10T09:00:00.000Z")
+        let first = try Self.requested(&refund, at: "2026-03-10T09:00:01.000Z")
+        try await withDesk(refund.events) { _, _, appended, client in
+            func call(_ uri: String, _ body: String?, _ token: String) async throws -> TestResponse {
+                try await client.execute(
+                    uri: uri, method: body == nil ? .get : .post, headers: [.contentType: "application/json", .authorization: "Bearer \(token)"],
+                    body: body.map { ByteBuffer(string: $0) })
+            }
+            let ana = TestAccess.token(scopes: [.hilAgent], subject: "ana", kind: .agent)
+            let uri = "/v1/approvals/\(first.approvalID.lowercaseString)"
+            let impersonating = try await call(uri + "/approve", #"{"agent_id":"bo"}"#, ana)
+            #expect(impersonating.status == .forbidden && String(buffer: impersonating.body).contains("not-this-agent"))
+            let otherTenant = TestAccess.token(tenant: "other", scopes: [.hilAgent], subject: "ana", kind: .agent)
+            #expect(try await call("/v1/approvals", nil, otherTenant).body.readableBytes > 0)
+            #expect(try JSONValue.parse(Array(buffer: try await call("/v1/approvals", nil, otherTenant).body))["approvals"] == [], "another tenant's agent sees none")
+            #expect(try await call(uri + "/approve", "{}", otherTenant).status == .notFound)
+            #expect(try await call("/v1/approvals", nil, TestAccess.token(scopes: [.conversationsRead])).status == .forbidden)
+            #expect(try await (client as! SignedClient).unsigned.execute(uri: "/v1/approvals", method: .get).status == .unauthorized)
+            #expect(appended.all.isEmpty, "nothing decided so far")
+            // The agent's own decision, with no agent_id in the body: decided by the token's agent.
+            let approved = try await call(uri + "/approve", "", ana)
+            #expect(approved.status == .ok)
+            #expect(try appended.all.first?.decode(ApprovalGranted.self).decidedBy == "ana")
         }
     }
 

@@ -1,3 +1,5 @@
+import AccessControl
+import AccessTestSupport
 import DatabaseTestSupport
 import Events
 import Foundation
@@ -41,10 +43,11 @@ struct HandoverRouteTests {
                 desk: HandoverDesk(pool: models.pool, producer: "test", publish: { _ in }),
                 handovers: HandoverQueries(pool: models.pool, schema: models.schema(ReadModels.hilqueue)),
                 conversations: ConversationQueries(pool: models.pool, schema: models.schema(ReadModels.gateway)),
-                approvals: ApprovalQueries(pool: models.pool, schema: models.schema(ReadModels.hilqueue)), tenantID: "default")
+                approvals: ApprovalQueries(pool: models.pool, schema: models.schema(ReadModels.hilqueue)))
             var logger = Logger(label: "hilqueue-route-tests")
             logger.logLevel = .critical
-            try await Application(router: makeRouter(routes: api.addRoutes), logger: logger).test(.router) { client in
+            try await Application(router: makeRouter { api.addRoutes(to: SecuredRoutes(router: $0, gatekeeper: TestAccess.gatekeeper)) }, logger: logger).test(.router) { client in
+                let client = SignedClient(client)
                 let queued = try await client.execute(uri: "/v1/handovers", method: .get)
                 #expect(queued.status == .ok)
                 #expect(String(buffer: queued.body) == """

@@ -1,3 +1,5 @@
+import AccessControl
+import AccessTestSupport
 import DatabaseTestSupport
 import Events
 import Foundation
@@ -30,10 +32,11 @@ struct InboxRouteTests {
                 let api = InboxAPI(
                     desk: desk, handovers: HandoverQueries(pool: models.pool, schema: models.schema(ReadModels.hilqueue)),
                     conversations: ConversationQueries(pool: models.pool, schema: models.schema(ReadModels.gateway)),
-                    approvals: ApprovalQueries(pool: models.pool, schema: models.schema(ReadModels.hilqueue)), tenantID: "default")
+                    approvals: ApprovalQueries(pool: models.pool, schema: models.schema(ReadModels.hilqueue)))
                 var logger = Logger(label: "inbox-route-tests")
                 logger.logLevel = .critical
-                try await Application(router: makeRouter(routes: api.addRoutes), logger: logger).test(.router) { client in
+                try await Application(router: makeRouter { api.addRoutes(to: SecuredRoutes(router: $0, gatekeeper: TestAccess.gatekeeper)) }, logger: logger).test(.router) { client in
+                    let client = SignedClient(client)
                     let (saved, agent) = try await Self.post(client, "/v1/hil/agents/ana", #"{"name":"Ana","skills":["billing"],"capacity":2,"status":"online"}"#, method: .put)
                     #expect(saved == 200 && agent["load"] == 0 && agent["status"] == "online", "\(agent)")
                     var script = ConversationScript("c-1")

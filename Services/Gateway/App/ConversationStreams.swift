@@ -15,6 +15,11 @@ struct StreamedMessage: Sendable, Equatable {
     var agentID: String?
     var text: String
     var occurredAtMillis: Int64
+    /// Whose message it is, for live messages from the log: a stream forwards only its own
+    /// tenant's (and, for a customer session, its own customer's) messages. Nil for history
+    /// read from the read model, which was checked as a whole.
+    var tenantID: String? = nil
+    var customerID: String? = nil
 
     var eventID: String { "\(partition)-\(offset)" }
 
@@ -28,9 +33,12 @@ struct StreamedMessage: Sendable, Equatable {
     /// The message a log event adds to a conversation, at its position; nil for other events.
     init?(_ event: EventEnvelope, partition: Int32, offset: Int64) throws {
         (self.partition, self.offset, self.turnID, self.occurredAtMillis) = (partition, offset, event.correlationID, event.occurredAtMillis)
+        tenantID = event.tenantID
         switch event.type {
         case MessageReceived.eventType:
-            (messageID, role, kind, agentID, text) = (event.id, "customer", nil, nil, try event.decode(MessageReceived.self).text)
+            let message = try event.decode(MessageReceived.self)
+            (messageID, role, kind, agentID, text) = (event.id, "customer", nil, nil, message.text)
+            customerID = message.customerID
         case ReplyDelivered.eventType:
             let reply = try event.decode(ReplyDelivered.self)
             (messageID, role, kind, agentID, text) = (reply.replyID, "assistant", reply.kind.rawValue, nil, reply.text)

@@ -1,3 +1,5 @@
+import AccessControl
+import Auth
 import EventBus
 import Events
 import Foundation
@@ -27,12 +29,14 @@ public struct GatewayAPI: Sendable {
     let waiters: ReplyWaiters
     let streams: ConversationStreams
     let producer: String
-    let tenantID: String
+    /// Signs customer session tokens for tenants' backends (`POST /v1/sessions`); nil when
+    /// the configured key set has no signing key.
+    let sessionIssuer: TokenIssuer?
 
     init(
         publish: @escaping @Sendable (EventEnvelope) async throws -> Void,
         conversations: ConversationQueries, audit: AuditQueries, tickets: TicketQueries, costs: CostQueries,
-        waiters: ReplyWaiters, streams: ConversationStreams = ConversationStreams(), producer: String, tenantID: String
+        waiters: ReplyWaiters, streams: ConversationStreams = ConversationStreams(), producer: String, sessionIssuer: TokenIssuer?
     ) {
         self.kpis = KPIQueries(pool: costs.pool)
         self.streams = streams
@@ -43,40 +47,94 @@ public struct GatewayAPI: Sendable {
         self.costs = costs
         self.waiters = waiters
         self.producer = producer
-        self.tenantID = tenantID
+        self.sessionIssuer = sessionIssuer
     }
 
-    public func addRoutes(to router: Router<BasicRequestContext>) {
-        router.post("/v1/conversations/:id/messages") { request, context in
-            try await self.postMessage(request, context: context)
+    /// Every endpoint and who may call it (docs/SECURITY.md). Customer session tokens
+    /// (`chat:send`, one customer) may post to and read their own conversations only.
+    public func addRoutes(to routes: SecuredRoutes) {
+        routes.post("/v1/conversations/:id/messages", Access(.chatSend)) { request, context, principal in
+            try await self.postMessage(request, context: context, principal: principal)
         }
-        router.get("/v1/conversations/:id") { request, context in
-            try await self.getConversation(request, context: context)
+        routes.get("/v1/conversations/:id", Access(.conversationsRead, .chatSend)) { request, context, principal in
+            try await self.getConversation(request, context: context, principal: principal)
         }
-        router.get("/v1/conversations/:id/stream") { request, context in
-            try await self.stream(request, context: context)
+        routes.get("/v1/conversations/:id/stream", Access(.conversationsRead, .chatSend, tokenInQuery: true)) { request, context, principal in
+            try await self.stream(request, context: context, principal: principal)
         }
-        router.get("/widget.js") { _, _ in
+        routes.post("/v1/sessions", Access(.chatSend)) { request, _, principal in
+            try await self.createSession(request, principal: principal)
+        }
+        routes.open("/widget.js") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "public, max-age=300"],
                 body: ResponseBody(byteBuffer: ByteBuffer(string: WidgetAssets.script)))
         }
-        router.get("/") { _, _ in
+        routes.open("/") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: WidgetAssets.demoPage)))
         }
-        router.put("/v1/customers/:id/memory-consent") { request, context in
-            try await self.putMemoryConsent(request, context: context)
+        routes.put("/v1/customers/:id/memory-consent", Access(.chatSend, .admin)) { request, context, principal in
+            try await self.putMemoryConsent(request, context: context, principal: principal)
         }
-        addReadRoutes(to: router)
+        addReadRoutes(to: routes)
+    }
+
+    /// The conversation as the caller may see it: nil when it belongs to another tenant or,
+    /// for a customer session, to another customer (both answer 404, never 403, so ids of
+    /// others' conversations cannot be probed). `nil` known: not on the read model yet.
+    func visible(_ conversationID: String, to principal: Principal) async throws -> (allowed: Bool, known: ConversationQueries.Conversation?) {
+        guard let known = try await conversations.conversation(conversationID, tenant: nil) else { return (true, nil) }
+        guard known.tenantID == principal.tenantID else { return (false, known) }
+        if principal.kind == .customerSession, known.customerID != principal.customerID { return (false, known) }
+        return (true, known)
+    }
+
+    static let conversationNotFound = ProblemDetails(.notFound, kind: "conversation-not-found", title: "No conversation with this id", field: "id")
+
+    /// `POST /v1/sessions` `{"customer_id": "…", "ttl_seconds": 900}` from a tenant's backend
+    /// (an API key or token with `chat:send`, not itself a customer session): a short-lived
+    /// token for the chat widget that speaks for that one customer of the caller's tenant.
+    func createSession(_ request: Request, principal: Principal) async throws -> Response {
+        guard principal.kind != .customerSession else {
+            throw ProblemDetails(.forbidden, kind: "insufficient-scope", title: "A customer session cannot create sessions")
+        }
+        guard let sessionIssuer else {
+            throw ProblemDetails(.serviceUnavailable, kind: "sessions-unavailable", title: "This gateway has no signing key for customer sessions")
+        }
+        let body: ByteBuffer
+        do { body = try await request.body.collect(upTo: 1024) } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw ProblemDetails(.contentTooLarge, kind: "body-too-large", title: "Body larger than 1024 bytes")
+        }
+        guard case .object(let object)? = try? JSONValue.parse(Array(buffer: body)) else {
+            throw ProblemDetails(.badRequest, kind: "invalid-json", title: "Body must be a JSON object")
+        }
+        if let unknown = object.keys.sorted().first(where: { $0 != "customer_id" && $0 != "ttl_seconds" }) {
+            throw ProblemDetails(.unprocessableContent, kind: "unknown-field", title: "Unknown field '\(unknown)'", field: unknown)
+        }
+        guard case .string(let customerID)? = object["customer_id"], EnvelopeRules.isValidAggregateID(customerID) else {
+            throw ProblemDetails(.unprocessableContent, kind: "invalid-field", title: "customer_id is required: 1-128 characters of A-Z a-z 0-9 . _ : -", field: "customer_id")
+        }
+        var ttl = 900
+        if let value = object["ttl_seconds"] {
+            guard let seconds = value.intValue, (60...3600).contains(seconds) else {
+                throw ProblemDetails(.unprocessableContent, kind: "invalid-field", title: "ttl_seconds must be an integer from 60 to 3600", field: "ttl_seconds")
+            }
+            ttl = seconds
+        }
+        let token = try sessionIssuer.issueCustomerSession(tenantID: principal.tenantID, customerID: customerID, ttl: .seconds(ttl))
+        let reply: JSONValue = ["token": .string(token), "token_type": "Bearer", "expires_in": .number(Double(ttl)), "customer_id": .string(customerID)]
+        return jsonResponse(.created, bytes: reply.serialized(), headers: [.cacheControl: "no-store"])
     }
 
     struct IncomingMessage {
-        var customerID: String
+        /// Required from a tenant's backend; a customer session speaks for its own customer.
+        var customerID: String?
         var text: String
     }
 
-    func postMessage(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    func postMessage(_ request: Request, context: EdgeRequestContext, principal: Principal) async throws -> Response {
         let conversationID = try Self.conversationID(context)
+        let tenantID = principal.tenantID
         let wait = try Self.waitSeconds(request)
         if let contentType = request.headers[.contentType], !contentType.lowercased().hasPrefix("application/json") {
             throw ProblemDetails(.unsupportedMediaType, kind: "unsupported-media-type", title: "Body must be application/json")
@@ -88,6 +146,19 @@ public struct GatewayAPI: Sendable {
             throw ProblemDetails(.contentTooLarge, kind: "body-too-large", title: "Body larger than \(Self.maxBodyBytes) bytes")
         }
         let message = try Self.parseMessage(Array(buffer: body))
+        let customerID: String
+        switch (principal.kind, message.customerID) {
+        case (.customerSession, let given):
+            // The token names the customer; a body naming another is refused, not ignored.
+            guard let own = principal.customerID, given == nil || given == own else {
+                throw ProblemDetails(.forbidden, kind: "wrong-customer", title: "customer_id must be the session's own customer (or left out)", field: "customer_id")
+            }
+            customerID = own
+        case (_, let given?):
+            customerID = given
+        case (_, nil):
+            throw ProblemDetails(.unprocessableContent, kind: "invalid-field", title: "customer_id is required and must be a string", field: "customer_id")
+        }
 
         var turnID = UUID()
         var messageID = UUID()
@@ -99,8 +170,22 @@ public struct GatewayAPI: Sendable {
             messageID = DerivedID.make(name: "idempotency/\(tenantID)/\(conversationID)/\(key)")
             turnID = DerivedID.make(from: messageID, label: "turn")
         }
+        // Whose conversation this is, from the read model (the last check, after everything the
+        // request alone can show wrong). Unknown: a new conversation, the caller's from now on.
+        let ownership: (allowed: Bool, known: ConversationQueries.Conversation?)
+        do {
+            ownership = try await visible(conversationID, to: principal)
+        } catch {
+            context.logger.error("ownership check failed", metadata: ["error": "\(error)", "conversation.id": "\(conversationID)"])
+            throw ProblemDetails(.serviceUnavailable, kind: "read-model-unavailable", title: "The conversation's owner cannot be checked right now; retry later", headers: [.retryAfter: "1"])
+        }
+        guard ownership.allowed else { throw Self.conversationNotFound }
+        if let known = ownership.known, known.customerID != customerID {
+            // One conversation is one customer's: another customer cannot write into it.
+            throw ProblemDetails(.conflict, kind: "conversation-of-another-customer", title: "This conversation belongs to another customer", field: "customer_id")
+        }
         let event = try EventEnvelope.start(
-            MessageReceived(customerID: message.customerID, text: message.text),
+            MessageReceived(customerID: customerID, text: message.text),
             id: messageID, conversationID: conversationID, tenantID: tenantID, producer: producer,
             correlationID: turnID, traceparent: request.headers[HTTPField.Name("traceparent")!]
         )
@@ -138,10 +223,15 @@ public struct GatewayAPI: Sendable {
     /// `PUT /v1/customers/{id}/memory-consent` `{"granted": bool, "ttl_seconds": int?}`:
     /// whether the planner may remember the customer's profile facts across conversations
     /// (default 90 days after they were last said). Withdrawal erases them.
-    func putMemoryConsent(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    func putMemoryConsent(_ request: Request, context: EdgeRequestContext, principal: Principal) async throws -> Response {
         guard let customerID = context.parameters.get("id"), EnvelopeRules.isValidAggregateID(customerID), customerID.utf8.count <= 119 else {
             throw ProblemDetails(.badRequest, kind: "invalid-customer-id", title: "customer id must be 1-119 characters of A-Z a-z 0-9 . _ : -")
         }
+        // Consent is the customer's own (their session) or an administrator's on their behalf.
+        if !principal.allows(.admin), principal.kind != .customerSession || principal.customerID != customerID {
+            throw ProblemDetails(.forbidden, kind: "wrong-customer", title: "Only the customer's own session or an administrator can change their consent")
+        }
+        let tenantID = principal.tenantID
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: 1024)
@@ -208,11 +298,10 @@ public struct GatewayAPI: Sendable {
         return ReplyDelivered(replyID: reply.messageID, kind: ReplyKind(rawValue: reply.kind ?? "") ?? .answer, text: reply.text, channel: "api")
     }
 
-    func getConversation(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    func getConversation(_ request: Request, context: EdgeRequestContext, principal: Principal) async throws -> Response {
         let conversationID = try Self.conversationID(context)
-        guard let conversation = try await conversations.conversation(conversationID, tenant: tenantID) else {
-            throw ProblemDetails(.notFound, kind: "conversation-not-found", title: "No conversation with this id", field: "id")
-        }
+        let tenantID = principal.tenantID
+        guard case (true, let conversation?) = try await visible(conversationID, to: principal) else { throw Self.conversationNotFound }
         let messages = try await conversations.messages(conversation: conversationID)
         let ticket = try await tickets.ticket(conversation: conversationID, tenant: tenantID)
         // Timestamp.format gives what to_char(… 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') gave when this
@@ -262,7 +351,7 @@ public struct GatewayAPI: Sendable {
         ])
     }
 
-    static func conversationID(_ context: BasicRequestContext) throws -> String {
+    static func conversationID(_ context: EdgeRequestContext) throws -> String {
         guard let id = context.parameters.get("id"), EnvelopeRules.isValidAggregateID(id) else {
             throw ProblemDetails(.badRequest, kind: "invalid-conversation-id", title: "Conversation id must be 1-128 characters of A-Z a-z 0-9 . _ : -", field: "id")
         }
@@ -277,7 +366,7 @@ public struct GatewayAPI: Sendable {
         return seconds
     }
 
-    /// Body rules: UTF-8 JSON object with exactly `customer_id` and `text`.
+    /// Body rules: UTF-8 JSON object with `text` and (from a tenant's backend) `customer_id`.
     static func parseMessage(_ bytes: [UInt8]) throws -> IncomingMessage {
         guard String(validating: bytes, as: UTF8.self) != nil else {
             throw ProblemDetails(.badRequest, kind: "invalid-utf8", title: "Body is not valid UTF-8")
@@ -294,11 +383,15 @@ public struct GatewayAPI: Sendable {
         if let unknown = object.keys.sorted().first(where: { $0 != "customer_id" && $0 != "text" }) {
             throw ProblemDetails(.unprocessableContent, kind: "unknown-field", title: "Unknown field '\(unknown)'", field: unknown)
         }
-        guard case .string(let customerID)? = object["customer_id"] else {
-            throw ProblemDetails(.unprocessableContent, kind: "invalid-field", title: "customer_id is required and must be a string", field: "customer_id")
-        }
-        guard EnvelopeRules.isValidAggregateID(customerID) else {
-            throw ProblemDetails(.unprocessableContent, kind: "invalid-field", title: "customer_id must be 1-128 characters of A-Z a-z 0-9 . _ : -", field: "customer_id")
+        var customerID: String?
+        if let value = object["customer_id"] {
+            guard case .string(let given) = value else {
+                throw ProblemDetails(.unprocessableContent, kind: "invalid-field", title: "customer_id must be a string", field: "customer_id")
+            }
+            guard EnvelopeRules.isValidAggregateID(given) else {
+                throw ProblemDetails(.unprocessableContent, kind: "invalid-field", title: "customer_id must be 1-128 characters of A-Z a-z 0-9 . _ : -", field: "customer_id")
+            }
+            customerID = given
         }
         guard case .string(let text)? = object["text"] else {
             throw ProblemDetails(.unprocessableContent, kind: "invalid-field", title: "text is required and must be a string", field: "text")

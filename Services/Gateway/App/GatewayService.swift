@@ -1,3 +1,5 @@
+import AccessControl
+import Auth
 import EventBus
 public import Events
 import Kafka
@@ -23,7 +25,13 @@ public struct DeliveryReactor: Sendable {
 
 public enum GatewayService {
     public static func run(config: ServiceConfig, logger: Logger) async throws {
-        let host = try await ServiceHost.start(config: config, logger: logger, schemas: [(ReadModels.gateway.liveSchema, ReadModels.gateway.migrations)])
+        let access = try AccessSettings.fromEnvironment()
+        let host = try await ServiceHost.start(config: config, logger: logger, schemas: [
+            (ReadModels.gateway.liveSchema, ReadModels.gateway.migrations), (APIKeyStore.schema, APIKeyStore.migrations),
+        ])
+        let gatekeeper = Gatekeeper(settings: access, apiKeys: APIKeyStore(pool: host.pool))
+        // Customer sessions are signed with the key set's signing key, when it has one.
+        let sessionIssuer = access.keySet.signingKID.flatMap { _ in try? TokenIssuer(keySet: access.keySet) }
         let publisher = host.publisher
         let waiters = ReplyWaiters()
         let streams = ConversationStreams()
@@ -32,7 +40,7 @@ public enum GatewayService {
             publish: { try await publisher.publish($0) },
             conversations: ConversationQueries(pool: host.pool), audit: AuditQueries(pool: host.pool),
             tickets: TicketQueries(pool: host.pool), costs: CostQueries(pool: host.pool),
-            waiters: waiters, streams: streams, producer: config.producerName, tenantID: config.defaultTenant)
+            waiters: waiters, streams: streams, producer: config.producerName, sessionIssuer: sessionIssuer)
 
         // Per-replica tail of the whole log (no group, from the end): how a held request learns
         // its reply, and a conversation's stream its messages, whichever replica appended them.
@@ -80,7 +88,7 @@ public enum GatewayService {
             extraReadinessChecks: [ReadinessCheck(name: "reply-tail") {
                 guard await waiters.isTailReady else { throw ConfigError("reply tail not assigned yet") }
             }],
-            routes: { router in api.addRoutes(to: router) }
+            routes: { router in api.addRoutes(to: SecuredRoutes(router: router, gatekeeper: gatekeeper)) }
         )
     }
 }

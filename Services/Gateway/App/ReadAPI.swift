@@ -1,3 +1,5 @@
+import AccessControl
+import Auth
 import Events
 import Foundation
 import Hummingbird
@@ -10,17 +12,19 @@ import ServiceRuntime
 extension GatewayAPI {
     static let maxPageSize = 200
 
-    func addReadRoutes(to router: Router<BasicRequestContext>) {
-        router.get("/v1/conversations") { request, _ in try await self.listConversations(request) }
-        router.get("/v1/conversations/:id/events") { request, context in try await self.conversationEvents(request, context: context) }
-        router.get("/v1/costs/summary") { request, _ in try await self.costSummary(request) }
-        router.get("/v1/kpis") { request, _ in try await self.kpiSummary(request) }
+    func addReadRoutes(to routes: SecuredRoutes) {
+        routes.get("/v1/conversations", Access(.conversationsRead)) { request, _, principal in try await self.listConversations(request, tenantID: principal.tenantID) }
+        routes.get("/v1/conversations/:id/events", Access(.conversationsRead)) { request, context, principal in
+            try await self.conversationEvents(request, context: context, tenantID: principal.tenantID)
+        }
+        routes.get("/v1/costs/summary", Access(.analyticsRead)) { request, _, principal in try await self.costSummary(request, tenantID: principal.tenantID) }
+        routes.get("/v1/kpis", Access(.analyticsRead)) { request, _, principal in try await self.kpiSummary(request, tenantID: principal.tenantID) }
     }
 
     /// `?from=TIME&to=TIME` (default: all time): per intent and rollout mode, the share of turns
     /// automated, escalated and sent for approval, shadow agreement, cost per conversation and
     /// reply latency (docs/ROLLOUT.md).
-    func kpiSummary(_ request: Request) async throws -> Response {
+    func kpiSummary(_ request: Request, tenantID: String) async throws -> Response {
         let query = request.uri.queryParameters
         func time(_ field: String) throws -> Int64? {
             guard let raw = query.get(field) else { return nil }
@@ -52,7 +56,7 @@ extension GatewayAPI {
 
     /// `?period=hour|day|month&group_by=model|tenant|conversation[&at=TIME]`: LLM spend of the
     /// calendar period (UTC) holding `at` (default now), from the planner's cost ledger.
-    func costSummary(_ request: Request) async throws -> Response {
+    func costSummary(_ request: Request, tenantID: String) async throws -> Response {
         let query = request.uri.queryParameters
         let period = try Self.oneOf(query.get("period") ?? "day", ["hour", "day", "month"], field: "period")!
         let groupBy = try Self.oneOf(query.get("group_by") ?? "model", ["model", "tenant", "conversation"], field: "group_by")!
@@ -107,7 +111,7 @@ extension GatewayAPI {
 
     /// `?status=open|handed_over&owner=ai|human&customer_id=…&limit=1…200&cursor=…`, newest
     /// activity first. The cursor is opaque (the last row's activity time and id).
-    func listConversations(_ request: Request) async throws -> Response {
+    func listConversations(_ request: Request, tenantID: String) async throws -> Response {
         let query = request.uri.queryParameters
         let status = try Self.oneOf(query.get("status"), ConversationStatus.self, field: "status")
         let owner = try Self.oneOf(query.get("owner"), ConversationOwner.self, field: "owner")
@@ -140,7 +144,7 @@ extension GatewayAPI {
     }
 
     /// `?after=<offset>&limit=…`: the conversation's events in log order, as envelopes.
-    func conversationEvents(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    func conversationEvents(_ request: Request, context: EdgeRequestContext, tenantID: String) async throws -> Response {
         let conversationID = try Self.conversationID(context)
         let limit = try Self.limit(request.uri.queryParameters.get("limit"))
         var after: Int64 = -1

@@ -6,7 +6,11 @@
 ///
 ///     <div id="chat"></div>
 ///     <script src="https://support.example.com/widget.js"></script>
-///     <script>Switchboard.mount(document.getElementById("chat"), { customerId: "cus_1001" })</script>
+///     <script>Switchboard.mount(document.getElementById("chat"), { token: sessionTokenFromYourBackend })</script>
+///
+/// The token is a customer session (`POST /v1/sessions` from the shop's backend, docs/SECURITY.md):
+/// it names the customer, so the widget sends no customer id. `getToken`, if given, is called
+/// for a fresh one when the gateway answers 401.
 enum WidgetAssets {
     static let script = #"""
 (function () {
@@ -28,7 +32,11 @@ enum WidgetAssets {
 
   function mount(element, options) {
     const base = (options && options.baseURL) || "";
-    const customerId = (options && options.customerId) || "guest";
+    let token = (options && options.token) || "";
+    const getToken = options && options.getToken;
+    // The customer a session token speaks for (its `cid` claim): conversations are kept per customer.
+    let customerId = "guest";
+    try { customerId = JSON.parse(atob(token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"))).cid || customerId; } catch (e) {}
     const key = "switchboard.conversation." + customerId;
     const conversation = (options && options.conversationId) || localStorage.getItem(key) ||
       "web-" + Math.random().toString(36).slice(2, 10) + Date.now().toString(36);
@@ -65,10 +73,24 @@ enum WidgetAssets {
       log.scrollTop = log.scrollHeight;
     }
 
-    const stream = new EventSource(`${base}/v1/conversations/${encodeURIComponent(conversation)}/stream`);
-    stream.addEventListener("message", (event) => show(JSON.parse(event.data)));
-    stream.onopen = () => { status.textContent = ""; };
-    stream.onerror = () => { status.textContent = "Reconnecting…"; };
+    // EventSource cannot send headers: the token goes in access_token (streams only).
+    let stream;
+    function openStream() {
+      if (stream) stream.close();
+      stream = new EventSource(`${base}/v1/conversations/${encodeURIComponent(conversation)}/stream?access_token=${encodeURIComponent(token)}`);
+      stream.addEventListener("message", (event) => show(JSON.parse(event.data)));
+      stream.onopen = () => { status.textContent = ""; };
+      stream.onerror = () => { status.textContent = "Reconnecting…"; };
+    }
+    openStream();
+
+    async function send(text) {
+      return fetch(`${base}/v1/conversations/${encodeURIComponent(conversation)}/messages`, {
+        method: "POST", headers: { "content-type": "application/json", "authorization": "Bearer " + token,
+                                   "idempotency-key": crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) },
+        body: JSON.stringify({ text }),
+      });
+    }
 
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -77,10 +99,12 @@ enum WidgetAssets {
       if (!text) return;
       input.value = "";
       try {
-        const response = await fetch(`${base}/v1/conversations/${encodeURIComponent(conversation)}/messages`, {
-          method: "POST", headers: { "content-type": "application/json", "idempotency-key": crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) },
-          body: JSON.stringify({ customer_id: customerId, text }),
-        });
+        let response = await send(text);
+        if (response.status === 401 && getToken) {
+          token = await getToken();
+          openStream();
+          response = await send(text);
+        }
         if (!response.ok) {
           const problem = await response.json().catch(() => ({}));
           status.textContent = problem.title || "Could not send; please try again.";
@@ -124,9 +148,13 @@ enum WidgetAssets {
 </div>
 <script src="/widget.js"></script>
 <script>
+  // The demo's customer session comes in the address's fragment (`make up` prints the link);
+  // a real shop gets it from its backend (POST /v1/sessions).
   const params = new URLSearchParams(location.search);
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  if (fragment.get("session")) sessionStorage.setItem("switchboard.session", fragment.get("session"));
   window.chat = Switchboard.mount(document.getElementById("chat"), {
-    customerId: params.get("customer") || "cus_1001", conversationId: params.get("conversation") || undefined, title: "Demo shop support",
+    token: sessionStorage.getItem("switchboard.session") || "", conversationId: params.get("conversation") || undefined, title: "Demo shop support",
   });
 </script>
 </body>

@@ -1,3 +1,5 @@
+import AccessControl
+import Auth
 import EventBus
 public import Events
 import Foundation
@@ -111,23 +113,24 @@ public struct ApprovalDesk: Sendable {
 
 /// `GET /v1/approvals?status=pending|granted|denied|expired` (default pending), `GET
 /// /v1/approvals/{id}`, `POST /v1/approvals/{id}/approve` (`{"agent_id", "note"?}`) and
-/// `POST /v1/approvals/{id}/deny` (`{"agent_id", "reason"}`). Errors are problem+json: 404 for
+/// `POST /v1/approvals/{id}/deny` (`{"agent_id", "reason"}`); the deciding agent is the token's
+/// (`agent_id` may be left out; only `hil:admin` may name another). Errors are problem+json: 404 for
 /// an unknown approval, 409 when it was decided already (with the decision), 400/415/422 for
 /// bodies that are not what is asked.
 struct ApprovalAPI: Sendable {
     let desk: ApprovalDesk
-    let tenantID: String
 
     static let maxBodyBytes = 4 * 1024
 
-    func addRoutes(to router: Router<BasicRequestContext>) {
-        router.get("/v1/approvals") { request, _ in try await self.list(request) }
-        router.get("/v1/approvals/:id") { _, context in try await self.show(context) }
-        router.post("/v1/approvals/:id/approve") { request, context in try await self.decide(request, context, .grant) }
-        router.post("/v1/approvals/:id/deny") { request, context in try await self.decide(request, context, .deny) }
+    func addRoutes(to routes: SecuredRoutes) {
+        let agent = InboxAPI.agentAccess
+        routes.get("/v1/approvals", agent) { request, _, principal in try await self.list(request, tenantID: principal.tenantID) }
+        routes.get("/v1/approvals/:id", agent) { _, context, principal in try await self.show(context, tenantID: principal.tenantID) }
+        routes.post("/v1/approvals/:id/approve", agent) { request, context, principal in try await self.decide(request, context, principal, .grant) }
+        routes.post("/v1/approvals/:id/deny", agent) { request, context, principal in try await self.decide(request, context, principal, .deny) }
     }
 
-    func list(_ request: Request) async throws -> Response {
+    func list(_ request: Request, tenantID: String) async throws -> Response {
         guard let status = ApprovalStatus(rawValue: request.uri.queryParameters.get("status") ?? ApprovalStatus.pending.rawValue) else {
             throw ProblemDetails(.badRequest, kind: "invalid-status", title: "status must be pending, granted, denied or expired", field: "status")
         }
@@ -135,11 +138,11 @@ struct ApprovalAPI: Sendable {
         return jsonResponse(.ok, bytes: JSONValue.object(["approvals": .array(items)]).serialized())
     }
 
-    func show(_ context: BasicRequestContext) async throws -> Response {
-        jsonResponse(.ok, bytes: Self.json(try await approval(context)).serialized())
+    func show(_ context: EdgeRequestContext, tenantID: String) async throws -> Response {
+        jsonResponse(.ok, bytes: Self.json(try await approval(context, tenantID: tenantID)).serialized())
     }
 
-    func approval(_ context: BasicRequestContext) async throws -> ApprovalQueries.Approval {
+    func approval(_ context: EdgeRequestContext, tenantID: String) async throws -> ApprovalQueries.Approval {
         guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else {
             throw ProblemDetails(.notFound, kind: "approval-not-found", title: "No such approval")
         }
@@ -149,9 +152,10 @@ struct ApprovalAPI: Sendable {
         return approval
     }
 
-    func decide(_ request: Request, _ context: BasicRequestContext, _ decision: ApprovalStatus.Decision) async throws -> Response {
-        let (agent, note) = try await Self.body(request, reasonRequired: decision == .deny)
-        let approval = try await approval(context)
+    func decide(_ request: Request, _ context: EdgeRequestContext, _ principal: Principal, _ decision: ApprovalStatus.Decision) async throws -> Response {
+        let (named, note) = try await Self.body(request, reasonRequired: decision == .deny)
+        let agent = try InboxAPI.actingAgent(named, principal)
+        let approval = try await approval(context, tenantID: principal.tenantID)
         if approval.status != .pending {
             throw ProblemDetails(.conflict, kind: "approval-decided", title: "The approval was already decided", detail: "it is \(approval.status.rawValue)")
         }
@@ -167,10 +171,10 @@ struct ApprovalAPI: Sendable {
     }
 
     /// `{"agent_id": "...", "note"|"reason": "..."}`; a denial needs its reason.
-    static func body(_ request: Request, reasonRequired: Bool) async throws -> (agent: String, note: String) {
+    static func body(_ request: Request, reasonRequired: Bool) async throws -> (agent: String?, note: String) {
         let key = reasonRequired ? "reason" : "note"
-        let body = try await JSONBody.read(request, maxBytes: maxBodyBytes, allowed: ["agent_id", key])
-        return (try body.identifier("agent_id"), try body.text(key, required: reasonRequired))
+        let body = try await JSONBody.read(request, maxBytes: maxBodyBytes, allowed: ["agent_id", key], emptyAllowed: !reasonRequired)
+        return (try body.optionalIdentifier("agent_id"), try body.text(key, required: reasonRequired))
     }
 
     static func json(_ approval: ApprovalQueries.Approval) -> JSONValue {

@@ -1,3 +1,4 @@
+import AccessControl
 import EventBus
 public import Events
 import Foundation
@@ -17,17 +18,19 @@ import Metrics
 public enum HILQueueService {
     public static func run(config: ServiceConfig, logger: Logger) async throws {
         let settings = try HILSettings(environment: ProcessInfo.processInfo.environment)
+        let access = try AccessSettings.fromEnvironment()
         let host = try await ServiceHost.start(config: config, logger: logger, schemas: [
             (ReadModels.hilqueue.liveSchema, ReadModels.hilqueue.migrations), (ApprovalDesk.schema, ApprovalDesk.migrations),
-            (HandoverDesk.schema, HandoverDesk.migrations),
+            (HandoverDesk.schema, HandoverDesk.migrations), (APIKeyStore.schema, APIKeyStore.migrations),
         ])
+        let gatekeeper = Gatekeeper(settings: access, apiKeys: APIKeyStore(pool: host.pool))
         let publisher = host.publisher
         let approvals = ApprovalDesk(pool: host.pool, producer: config.producerName, publish: { try await publisher.publish($0) })
         let desk = HandoverDesk(pool: host.pool, producer: config.producerName, settings: settings.desk, publish: { try await publisher.publish($0) })
         let handovers = HandoverQueries(pool: host.pool)
         let conversations = ConversationQueries(pool: host.pool)
         let approvalQueries = ApprovalQueries(pool: host.pool)
-        let changes = InboxChanges(handovers: handovers, approvals: approvalQueries, conversations: conversations, tenant: config.defaultTenant)
+        let changes = InboxChanges(handovers: handovers, approvals: approvalQueries, conversations: conversations)
         for agent in settings.seedAgents {
             try await desk.saveAgent(tenant: config.defaultTenant, id: agent.id, name: agent.name, skills: agent.skills, capacity: agent.capacity, status: nil)
         }
@@ -65,10 +68,9 @@ public enum HILQueueService {
                 await changes.shutdown()
             }],
             routes: { router in
-                InboxAPI(
-                    desk: desk, handovers: handovers, conversations: conversations, approvals: approvalQueries,
-                    tenantID: config.defaultTenant, changes: changes).addRoutes(to: router)
-                ApprovalAPI(desk: approvals, tenantID: config.defaultTenant).addRoutes(to: router)
+                let routes = SecuredRoutes(router: router, gatekeeper: gatekeeper)
+                InboxAPI(desk: desk, handovers: handovers, conversations: conversations, approvals: approvalQueries, changes: changes).addRoutes(to: routes)
+                ApprovalAPI(desk: approvals).addRoutes(to: routes)
             }
         )
     }

@@ -1,3 +1,5 @@
+import AccessControl
+import Auth
 import Events
 import Foundation
 import Hummingbird
@@ -6,9 +8,10 @@ import ReadModels
 import ServiceRuntime
 import NIOCore
 
-/// The human agents' API (issue 10). Agents are named by `agent_id` in the body or the path
-/// until identities arrive (issue 12). Errors are problem+json; a command the conversation's
-/// phase does not allow is a 409 that changes nothing.
+/// The human agents' API. An agent acts as itself: its token's subject is its agent id
+/// (`agent_id` in a body may be left out, and must be the agent's own unless the caller has
+/// `hil:admin`). Everything is within the token's tenant. Errors are problem+json; a command
+/// the conversation's phase does not allow is a 409 that changes nothing.
 ///
 ///     GET  /v1/handovers?status=requested|queued        the queue before anyone claims (by priority, age)
 ///     GET  /v1/hil/queue?queue=NAME                      conversations waiting for a human
@@ -32,36 +35,51 @@ struct InboxAPI: Sendable {
     /// The conversation's messages (the gateway's read model; this service keeps only notes).
     let conversations: ConversationQueries
     let approvals: ApprovalQueries
-    let tenantID: String
     /// Live updates for open inboxes; nil in route tests.
     var changes: InboxChanges? = nil
 
-    func addRoutes(to router: Router<BasicRequestContext>) {
-        router.get("/v1/handovers") { request, _ in try await self.legacyList(request) }
-        router.get("/v1/hil/queue") { request, _ in try await self.queue(request) }
-        router.get("/v1/hil/conversations/:id") { _, context in try await self.conversation(context) }
-        router.post("/v1/hil/claim") { request, _ in try await self.claim(request) }
-        router.post("/v1/hil/conversations/:id/reply") { request, context in try await self.act(request, context, kind: .reply) }
-        router.post("/v1/hil/conversations/:id/notes") { request, context in try await self.act(request, context, kind: .note) }
-        router.post("/v1/hil/conversations/:id/transfer") { request, context in try await self.act(request, context, kind: .transfer) }
-        router.post("/v1/hil/conversations/:id/resolve") { request, context in try await self.act(request, context, kind: .resolve) }
-        router.post("/v1/hil/conversations/:id/back-to-ai") { request, context in try await self.act(request, context, kind: .handBack) }
-        router.get("/v1/hil/agents") { _, _ in try await self.agents() }
-        router.put("/v1/hil/agents/:id") { request, context in try await self.saveAgent(request, context) }
-        router.post("/v1/hil/agents/:id/status") { request, context in try await self.setStatus(request, context) }
-        router.post("/v1/hil/agents/:id/heartbeat") { _, context in try await self.heartbeat(context) }
-        router.get("/v1/hil/agents/:id/conversations") { _, context in try await self.held(context) }
-        router.get("/inbox") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: InboxPage.html)))
+    static let agentAccess = Access(.hilAgent, .hilAdmin)
+
+    func addRoutes(to routes: SecuredRoutes) {
+        let agent = Self.agentAccess
+        routes.get("/v1/handovers", agent) { request, _, principal in try await self.legacyList(request, principal) }
+        routes.get("/v1/hil/queue", agent) { request, _, principal in try await self.queue(request, principal) }
+        routes.get("/v1/hil/conversations/:id", agent) { _, context, principal in try await self.conversation(context, principal) }
+        routes.post("/v1/hil/claim", agent) { request, _, principal in try await self.claim(request, principal) }
+        routes.post("/v1/hil/conversations/:id/reply", agent) { request, context, principal in try await self.act(request, context, principal, kind: .reply) }
+        routes.post("/v1/hil/conversations/:id/notes", agent) { request, context, principal in try await self.act(request, context, principal, kind: .note) }
+        routes.post("/v1/hil/conversations/:id/transfer", agent) { request, context, principal in try await self.act(request, context, principal, kind: .transfer) }
+        routes.post("/v1/hil/conversations/:id/resolve", agent) { request, context, principal in try await self.act(request, context, principal, kind: .resolve) }
+        routes.post("/v1/hil/conversations/:id/back-to-ai", agent) { request, context, principal in try await self.act(request, context, principal, kind: .handBack) }
+        routes.get("/v1/hil/agents", agent) { _, _, principal in try await self.agents(principal) }
+        routes.put("/v1/hil/agents/:id", Access(.hilAdmin)) { request, context, principal in try await self.saveAgent(request, context, principal) }
+        routes.post("/v1/hil/agents/:id/status", agent) { request, context, principal in try await self.setStatus(request, context, principal) }
+        routes.post("/v1/hil/agents/:id/heartbeat", agent) { _, context, principal in try await self.heartbeat(context, principal) }
+        routes.get("/v1/hil/agents/:id/conversations", agent) { _, context, principal in try await self.held(context, principal) }
+        routes.open("/inbox") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"], body: ResponseBody(byteBuffer: ByteBuffer(string: InboxPage.html)))
         }
         if let changes {
-            router.get("/v1/hil/stream") { _, _ in await changes.response() }
+            routes.get("/v1/hil/stream", Access(.hilAgent, .hilAdmin, tokenInQuery: true)) { _, _, principal in await changes.response(tenant: principal.tenantID) }
         }
+    }
+
+    /// The agent a request acts as: the token's own agent, or with `hil:admin` the one named.
+    static func actingAgent(_ named: String?, _ principal: Principal) throws -> String {
+        if principal.allows(.hilAdmin) {
+            guard let agent = named ?? (principal.kind == .agent ? principal.subject : nil) else { throw JSONBody.invalidIdentifier("agent_id") }
+            return agent
+        }
+        guard named == nil || named == principal.subject else {
+            throw ProblemDetails(.forbidden, kind: "not-this-agent", title: "An agent acts only as itself (agent_id must be the token's subject)", field: "agent_id")
+        }
+        return principal.subject
     }
 
     // MARK: Reading
 
-    func legacyList(_ request: Request) async throws -> Response {
+    func legacyList(_ request: Request, _ principal: Principal) async throws -> Response {
+        let tenantID = principal.tenantID
         guard let status = HandoverStatus(rawValue: request.uri.queryParameters.get("status") ?? HandoverStatus.queued.rawValue) else {
             throw ProblemDetails(.badRequest, kind: "invalid-status", title: "status must be requested or queued", field: "status")
         }
@@ -79,13 +97,15 @@ struct InboxAPI: Sendable {
         return jsonResponse(.ok, bytes: JSONValue.object(["handovers": .array(items)]).serialized())
     }
 
-    func queue(_ request: Request) async throws -> Response {
+    func queue(_ request: Request, _ principal: Principal) async throws -> Response {
+        let tenantID = principal.tenantID
         let queue = request.uri.queryParameters.get("queue").map { String($0) }
         let items = try await handovers.queue(tenant: tenantID, phases: [.pendingHuman], queue: queue, limit: 200).map(Self.json)
         return jsonResponse(.ok, bytes: JSONValue.object(["conversations": .array(items)]).serialized())
     }
 
-    func conversation(_ context: BasicRequestContext) async throws -> Response {
+    func conversation(_ context: EdgeRequestContext, _ principal: Principal) async throws -> Response {
+        let tenantID = principal.tenantID
         let id = try Self.conversationID(context)
         guard let conversation = try await handovers.conversation(id, tenant: tenantID) else {
             throw ProblemDetails(.notFound, kind: "conversation-not-found", title: "No such conversation", detail: "\(id) is unknown, or not yet on the read model")
@@ -129,7 +149,7 @@ struct InboxAPI: Sendable {
         ])
     }
 
-    static func conversationID(_ context: BasicRequestContext) throws -> String {
+    static func conversationID(_ context: EdgeRequestContext) throws -> String {
         guard let id = context.parameters.get("id"), (1...200).contains(id.count) else {
             throw ProblemDetails(.notFound, kind: "conversation-not-found", title: "No such conversation")
         }
@@ -138,8 +158,9 @@ struct InboxAPI: Sendable {
 
     // MARK: Claiming and acting
 
-    func claim(_ request: Request) async throws -> Response {
-        let agent = try await JSONBody.read(request, allowed: ["agent_id"]).identifier("agent_id")
+    func claim(_ request: Request, _ principal: Principal) async throws -> Response {
+        let tenantID = principal.tenantID
+        let agent = try Self.actingAgent(try await JSONBody.read(request, allowed: ["agent_id"], emptyAllowed: true).optionalIdentifier("agent_id"), principal)
         switch try await desk.claim(tenant: tenantID, agent: agent) {
         case .claimed(let conversation, let handover, let queue):
             return jsonResponse(.ok, bytes: JSONValue.object([
@@ -159,19 +180,20 @@ struct InboxAPI: Sendable {
 
     enum ActionKind { case reply, note, transfer, resolve, handBack }
 
-    func act(_ request: Request, _ context: BasicRequestContext, kind: ActionKind) async throws -> Response {
+    func act(_ request: Request, _ context: EdgeRequestContext, _ principal: Principal, kind: ActionKind) async throws -> Response {
+        let tenantID = principal.tenantID
         let conversation = try Self.conversationID(context)
         let action: HandoverDesk.Action
         let agent: String
         switch kind {
         case .reply, .note:
             let body = try await JSONBody.read(request, allowed: ["agent_id", "text"])
-            agent = try body.identifier("agent_id")
+            agent = try Self.actingAgent(try body.optionalIdentifier("agent_id"), principal)
             let text = try body.text("text", required: true, max: 4000)
             action = kind == .reply ? .reply(text) : .note(text)
         case .transfer:
             let body = try await JSONBody.read(request, allowed: ["agent_id", "to_agent", "to_queue", "note"])
-            agent = try body.identifier("agent_id")
+            agent = try Self.actingAgent(try body.optionalIdentifier("agent_id"), principal)
             let note = try body.text("note", required: false)
             switch (try body.optionalIdentifier("to_agent"), try body.optionalIdentifier("to_queue")) {
             case (let target?, nil): action = .transferToAgent(target, note: note)
@@ -181,7 +203,7 @@ struct InboxAPI: Sendable {
             }
         case .resolve, .handBack:
             let body = try await JSONBody.read(request, allowed: ["agent_id", "note"])
-            agent = try body.identifier("agent_id")
+            agent = try Self.actingAgent(try body.optionalIdentifier("agent_id"), principal)
             let note = try body.text("note", required: false)
             action = kind == .resolve ? .resolve(note: note) : .handBack(note: note)
         }
@@ -207,7 +229,8 @@ struct InboxAPI: Sendable {
 
     // MARK: Agents
 
-    func agents() async throws -> Response {
+    func agents(_ principal: Principal) async throws -> Response {
+        let tenantID = principal.tenantID
         let items = try await desk.agents(tenant: tenantID).map(Self.json)
         return jsonResponse(.ok, bytes: JSONValue.object(["agents": .array(items)]).serialized())
     }
@@ -219,15 +242,17 @@ struct InboxAPI: Sendable {
         ])
     }
 
-    static func agentID(_ context: BasicRequestContext) throws -> String {
+    /// The agent in the path: an agent may name only itself; `hil:admin` any agent.
+    static func agentID(_ context: EdgeRequestContext, _ principal: Principal) throws -> String {
         guard let id = context.parameters.get("id"), (1...128).contains(id.count) else {
             throw ProblemDetails(.notFound, kind: "agent-not-found", title: "No such agent")
         }
-        return id
+        return try actingAgent(id, principal)
     }
 
-    func saveAgent(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        let id = try Self.agentID(context)
+    func saveAgent(_ request: Request, _ context: EdgeRequestContext, _ principal: Principal) async throws -> Response {
+        let tenantID = principal.tenantID
+        let id = try Self.agentID(context, principal)
         let body = try await JSONBody.read(request, allowed: ["name", "skills", "capacity", "status"])
         let name = try body.text("name", required: true, max: 200)
         guard case .array(let list)? = body.object["skills"], !list.isEmpty, list.count <= 50,
@@ -249,8 +274,9 @@ struct InboxAPI: Sendable {
         return status
     }
 
-    func setStatus(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        let id = try Self.agentID(context)
+    func setStatus(_ request: Request, _ context: EdgeRequestContext, _ principal: Principal) async throws -> Response {
+        let tenantID = principal.tenantID
+        let id = try Self.agentID(context, principal)
         let status = try Self.status(try await JSONBody.read(request, allowed: ["status"]))
         guard try await desk.setStatus(tenant: tenantID, agent: id, status) == .done, let agent = try await desk.agent(tenant: tenantID, id: id) else {
             throw ProblemDetails(.notFound, kind: "agent-not-found", title: "No such agent", detail: id)
@@ -258,16 +284,18 @@ struct InboxAPI: Sendable {
         return jsonResponse(.ok, bytes: Self.json(agent).serialized())
     }
 
-    func heartbeat(_ context: BasicRequestContext) async throws -> Response {
-        let id = try Self.agentID(context)
+    func heartbeat(_ context: EdgeRequestContext, _ principal: Principal) async throws -> Response {
+        let tenantID = principal.tenantID
+        let id = try Self.agentID(context, principal)
         guard try await desk.heartbeat(tenant: tenantID, agent: id) == .done else {
             throw ProblemDetails(.notFound, kind: "agent-not-found", title: "No such agent", detail: id)
         }
         return Response(status: .noContent)
     }
 
-    func held(_ context: BasicRequestContext) async throws -> Response {
-        let id = try Self.agentID(context)
+    func held(_ context: EdgeRequestContext, _ principal: Principal) async throws -> Response {
+        let tenantID = principal.tenantID
+        let id = try Self.agentID(context, principal)
         let items = try await handovers.held(by: id, tenant: tenantID).map(Self.json)
         return jsonResponse(.ok, bytes: JSONValue.object(["conversations": .array(items)]).serialized())
     }

@@ -1,5 +1,8 @@
 /// The agent inbox (`GET /inbox`): one page of plain HTML, CSS and JavaScript over the inbox
-/// API, no build step. Who the agent is comes from a picker until identities arrive (issue 12).
+/// API, no build step. The agent signs in with a token from the tenant's identity provider
+/// (`hil:agent`, subject = agent id): given in the address's fragment (`/inbox#token=…`, how
+/// `make up` and single sign-on redirects hand it over) or pasted into the sign-in form. It is
+/// kept in this tab's sessionStorage only and sent as a bearer token.
 /// The queue by skill, claim, a conversation with its brief and history, approvals with their
 /// diffs, reply, internal note, transfer, resolve, back to AI; live over `/v1/hil/stream`.
 enum InboxPage {
@@ -42,12 +45,19 @@ enum InboxPage {
 <body>
 <header>
   <h1>Switchboard inbox</h1>
-  <label>Agent <select id="agent-select"></select></label>
+  <span id="who" class="meta"></span>
+  <button id="sign-out">Sign out</button>
   <button id="go-online">Go online</button>
   <button id="go-offline">Go offline</button>
   <button id="claim-next" class="primary">Claim next</button>
   <span id="status-line">connecting…</span>
 </header>
+<form id="login" hidden>
+  <h2>Sign in</h2>
+  <p>Paste the agent token your identity provider issued (scope <code>hil:agent</code>).</p>
+  <textarea id="login-token" rows="4" cols="80" autocomplete="off"></textarea>
+  <button class="primary" type="submit">Sign in</button>
+</form>
 <main>
   <section>
     <h2>Waiting, by queue</h2>
@@ -79,13 +89,28 @@ enum InboxPage {
 </main>
 <script>
 "use strict";
-const state = { agent: localStorage.getItem("switchboard.agent") || "", open: null, heartbeat: null };
 const $ = (id) => document.getElementById(id);
+const fragment = new URLSearchParams(location.hash.slice(1));
+if (fragment.get("token")) { sessionStorage.setItem("switchboard.agent-token", fragment.get("token")); history.replaceState(null, "", location.pathname); }
+const token = sessionStorage.getItem("switchboard.agent-token") || "";
+function claims(jwt) {
+  try { return JSON.parse(atob(jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"))); } catch (e) { return {}; }
+}
+const state = { agent: claims(token).sub || "", open: null, heartbeat: null };
+function signIn() { $("login").hidden = false; document.querySelector("main").hidden = true; say("signed out"); }
+$("login").addEventListener("submit", (e) => {
+  e.preventDefault();
+  sessionStorage.setItem("switchboard.agent-token", $("login-token").value.trim());
+  location.reload();
+});
+$("sign-out").addEventListener("click", () => { sessionStorage.removeItem("switchboard.agent-token"); location.reload(); });
+function authorized(headers) { return { ...headers, authorization: "Bearer " + token }; }
 
 async function api(method, path, body) {
   const response = await fetch(path, {
-    method, headers: body ? { "content-type": "application/json" } : {}, body: body ? JSON.stringify(body) : undefined,
+    method, headers: authorized(body ? { "content-type": "application/json" } : {}), body: body ? JSON.stringify(body) : undefined,
   });
+  if (response.status === 401) { signIn(); throw new Error("signed out: the token was not accepted"); }
   const text = await response.text();
   const json = text ? JSON.parse(text) : null;
   if (!response.ok) {
@@ -121,10 +146,8 @@ function waited(since) {
 
 async function loadAgents() {
   const { agents } = await api("GET", "/v1/hil/agents");
-  const select = $("agent-select");
-  select.replaceChildren(...agents.map((a) => el("option", { value: a.agent_id }, `${a.name} (${a.skills.join(", ")}) — ${a.status}, ${a.load}/${a.capacity}`)));
-  if (!agents.some((a) => a.agent_id === state.agent)) state.agent = agents.length ? agents[0].agent_id : "";
-  select.value = state.agent;
+  const me = agents.find((a) => a.agent_id === state.agent);
+  $("who").textContent = me ? `${me.name} (${me.skills.join(", ")}) — ${me.status}, ${me.load}/${me.capacity}` : state.agent + " (no agent profile)";
 }
 
 async function refresh() {
@@ -205,12 +228,11 @@ async function setStatus(status) {
   } catch (error) { say("error: " + error.message); }
 }
 
-$("agent-select").addEventListener("change", (e) => { state.agent = e.target.value; localStorage.setItem("switchboard.agent", state.agent); refresh(); });
 $("go-online").addEventListener("click", () => setStatus("online"));
 $("go-offline").addEventListener("click", () => setStatus("offline"));
 $("claim-next").addEventListener("click", async () => {
   try {
-    const response = await fetch("/v1/hil/claim", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ agent_id: state.agent }) });
+    const response = await fetch("/v1/hil/claim", { method: "POST", headers: authorized({ "content-type": "application/json" }), body: JSON.stringify({}) });
     if (response.status === 204) return say("nothing waiting for your skills");
     const json = await response.json();
     if (!response.ok) return say("error: " + json.title + (json.detail ? ": " + json.detail : ""));
@@ -229,10 +251,15 @@ $("transfer").addEventListener("click", () => {
   act("transfer", target.startsWith("queue:") ? { to_queue: target.slice(6) } : { to_agent: target }, "transferred");
 });
 
-const changes = new EventSource("/v1/hil/stream");
-changes.addEventListener("changed", () => refresh());
-changes.onerror = () => say("reconnecting…");
-changes.onopen = () => say("live");
+if (!token) {
+  signIn();
+} else {
+  // EventSource cannot send headers: the token goes in access_token (streams only).
+  const changes = new EventSource("/v1/hil/stream?access_token=" + encodeURIComponent(token));
+  changes.addEventListener("changed", () => refresh());
+  changes.onerror = () => say("reconnecting…");
+  changes.onopen = () => say("live");
+}
 </script>
 </body>
 </html>

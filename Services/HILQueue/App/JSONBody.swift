@@ -10,7 +10,8 @@ import ServiceRuntime
 struct JSONBody {
     let object: [String: JSONValue]
 
-    static func read(_ request: Request, maxBytes: Int = 8 * 1024, allowed: Set<String>) async throws -> JSONBody {
+    /// `emptyAllowed`: an empty body reads as `{}` (a claim by the agent the token names).
+    static func read(_ request: Request, maxBytes: Int = 8 * 1024, allowed: Set<String>, emptyAllowed: Bool = false) async throws -> JSONBody {
         if let contentType = request.headers[.contentType], !contentType.lowercased().hasPrefix("application/json") {
             throw ProblemDetails(.unsupportedMediaType, kind: "unsupported-media-type", title: "Body must be application/json")
         }
@@ -20,6 +21,7 @@ struct JSONBody {
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw ProblemDetails(.contentTooLarge, kind: "body-too-large", title: "Body larger than \(maxBytes) bytes")
         }
+        if emptyAllowed, buffer.readableBytes == 0 { return JSONBody(object: [:]) }
         guard case .object(let object)? = try? JSONValue.parse(Array(buffer: buffer)) else {
             throw ProblemDetails(.badRequest, kind: "invalid-json", title: "Body must be a JSON object")
         }

@@ -1,0 +1,15 @@
+public import Hummingbird
+public import NIOCore
+
+/// The request context of every service's HTTP API: Hummingbird's basic context plus the
+/// peer's address, which per-address rate limits need (behind a load balancer the client's
+/// address comes from `X-Forwarded-For`, trusted only from the configured proxies).
+public struct EdgeRequestContext: RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+}
