@@ -80,9 +80,11 @@ let package = Package(
 
         // Topic names of the log: a leaf module, so configuration does not import the event model.
         .target(name: "LogTopics", path: "Shared/LogTopics"),
-        .target(name: "Events", dependencies: ["JSON", .product(name: "Crypto", package: "swift-crypto")], path: "Shared/Events"),
+        .target(name: "Events", dependencies: ["JSON", "Privacy", .product(name: "Crypto", package: "swift-crypto")], path: "Shared/Events"),
         // Identity: tokens, API keys, scopes, rate limits (docs/SECURITY.md); no HTTP, no storage.
         .target(name: "Auth", dependencies: [.product(name: "Crypto", package: "swift-crypto")], path: "Shared/Auth"),
+        // Per-customer keys in Postgres: sealing originals, crypto-shredding on erasure.
+        .target(name: "CustomerKeys", dependencies: ["Privacy", "Postgres", logging], path: "Shared/CustomerKeys"),
         // Who may call the services' HTTP APIs: the gatekeeper, scoped routes, API key storage.
         .target(name: "AccessControl", dependencies: ["Auth", "ServiceRuntime", "Postgres", hummingbird, logging], path: "Shared/AccessControl"),
         // Personal data: detection and redaction, sealing under per-customer keys (docs/SECURITY.md).
@@ -92,7 +94,7 @@ let package = Package(
         .target(
             name: "DomainPack",
             dependencies: [
-                "Events", "JSON", "JSONSchema", "MCPBinding", "RuleExpressions", "ToolRuntime", .product(name: "Yams", package: "Yams"), .product(name: "Mustache", package: "swift-mustache"),
+                "Events", "JSON", "JSONSchema", "MCPBinding", "Privacy", "RuleExpressions", "ToolRuntime", .product(name: "Yams", package: "Yams"), .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "OpenAPIKit", package: "OpenAPIKit"), .product(name: "OpenAPIKit30", package: "OpenAPIKit"), .product(name: "OpenAPIKitCompat", package: "OpenAPIKit"),
             ],
             path: "Shared/DomainPack"
@@ -100,7 +102,7 @@ let package = Package(
         .target(
             name: "ServiceRuntime",
             dependencies: [
-                "JSON", "LogTopics", hummingbird, lifecycle, logging, argumentParser,
+                "JSON", "LogTopics", "Privacy", hummingbird, lifecycle, logging, argumentParser,
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -129,15 +131,15 @@ let package = Package(
             path: "Shared/LLMFixture"
         ),
     ]
-    + service("Gateway", folder: "Gateway", extra: ["ReadModels", "AccessControl", "Auth", hummingbird, lifecycle, .product(name: "NIOCore", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types")])
-    + service("Planner", folder: "Planner", extra: ["ReadModels", "LLM", "ModelRouter", "Knowledge", "HTTPClient", "JSONSchema", "ToolRuntime", .product(name: "Metrics", package: "swift-metrics")])
+    + service("Gateway", folder: "Gateway", extra: ["ReadModels", "AccessControl", "Auth", "CustomerKeys", "Privacy", hummingbird, lifecycle, .product(name: "NIOCore", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types")])
+    + service("Planner", folder: "Planner", extra: ["ReadModels", "Privacy", "LLM", "ModelRouter", "Knowledge", "HTTPClient", "JSONSchema", "ToolRuntime", .product(name: "Metrics", package: "swift-metrics")])
     + service("Executor", folder: "Executor", extra: ["ReadModels", "ToolRuntime", "ToolBindings", "HTTPClient", "MCPBinding", "Knowledge"])
     + service("Verifier", folder: "Verifier", extra: ["JSONSchema", "ReadModels", "RuleExpressions"])
     + service("HILQueue", folder: "HILQueue", extra: ["ReadModels", "AccessControl", "Auth", hummingbird, lifecycle, .product(name: "Metrics", package: "swift-metrics"), .product(name: "Yams", package: "Yams")])
     + [
         .executableTarget(
             name: "SwitchboardCLI",
-            dependencies: ["Auth", "DevStack", "DomainPack", "Evaluation", "EventBus", "Events", "HTTPClient", "JSON", "Kafka", "Knowledge", "LogTools", "LogTopics", "Postgres", "ProjectionRebuild", "ReadModels", "ServiceRuntime", "ToolBindings", "ToolRuntime", argumentParser, logging, .product(name: "UnixSignals", package: "swift-service-lifecycle")],
+            dependencies: ["AccessControl", "Auth", "DevStack", "DomainPack", "Evaluation", "EventBus", "Events", "HTTPClient", "JSON", "Kafka", "Knowledge", "LogTools", "LogTopics", "Postgres", "ProjectionRebuild", "ReadModels", "ServiceRuntime", "ToolBindings", "ToolRuntime", argumentParser, logging, .product(name: "UnixSignals", package: "swift-service-lifecycle")],
             path: "Services/CLI"
         ),
 
@@ -158,8 +160,8 @@ let package = Package(
         .testTarget(name: "KafkaTests", dependencies: ["Kafka", logging], path: "Tests/KafkaTests"),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "DatabaseTestSupport", logging], path: "Tests/PostgresTests"),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient", logging], path: "Tests/HTTPClientTests", resources: [.copy("Resources/http_test_server.py")]),
-        .testTarget(name: "EventsTests", dependencies: ["Events", "JSON", "JSONSchema"], path: "Tests/EventsTests"),
-        .testTarget(name: "DomainPackTests", dependencies: ["DomainPack", "Events", "JSON", "MCPBinding", "ToolRuntime"], path: "Tests/DomainPackTests"),
+        .testTarget(name: "EventsTests", dependencies: ["Events", "JSON", "JSONSchema", "Privacy"], path: "Tests/EventsTests"),
+        .testTarget(name: "DomainPackTests", dependencies: ["DomainPack", "Events", "JSON", "MCPBinding", "Privacy", "ToolRuntime"], path: "Tests/DomainPackTests"),
         .testTarget(name: "PlannerTests", dependencies: ["PlannerApp", "DomainPack", "Events", "JSON", "LLMFixture", "ModelRouter", logging], path: "Tests/PlannerTests"),
         .testTarget(name: "ToolBindingsTests", dependencies: ["ToolBindings", "ToolRuntime", "HTTPClient", "JSON", "UpstreamFixture", logging], path: "Tests/ToolBindingsTests"),
         .testTarget(name: "MCPBindingTests", dependencies: ["MCPBinding", "HTTPClient", "JSON", "ToolRuntime", "UpstreamFixture", logging], path: "Tests/MCPBindingTests"),
@@ -176,7 +178,7 @@ let package = Package(
         .testTarget(name: "VerifierFlowTests", dependencies: ["VerifierApp", "DomainPack", "Events", "JSON", "Postgres", "ReadModels", "DatabaseTestSupport", "ReadModelTestSupport", logging], path: "Tests/VerifierFlowTests"),
         .testTarget(name: "LogToolsTests", dependencies: ["LogTools", "EventBus", "Events", "JSON", "Kafka", logging], path: "Tests/LogToolsTests"),
         .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "EventBus", "Events", "Kafka", "Postgres", "DatabaseTestSupport", logging], path: "Tests/ProjectionsTests"),
-        .testTarget(name: "ServiceRuntimeTests", dependencies: ["ServiceRuntime"], path: "Tests/ServiceRuntimeTests"),
+        .testTarget(name: "ServiceRuntimeTests", dependencies: ["ServiceRuntime", logging], path: "Tests/ServiceRuntimeTests"),
         .target(
             name: "AccessTestSupport",
             dependencies: ["AccessControl", "Auth", hummingbirdTesting, .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "NIOCore", package: "swift-nio")],
@@ -192,7 +194,7 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "GatewayApp", "ReadModels", "Events", "JSON", "Postgres", "ServiceRuntime", "DatabaseTestSupport", "ReadModelTestSupport", "AccessTestSupport", "AccessControl", "Auth",
+                "GatewayApp", "ReadModels", "Events", "JSON", "Postgres", "ServiceRuntime", "DatabaseTestSupport", "ReadModelTestSupport", "AccessTestSupport", "AccessControl", "Auth", "CustomerKeys", "Privacy",
                 hummingbird, hummingbirdTesting, logging, .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Tests/GatewayTests"

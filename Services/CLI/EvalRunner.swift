@@ -20,6 +20,19 @@ struct EvalRunner: Sendable {
         var token: String
     }
 
+    /// A request, retried after the server's Retry-After when it is rate limited (429), as a
+    /// well-behaved client does (up to 5 times).
+    func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+        var attempt = 0
+        while true {
+            let response = try await http.execute(request)
+            attempt += 1
+            guard response.status == 429, attempt < 5 else { return response }
+            let seconds = response.header("retry-after").flatMap(Double.init) ?? 1
+            try await Task.sleep(for: .seconds(min(max(seconds, 0.1), 10)))
+        }
+    }
+
     /// Headers of every request: the platform's token, and JSON for bodies.
     var headers: HTTPHeaders { ["content-type": "application/json", "authorization": "Bearer \(platform.token)"] }
 
@@ -87,7 +100,7 @@ struct EvalRunner: Sendable {
     func warmUp(runID: String) async throws {
         let conversationID = "eval-\(runID)-warmup"
         let body = JSONValue.object(["customer_id": "eval_warmup", "text": "hello"]).serialized()
-        _ = try await http.execute(HTTPRequest(
+        _ = try await send(HTTPRequest(
             method: "POST", url: "\(platform.gateway)/v1/conversations/\(conversationID)/messages",
             headers: headers, body: body, timeout: .seconds(10)))
         let deadline = ContinuousClock.now + .seconds(60)
@@ -127,7 +140,7 @@ struct EvalRunner: Sendable {
 
     func turn(_ text: String, scenario: EvalSuite.Scenario, conversationID: String) async throws -> (TurnRecord, ReplyDelivered?) {
         let body = JSONValue.object(["customer_id": .string(scenario.customer), "text": .string(text)]).serialized()
-        let response = try await http.execute(HTTPRequest(
+        let response = try await send(HTTPRequest(
             method: "POST", url: "\(platform.gateway)/v1/conversations/\(conversationID)/messages",
             headers: headers, body: body, timeout: .seconds(30)))
         guard response.status == 202 || response.status == 200, let turnText = (try? JSONValue.parse(response.body))?["turn_id"]?.stringValue, let turnID = UUID(uuidString: turnText) else {
@@ -172,7 +185,7 @@ struct EvalRunner: Sendable {
     func decide(_ approvalID: UUID, _ decision: EvalSuite.ApprovalDecision) async throws -> Bool {
         guard let hilqueue = platform.hilqueue else { throw EvalRunError("the scenario decides an approval: give --hilqueue with --gateway") }
         let body: JSONValue = decision == .approve ? ["agent_id": "eval_agent", "note": "approved by the eval script"] : ["agent_id": "eval_agent", "reason": "denied by the eval script"]
-        let response = try await http.execute(HTTPRequest(
+        let response = try await send(HTTPRequest(
             method: "POST", url: "\(hilqueue)/v1/approvals/\(approvalID.uuidString.lowercased())/\(decision.rawValue)",
             headers: headers, body: body.serialized(), timeout: .seconds(10)))
         switch response.status {
@@ -187,7 +200,7 @@ struct EvalRunner: Sendable {
         var all: [EventEnvelope] = []
         var after: String?
         repeat {
-            let response = try await http.execute(HTTPRequest(
+            let response = try await send(HTTPRequest(
                 method: "GET", url: "\(platform.gateway)/v1/conversations/\(conversationID)/events?limit=200" + (after.map { "&after=\($0)" } ?? ""),
                 headers: headers, timeout: .seconds(10)))
             guard response.status == 200, let page = try? JSONValue.parse(response.body) else {

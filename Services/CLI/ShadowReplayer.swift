@@ -72,7 +72,7 @@ struct ShadowReplayer: Sendable {
 
     func turn(_ text: String, customerID: String, conversationID: String) async throws -> ShadowSide {
         let body = JSONValue.object(["customer_id": .string(customerID), "text": .string(text)]).serialized()
-        let response = try await runner.http.execute(HTTPRequest(
+        let response = try await runner.send(HTTPRequest(
             method: "POST", url: "\(runner.platform.gateway)/v1/conversations/\(conversationID)/messages",
             headers: runner.headers, body: body, timeout: .seconds(30)))
         guard response.status == 202 || response.status == 200, let turnText = (try? JSONValue.parse(response.body))?["turn_id"]?.stringValue, let turnID = UUID(uuidString: turnText) else {

@@ -13,7 +13,7 @@ struct SwitchboardCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchboard",
         abstract: "Switchboard: the development broker and the platform on one machine.",
-        subcommands: [BrokerCommand.self, UpCommand.self, EvalCommand.self, ShadowCommand.self, EventsCommand.self, TraceCommand.self, DeadLetterCommand.self, ProjectionsCommand.self, ConversationCommand.self, KnowledgeCommand.self, ToolsCommand.self, BenchCommand.self]
+        subcommands: [BrokerCommand.self, UpCommand.self, AuthCommand.self, EvalCommand.self, ShadowCommand.self, EventsCommand.self, TraceCommand.self, DeadLetterCommand.self, ProjectionsCommand.self, ConversationCommand.self, KnowledgeCommand.self, ToolsCommand.self, BenchCommand.self]
     )
 }
 

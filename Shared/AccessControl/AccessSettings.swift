@@ -8,7 +8,8 @@ public import ServiceRuntime
 ///   keys tokens are verified with, by `kid`; several at once while keys rotate. Required: a
 ///   service does not start open.
 /// - `SWITCHBOARD_RATE_LIMIT_CLIENT`, `…_SESSION`, `…_ADDRESS`: `burst:per_second` token buckets
-///   per API key or user (`client`), per customer session, and per client address.
+///   per API key, user or agent (`client`, default 2000:1000), per customer session (30:1),
+///   and per client address for requests without valid credentials (60:2).
 /// - `SWITCHBOARD_TRUSTED_PROXIES`: comma list of the load balancers' addresses; only from
 ///   them is `X-Forwarded-For` believed.
 public struct AccessSettings: Sendable {
@@ -20,9 +21,9 @@ public struct AccessSettings: Sendable {
 
     public init(
         keySet: AuthKeySet,
-        clientLimit: RateLimiter.Configuration = .init(capacity: 600, refillPerSecond: 100),
-        sessionLimit: RateLimiter.Configuration = .init(capacity: 20, refillPerSecond: 0.5),
-        addressLimit: RateLimiter.Configuration = .init(capacity: 300, refillPerSecond: 50),
+        clientLimit: RateLimiter.Configuration = .init(capacity: 2000, refillPerSecond: 1000),
+        sessionLimit: RateLimiter.Configuration = .init(capacity: 30, refillPerSecond: 1),
+        addressLimit: RateLimiter.Configuration = .init(capacity: 60, refillPerSecond: 2),
         trustedProxies: Set<String> = []
     ) {
         self.keySet = keySet

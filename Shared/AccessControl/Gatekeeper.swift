@@ -20,7 +20,8 @@ public struct Access: Sendable, Hashable {
 }
 
 /// Admits a request or answers it with problem+json: 401 without valid credentials, 403
-/// without the endpoint's scope, 429 past a rate limit. The tenant of everything the request
+/// without the endpoint's scope, 429 past a rate limit (per principal; per client address
+/// for requests without valid credentials). The tenant of everything the request
 /// then does is the credential's, never the body's.
 public struct Gatekeeper: Sendable {
     let verifier: TokenVerifier
@@ -40,9 +41,20 @@ public struct Gatekeeper: Sendable {
     }
 
     public func admit(_ request: Request, context: some RemoteAddressRequestContext, access: Access) async throws -> Principal {
-        if let address = clientAddress(request, context: context) {
-            try Self.check(addresses.take("address:" + address), kind: "client address")
+        do {
+            return try await authenticate(request, access: access)
+        } catch let problem as ProblemDetails where problem.status == .unauthorized {
+            // Requests without valid credentials are limited per client address (credential
+            // guessing, anonymous floods); authenticated ones per principal, since behind a load
+            // balancer without trusted proxies every client shares one address.
+            if let address = clientAddress(request, context: context) {
+                try Self.check(addresses.take("address:" + address), kind: "client address")
+            }
+            throw problem
         }
+    }
+
+    func authenticate(_ request: Request, access: Access) async throws -> Principal {
         var queryToken: String?
         if access.tokenInQuery, let token = request.uri.queryParameters.get("access_token"), !token.isEmpty { queryToken = token }
         let credentials: Credentials?

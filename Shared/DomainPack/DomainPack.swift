@@ -1,3 +1,4 @@
+public import Privacy
 public import Events
 public import Foundation
 public import JSON
@@ -25,6 +26,11 @@ public struct DomainPack: Sendable {
     /// Customer messages whose decisions (the rules brain's, rendered as the model must answer)
     /// are shown to a language model as example exchanges (`examples:`; docs/BRAINS.md).
     public var examples: [String] = []
+    /// Personal data this pack keeps in clear, by PII kind, with the tools that need it
+    /// (`privacy: { allow: { phone: [get_balance] } }`): everything else is redacted before it
+    /// reaches the log's clear text, a prompt, a log line or a metric (docs/SECURITY.md).
+    public var privacyAllowances: [PIIKind: [String]] = [:]
+    public var clearPIIKinds: Set<PIIKind> { Set(privacyAllowances.keys) }
 
     public func intent(named name: String) -> IntentSpec? { intents.first { $0.name == name } }
 

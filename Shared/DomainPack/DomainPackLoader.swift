@@ -1,3 +1,4 @@
+import Privacy
 import Events
 public import Foundation
 public import JSON
@@ -257,6 +258,19 @@ extension DomainPack {
         )
         pack.rollout = try RolloutModes.parse(yaml: yaml)
         pack.examples = try root.array("examples", optional: true).map { try $0.stringValue() }
+        if let privacy = root.optional("privacy"), let allow = privacy.optional("allow") {
+            for (name, list) in try privacy.object("allow") {
+                guard let kind = PIIKind(rawValue: name) else {
+                    throw DomainPackError(path: allow.path + "." + name, message: "unknown PII kind (\(PIIKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+                let toolNames = try allow.array(name).map { try $0.stringValue() }
+                guard !toolNames.isEmpty else { throw DomainPackError(path: list.path, message: "name the tools that need \(name) in clear") }
+                for tool in toolNames where tools[tool] == nil {
+                    throw DomainPackError(path: list.path, message: "unknown tool '\(tool)'")
+                }
+                pack.privacyAllowances[kind] = toolNames
+            }
+        }
         return pack
     }
 }

@@ -1,4 +1,5 @@
 public import Foundation
+public import Privacy
 public import JSON
 
 // v1 payloads of the turn flow (DESIGN.md §4). Keys are snake_case on the wire. Each type has a
@@ -11,14 +12,24 @@ public struct MessageReceived: EventPayload {
     public static let eventType = "MessageReceived"
     public static let eventVersion = 1
     public var customerID: String
+    /// The customer's words with personal data the pack does not allow in clear replaced by
+    /// placeholders (`[EMAIL]`, `[CARD]`, …): what every reader of the log sees.
     public var text: String
     public var channel: String
-    public init(customerID: String, text: String, channel: String = "api") {
+    /// The original, sealed under the customer's key (AES-256-GCM, the event id as associated
+    /// data), present only when something was redacted. Opened only by the executor for a tool
+    /// the pack allows; unreadable for ever once the customer is erased (docs/SECURITY.md).
+    public var sealed: SealedText?
+    /// What was redacted: PII kind → count (never the values).
+    public var redactions: [String: Int]?
+    public init(customerID: String, text: String, channel: String = "api", sealed: SealedText? = nil, redactions: [String: Int]? = nil) {
         self.customerID = customerID
         self.text = text
         self.channel = channel
+        self.sealed = sealed
+        self.redactions = redactions
     }
-    enum CodingKeys: String, CodingKey { case customerID = "customer_id", text, channel }
+    enum CodingKeys: String, CodingKey { case customerID = "customer_id", text, channel, sealed, redactions }
 }
 
 /// What the brain decided for a customer message (DESIGN.md §4 step 2).
@@ -616,6 +627,17 @@ public struct FactRetracted: EventPayload {
     }
 }
 
+/// A customer's right to erasure was exercised (gateway, `DELETE /v1/customers/{id}`): their key
+/// is destroyed, so every sealed original of theirs is unreadable; read models blank their
+/// conversations' texts and the planner forgets what it remembered. Keyed `customer:<id>`.
+public struct CustomerErased: EventPayload {
+    public static let eventType = "CustomerErased"
+    public static let eventVersion = 1
+    public var customerID: String
+    public init(customerID: String) { self.customerID = customerID }
+    enum CodingKeys: String, CodingKey { case customerID = "customer_id" }
+}
+
 /// A customer allowed (or withdrew) memory across conversations (gateway). Keyed
 /// `customer:<id>`. Withdrawal erases what was remembered.
 public struct MemoryConsentChanged: EventPayload {
@@ -642,7 +664,7 @@ public enum EventCatalog {
         ReplyDelivered.self, HandoverRequested.self, HandoverQueued.self, LLMCallCompleted.self,
         RoutingDecided.self, LLMOutputRejected.self, BrainFellBack.self,
         KnowledgeDocumentPublished.self, KnowledgeCollectionSynced.self, FactRetracted.self,
-        MemoryConsentChanged.self, DryRunRequested.self, DryRunCompleted.self, ApprovalRequested.self,
+        MemoryConsentChanged.self, CustomerErased.self, DryRunRequested.self, DryRunCompleted.self, ApprovalRequested.self,
         ApprovalGranted.self, ApprovalDenied.self, ApprovalExpired.self,
         HandoverClaimed.self, AgentReplied.self, InternalNoteAdded.self, HandoverTransferred.self, HandoverReleased.self,
         ConversationResolved.self, HandedBackToAI.self, HandoverSLABreached.self, ShadowDecisionRecorded.self,

@@ -13,8 +13,8 @@ public struct ConversationsProjection: Projection {
     /// 2: the conversation's phase (`ConversationPhase`) decides status and owner, so a handover
     /// starts on `HandoverRequested` here as everywhere; agents' replies are messages.
     public let version = 2
-    public let tables = ["conversations", "messages"]
-    public let interestedIn: Set<String>? = ConversationPhase.eventTypes
+    public let tables = ["conversations", "messages", "erased_customers"]
+    public let interestedIn: Set<String>? = ConversationPhase.eventTypes.union([CustomerErased.eventType])
 
     public init(schema: String = ReadModels.gateway.liveSchema) { self.schema = schema }
 
@@ -56,7 +56,24 @@ public struct ConversationsProjection: Projection {
             ALTER TABLE messages DROP CONSTRAINT messages_role_check;
             ALTER TABLE messages ADD CONSTRAINT messages_role_check CHECK (role IN ('customer', 'assistant', 'agent'));
             """),
+        // (Version 5 is TurnKPIProjection's.)
+        Migration(version: 6, name: "erased_customers", sql: """
+            CREATE TABLE erased_customers (
+                tenant_id text NOT NULL,
+                customer_id text NOT NULL,
+                PRIMARY KEY (tenant_id, customer_id)
+            );
+            CREATE INDEX conversations_customer ON conversations (tenant_id, customer_id);
+            """),
     ]
+
+    /// What an erased customer's messages read as (their originals were sealed under the key
+    /// erasure destroyed; the redacted clear text goes too).
+    public static let erasedText = "[erased]"
+
+    struct Conversation {
+        var tenant: String, customer: String, phase: ConversationPhase, turns: Int, first: Int64, last: Int64, lastEvent: String?
+    }
 
     /// Set-based: messages go in with one INSERT … ON CONFLICT DO NOTHING (whose RETURNING
     /// says which were new: a repeated event changes nothing); conversation rows are folded in
@@ -97,9 +114,6 @@ public struct ConversationsProjection: Projection {
             conflict: ["message_id"], update: false, rows: messageRows, in: connection))
 
         // 2. Conversations: fold from their stored rows, in log order, through the state machine.
-        struct Conversation {
-            var tenant: String, customer: String, phase: ConversationPhase, turns: Int, first: Int64, last: Int64, lastEvent: String?
-        }
         let touched = Array(Set(events.map(\.event.conversationID)))
         var state: [String: Conversation] = [:]
         do {
@@ -152,7 +166,31 @@ public struct ConversationsProjection: Projection {
             state[id] = conversation
             changed.insert(id)
         }
-        guard !changed.isEmpty else { return }
+        if !changed.isEmpty {
+            try writeConversations(changed, state, in: connection)
+        }
+
+        // 3. Erasure (docs/SECURITY.md): a CustomerErased blanks every message of the customer's
+        // conversations; messages of an erased customer that land later (from another partition,
+        // or in a rebuild that reads the partitions in another order) are blanked as they land.
+        let erased = try events.filter { $0.event.type == CustomerErased.eventType }.map { ($0.event.tenantID, try $0.event.decode(CustomerErased.self).customerID) }
+        for (tenant, customer) in erased {
+            try connection.query("INSERT INTO \(identifier: schema).erased_customers (tenant_id, customer_id) VALUES (\(tenant), \(customer)) ON CONFLICT DO NOTHING")
+        }
+        guard !erased.isEmpty || !inserted.isEmpty else { return }
+        // Postgres array literal of the conversations to check (empty: all, after an erasure).
+        let scope: String = "{" + (erased.isEmpty ? touched : []).map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }.joined(separator: ",") + "}"
+        let erasedText: String = Self.erasedText
+        try connection.query("""
+            UPDATE \(identifier: schema).messages m SET text = \(erasedText)
+            FROM \(identifier: schema).conversations c
+            JOIN \(identifier: schema).erased_customers e ON e.tenant_id = c.tenant_id AND e.customer_id = c.customer_id
+            WHERE m.conversation_id = c.conversation_id AND m.text <> \(erasedText)
+              AND (cardinality(\(scope)::text[]) = 0 OR c.conversation_id = ANY(\(scope)::text[]))
+            """)
+    }
+
+    private func writeConversations(_ changed: Set<String>, _ state: [String: Conversation], in connection: PostgresConnection) throws {
         try BulkWrite.upsert(
             schema: schema, table: "conversations",
             columns: [

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Metrics
 import Prometheus
@@ -9,14 +10,30 @@ public enum ProcessBootstrap {
 
     /// `exitOnStdinEOF`: see `ParentWatch`.
     public static func bootstrap(logLevel: Logger.Level, exitOnStdinEOF: Bool) {
+        let secrets = secretValues(ProcessInfo.processInfo.environment)
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = logLevel
-            return handler
+            return RedactingLogHandler(wrapping: handler, secrets: secrets)
         }
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metricsRegistry))
         if exitOnStdinEOF { ParentWatch.start() }
     }
+}
+
+/// Values in the environment that must never be printed: variables named like secrets
+/// (`*_KEY`, `*_SECRET`, `*_TOKEN`, `*_PASSWORD`, `*_AUTH_KEYS`), the one
+/// `SWITCHBOARD_LLM_API_KEY_ENV` names, and a database URL's password.
+public func secretValues(_ environment: [String: String]) -> [String] {
+    var values: [String] = []
+    let suffixes = ["_KEY", "_SECRET", "_TOKEN", "_PASSWORD", "_AUTH_KEYS", "_API_KEY"]
+    for (name, value) in environment where suffixes.contains(where: name.hasSuffix) && !value.isEmpty { values.append(value) }
+    if let named = environment["SWITCHBOARD_LLM_API_KEY_ENV"], let value = environment[named], !value.isEmpty { values.append(value) }
+    for name in environment["SWITCHBOARD_FORWARD_ENV"]?.split(separator: ",").map({ String($0).trimmingCharacters(in: .whitespaces) }) ?? [] {
+        if let value = environment[name], !value.isEmpty { values.append(value) }
+    }
+    if let url = environment["DATABASE_URL"], let password = URLComponents(string: url)?.password, !password.isEmpty { values.append(password) }
+    return values
 }
 
 extension CommonOptions {

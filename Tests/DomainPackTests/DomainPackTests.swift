@@ -1,3 +1,4 @@
+import Privacy
 import DomainPack
 import Foundation
 import JSON
@@ -89,6 +90,20 @@ import Testing
             #expect(!intent.slots.contains { $0.question.isEmpty })
         }
         #expect(Set(pack.intents.map(\.name)).count == pack.intents.count, "intent names are unique")
+    }
+
+    /// Personal data a pack keeps in clear: telecom's phone numbers (its account ids), for the
+    /// tools that look accounts up by them; retail keeps nothing in clear.
+    @Test func privacyAllowances() throws {
+        let telecom = try Self.load("telecom")
+        #expect(telecom.clearPIIKinds == [.phone])
+        #expect(Set(telecom.privacyAllowances[.phone] ?? []) == ["check_network_status", "get_balance", "get_puk", "activate_sim", "recharge"])
+        #expect(try Self.load("retail").clearPIIKinds.isEmpty)
+        for (section, mention) in [("privacy: { allow: { fingerprint: [t1] } }", "unknown PII kind"), ("privacy: { allow: { email: [nope] } }", "unknown tool"), ("privacy: { allow: { email: [] } }", "name the tools")] {
+            #expect(throws: (any Error).self, "\(mention)") { try DomainPack.parse(yaml: DomainPackTests.minimal + "\n" + section + "\n") }
+            do { _ = try DomainPack.parse(yaml: DomainPackTests.minimal + "\n" + section + "\n") } catch { #expect("\(error)".contains(mention), "\(error)") }
+        }
+        #expect(try DomainPack.parse(yaml: DomainPackTests.minimal + "\nprivacy: { allow: { email: [t1] } }\n").privacyAllowances == [.email: ["t1"]])
     }
 
     @Test func telecomToolsAndTiers() throws {

@@ -1,3 +1,4 @@
+import Privacy
 import Events
 import Foundation
 import JSON
@@ -97,6 +98,17 @@ enum EventSamples {
         reaction(BrainFellBack(to: "rules", reason: "invalid_output", tried: ["local-small", "cloud-large"])),
         Sample(type: "MemoryConsentChanged") {
             try EventEnvelope.start(MemoryConsentChanged(customerID: "cus_1001", granted: true, ttlSeconds: 7_776_000), conversationID: "customer:cus_1001", tenantID: "default", producer: "gateway@test")
+        },
+        Sample(type: "CustomerErased") {
+            try EventEnvelope.start(CustomerErased(customerID: "cus_1001"), conversationID: "customer:cus_1001", tenantID: "default", producer: "gateway@test")
+        },
+        Sample(type: "MessageReceived") {
+            try EventEnvelope.start(
+                MessageReceived(
+                    customerID: "cus_1001", text: "Email me at [EMAIL] about ABC123",
+                    sealed: SealedText(alg: "A256GCM", nonce: "bm9uY2Vub25jZTEy", ciphertext: "c2VhbGVkIG9yaWdpbmFs", keyRef: "default/cus_1001"),
+                    redactions: ["email": 1]),
+                conversationID: "conv-8", tenantID: "default", producer: "gateway@test")
         },
         reaction(FactRetracted(name: "order_id", value: "ZZZ999", reason: "get_order_status found nothing for it")),
         Sample(type: "KnowledgeDocumentPublished") {

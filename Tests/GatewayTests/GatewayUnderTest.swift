@@ -1,6 +1,7 @@
 import AccessControl
 import AccessTestSupport
 import Auth
+import CustomerKeys
 import Events
 import Foundation
 @testable import GatewayApp
@@ -30,7 +31,7 @@ enum GatewayUnderTest {
             publish: publish,
             conversations: ConversationQueries(pool: pool, schema: gateway), audit: AuditQueries(pool: pool, schema: gateway),
             tickets: TicketQueries(pool: pool, schema: cases), costs: CostQueries(pool: pool, schema: costs),
-            waiters: ReplyWaiters(), producer: "gateway@test", sessionIssuer: try TokenIssuer(keySet: TestAccess.keySet))
+            waiters: ReplyWaiters(), producer: "gateway@test", sessionIssuer: try TokenIssuer(keySet: TestAccess.keySet), vault: CustomerKeyVault(pool: pool))
         var logger = Logger(label: "gateway-route-tests")
         logger.logLevel = .critical
         // Requests carry an administrator's token of the tenant unless a test sends its own.

@@ -41,6 +41,35 @@ struct ReadModelQueriesTests {
         }
     }
 
+    /// Erasure blanks every message of the customer's conversations, whichever comes first on
+    /// the log: the CustomerErased (keyed by customer, another partition) or the messages (a
+    /// rebuild may read the partitions in either order). Other customers keep their texts.
+    @Test func anErasedCustomersTextsAreBlankedInEitherOrder() async throws {
+        for erasureFirst in [false, true] {
+            try await ScratchReadModels.with([ReadModels.gateway]) { models in
+                var a = ConversationScript("conv-a", customer: "cus-1")
+                try a.customerSays("My email is [EMAIL], where is ABC123?", at: "2026-03-10T09:00:00.000Z")
+                try a.replies("It ships tomorrow.", at: "2026-03-10T09:00:01.000Z")
+                var b = ConversationScript("conv-b", customer: "cus-2")
+                try b.customerSays("Where is DEF456?", at: "2026-03-10T09:00:02.000Z")
+                let erasure = try EventEnvelope.start(
+                    CustomerErased(customerID: "cus-1"), conversationID: "customer:cus-1", tenantID: "default", producer: "gateway@test",
+                    occurredAtMillis: ConversationScript.millis("2026-03-10T10:00:00.000Z"))
+                if erasureFirst {
+                    try await models.apply([erasure], firstOffset: 0, partition: 1)
+                    try await models.apply(a.events + b.events, firstOffset: 0, partition: 0)
+                } else {
+                    try await models.apply(a.events + b.events, firstOffset: 0, partition: 0)
+                    try await models.apply([erasure], firstOffset: 0, partition: 1)
+                }
+                let queries = ConversationQueries(pool: models.pool, schema: models.schema(ReadModels.gateway))
+                #expect(try await queries.messages(conversation: "conv-a").map(\.text) == [ConversationsProjection.erasedText, ConversationsProjection.erasedText], "erasure first: \(erasureFirst)")
+                #expect(try await queries.messages(conversation: "conv-b").map(\.text) == ["Where is DEF456?"])
+                #expect(try await queries.conversation("conv-a", tenant: "default")?.turnCount == 1, "the conversation itself stays")
+            }
+        }
+    }
+
     @Test func conversationListFiltersAndPagesNewestFirstWithoutGapsOrRepeats() async throws {
         try await ScratchReadModels.with([ReadModels.gateway]) { models in
             var events: [EventEnvelope] = []

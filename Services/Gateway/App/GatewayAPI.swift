@@ -1,5 +1,6 @@
 import AccessControl
 import Auth
+import CustomerKeys
 import EventBus
 import Events
 import Foundation
@@ -7,6 +8,7 @@ import HTTPTypes
 public import Hummingbird
 import JSON
 import Logging
+import Privacy
 import ReadModels
 import ServiceRuntime
 import NIOCore
@@ -32,12 +34,19 @@ public struct GatewayAPI: Sendable {
     /// Signs customer session tokens for tenants' backends (`POST /v1/sessions`); nil when
     /// the configured key set has no signing key.
     let sessionIssuer: TokenIssuer?
+    /// Personal data the pack keeps in clear; everything else in a message is redacted, the
+    /// original sealed under the customer's key in `vault`.
+    let clearKinds: Set<PIIKind>
+    let vault: CustomerKeyVault
 
     init(
         publish: @escaping @Sendable (EventEnvelope) async throws -> Void,
         conversations: ConversationQueries, audit: AuditQueries, tickets: TicketQueries, costs: CostQueries,
-        waiters: ReplyWaiters, streams: ConversationStreams = ConversationStreams(), producer: String, sessionIssuer: TokenIssuer?
+        waiters: ReplyWaiters, streams: ConversationStreams = ConversationStreams(), producer: String, sessionIssuer: TokenIssuer?,
+        clearKinds: Set<PIIKind> = [], vault: CustomerKeyVault
     ) {
+        self.clearKinds = clearKinds
+        self.vault = vault
         self.kpis = KPIQueries(pool: costs.pool)
         self.streams = streams
         self.publish = publish
@@ -75,6 +84,9 @@ public struct GatewayAPI: Sendable {
         }
         routes.put("/v1/customers/:id/memory-consent", Access(.chatSend, .admin)) { request, context, principal in
             try await self.putMemoryConsent(request, context: context, principal: principal)
+        }
+        routes.delete("/v1/customers/:id", Access(.admin)) { _, context, principal in
+            try await self.eraseCustomer(context: context, principal: principal)
         }
         addReadRoutes(to: routes)
     }
@@ -184,8 +196,23 @@ public struct GatewayAPI: Sendable {
             // One conversation is one customer's: another customer cannot write into it.
             throw ProblemDetails(.conflict, kind: "conversation-of-another-customer", title: "This conversation belongs to another customer", field: "customer_id")
         }
+        // Personal data the pack does not keep in clear is redacted; the original is sealed under
+        // the customer's key with the event's id as associated data (docs/SECURITY.md).
+        let redacted = PIIDetector.shared.redact(message.text, allowing: clearKinds)
+        var sealed: SealedText?
+        if redacted.replacementCount > 0 {
+            do {
+                let key = try await vault.key(tenant: tenantID, customer: customerID)
+                sealed = try Sealer.seal(message.text, key: key, keyRef: CustomerKeyVault.keyRef(tenant: tenantID, customer: customerID), context: messageID.lowercaseString)
+            } catch {
+                context.logger.error("sealing failed", metadata: ["error": "\(error)", "conversation.id": "\(conversationID)"])
+                throw ProblemDetails(.serviceUnavailable, kind: "privacy-vault-unavailable", title: "The message could not be recorded safely right now; retry later", headers: [.retryAfter: "1"])
+            }
+        }
         let event = try EventEnvelope.start(
-            MessageReceived(customerID: customerID, text: message.text),
+            MessageReceived(
+                customerID: customerID, text: redacted.text, sealed: sealed,
+                redactions: redacted.replacements.isEmpty ? nil : Dictionary(uniqueKeysWithValues: redacted.replacements.map { ($0.key.rawValue, $0.value) })),
             id: messageID, conversationID: conversationID, tenantID: tenantID, producer: producer,
             correlationID: turnID, traceparent: request.headers[HTTPField.Name("traceparent")!]
         )
@@ -263,6 +290,32 @@ public struct GatewayAPI: Sendable {
             throw ProblemDetails(.serviceUnavailable, kind: "log-unavailable", title: "The consent could not be recorded; retry later", headers: [.retryAfter: "1"])
         }
         let reply: JSONValue = ["customer_id": .string(customerID), "granted": .bool(granted), "ttl_seconds": .number(Double(ttl)), "event_id": .string(event.id.lowercaseString)]
+        return jsonResponse(.accepted, bytes: reply.serialized())
+    }
+
+    /// `DELETE /v1/customers/{id}`: the right to erasure on an immutable log. The customer's key
+    /// is destroyed (every original sealed under it is unreadable from now on, in the log, in
+    /// exports and in rebuilds) and `CustomerErased` is appended, on which read models blank
+    /// the customer's conversations and the planner forgets them. Repeating it is harmless.
+    func eraseCustomer(context: EdgeRequestContext, principal: Principal) async throws -> Response {
+        guard let customerID = context.parameters.get("id"), EnvelopeRules.isValidAggregateID(customerID), customerID.utf8.count <= 119 else {
+            throw ProblemDetails(.badRequest, kind: "invalid-customer-id", title: "customer id must be 1-119 characters of A-Z a-z 0-9 . _ : -")
+        }
+        let destroyed: Bool
+        do {
+            destroyed = try await vault.destroy(tenant: principal.tenantID, customer: customerID)
+        } catch {
+            throw ProblemDetails(.serviceUnavailable, kind: "privacy-vault-unavailable", title: "The customer's key could not be destroyed right now; retry later", headers: [.retryAfter: "1"])
+        }
+        let event = try EventEnvelope.start(
+            CustomerErased(customerID: customerID), conversationID: "customer:\(customerID)", tenantID: principal.tenantID, producer: producer)
+        do {
+            try await publish(event)
+        } catch {
+            throw ProblemDetails(.serviceUnavailable, kind: "log-unavailable", title: "The erasure could not be recorded; retry later (the key is already destroyed)", headers: [.retryAfter: "1"])
+        }
+        context.logger.notice("customer erased", metadata: ["customer.id": "\(customerID)", "key.destroyed": "\(destroyed)"])
+        let reply: JSONValue = ["customer_id": .string(customerID), "key_destroyed": .bool(destroyed), "event_id": .string(event.id.lowercaseString)]
         return jsonResponse(.accepted, bytes: reply.serialized())
     }
 

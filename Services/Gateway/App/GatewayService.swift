@@ -1,5 +1,7 @@
 import AccessControl
 import Auth
+import CustomerKeys
+import DomainPack
 import EventBus
 public import Events
 import Kafka
@@ -28,7 +30,10 @@ public enum GatewayService {
         let access = try AccessSettings.fromEnvironment()
         let host = try await ServiceHost.start(config: config, logger: logger, schemas: [
             (ReadModels.gateway.liveSchema, ReadModels.gateway.migrations), (APIKeyStore.schema, APIKeyStore.migrations),
+            (CustomerKeyVault.schema, CustomerKeyVault.migrations),
         ])
+        // Which personal data the pack keeps in clear (the rest of a message is redacted).
+        let clearKinds = try DomainPack.load(path: config.domainPackPath).clearPIIKinds
         let gatekeeper = Gatekeeper(settings: access, apiKeys: APIKeyStore(pool: host.pool))
         // Customer sessions are signed with the key set's signing key, when it has one.
         let sessionIssuer = access.keySet.signingKID.flatMap { _ in try? TokenIssuer(keySet: access.keySet) }
@@ -40,7 +45,8 @@ public enum GatewayService {
             publish: { try await publisher.publish($0) },
             conversations: ConversationQueries(pool: host.pool), audit: AuditQueries(pool: host.pool),
             tickets: TicketQueries(pool: host.pool), costs: CostQueries(pool: host.pool),
-            waiters: waiters, streams: streams, producer: config.producerName, sessionIssuer: sessionIssuer)
+            waiters: waiters, streams: streams, producer: config.producerName, sessionIssuer: sessionIssuer,
+            clearKinds: clearKinds, vault: CustomerKeyVault(pool: host.pool))
 
         // Per-replica tail of the whole log (no group, from the end): how a held request learns
         // its reply, and a conversation's stream its messages, whichever replica appended them.

@@ -3,6 +3,7 @@ public import ServiceRuntime
 public import DomainPack
 public import Events
 import Foundation
+import Privacy
 import HTTPClient
 public import JSON
 public import Knowledge
@@ -34,6 +35,8 @@ public final class LLMBrain: Sendable {
     let retrySleep: @Sendable (Duration) async throws -> Void
     /// Chaos runs only: model calls that fail or time out before reaching the provider.
     let faults: FaultInjection
+    /// Personal data the pack keeps in clear in prompts; the rest is redacted before a call.
+    let clearPIIKinds: Set<PIIKind>
 
     struct CachedAnswer: Sendable {
         var text: String
@@ -51,6 +54,7 @@ public final class LLMBrain: Sendable {
         })
         self.router = ModelRouter(catalog: catalog, breakers: breakers, spendSource: spendSource)
         self.contract = DecisionContract(pack: pack)
+        self.clearPIIKinds = pack.clearPIIKinds
         self.http = HTTPClient(maxConcurrentRequests: 16, userAgent: "switchboard-planner", logger: logger)
         self.cache = ResponseCache(maxEntries: 10_000, ttl: .seconds(3600))
         self.environment = environment
@@ -185,7 +189,14 @@ public final class LLMBrain: Sendable {
     /// One model call (with the provider's own retries), breaker bookkeeping and the
     /// `LLMCallCompleted` event, from the cache when the same deterministic request was answered.
     /// `purpose`: `decision` for a first answer, `repair` for an answer after rejected ones.
-    func complete(model: ModelSpec, messages: [ChatMessage], outputTokens: Int, purpose: String, intents: [String] = [], knowledge: Bool = false) async -> Call {
+    func complete(model: ModelSpec, messages unredacted: [ChatMessage], outputTokens: Int, purpose: String, intents: [String] = [], knowledge: Bool = false) async -> Call {
+        // The one door to a model: personal data the pack does not keep in clear is redacted from
+        // every message (the customer's words, history, facts, tool results, knowledge) here.
+        let messages = unredacted.map { message in
+            var message = message
+            message.content = message.content.map { PIIDetector.shared.redact($0, allowing: clearPIIKinds).text }
+            return message
+        }
         let schema = contract.responseSchema(intents: intents, shape: model.decisionSchema, knowledge: knowledge)
         let provider: ProviderKind = model.provider == .anthropic ? .anthropic : .openAICompatible
         // Decision mode per model (catalog): one schema-constrained JSON object, or native

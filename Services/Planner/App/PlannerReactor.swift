@@ -18,7 +18,7 @@ public import Postgres
 public struct PlannerReactor: Sendable {
     public static let interestedIn: Set<String> = Set([
         MessageReceived.eventType, StepVerified.eventType, StepFailed.eventType,
-        StepRejected.eventType, ReplyBlocked.eventType, MemoryConsentChanged.eventType, ApprovalRequested.eventType,
+        StepRejected.eventType, ReplyBlocked.eventType, MemoryConsentChanged.eventType, CustomerErased.eventType, ApprovalRequested.eventType,
     ]).union(humanSide)
 
     /// The events of a handover: they move the conversation's phase (while it is with humans
@@ -92,6 +92,9 @@ public struct PlannerReactor: Sendable {
         case MemoryConsentChanged.eventType:
             // Skips an event handled already in its own transaction.
             try await store.recordConsent(event: event, try event.decode(MemoryConsentChanged.self))
+        case CustomerErased.eventType:
+            // Erasure withdraws consent for good: what was remembered goes, nothing new is kept.
+            try await store.recordConsent(event: event, MemoryConsentChanged(customerID: try event.decode(CustomerErased.self).customerID, granted: false, ttlSeconds: 1))
         case StepVerified.eventType:
             let verified = try event.decode(StepVerified.self)
             let loaded = try await store.load(event, plan: verified.planID)
