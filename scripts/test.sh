@@ -22,3 +22,5 @@ export SWITCHBOARD_TEST_RUN_DIR="$run"
 # A hung test fails the run after SWITCHBOARD_TEST_TIMEOUT (default 40 minutes) instead of running
 # into CI's limit: Swift Testing's time limits cannot end a test stuck outside cooperative code.
 timeout --kill-after=30s "${SWITCHBOARD_TEST_TIMEOUT:-40m}" swift test --skip-build --no-parallel "$@"
+# No service log of the run holds a configured secret or the personal data the tests seeded.
+python3 scripts/leak-check.py "$run"

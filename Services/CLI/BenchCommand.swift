@@ -52,13 +52,15 @@ struct BenchTurns: AsyncParsableCommand {
 
         let client = HTTPClient(maxConcurrentRequests: max(concurrency, history > 0 ? historyConcurrency : 1), userAgent: "switchboard-bench", logger: Logger(label: "bench"))
         let run = UUID().uuidString.prefix(8).lowercased()
-        let orders = ["ABC123", "DEF456", "GHI789", "JKL012", "ZZZ999"]
+        // Each demo order asked about by its owner (tools see only the customer's own orders).
+        let orders = [("ABC123", "cus_1001"), ("DEF456", "cus_1001"), ("GHI789", "cus_1002"), ("JKL012", "cus_1003"), ("ZZZ999", "cus_1001")]
 
         /// A turn's time, and whether it was replied to. A turn held past `wait` is answered 202
         /// and counted as failed rather than ending the run: a stuck turn is a finding, and
         /// its time (a lower bound) stays in the percentiles.
         @Sendable func turn(_ index: Int, prefix: String) async throws -> (Duration, replied: Bool) {
-            let body = #"{"customer_id":"cus_bench","text":"Where is my order \#(orders[index % orders.count])?"}"#
+            let (order, customer) = orders[index % orders.count]
+            let body = #"{"customer_id":"\#(customer)","text":"Where is my order \#(order)?"}"#
             let request = HTTPRequest(
                 method: "POST", url: "\(gateway)/v1/conversations/bench-\(run)-\(prefix)\(index)/messages?wait=30",
                 headers: ["content-type": "application/json", "authorization": "Bearer \(token)"], body: Array(body.utf8), timeout: .seconds(40)

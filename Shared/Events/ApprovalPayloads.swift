@@ -91,7 +91,11 @@ public struct DryRunRequested: EventPayload {
     public var riskTier: RiskTier
     /// Why a human must look (for the approval that follows).
     public var reason: String
-    public init(planID: UUID, stepID: UUID, tool: String, args: JSONValue, riskTier: RiskTier, reason: String) {
+    /// The conversation's customer: the executor's tools see only this customer's records
+    /// (another customer's order is not found). Absent in events from before it was carried.
+    public var customerID: String?
+    public init(planID: UUID, stepID: UUID, tool: String, args: JSONValue, riskTier: RiskTier, reason: String, customerID: String? = nil) {
+        self.customerID = customerID
         self.planID = planID
         self.stepID = stepID
         self.tool = tool
@@ -99,7 +103,7 @@ public struct DryRunRequested: EventPayload {
         self.riskTier = riskTier
         self.reason = reason
     }
-    enum CodingKeys: String, CodingKey { case planID = "plan_id", stepID = "step_id", tool, args, riskTier = "risk_tier", reason }
+    enum CodingKeys: String, CodingKey { case planID = "plan_id", stepID = "step_id", tool, args, riskTier = "risk_tier", reason, customerID = "customer_id" }
 }
 
 /// The executor rendered the step's effect without applying it (executor → verifier).

@@ -102,7 +102,11 @@ public struct PlanProposed: EventPayload {
     /// from when the planner took up the message); the verifier refuses steps after it, the
     /// executor bounds calls by it.
     public var deadlineMillis: Int64?
-    public init(planID: UUID, intent: String, steps: [PlanStep], confidence: Double? = nil, facts: [String: String]? = nil, round: Int? = nil, deadlineMillis: Int64? = nil) {
+    /// The conversation's customer: the executor's tools see only this customer's records
+    /// (another customer's order is not found). Absent in events from before it was carried.
+    public var customerID: String?
+    public init(planID: UUID, intent: String, steps: [PlanStep], confidence: Double? = nil, facts: [String: String]? = nil, round: Int? = nil, deadlineMillis: Int64? = nil, customerID: String? = nil) {
+        self.customerID = customerID
         self.planID = planID
         self.intent = intent
         self.steps = steps
@@ -111,7 +115,7 @@ public struct PlanProposed: EventPayload {
         self.round = round
         self.deadlineMillis = deadlineMillis
     }
-    enum CodingKeys: String, CodingKey { case planID = "plan_id", intent, steps, confidence, facts, round, deadlineMillis = "deadline_ms" }
+    enum CodingKeys: String, CodingKey { case planID = "plan_id", intent, steps, confidence, facts, round, deadlineMillis = "deadline_ms", customerID = "customer_id" }
 }
 
 /// The planner needs one missing slot and asks for it; the question itself travels as a ReplyDrafted.
@@ -151,7 +155,11 @@ public struct StepApproved: EventPayload {
     public var riskTier: RiskTier
     /// Unix milliseconds by which the call must be done (nil: the tool's own timeout only).
     public var deadlineMillis: Int64?
-    public init(planID: UUID, stepID: UUID, tool: String, args: JSONValue, riskTier: RiskTier, deadlineMillis: Int64? = nil) {
+    /// The conversation's customer: the executor's tools see only this customer's records
+    /// (another customer's order is not found). Absent in events from before it was carried.
+    public var customerID: String?
+    public init(planID: UUID, stepID: UUID, tool: String, args: JSONValue, riskTier: RiskTier, deadlineMillis: Int64? = nil, customerID: String? = nil) {
+        self.customerID = customerID
         self.planID = planID
         self.stepID = stepID
         self.tool = tool
@@ -159,7 +167,7 @@ public struct StepApproved: EventPayload {
         self.riskTier = riskTier
         self.deadlineMillis = deadlineMillis
     }
-    enum CodingKeys: String, CodingKey { case planID = "plan_id", stepID = "step_id", tool, args, riskTier = "risk_tier", deadlineMillis = "deadline_ms" }
+    enum CodingKeys: String, CodingKey { case planID = "plan_id", stepID = "step_id", tool, args, riskTier = "risk_tier", deadlineMillis = "deadline_ms", customerID = "customer_id" }
 }
 
 public struct StepRejected: EventPayload {
@@ -627,6 +635,24 @@ public struct FactRetracted: EventPayload {
     }
 }
 
+/// A customer who met a busy platform (503 `overloaded`) left a question to be answered by
+/// email (gateway, `POST /v1/conversations/{id}/answer-by-email`). The question is redacted like
+/// a message; the address and the original question are sealed together under the customer's
+/// key (`{"email": …, "text": …}`, the event id as associated data).
+public struct AnswerByEmailRequested: EventPayload {
+    public static let eventType = "AnswerByEmailRequested"
+    public static let eventVersion = 1
+    public var customerID: String
+    public var text: String
+    public var sealed: SealedText
+    public init(customerID: String, text: String, sealed: SealedText) {
+        self.customerID = customerID
+        self.text = text
+        self.sealed = sealed
+    }
+    enum CodingKeys: String, CodingKey { case customerID = "customer_id", text, sealed }
+}
+
 /// A customer's right to erasure was exercised (gateway, `DELETE /v1/customers/{id}`): their key
 /// is destroyed, so every sealed original of theirs is unreadable; read models blank their
 /// conversations' texts and the planner forgets what it remembered. Keyed `customer:<id>`.
@@ -664,7 +690,7 @@ public enum EventCatalog {
         ReplyDelivered.self, HandoverRequested.self, HandoverQueued.self, LLMCallCompleted.self,
         RoutingDecided.self, LLMOutputRejected.self, BrainFellBack.self,
         KnowledgeDocumentPublished.self, KnowledgeCollectionSynced.self, FactRetracted.self,
-        MemoryConsentChanged.self, CustomerErased.self, DryRunRequested.self, DryRunCompleted.self, ApprovalRequested.self,
+        MemoryConsentChanged.self, CustomerErased.self, AnswerByEmailRequested.self, DryRunRequested.self, DryRunCompleted.self, ApprovalRequested.self,
         ApprovalGranted.self, ApprovalDenied.self, ApprovalExpired.self,
         HandoverClaimed.self, AgentReplied.self, InternalNoteAdded.self, HandoverTransferred.self, HandoverReleased.self,
         ConversationResolved.self, HandedBackToAI.self, HandoverSLABreached.self, ShadowDecisionRecorded.self,

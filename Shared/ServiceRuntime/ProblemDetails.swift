@@ -15,6 +15,8 @@ public struct ProblemDetails: HTTPResponseError, Sendable {
     public var detail: String?
     public var field: String?
     public var headers: HTTPFields
+    /// Extension members (RFC 9457 §3.2), e.g. what a client may do instead.
+    public var extensions: [String: JSONValue] = [:]
 
     public init(_ status: HTTPResponse.Status, kind: String, title: String, detail: String? = nil, field: String? = nil, headers: HTTPFields = [:]) {
         self.status = status
@@ -35,6 +37,7 @@ public struct ProblemDetails: HTTPResponseError, Sendable {
         ]
         if let detail { object["detail"] = .string(detail) }
         if let field { object["field"] = .string(field) }
+        for (name, value) in extensions where object[name] == nil { object[name] = value }
         let data = JSONValue.object(object).serialized()
         var headers = self.headers
         headers[.contentType] = "application/problem+json"

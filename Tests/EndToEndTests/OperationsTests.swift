@@ -13,7 +13,7 @@ import LogTopics
 struct OperationsTests {
     @Test func everyServiceServesHealthReadyMetricsAndStopsGracefullyOnSIGTERM() async throws {
         try await Platform.with("ops") { p in
-            let turn = try await p.post("conv-ops", #"{"customer_id":"c1","text":"Where is my order ABC123?"}"#)
+            let turn = try await p.post("conv-ops", #"{"customer_id":"cus_1001","text":"Where is my order ABC123?"}"#)
             #expect(turn.status == 200)
             for service in DevStack.services {
                 let health = try await p.get("/health", service: service)
@@ -28,8 +28,8 @@ struct OperationsTests {
             }
             // A client retry with the same Idempotency-Key is the same turn, with the same reply.
             let key: HTTPHeaders = ["content-type": "application/json", "Idempotency-Key": "order-q-42"]
-            let first = try await p.post("conv-idem", #"{"customer_id":"c1","text":"Where is my order GHI789?"}"#, headers: key)
-            let retry = try await p.post("conv-idem", #"{"customer_id":"c1","text":"Where is my order GHI789?"}"#, headers: key)
+            let first = try await p.post("conv-idem", #"{"customer_id":"cus_1002","text":"Where is my order GHI789?"}"#, headers: key)
+            let retry = try await p.post("conv-idem", #"{"customer_id":"cus_1002","text":"Where is my order GHI789?"}"#, headers: key)
             #expect(first.status == 200 && retry.status == 200, "\(retry.json)")
             #expect(first.json["turn_id"] != nil && first.json["turn_id"] == retry.json["turn_id"])
             #expect(first.json["reply"]?["text"] == retry.json["reply"]?["text"])
@@ -100,7 +100,7 @@ struct OperationsTests {
             // A request held open for a reply that cannot come (planner gone) is answered 202
             // when the gateway shuts down, instead of holding the shutdown for 30 s.
             await p.stack.process("planner")?.killHard()
-            let held = Task { try await p.post("conv-held", #"{"customer_id":"c1","text":"Where is my order ABC123?"}"#, wait: 30) }
+            let held = Task { try await p.post("conv-held", #"{"customer_id":"cus_1001","text":"Where is my order ABC123?"}"#, wait: 30) }
             _ = try await p.log.waitForEvents(conversation: "conv-held", count: 1)
             let gateway = try #require(p.stack.process("gateway"))
             let gatewayStatus = await gateway.stop(grace: .seconds(15))

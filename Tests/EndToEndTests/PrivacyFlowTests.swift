@@ -14,11 +14,11 @@ struct PrivacyFlowTests {
     @Test func redactedOnTheLogSealedOriginalsAndErasureThatSurvivesARebuild() async throws {
         try await Platform.with("privacy") { p in
             let text = "Where is my order ABC123? Mail \(Self.email), I paid with \(Self.card)"
-            let reply = try await p.post("priv-1", JSONValue.object(["customer_id": "cus_erase", "text": .string(text)]).serializedString())
+            let reply = try await p.post("priv-1", JSONValue.object(["customer_id": "cus_1001", "text": .string(text)]).serializedString())
             #expect(reply.status == 200, "\(reply.json)")
             // The planner answered from the redacted text: the order id is not personal data.
             #expect(reply.json["reply"]?["text"]?.stringValue?.contains("shipped") == true, "\(reply.json)")
-            let other = try await p.post("priv-2", #"{"customer_id":"cus_keep","text":"Where is my order DEF456?"}"#)
+            let other = try await p.post("priv-2", #"{"customer_id":"cus_1002","text":"Where is my order GHI789?"}"#)
             #expect(other.status == 200)
 
             let events = try await p.log.waitForEvents(conversation: "priv-1", count: 2)
@@ -29,15 +29,15 @@ struct PrivacyFlowTests {
             #expect(view["messages"]?[0]?["text"] == .string(message.text), "the read model holds the redacted text")
 
             // Erasure.
-            let erased = try await p.request("DELETE", "/v1/customers/cus_erase", body: "")
+            let erased = try await p.request("DELETE", "/v1/customers/cus_1001", body: "")
             #expect(erased.status == 202 && erased.json["key_destroyed"] == true, "\(erased.json)")
             let blanked: [JSONValue] = try await p.eventually("the customer's messages are blanked") { () -> [JSONValue]? in
                 let messages = try await p.get("/v1/conversations/priv-1").json["messages"]?.arrayValue ?? []
                 return !messages.isEmpty && messages.allSatisfy { $0["text"] == "[erased]" } ? messages : nil
             }
             #expect(blanked.count == 2, "customer message and reply stay as rows")
-            #expect(try await p.get("/v1/conversations/priv-2").json["messages"]?[0]?["text"] == "Where is my order DEF456?", "other customers keep theirs")
-            let key = try await p.pool.query("SELECT count(*)::int AS n FROM privacy.customer_keys WHERE customer_id = 'cus_erase'")
+            #expect(try await p.get("/v1/conversations/priv-2").json["messages"]?[0]?["text"] == "Where is my order GHI789?", "other customers keep theirs")
+            let key = try await p.pool.query("SELECT count(*)::int AS n FROM privacy.customer_keys WHERE customer_id = 'cus_1001'")
             #expect(try key.first(where: { _ in true })?.decode("n", as: Int.self) == 0, "the key is gone")
 
             // A rebuild from offset 0 equals the erased live read model; the export shows no original.

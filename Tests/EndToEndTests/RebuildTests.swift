@@ -70,7 +70,7 @@ struct RebuildTests {
             let liveIndexes = try await indexes("gateway")
             let previousIndexes = try await indexes(previous)
             #expect(liveIndexes.count >= 8 && liveIndexes == previousIndexes, "\(liveIndexes)")
-            let after = try await p.post("conv-after-swap", #"{"customer_id":"c1","text":"Where is my order ABC123?"}"#)
+            let after = try await p.post("conv-after-swap", #"{"customer_id":"cus_1001","text":"Where is my order ABC123?"}"#)
             #expect(after.status == 200)
             let projected = try await p.eventually("projection continues after the swap") { () -> JSONValue? in
                 let c = try await p.get("/v1/conversations/conv-after-swap").json

@@ -11,7 +11,7 @@ struct RestartTests {
     func acceptedMessageIsAnsweredAfterAHardKillAndRestart(service: String) async throws {
         try await Platform.with("restart_\(service)") { p in
             // Warm: the service has joined its group and handled a turn.
-            let warm = try await p.post("conv-warm", #"{"customer_id":"c1","text":"Where is my order ABC123?"}"#)
+            let warm = try await p.post("conv-warm", #"{"customer_id":"cus_1001","text":"Where is my order ABC123?"}"#)
             #expect(warm.status == 200)
 
             let process = try #require(p.stack.process(service))
@@ -19,7 +19,7 @@ struct RestartTests {
             #expect(!process.isRunning)
 
             // Accepted while the service is down: 202, nothing lost.
-            let accepted = try await p.post("conv-\(service)-down", #"{"customer_id":"c1","text":"Where is my order DEF456?"}"#, wait: 1)
+            let accepted = try await p.post("conv-\(service)-down", #"{"customer_id":"cus_1001","text":"Where is my order DEF456?"}"#, wait: 1)
             #expect(accepted.status == 202)
             #expect(accepted.json["status"] == "accepted")
 

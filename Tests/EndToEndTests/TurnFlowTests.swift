@@ -262,7 +262,7 @@ struct TurnFlowTests {
             #expect(answered["turn_count"] == 1)
 
             // The same partition keeps flowing after the poison record.
-            let after = try await p.post("conv-dlq", #"{"customer_id":"c1","text":"Where is my order ABC123?"}"#)
+            let after = try await p.post("conv-dlq", #"{"customer_id":"cus_1001","text":"Where is my order ABC123?"}"#)
             #expect(after.status == 200)
             #expect(after.json["reply"]?["text"]?.stringValue?.contains("UPS") == true)
         }
@@ -270,7 +270,7 @@ struct TurnFlowTests {
 
     @Test func redeliveredStepReturnsTheRecordedResultInsteadOfRunningAgain() async throws {
         try await Platform.with("exactlyonce") { p in
-            let reply = try await p.post("conv-once", #"{"customer_id":"c1","text":"Where is my order GHI789?"}"#)
+            let reply = try await p.post("conv-once", #"{"customer_id":"cus_1002","text":"Where is my order GHI789?"}"#)
             #expect(reply.status == 200)
             let events = try await p.log.waitForEvents(conversation: "conv-once", count: foundOrderSequence.count)
             let approved = try #require(events.first { $0.type == "StepApproved" })

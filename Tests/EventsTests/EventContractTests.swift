@@ -99,6 +99,13 @@ enum EventSamples {
         Sample(type: "MemoryConsentChanged") {
             try EventEnvelope.start(MemoryConsentChanged(customerID: "cus_1001", granted: true, ttlSeconds: 7_776_000), conversationID: "customer:cus_1001", tenantID: "default", producer: "gateway@test")
         },
+        Sample(type: "AnswerByEmailRequested") {
+            try EventEnvelope.start(
+                AnswerByEmailRequested(
+                    customerID: "cus_1001", text: "Where is ABC123? Card [CARD]",
+                    sealed: SealedText(alg: "A256GCM", nonce: "bm9uY2Vub25jZTEy", ciphertext: "c2VhbGVkIG9yaWdpbmFs", keyRef: "default/cus_1001")),
+                conversationID: "conv-9", tenantID: "default", producer: "gateway@test")
+        },
         Sample(type: "CustomerErased") {
             try EventEnvelope.start(CustomerErased(customerID: "cus_1001"), conversationID: "customer:cus_1001", tenantID: "default", producer: "gateway@test")
         },

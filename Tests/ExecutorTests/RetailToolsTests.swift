@@ -44,14 +44,14 @@ enum CommerceDB {
         }
     }
 
-    static func run(_ tool: any NativeTool, _ args: JSONValue, tenant: String, _ pool: PostgresPool) async throws -> JSONValue {
-        try await pool.transaction { try tool.run(args: args, tenantID: tenant, in: $0) }
+    static func run(_ tool: any NativeTool, _ args: JSONValue, tenant: String, customer: String? = nil, _ pool: PostgresPool) async throws -> JSONValue {
+        try await pool.transaction { try tool.run(args: args, tenantID: tenant, customerID: customer, in: $0) }
     }
 
-    static func preview(_ tool: any WriteTool, _ args: JSONValue, tenant: String, _ pool: PostgresPool) async throws -> EffectPreview {
+    static func preview(_ tool: any WriteTool, _ args: JSONValue, tenant: String, customer: String? = nil, _ pool: PostgresPool) async throws -> EffectPreview {
         try await pool.transaction { connection in
             try connection.execute(simple: "SET TRANSACTION READ ONLY")
-            return try tool.preview(args: args, tenantID: tenant, in: connection)
+            return try tool.preview(args: args, tenantID: tenant, customerID: customer, in: connection)
         }
     }
 
@@ -66,6 +66,35 @@ enum CommerceDB {
 }
 
 @Suite struct RetailToolsTests {
+    /// A conversation's tools see only its customer's orders: another customer's order reads as
+    /// one that does not exist, and no write reaches it (docs/SECURITY.md).
+    @Test func anotherCustomersOrderIsNotFoundAndNotChanged() async throws {
+        try await CommerceDB.withTenant { pool, tenant in
+            for tool in [GetOrderStatus() as any NativeTool, GetOrder(), GetInvoice()] {
+                let other = try await CommerceDB.run(tool, ["order_id": "ABC123"], tenant: tenant, customer: "cus_1002", pool)
+                #expect(other == ["order_id": "ABC123", "found": false], "\(tool.name)")
+                let own = try await CommerceDB.run(tool, ["order_id": "ABC123"], tenant: tenant, customer: "cus_1001", pool)
+                #expect(own["found"] == true, "\(tool.name)")
+            }
+            let writes: [(any WriteTool, JSONValue)] = [
+                (CancelOrder(), ["order_id": "DEF456"]), (CreateRefund(), ["order_id": "DEF456", "amount": 5]),
+                (UpdateShippingAddress(), ["order_id": "DEF456", "address": "1 Evil Street, London E1 1AA"]),
+                (SendEmail(), ["order_id": "DEF456", "subject": "hi", "body": "your invoice"]),
+            ]
+            for (tool, args) in writes {
+                await #expect(throws: ToolFailure.self, "\(tool.name) of another customer's order") {
+                    _ = try await CommerceDB.run(tool, args, tenant: tenant, customer: "cus_1002", pool)
+                }
+                await #expect(throws: ToolFailure.self, "\(tool.name) preview") {
+                    _ = try await CommerceDB.preview(tool, args, tenant: tenant, customer: "cus_1002", pool)
+                }
+            }
+            let order = try await CommerceDB.order("DEF456", tenant: tenant, pool)
+            #expect(order.status == "processing" && order.refundedCents == 0 && order.address == "221B Baker Street, London NW1 6XE")
+            #expect(try await CommerceDB.count("email_outbox", tenant: tenant, pool) == 0)
+        }
+    }
+
     @Test func getOrderAndInvoiceReadTheOrder() async throws {
         try await CommerceDB.withTenant { pool, tenant in
             let order = try await CommerceDB.run(GetOrder(), ["order_id": "DEF456"], tenant: tenant, pool)
@@ -170,7 +199,7 @@ enum CommerceDB {
             await #expect(throws: PostgresError.self) {
                 try await pool.transaction { connection in
                     try connection.execute(simple: "SET TRANSACTION READ ONLY")
-                    _ = try CancelOrder().run(args: ["order_id": "DEF456"], tenantID: tenant, in: connection)
+                    _ = try CancelOrder().run(args: ["order_id": "DEF456"], tenantID: tenant, customerID: nil, in: connection)
                 }
             }
             #expect(try await CommerceDB.order("DEF456", tenant: tenant, pool).status == "processing")

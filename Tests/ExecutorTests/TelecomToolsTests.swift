@@ -61,7 +61,7 @@ enum ExecutorDB {
     }
 
     static func run(_ tool: any NativeTool, _ args: JSONValue, tenant: String = "default", _ pool: PostgresPool) async throws -> JSONValue {
-        try await pool.transaction { try tool.run(args: args, tenantID: tenant, in: $0) }
+        try await pool.transaction { try tool.run(args: args, tenantID: tenant, customerID: nil, in: $0) }
     }
 
     static func balancePence(_ phone: String, tenant: String, _ pool: PostgresPool) async throws -> Int64 {

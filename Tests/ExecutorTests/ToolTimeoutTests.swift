@@ -10,7 +10,7 @@ import Testing
 struct SleepingTool: NativeTool {
     let name = "get_balance"
     var systemOfRecord: SystemOfRecord { GetBalance().systemOfRecord }
-    func run(args: JSONValue, tenantID: String, in connection: PostgresConnection) throws -> JSONValue {
+    func run(args: JSONValue, tenantID: String, customerID: String?, in connection: PostgresConnection) throws -> JSONValue {
         try connection.query("SELECT pg_sleep(2)")
         return ["slept": true]
     }

@@ -25,13 +25,14 @@ enum GatewayUnderTest {
         pool: PostgresPool,
         gateway: String = ReadModels.gateway.liveSchema, cases: String = ReadModels.cases.liveSchema, costs: String = ReadModels.costs.liveSchema,
         publish: @escaping @Sendable (EventEnvelope) async throws -> Void = { _ in throw UnexpectedPublish() },
+        shedder: LoadShedder = LoadShedder(settings: .init()),
         _ test: @Sendable (any TestClientProtocol) async throws -> Void
     ) async throws {
         let api = GatewayAPI(
             publish: publish,
             conversations: ConversationQueries(pool: pool, schema: gateway), audit: AuditQueries(pool: pool, schema: gateway),
             tickets: TicketQueries(pool: pool, schema: cases), costs: CostQueries(pool: pool, schema: costs),
-            waiters: ReplyWaiters(), producer: "gateway@test", sessionIssuer: try TokenIssuer(keySet: TestAccess.keySet), vault: CustomerKeyVault(pool: pool))
+            waiters: ReplyWaiters(), producer: "gateway@test", sessionIssuer: try TokenIssuer(keySet: TestAccess.keySet), vault: CustomerKeyVault(pool: pool), shedder: shedder)
         var logger = Logger(label: "gateway-route-tests")
         logger.logLevel = .critical
         // Requests carry an administrator's token of the tenant unless a test sends its own.

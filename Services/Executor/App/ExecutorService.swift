@@ -128,7 +128,7 @@ public struct ExecutorReactor: Sendable {
                 try connection.execute(simple: "SAVEPOINT tool_call; SET LOCAL statement_timeout = \(max(1, timeoutMs))")
                 do {
                     try Self.injectFaults(faults, step: step, conversationID: event.conversationID, connection: connection)
-                    outcome = .success(try tool.run(args: step.args, tenantID: event.tenantID, in: connection))
+                    outcome = .success(try tool.run(args: step.args, tenantID: event.tenantID, customerID: step.customerID, in: connection))
                     try connection.execute(simple: "RELEASE SAVEPOINT tool_call; SET LOCAL statement_timeout = 0")
                 } catch let failure as ToolFailure {
                     try connection.execute(simple: "ROLLBACK TO SAVEPOINT tool_call; SET LOCAL statement_timeout = 0")
@@ -217,7 +217,7 @@ extension ExecutorReactor {
             outcome = try await pool.transaction { connection in
                 try connection.execute(simple: "SET TRANSACTION READ ONLY")
                 do {
-                    return .success(try tool.preview(args: request.args, tenantID: tenant, in: connection))
+                    return .success(try tool.preview(args: request.args, tenantID: tenant, customerID: request.customerID, in: connection))
                 } catch let failure as ToolFailure {
                     return .failure(failure)
                 }

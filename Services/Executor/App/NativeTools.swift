@@ -30,14 +30,14 @@ public protocol NativeTool: Sendable {
     var name: String { get }
     /// The schema it reads and writes.
     var systemOfRecord: SystemOfRecord { get }
-    func run(args: JSONValue, tenantID: String, in connection: PostgresConnection) throws -> JSONValue
+    func run(args: JSONValue, tenantID: String, customerID: String?, in connection: PostgresConnection) throws -> JSONValue
 }
 
 /// A native tool that changes data: it can also say what it would change without changing it
 /// (the dry run shown to an approver). `preview` runs in a read-only transaction, so a preview
 /// that tried to write would fail rather than act.
 public protocol WriteTool: NativeTool {
-    func preview(args: JSONValue, tenantID: String, in connection: PostgresConnection) throws -> EffectPreview
+    func preview(args: JSONValue, tenantID: String, customerID: String?, in connection: PostgresConnection) throws -> EffectPreview
 }
 
 /// A tool-level failure the customer can be told about (as opposed to infrastructure errors,
@@ -55,7 +55,7 @@ public struct GetOrderStatus: NativeTool {
     public var systemOfRecord: SystemOfRecord { CommerceSchema.systemOfRecord }
     public init() {}
 
-    public func run(args: JSONValue, tenantID: String, in connection: PostgresConnection) throws -> JSONValue {
+    public func run(args: JSONValue, tenantID: String, customerID: String?, in connection: PostgresConnection) throws -> JSONValue {
         guard case .string(let orderID)? = args["order_id"] else {
             throw ToolFailure(code: "invalid_args", message: "order_id missing", retriable: false)
         }
@@ -64,8 +64,9 @@ public struct GetOrderStatus: NativeTool {
                    s.carrier, s.tracking_number, s.estimated_delivery::text AS estimated_delivery
             FROM commerce.orders o
             LEFT JOIN commerce.shipments s ON s.tenant_id = o.tenant_id AND s.order_id = o.order_id
-            WHERE o.tenant_id = \(tenantID) AND o.order_id = \(orderID)
+            WHERE o.tenant_id = \(tenantID) AND o.order_id = \(orderID) AND (\(customerID ?? "") = '' OR o.customer_id = \(customerID ?? ""))
             """)
+        // Another customer's order is not found: a conversation sees only its customer's.
         guard let row = rows.first(where: { _ in true }) else {
             return .object(["order_id": .string(orderID), "found": .bool(false)])
         }

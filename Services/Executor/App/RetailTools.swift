@@ -14,9 +14,9 @@ public struct GetOrder: NativeTool {
     public var systemOfRecord: SystemOfRecord { CommerceSchema.systemOfRecord }
     public init() {}
 
-    public func run(args: JSONValue, tenantID: String, in connection: PostgresConnection) throws -> JSONValue {
+    public func run(args: JSONValue, tenantID: String, customerID: String?, in connection: PostgresConnection) throws -> JSONValue {
         let orderID = try RetailArgs.string(args, "order_id")
-        guard let order = try RetailOrder.load(orderID, tenantID: tenantID, in: connection, lock: false) else {
+        guard let order = try RetailOrder.load(orderID, tenantID: tenantID, customerID: customerID, in: connection, lock: false) else {
             return .object(["order_id": .string(orderID), "found": .bool(false)])
         }
         return order.json
@@ -29,12 +29,12 @@ public struct GetInvoice: NativeTool {
     public var systemOfRecord: SystemOfRecord { CommerceSchema.systemOfRecord }
     public init() {}
 
-    public func run(args: JSONValue, tenantID: String, in connection: PostgresConnection) throws -> JSONValue {
+    public func run(args: JSONValue, tenantID: String, customerID: String?, in connection: PostgresConnection) throws -> JSONValue {
         let orderID = try RetailArgs.string(args, "order_id")
         let rows = try connection.query("""
             SELECT i.invoice_id, i.amount_cents, i.status, i.issued_at::text AS issued_at, o.currency
             FROM commerce.invoices i JOIN commerce.orders o ON o.tenant_id = i.tenant_id AND o.order_id = i.order_id
-            WHERE i.tenant_id = \(tenantID) AND i.order_id = \(orderID)
+            WHERE i.tenant_id = \(tenantID) AND i.order_id = \(orderID) AND (\(customerID ?? "") = '' OR o.customer_id = \(customerID ?? ""))
             ORDER BY i.issued_at DESC, i.invoice_id LIMIT 1
             """)
         guard let row = rows.first(where: { _ in true }) else {
@@ -58,7 +58,7 @@ public struct CreateTicket: WriteTool {
     public var systemOfRecord: SystemOfRecord { CommerceSchema.systemOfRecord }
     public init() {}
 
-    public func run(args: JSONValue, tenantID: String, in connection: PostgresConnection) throws -> JSONValue {
+    public func run(args: JSONValue, tenantID: String, customerID: String?, in connection: PostgresConnection) throws -> JSONValue {
         let subject = try RetailArgs.string(args, "subject")
         let body = try RetailArgs.string(args, "body")
         let priority = args["priority"]?.stringValue ?? "normal"
@@ -71,7 +71,7 @@ public struct CreateTicket: WriteTool {
         return .object(["ticket_id": .string(ticketID), "status": "open", "priority": .string(priority)])
     }
 
-    public func preview(args: JSONValue, tenantID: String, in connection: PostgresConnection) throws -> EffectPreview {
+    public func preview(args: JSONValue, tenantID: String, customerID: String?, in connection: PostgresConnection) throws -> EffectPreview {
         let subject = try RetailArgs.string(args, "subject")
         return EffectPreview(summary: "Open a \(args["priority"]?.stringValue ?? "normal")-priority ticket: \(subject)", changes: [
             .init(target: "support_tickets/new", field: "subject", before: nil, after: .string(subject)),
@@ -92,12 +92,12 @@ public struct CreateRefund: WriteTool {
         var reason: String
     }
 
-    func plan(_ args: JSONValue, tenantID: String, in connection: PostgresConnection, lock: Bool) throws -> Plan {
+    func plan(_ args: JSONValue, tenantID: String, customerID: String?, in connection: PostgresConnection, lock: Bool) throws -> Plan {
         let orderID = try RetailArgs.string(args, "order_id")
         guard case .number(let amount)? = args["amount"], let cents = RetailMoney.cents(amount), cents > 0 else {
             throw ToolFailure(code: "invalid_args", message: "amount must be a positive amount with at most two decimals", retriable: false)
         }
-        guard let order = try RetailOrder.load(orderID, tenantID: tenantID, in: connection, lock: lock) else {
+        guard let order = try RetailOrder.load(orderID, tenantID: tenantID, customerID: customerID, in: connection, lock: lock) else {
             throw ToolFailure(code: "order_not_found", message: "no order \(orderID)", retriable: false)
         }
         guard order.status != "cancelled" else {
@@ -109,8 +109,8 @@ public struct CreateRefund: WriteTool {
         return Plan(order: order, cents: cents, reason: args["reason"]?.stringValue ?? "customer request")
     }
 
-    public func run(args: JSONValue, tenantID: String, in connection: PostgresConnection) throws -> JSONValue {
-        let plan = try plan(args, tenantID: tenantID, in: connection, lock: true)
+    public func run(args: JSONValue, tenantID: String, customerID: String?, in connection: PostgresConnection) throws -> JSONValue {
+        let plan = try plan(args, tenantID: tenantID, customerID: customerID, in: connection, lock: true)
         let rows = try connection.query("""
             WITH refunded AS (
                 UPDATE commerce.orders SET refunded_cents = refunded_cents + \(plan.cents)
@@ -129,8 +129,8 @@ public struct CreateRefund: WriteTool {
         ])
     }
 
-    public func preview(args: JSONValue, tenantID: String, in connection: PostgresConnection) throws -> EffectPreview {
-        let plan = try plan(args, tenantID: tenantID, in: connection, lock: false)
+    public func preview(args: JSONValue, tenantID: String, customerID: String?, in connection: PostgresConnection) throws -> EffectPreview {
+        let plan = try plan(args, tenantID: tenantID, customerID: customerID, in: connection, lock: false)
         let order = plan.order
         return EffectPreview(
             summary: "Refund \(RetailMoney.text(plan.cents, order.currency)) of order \(order.orderID) (total \(RetailMoney.text(order.totalCents, order.currency)), refunded so far \(RetailMoney.text(order.refundedCents, order.currency)))",
@@ -148,9 +148,9 @@ public struct CancelOrder: WriteTool {
     public var systemOfRecord: SystemOfRecord { CommerceSchema.systemOfRecord }
     public init() {}
 
-    func cancellable(_ args: JSONValue, tenantID: String, in connection: PostgresConnection, lock: Bool) throws -> RetailOrder {
+    func cancellable(_ args: JSONValue, tenantID: String, customerID: String?, in connection: PostgresConnection, lock: Bool) throws -> RetailOrder {
         let orderID = try RetailArgs.string(args, "order_id")
-        guard let order = try RetailOrder.load(orderID, tenantID: tenantID, in: connection, lock: lock) else {
+        guard let order = try RetailOrder.load(orderID, tenantID: tenantID, customerID: customerID, in: connection, lock: lock) else {
             throw ToolFailure(code: "order_not_found", message: "no order \(orderID)", retriable: false)
         }
         guard order.status == "processing" else {
@@ -159,14 +159,14 @@ public struct CancelOrder: WriteTool {
         return order
     }
 
-    public func run(args: JSONValue, tenantID: String, in connection: PostgresConnection) throws -> JSONValue {
-        let order = try cancellable(args, tenantID: tenantID, in: connection, lock: true)
+    public func run(args: JSONValue, tenantID: String, customerID: String?, in connection: PostgresConnection) throws -> JSONValue {
+        let order = try cancellable(args, tenantID: tenantID, customerID: customerID, in: connection, lock: true)
         try connection.query("UPDATE commerce.orders SET status = 'cancelled' WHERE tenant_id = \(tenantID) AND order_id = \(order.orderID)")
         return .object(["order_id": .string(order.orderID), "status": "cancelled", "previous_status": .string(order.status)])
     }
 
-    public func preview(args: JSONValue, tenantID: String, in connection: PostgresConnection) throws -> EffectPreview {
-        let order = try cancellable(args, tenantID: tenantID, in: connection, lock: false)
+    public func preview(args: JSONValue, tenantID: String, customerID: String?, in connection: PostgresConnection) throws -> EffectPreview {
+        let order = try cancellable(args, tenantID: tenantID, customerID: customerID, in: connection, lock: false)
         return EffectPreview(summary: "Cancel order \(order.orderID) (\(RetailMoney.text(order.totalCents, order.currency)))", changes: [
             .init(target: "orders/\(order.orderID)", field: "status", before: .string(order.status), after: "cancelled"),
         ])
@@ -179,10 +179,10 @@ public struct UpdateShippingAddress: WriteTool {
     public var systemOfRecord: SystemOfRecord { CommerceSchema.systemOfRecord }
     public init() {}
 
-    func change(_ args: JSONValue, tenantID: String, in connection: PostgresConnection, lock: Bool) throws -> (RetailOrder, String) {
+    func change(_ args: JSONValue, tenantID: String, customerID: String?, in connection: PostgresConnection, lock: Bool) throws -> (RetailOrder, String) {
         let orderID = try RetailArgs.string(args, "order_id")
         let address = try RetailArgs.string(args, "address").trimmingCharacters(in: .whitespacesAndNewlines)
-        guard let order = try RetailOrder.load(orderID, tenantID: tenantID, in: connection, lock: lock) else {
+        guard let order = try RetailOrder.load(orderID, tenantID: tenantID, customerID: customerID, in: connection, lock: lock) else {
             throw ToolFailure(code: "order_not_found", message: "no order \(orderID)", retriable: false)
         }
         guard order.status == "processing" else {
@@ -191,14 +191,14 @@ public struct UpdateShippingAddress: WriteTool {
         return (order, address)
     }
 
-    public func run(args: JSONValue, tenantID: String, in connection: PostgresConnection) throws -> JSONValue {
-        let (order, address) = try change(args, tenantID: tenantID, in: connection, lock: true)
+    public func run(args: JSONValue, tenantID: String, customerID: String?, in connection: PostgresConnection) throws -> JSONValue {
+        let (order, address) = try change(args, tenantID: tenantID, customerID: customerID, in: connection, lock: true)
         try connection.query("UPDATE commerce.orders SET shipping_address = \(address) WHERE tenant_id = \(tenantID) AND order_id = \(order.orderID)")
         return .object(["order_id": .string(order.orderID), "shipping_address": .string(address), "previous_address": .string(order.shippingAddress)])
     }
 
-    public func preview(args: JSONValue, tenantID: String, in connection: PostgresConnection) throws -> EffectPreview {
-        let (order, address) = try change(args, tenantID: tenantID, in: connection, lock: false)
+    public func preview(args: JSONValue, tenantID: String, customerID: String?, in connection: PostgresConnection) throws -> EffectPreview {
+        let (order, address) = try change(args, tenantID: tenantID, customerID: customerID, in: connection, lock: false)
         return EffectPreview(summary: "Ship order \(order.orderID) to a new address", changes: [
             .init(target: "orders/\(order.orderID)", field: "shipping_address", before: .string(order.shippingAddress), after: .string(address)),
         ])
@@ -212,11 +212,11 @@ public struct SendEmail: WriteTool {
     public var systemOfRecord: SystemOfRecord { CommerceSchema.systemOfRecord }
     public init() {}
 
-    func recipient(_ args: JSONValue, tenantID: String, in connection: PostgresConnection) throws -> (orderID: String, email: String) {
+    func recipient(_ args: JSONValue, tenantID: String, customerID: String?, in connection: PostgresConnection) throws -> (orderID: String, email: String) {
         let orderID = try RetailArgs.string(args, "order_id")
         let rows = try connection.query("""
             SELECT c.email FROM commerce.orders o JOIN commerce.customers c ON c.tenant_id = o.tenant_id AND c.customer_id = o.customer_id
-            WHERE o.tenant_id = \(tenantID) AND o.order_id = \(orderID)
+            WHERE o.tenant_id = \(tenantID) AND o.order_id = \(orderID) AND (\(customerID ?? "") = '' OR o.customer_id = \(customerID ?? ""))
             """)
         guard let row = rows.first(where: { _ in true }) else {
             throw ToolFailure(code: "order_not_found", message: "no order \(orderID)", retriable: false)
@@ -224,8 +224,8 @@ public struct SendEmail: WriteTool {
         return (orderID, try row.decode("email", as: String.self))
     }
 
-    public func run(args: JSONValue, tenantID: String, in connection: PostgresConnection) throws -> JSONValue {
-        let (orderID, email) = try recipient(args, tenantID: tenantID, in: connection)
+    public func run(args: JSONValue, tenantID: String, customerID: String?, in connection: PostgresConnection) throws -> JSONValue {
+        let (orderID, email) = try recipient(args, tenantID: tenantID, customerID: customerID, in: connection)
         let subject = try RetailArgs.string(args, "subject")
         let rows = try connection.query("""
             INSERT INTO commerce.email_outbox (tenant_id, email_id, order_id, to_address, subject, body)
@@ -238,8 +238,8 @@ public struct SendEmail: WriteTool {
         ])
     }
 
-    public func preview(args: JSONValue, tenantID: String, in connection: PostgresConnection) throws -> EffectPreview {
-        let (orderID, email) = try recipient(args, tenantID: tenantID, in: connection)
+    public func preview(args: JSONValue, tenantID: String, customerID: String?, in connection: PostgresConnection) throws -> EffectPreview {
+        let (orderID, email) = try recipient(args, tenantID: tenantID, customerID: customerID, in: connection)
         return EffectPreview(summary: "Email the customer of order \(orderID) at \(RetailLinks.masked(email))", changes: [
             .init(target: "email_outbox/new", field: "subject", before: nil, after: args["subject"] ?? nil),
             .init(target: "email_outbox/new", field: "body", before: nil, after: args["body"] ?? nil),
@@ -262,7 +262,10 @@ struct RetailOrder {
 
     var refundableCents: Int64 { max(0, totalCents - refundedCents) }
 
-    static func load(_ orderID: String, tenantID: String, in connection: PostgresConnection, lock: Bool) throws -> RetailOrder? {
+    /// The order, or nil when there is none, or when `customerID` is set and the order is
+    /// another customer's: a conversation's tools see only its own customer's orders, and
+    /// another's is indistinguishable from one that does not exist.
+    static func load(_ orderID: String, tenantID: String, customerID: String?, in connection: PostgresConnection, lock: Bool) throws -> RetailOrder? {
         let rows = lock
             ? try connection.query("""
                 SELECT o.order_id, o.customer_id, o.status, o.placed_at::text AS placed_at, o.total_cents, o.refunded_cents, o.currency,
@@ -276,6 +279,7 @@ struct RetailOrder {
                 WHERE o.tenant_id = \(tenantID) AND o.order_id = \(orderID)
                 """)
         guard let row = rows.first(where: { _ in true }) else { return nil }
+        if let customerID, try row.decode("customer_id", as: String.self) != customerID { return nil }
         return RetailOrder(
             orderID: orderID, customerID: try row.decode("customer_id", as: String.self), status: try row.decode("status", as: String.self),
             placedAt: try row.decode("placed_at", as: String.self), totalCents: try row.decode("total_cents", as: Int64.self),

@@ -15,7 +15,7 @@ public struct CheckNetworkStatus: NativeTool {
     public var systemOfRecord: SystemOfRecord { TelecomSchema.systemOfRecord }
     public init() {}
 
-    public func run(args: JSONValue, tenantID: String, in connection: PostgresConnection) throws -> JSONValue {
+    public func run(args: JSONValue, tenantID: String, customerID: String?, in connection: PostgresConnection) throws -> JSONValue {
         var result: [String: JSONValue] = [:]
         let regionCode: String?
         if case .string(let phoneNumber)? = args["phone_number"] {
@@ -74,7 +74,7 @@ public struct GetBalance: NativeTool {
     public var systemOfRecord: SystemOfRecord { TelecomSchema.systemOfRecord }
     public init() {}
 
-    public func run(args: JSONValue, tenantID: String, in connection: PostgresConnection) throws -> JSONValue {
+    public func run(args: JSONValue, tenantID: String, customerID: String?, in connection: PostgresConnection) throws -> JSONValue {
         let phoneNumber = try TelecomArgs.phoneNumber(args)
         let rows = try connection.query("""
             SELECT plan, status, balance_pence, data_remaining_mb, allowance_renews_on::text AS renews_on
@@ -101,7 +101,7 @@ public struct GetPUK: NativeTool {
     public var systemOfRecord: SystemOfRecord { TelecomSchema.systemOfRecord }
     public init() {}
 
-    public func run(args: JSONValue, tenantID: String, in connection: PostgresConnection) throws -> JSONValue {
+    public func run(args: JSONValue, tenantID: String, customerID: String?, in connection: PostgresConnection) throws -> JSONValue {
         let phoneNumber = try TelecomArgs.phoneNumber(args)
         let rows = try connection.query("""
             SELECT puk FROM telecom.sims
@@ -121,7 +121,7 @@ public struct ActivateSIM: WriteTool {
     public var systemOfRecord: SystemOfRecord { TelecomSchema.systemOfRecord }
     public init() {}
 
-    public func run(args: JSONValue, tenantID: String, in connection: PostgresConnection) throws -> JSONValue {
+    public func run(args: JSONValue, tenantID: String, customerID: String?, in connection: PostgresConnection) throws -> JSONValue {
         let phoneNumber = try TelecomArgs.phoneNumber(args)
         let rows = try connection.query("""
             SELECT iccid, status FROM telecom.sims
@@ -142,7 +142,7 @@ public struct ActivateSIM: WriteTool {
         return .object(["phone_number": .string(phoneNumber), "found": .bool(true), "activated": .bool(true), "sim_status": "active"])
     }
 
-    public func preview(args: JSONValue, tenantID: String, in connection: PostgresConnection) throws -> EffectPreview {
+    public func preview(args: JSONValue, tenantID: String, customerID: String?, in connection: PostgresConnection) throws -> EffectPreview {
         let phoneNumber = try TelecomArgs.phoneNumber(args)
         let rows = try connection.query("""
             SELECT iccid, status FROM telecom.sims WHERE tenant_id = \(tenantID) AND phone_number = \(phoneNumber) AND status <> 'replaced'
@@ -170,7 +170,7 @@ public struct Recharge: WriteTool {
     public static let allowedPence: ClosedRange<Int64> = 500...10_000
     public init() {}
 
-    public func run(args: JSONValue, tenantID: String, in connection: PostgresConnection) throws -> JSONValue {
+    public func run(args: JSONValue, tenantID: String, customerID: String?, in connection: PostgresConnection) throws -> JSONValue {
         let phoneNumber = try TelecomArgs.phoneNumber(args)
         guard case .string(let amountText)? = args["amount"], let pence = TelecomFormat.pence(amountText) else {
             throw ToolFailure(code: "invalid_args", message: "amount must look like 20.00", retriable: false)
@@ -218,7 +218,7 @@ public struct Recharge: WriteTool {
         return .object(result)
     }
 
-    public func preview(args: JSONValue, tenantID: String, in connection: PostgresConnection) throws -> EffectPreview {
+    public func preview(args: JSONValue, tenantID: String, customerID: String?, in connection: PostgresConnection) throws -> EffectPreview {
         let phoneNumber = try TelecomArgs.phoneNumber(args)
         guard case .string(let amountText)? = args["amount"], let pence = TelecomFormat.pence(amountText), Self.allowedPence.contains(pence) else {
             throw ToolFailure(code: "amount_out_of_range", message: "top-ups are £5.00 to £100.00", retriable: false)

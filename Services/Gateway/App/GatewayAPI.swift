@@ -38,13 +38,16 @@ public struct GatewayAPI: Sendable {
     /// original sealed under the customer's key in `vault`.
     let clearKinds: Set<PIIKind>
     let vault: CustomerKeyVault
+    /// Refuses new messages while the platform is overloaded (docs/SECURITY.md).
+    let shedder: LoadShedder
 
     init(
         publish: @escaping @Sendable (EventEnvelope) async throws -> Void,
         conversations: ConversationQueries, audit: AuditQueries, tickets: TicketQueries, costs: CostQueries,
         waiters: ReplyWaiters, streams: ConversationStreams = ConversationStreams(), producer: String, sessionIssuer: TokenIssuer?,
-        clearKinds: Set<PIIKind> = [], vault: CustomerKeyVault
+        clearKinds: Set<PIIKind> = [], vault: CustomerKeyVault, shedder: LoadShedder = LoadShedder(settings: .init())
     ) {
+        self.shedder = shedder
         self.clearKinds = clearKinds
         self.vault = vault
         self.kpis = KPIQueries(pool: costs.pool)
@@ -70,6 +73,9 @@ public struct GatewayAPI: Sendable {
         }
         routes.get("/v1/conversations/:id/stream", Access(.conversationsRead, .chatSend, tokenInQuery: true)) { request, context, principal in
             try await self.stream(request, context: context, principal: principal)
+        }
+        routes.post("/v1/conversations/:id/answer-by-email", Access(.chatSend)) { request, context, principal in
+            try await self.answerByEmail(request, context: context, principal: principal)
         }
         routes.post("/v1/sessions", Access(.chatSend)) { request, _, principal in
             try await self.createSession(request, principal: principal)
@@ -146,6 +152,8 @@ public struct GatewayAPI: Sendable {
 
     func postMessage(_ request: Request, context: EdgeRequestContext, principal: Principal) async throws -> Response {
         let conversationID = try Self.conversationID(context)
+        if let refusal = shedder.enter() { throw LoadShedder.problem(refusal, conversationID: conversationID) }
+        defer { shedder.leave() }
         let tenantID = principal.tenantID
         let wait = try Self.waitSeconds(request)
         if let contentType = request.headers[.contentType], !contentType.lowercased().hasPrefix("application/json") {
@@ -290,6 +298,56 @@ public struct GatewayAPI: Sendable {
             throw ProblemDetails(.serviceUnavailable, kind: "log-unavailable", title: "The consent could not be recorded; retry later", headers: [.retryAfter: "1"])
         }
         let reply: JSONValue = ["customer_id": .string(customerID), "granted": .bool(granted), "ttl_seconds": .number(Double(ttl)), "event_id": .string(event.id.lowercaseString)]
+        return jsonResponse(.accepted, bytes: reply.serialized())
+    }
+
+    /// `POST /v1/conversations/{id}/answer-by-email` `{"email", "text", "customer_id"?}`: what a
+    /// customer told "we're very busy" can leave instead of retrying. Not shed itself: it is one
+    /// append. The question is redacted like a message; the address and the original question
+    /// are sealed together under the customer's key.
+    func answerByEmail(_ request: Request, context: EdgeRequestContext, principal: Principal) async throws -> Response {
+        let conversationID = try Self.conversationID(context)
+        let body: ByteBuffer
+        do { body = try await request.body.collect(upTo: Self.maxBodyBytes) } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw ProblemDetails(.contentTooLarge, kind: "body-too-large", title: "Body larger than \(Self.maxBodyBytes) bytes")
+        }
+        guard case .object(var object)? = try? JSONValue.parse(Array(buffer: body)) else {
+            throw ProblemDetails(.badRequest, kind: "invalid-json", title: "Body must be a JSON object")
+        }
+        guard case .string(let email)? = object.removeValue(forKey: "email"),
+              case let found = PIIDetector.shared.findings(in: email), found.count == 1, found[0].kind == .email, found[0].text == email.trimmingCharacters(in: .whitespaces)
+        else {
+            throw ProblemDetails(.unprocessableContent, kind: "invalid-field", title: "email must be one email address", field: "email")
+        }
+        let message = try Self.parseMessage(JSONValue.object(object).serialized())
+        let customerID: String
+        switch (principal.kind, message.customerID) {
+        case (.customerSession, let given):
+            guard let own = principal.customerID, given == nil || given == own else {
+                throw ProblemDetails(.forbidden, kind: "wrong-customer", title: "customer_id must be the session's own customer (or left out)", field: "customer_id")
+            }
+            customerID = own
+        case (_, let given?): customerID = given
+        case (_, nil): throw ProblemDetails(.unprocessableContent, kind: "invalid-field", title: "customer_id is required and must be a string", field: "customer_id")
+        }
+        let eventID = UUID()
+        let sealed: SealedText
+        do {
+            let key = try await vault.key(tenant: principal.tenantID, customer: customerID)
+            let original = JSONValue.object(["email": .string(email), "text": .string(message.text)]).serializedString()
+            sealed = try Sealer.seal(original, key: key, keyRef: CustomerKeyVault.keyRef(tenant: principal.tenantID, customer: customerID), context: eventID.lowercaseString)
+        } catch {
+            throw ProblemDetails(.serviceUnavailable, kind: "privacy-vault-unavailable", title: "The request could not be recorded safely right now; retry later", headers: [.retryAfter: "1"])
+        }
+        let event = try EventEnvelope.start(
+            AnswerByEmailRequested(customerID: customerID, text: PIIDetector.shared.redact(message.text, allowing: clearKinds).text, sealed: sealed),
+            id: eventID, conversationID: conversationID, tenantID: principal.tenantID, producer: producer)
+        do {
+            try await publish(event)
+        } catch {
+            throw ProblemDetails(.serviceUnavailable, kind: "log-unavailable", title: "The request could not be recorded; retry later", headers: [.retryAfter: "1"])
+        }
+        let reply: JSONValue = ["status": "recorded", "event_id": .string(event.id.lowercaseString), "conversation_id": .string(conversationID)]
         return jsonResponse(.accepted, bytes: reply.serialized())
     }
 

@@ -2,6 +2,8 @@ import AccessControl
 import Auth
 import CustomerKeys
 import DomainPack
+import Foundation
+import Metrics
 import EventBus
 public import Events
 import Kafka
@@ -34,6 +36,7 @@ public enum GatewayService {
         ])
         // Which personal data the pack keeps in clear (the rest of a message is redacted).
         let clearKinds = try DomainPack.load(path: config.domainPackPath).clearPIIKinds
+        let shedder = LoadShedder(settings: try LoadShedder.Settings.fromEnvironment(ProcessInfo.processInfo.environment))
         let gatekeeper = Gatekeeper(settings: access, apiKeys: APIKeyStore(pool: host.pool))
         // Customer sessions are signed with the key set's signing key, when it has one.
         let sessionIssuer = access.keySet.signingKID.flatMap { _ in try? TokenIssuer(keySet: access.keySet) }
@@ -46,7 +49,20 @@ public enum GatewayService {
             conversations: ConversationQueries(pool: host.pool), audit: AuditQueries(pool: host.pool),
             tickets: TicketQueries(pool: host.pool), costs: CostQueries(pool: host.pool),
             waiters: waiters, streams: streams, producer: config.producerName, sessionIssuer: sessionIssuer,
-            clearKinds: clearKinds, vault: CustomerKeyVault(pool: host.pool))
+            clearKinds: clearKinds, vault: CustomerKeyVault(pool: host.pool), shedder: shedder)
+        // The planner's lag, every 2 s, for shedding (and as a metric).
+        let lagWatch = ClosureService(name: "planner-lag") {
+            try? await cancelWhenGracefulShutdown {
+                let gauge = Gauge(label: "switchboard_planner_lag_events")
+                while !Task.isCancelled {
+                    if let lag = try? await LoadShedder.measurePlannerLag(admin: host.admin, pool: host.pool, topic: config.conversationsTopic) {
+                        shedder.record(lag: lag)
+                        gauge.record(lag)
+                    }
+                    try await Task.sleep(for: .seconds(2))
+                }
+            }
+        }
 
         // Per-replica tail of the whole log (no group, from the end): how a held request learns
         // its reply, and a conversation's stream its messages, whichever replica appended them.
@@ -84,7 +100,7 @@ public enum GatewayService {
                     reactions: [Reaction(name: "delivery", interestedIn: DeliveryReactor.interestedIn, handle: delivery.handle)],
                     projections: host.feeds(ReadModels.gateway.projections())
                 ),
-                tail,
+                tail, lagWatch,
             ],
             stoppingBeforeHTTP: [ClosureService(name: "release-held-requests") {
                 try? await gracefulShutdown()

@@ -92,6 +92,8 @@ struct PlanTurn: Codable, Sendable, Equatable {
     /// Unix milliseconds by which the turn's steps must be done (the pack's wall-time budget
     /// from when the planner took up the message); every round of the turn keeps it.
     let deadlineMillis: Int64?
+    /// The conversation's customer, whose records the plan's tools may see (every round keeps it).
+    var customerID: String? = nil
     /// Language-model tokens (in + out) the turn has spent so far, against the pack's budget.
     private(set) var tokensUsed: Int
     /// Every result the turn's earlier rounds got (serialized), for the no-progress check.
@@ -112,18 +114,20 @@ struct PlanTurn: Codable, Sendable, Equatable {
     static func propose(
         after cause: UUID, turnID: UUID, conversationID: String, intent: String, steps: [BrainDecision.ProposedStep], iteration: Int = 0,
         confidence: Double? = nil, facts: [String: String] = [:], deadlineMillis: Int64? = nil, tokensUsed: Int = 0,
-        earlierResults: [String] = []
+        earlierResults: [String] = [], customerID: String? = nil
     ) -> (turn: PlanTurn, emission: Emission) {
         let planID = DerivedID.make(from: cause, label: "plan")
         let planSteps = steps.enumerated().map { index, step in
             PlanStep(stepID: DerivedID.make(from: planID, label: "step/\(index)"), tool: step.tool, args: step.args, why: step.why)
         }
-        let turn = PlanTurn(
+        var turn = PlanTurn(
             planID: planID, turnID: turnID, conversationID: conversationID, intent: intent, stepIDs: planSteps.map(\.stepID),
             steps: planSteps, iteration: iteration, confidence: confidence, facts: facts, deadlineMillis: deadlineMillis, tokensUsed: tokensUsed,
             earlierResults: earlierResults, results: [:], status: .awaitingResults)
+        turn.customerID = customerID
         return (turn, Emission(PlanProposed(
-            planID: planID, intent: intent, steps: planSteps, confidence: confidence, facts: facts, round: iteration, deadlineMillis: deadlineMillis)))
+            planID: planID, intent: intent, steps: planSteps, confidence: confidence, facts: facts, round: iteration, deadlineMillis: deadlineMillis,
+            customerID: customerID)))
     }
 
     /// What the decision for a customer message appends, and the plan it opens, if any.
@@ -146,7 +150,8 @@ struct PlanTurn: Codable, Sendable, Equatable {
         case .plan(let steps):
             let (turn, proposal) = propose(
                 after: message, turnID: turnID, conversationID: conversationID, intent: decision.intent, steps: steps,
-                confidence: decision.confidence, facts: decision.state.slots.mapValues(\.value), deadlineMillis: deadlineMillis, tokensUsed: tokensUsed)
+                confidence: decision.confidence, facts: decision.state.slots.mapValues(\.value), deadlineMillis: deadlineMillis, tokensUsed: tokensUsed,
+                customerID: decision.state.customerID)
             let tools = steps.map(\.tool)
             return Opening(emissions: [decided, proposal], turn: turn, outcome: "planned " + tools.joined(separator: ", "), tools: tools)
         case .clarify(let slot, let question, let attempt):
@@ -304,7 +309,7 @@ struct PlanTurn: Codable, Sendable, Equatable {
             let (next, proposal) = Self.propose(
                 after: cause, turnID: turnID, conversationID: conversationID, intent: intent, steps: steps, iteration: iteration + 1,
                 confidence: confidence, facts: facts, deadlineMillis: deadlineMillis, tokensUsed: tokensUsed,
-                earlierResults: earlierResults + orderedResults.map { $0.serializedString() })
+                earlierResults: earlierResults + orderedResults.map { $0.serializedString() }, customerID: customerID)
             return Concluded(emissions: [proposal], next: next)
         }
     }

@@ -86,7 +86,7 @@ public struct VerifierReactor: Sendable {
             // The customer stopped waiting long ago: the approved call gets the turn's wall
             // time afresh, from the decision.
             let deadline = event.occurredAtMillis + Int64(checks.pack.policy.budget.wallTimeMs)
-            return [try event.reaction(StepApproved(planID: approval.planID, stepID: approval.stepID, tool: approval.tool, args: approval.args, riskTier: approval.riskTier, deadlineMillis: deadline), producer: producer, label: "step/\(approval.stepID)")]
+            return [try event.reaction(StepApproved(planID: approval.planID, stepID: approval.stepID, tool: approval.tool, args: approval.args, riskTier: approval.riskTier, deadlineMillis: deadline, customerID: approval.customerID), producer: producer, label: "step/\(approval.stepID)")]
         case ApprovalDenied.eventType:
             let denied = try event.decode(ApprovalDenied.self)
             guard let approval = try await store.decide(approvalID: denied.approvalID, .denied, event: event.id) else { return ignoredDecision(event, denied.approvalID) }
@@ -177,7 +177,7 @@ public struct VerifierReactor: Sendable {
         var earlier: [String] = []
         for step in plan.steps {
             if let (reason, message) = refused[step.stepID] {
-                outputs += try await emit(.rejected(reason, issues: [ValidationIssue(path: "/budget", message: message)], message: nil), for: step, planID: plan.planID, deadline: nil, after: event)
+                outputs += try await emit(.rejected(reason, issues: [ValidationIssue(path: "/budget", message: message)], message: nil), for: step, planID: plan.planID, deadline: nil, customer: plan.customerID, after: event)
                 earlier.append(step.tool)
                 continue
             }
@@ -187,10 +187,10 @@ public struct VerifierReactor: Sendable {
             if case .waiting(let tools) = outcome {
                 held.append(.init(
                     step: step, planID: plan.planID,
-                    context: .init(intent: plan.intent, confidence: plan.confidence, facts: plan.facts ?? [:], planTools: earlier, deadlineMillis: plan.deadlineMillis),
+                    context: .init(intent: plan.intent, confidence: plan.confidence, facts: plan.facts ?? [:], planTools: earlier, deadlineMillis: plan.deadlineMillis, customerID: plan.customerID),
                     waitingFor: tools.sorted()))
             } else {
-                outputs += try await emit(outcome, for: step, planID: plan.planID, deadline: plan.deadlineMillis, after: event)
+                outputs += try await emit(outcome, for: step, planID: plan.planID, deadline: plan.deadlineMillis, customer: plan.customerID, after: event)
             }
             earlier.append(step.tool)
         }
@@ -209,7 +209,7 @@ public struct VerifierReactor: Sendable {
         var released: [UUID] = []
         for item in held {
             if !succeeded {
-                outputs += try await emit(.rejected(.dependencyFailed, issues: [ValidationIssue(path: "/rules", message: "the rules of \(item.step.tool) read the result of \(tool), which failed")], message: nil), for: item.step, planID: item.planID, deadline: nil, after: event)
+                outputs += try await emit(.rejected(.dependencyFailed, issues: [ValidationIssue(path: "/rules", message: "the rules of \(item.step.tool) read the result of \(tool), which failed")], message: nil), for: item.step, planID: item.planID, deadline: nil, customer: item.context.customerID, after: event)
                 released.append(item.step.stepID)
                 continue
             }
@@ -222,9 +222,9 @@ public struct VerifierReactor: Sendable {
                 next.waitingFor = tools.sorted()
                 stillHeld.append(next)
             } else if let deadline = item.context.deadlineMillis, EventEnvelope.nowMillis() > deadline {
-                outputs += try await emit(.rejected(.budgetExceeded, issues: [ValidationIssue(path: "/budget", message: "the turn's wall time is spent")], message: nil), for: item.step, planID: item.planID, deadline: nil, after: event)
+                outputs += try await emit(.rejected(.budgetExceeded, issues: [ValidationIssue(path: "/budget", message: "the turn's wall time is spent")], message: nil), for: item.step, planID: item.planID, deadline: nil, customer: item.context.customerID, after: event)
             } else {
-                outputs += try await emit(outcome, for: item.step, planID: item.planID, deadline: item.context.deadlineMillis, after: event)
+                outputs += try await emit(outcome, for: item.step, planID: item.planID, deadline: item.context.deadlineMillis, customer: item.context.customerID, after: event)
             }
             released.append(item.step.stepID)
         }
@@ -234,16 +234,16 @@ public struct VerifierReactor: Sendable {
     }
 
     /// The event for a decided step; an approval is recorded before its dry run is asked for.
-    func emit(_ outcome: VerifierChecks.StepOutcome, for step: PlanStep, planID: UUID, deadline: Int64?, after event: EventEnvelope) async throws -> [EventEnvelope] {
+    func emit(_ outcome: VerifierChecks.StepOutcome, for step: PlanStep, planID: UUID, deadline: Int64?, customer: String?, after event: EventEnvelope) async throws -> [EventEnvelope] {
         let label = "step/\(step.stepID)"
         switch outcome {
         case .approved(let tier):
-            return [try event.reaction(StepApproved(planID: planID, stepID: step.stepID, tool: step.tool, args: step.args, riskTier: tier, deadlineMillis: deadline), producer: producer, label: label)]
+            return [try event.reaction(StepApproved(planID: planID, stepID: step.stepID, tool: step.tool, args: step.args, riskTier: tier, deadlineMillis: deadline, customerID: customer), producer: producer, label: label)]
         case .rejected(let reason, let issues, let message):
             return [try event.reaction(StepRejected(planID: planID, stepID: step.stepID, tool: step.tool, reason: reason, issues: issues, message: message), producer: producer, label: label)]
         case .needsApproval(let tier, let reason):
-            try await store.requestApproval(.init(approvalID: Self.approvalID(step: step.stepID), planID: planID, stepID: step.stepID, tool: step.tool, args: step.args, riskTier: tier))
-            return [try event.reaction(DryRunRequested(planID: planID, stepID: step.stepID, tool: step.tool, args: step.args, riskTier: tier, reason: reason), producer: producer, label: label)]
+            try await store.requestApproval(.init(approvalID: Self.approvalID(step: step.stepID), planID: planID, stepID: step.stepID, tool: step.tool, args: step.args, riskTier: tier, customerID: customer))
+            return [try event.reaction(DryRunRequested(planID: planID, stepID: step.stepID, tool: step.tool, args: step.args, riskTier: tier, reason: reason, customerID: customer), producer: producer, label: label)]
         case .waiting:
             return []
         }

@@ -61,6 +61,8 @@ public struct VerifierStore: Sendable {
                 PRIMARY KEY (turn_id, signature)
             );
             """),
+        // The approved step runs for the conversation's customer only.
+        Migration(version: 3, name: "approval_customer", sql: "ALTER TABLE approvals ADD COLUMN customer_id text;"),
     ]
 
     /// What a held step needs to be checked later.
@@ -71,6 +73,8 @@ public struct VerifierStore: Sendable {
         /// Tools of the plan's earlier steps, for steps held behind more than one.
         var planTools: [String]
         var deadlineMillis: Int64?
+        /// The conversation's customer (absent in contexts held before it was carried).
+        var customerID: String? = nil
     }
 
     struct HeldStep: Sendable {
@@ -158,12 +162,13 @@ public struct VerifierStore: Sendable {
         var tool: String
         var args: JSONValue
         var riskTier: RiskTier
+        var customerID: String? = nil
     }
 
     func requestApproval(_ approval: Approval) async throws {
         _ = try await pool.query("""
-            INSERT INTO verifier.approvals (step_id, approval_id, plan_id, tool, args, risk_tier)
-            VALUES (\(approval.stepID), \(approval.approvalID), \(approval.planID), \(approval.tool), \(approval.args.serializedString())::jsonb, \(approval.riskTier.rawValue))
+            INSERT INTO verifier.approvals (step_id, approval_id, plan_id, tool, args, risk_tier, customer_id)
+            VALUES (\(approval.stepID), \(approval.approvalID), \(approval.planID), \(approval.tool), \(approval.args.serializedString())::jsonb, \(approval.riskTier.rawValue), \(approval.customerID))
             ON CONFLICT (step_id) DO NOTHING
             """)
     }
@@ -177,13 +182,14 @@ public struct VerifierStore: Sendable {
         let rows = try await pool.query("""
             UPDATE verifier.approvals SET status = \(decision.rawValue), decision_event = \(event)
             WHERE approval_id = \(approvalID) AND (status = 'requested' OR decision_event = \(event))
-            RETURNING step_id, plan_id, tool, args::text AS args, risk_tier
+            RETURNING step_id, plan_id, tool, args::text AS args, risk_tier, customer_id
             """)
         guard let row = rows.first(where: { _ in true }) else { return nil }
         return Approval(
             approvalID: approvalID, planID: try row.decode("plan_id", as: UUID.self), stepID: try row.decode("step_id", as: UUID.self),
             tool: try row.decode("tool", as: String.self), args: try JSONValue.parse(try row.decode("args", as: String.self)),
-            riskTier: RiskTier(rawValue: try row.decode("risk_tier", as: Int.self)) ?? .highRiskWrite)
+            riskTier: RiskTier(rawValue: try row.decode("risk_tier", as: Int.self)) ?? .highRiskWrite,
+            customerID: try row.decode("customer_id", as: String?.self))
     }
 
     static func encode<T: Encodable>(_ value: T) throws -> String {
