@@ -86,7 +86,9 @@ let package = Package(
         // Per-customer keys in Postgres: sealing originals, crypto-shredding on erasure.
         .target(name: "CustomerKeys", dependencies: ["Privacy", "Postgres", logging], path: "Shared/CustomerKeys"),
         // Who may call the services' HTTP APIs: the gatekeeper, scoped routes, API key storage.
-        .target(name: "AccessControl", dependencies: ["Auth", "ServiceRuntime", "Postgres", hummingbird, logging], path: "Shared/AccessControl"),
+        .target(name: "AccessControl", dependencies: ["APIContract", "Auth", "ServiceRuntime", "Postgres", hummingbird, logging], path: "Shared/AccessControl"),
+        // A service's published OpenAPI document and the request-body rules it implies.
+        .target(name: "APIContract", dependencies: ["JSON", "JSONSchema", .product(name: "Yams", package: "Yams")], path: "Shared/APIContract"),
         // Personal data: detection and redaction, sealing under per-customer keys (docs/SECURITY.md).
         .target(name: "Privacy", dependencies: [.product(name: "Crypto", package: "swift-crypto")], path: "Shared/Privacy"),
         .target(name: "EventBus", dependencies: ["Events", "Kafka", logging, .product(name: "Metrics", package: "swift-metrics")], path: "Shared/EventBus"),
@@ -131,11 +133,11 @@ let package = Package(
             path: "Shared/LLMFixture"
         ),
     ]
-    + service("Gateway", folder: "Gateway", extra: ["ReadModels", "AccessControl", "Auth", "CustomerKeys", "Privacy", hummingbird, lifecycle, .product(name: "NIOCore", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Metrics", package: "swift-metrics")])
+    + service("Gateway", folder: "Gateway", extra: ["ReadModels", "AccessControl", "APIContract", "Auth", "CustomerKeys", "Privacy", hummingbird, lifecycle, .product(name: "NIOCore", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Metrics", package: "swift-metrics")])
     + service("Planner", folder: "Planner", extra: ["ReadModels", "Privacy", "LLM", "ModelRouter", "Knowledge", "HTTPClient", "JSONSchema", "ToolRuntime", .product(name: "Metrics", package: "swift-metrics")])
     + service("Executor", folder: "Executor", extra: ["ReadModels", "ToolRuntime", "ToolBindings", "HTTPClient", "MCPBinding", "Knowledge"])
     + service("Verifier", folder: "Verifier", extra: ["JSONSchema", "ReadModels", "RuleExpressions"])
-    + service("HILQueue", folder: "HILQueue", extra: ["ReadModels", "AccessControl", "Auth", hummingbird, lifecycle, .product(name: "Metrics", package: "swift-metrics"), .product(name: "Yams", package: "Yams")])
+    + service("HILQueue", folder: "HILQueue", extra: ["ReadModels", "AccessControl", "APIContract", "Auth", hummingbird, lifecycle, .product(name: "Metrics", package: "swift-metrics"), .product(name: "Yams", package: "Yams")])
     + [
         .executableTarget(
             name: "SwitchboardCLI",
@@ -194,7 +196,7 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "GatewayApp", "ReadModels", "Events", "JSON", "Postgres", "ServiceRuntime", "DatabaseTestSupport", "ReadModelTestSupport", "AccessTestSupport", "AccessControl", "Auth", "CustomerKeys", "Privacy",
+                "GatewayApp", "ReadModels", "Events", "JSON", "Postgres", "ServiceRuntime", "DatabaseTestSupport", "ReadModelTestSupport", "AccessTestSupport", "AccessControl", "APIContract", "Auth", "CustomerKeys", "Privacy",
                 hummingbird, hummingbirdTesting, logging, .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Tests/GatewayTests"
@@ -202,7 +204,7 @@ let package = Package(
         .testTarget(
             name: "HILQueueTests",
             dependencies: [
-                "HILQueueApp", "ReadModels", "Events", "JSON", "Postgres", "ServiceRuntime", "DatabaseTestSupport", "ReadModelTestSupport", "AccessTestSupport", "AccessControl", "Auth",
+                "HILQueueApp", "ReadModels", "Events", "JSON", "Postgres", "ServiceRuntime", "DatabaseTestSupport", "ReadModelTestSupport", "AccessTestSupport", "AccessControl", "APIContract", "Auth",
                 hummingbird, hummingbirdTesting, logging, .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Tests/HILQueueTests"

@@ -1,3 +1,4 @@
+public import APIContract
 public import Auth
 import Foundation
 import Synchronization
@@ -120,6 +121,9 @@ public struct Gatekeeper: Sendable {
 
 /// Routes that declare who may call them. Each handler receives the admitted principal; the
 /// declarations are kept (`endpoints`) so tests can call every endpoint without credentials.
+/// With the service's published `contract`, a request's body is checked against its
+/// operation's schema after the caller is admitted and before the handler runs, and the
+/// document is served at `/openapi.json`.
 public struct SecuredRoutes {
     public struct Endpoint: Sendable, Hashable {
         public var method: String
@@ -129,11 +133,19 @@ public struct SecuredRoutes {
 
     let router: Router<EdgeRequestContext>
     let gatekeeper: Gatekeeper
+    let contract: APIDocument?
     private let declared = EndpointList()
 
-    public init(router: Router<EdgeRequestContext>, gatekeeper: Gatekeeper) {
+    public init(router: Router<EdgeRequestContext>, gatekeeper: Gatekeeper, contract: APIDocument? = nil) {
         self.router = router
         self.gatekeeper = gatekeeper
+        self.contract = contract
+        if let contract {
+            let document = contract.json.serialized()
+            router.get("/openapi.json") { _, _ in
+                Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: document)))
+            }
+        }
     }
 
     public var endpoints: [Endpoint] { declared.all }
@@ -154,9 +166,24 @@ public struct SecuredRoutes {
     func add(_ method: HTTPRequest.Method, _ path: String, _ access: Access, _ handler: @escaping Handler) {
         declared.append(Endpoint(method: method.rawValue, path: path, access: access))
         let gatekeeper = self.gatekeeper
+        let rule = contract?.bodyRule(method: method.rawValue, path: path)
         router.on(RouterPath(path), method: method) { request, context in
             let principal = try await gatekeeper.admit(request, context: context, access: access)
-            return try await handler(request, context, principal)
+            guard let rule else { return try await handler(request, context, principal) }
+            let buffer: ByteBuffer
+            do {
+                buffer = try await request.body.collect(upTo: RequestBodyRule.maxBytes)
+            } catch let error as HTTPError where error.status == .contentTooLarge {
+                throw ProblemDetails(.contentTooLarge, kind: "body-too-large", title: "Body larger than \(RequestBodyRule.maxBytes) bytes")
+            }
+            let bytes = Array(buffer: buffer)
+            if case .invalid(let status, let kind, let title, let field) = rule.check(bytes, contentType: request.headers[.contentType]) {
+                throw ProblemDetails(.init(code: status), kind: kind, title: title, field: field)
+            }
+            // The handler reads the body it was given (already collected).
+            var checked = request
+            checked.body = RequestBody(buffer: buffer)
+            return try await handler(checked, context, principal)
         }
     }
 }

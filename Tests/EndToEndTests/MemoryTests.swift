@@ -69,9 +69,9 @@ struct EpisodeTests {
             fixture.setDefaultReply(.ok(content: Self.decision), for: .openAIChatCompletions)
             let environment = ["SWITCHBOARD_LLM_BASE_URL": fixture.openAIBaseURL, "SWITCHBOARD_LLM_MODEL": "fixture-model"]
             try await Platform.with("episodes", environment: environment) { p in
-                #expect(try await p.request("PUT", "/v1/customers/cus_ep/memory-consent", body: #"{"granted":true}"#).status == 202)
+                #expect(try await p.request("PUT", "/v1/customers/cus_1001/memory-consent", body: #"{"granted":true}"#).status == 202)
                 _ = try await p.eventually("consent recorded") { () -> Bool? in
-                    try await p.pool.query("SELECT 1 FROM planner.customer_consent WHERE customer_id = 'cus_ep'").count == 1 ? true : nil
+                    try await p.pool.query("SELECT 1 FROM planner.customer_consent WHERE customer_id = 'cus_1001'").count == 1 ? true : nil
                 }
                 func system(of conversation: String, _ customer: String, _ text: String) async throws -> String {
                     let before = fixture.requests(for: .openAIChatCompletions).count
@@ -82,9 +82,9 @@ struct EpisodeTests {
                     // This turn's context (facts, similar past turns) is the last message.
                     return requests.last?.json?["messages"]?.arrayValue?.last?["content"]?.stringValue ?? ""
                 }
-                let first = try await system(of: "ep-1", "cus_ep", "Where is my order ABC123?")
+                let first = try await system(of: "ep-1", "cus_1001", "Where is my order ABC123?")
                 #expect(!first.contains("Earlier with this customer"))
-                let second = try await system(of: "ep-2", "cus_ep", "Has my order ABC123 shipped yet?")
+                let second = try await system(of: "ep-2", "cus_1001", "Has my order ABC123 shipped yet?")
                 #expect(second.contains("Earlier with this customer") && second.contains("Where is my order ABC123?"), "\(second)")
                 #expect(second.contains("intent order_status, tools get_order_status; answered: Your order ABC123 has shipped"), "\(second)")
 

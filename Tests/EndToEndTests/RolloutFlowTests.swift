@@ -42,6 +42,10 @@ struct RolloutFlowTests {
                 #expect(shadow.agrees, "same intent and action, no tools")
                 let greeted = try #require(p.log.events(conversation: "ro-shadow").first { $0.type == "DecisionMade" }).decode(DecisionMade.self)
                 #expect(greeted.brain == "rules" && greeted.mode == .shadow)
+                // (The log reader of the test may trail the gateway's reply by a moment.)
+                _ = try await p.eventually("the rules brain's reply on the log") { () -> Bool? in
+                    p.log.events(conversation: "ro-shadow").contains { $0.type == "ReplyDelivered" } ? true : nil
+                }
                 #expect(p.log.events(conversation: "ro-shadow").filter { $0.type == "ReplyDelivered" }.count == 1, "only the rules brain's reply reaches the customer")
 
                 // Assisted: the model decides and the tools run, but the reply waits for a person.

@@ -84,7 +84,7 @@ struct SlowToolTests {
             // consecutive_errors), with a brief of the conversation for them.
             let second = try await p.post("nf-1", #"{"customer_id":"cus_1001","text":"Then where is my order DEF456?"}"#)
             #expect(second.json["reply"]?["text"] == "I couldn't do that with the details given. Could you check them and try again?")
-            let third = try await p.post("nf-1", #"{"customer_id":"cus_1002","text":"Where is my order GHI789?"}"#)
+            let third = try await p.post("nf-1", #"{"customer_id":"cus_1001","text":"Where is my order GHI789?"}"#)
             #expect(third.json["reply"]?["text"] == "I'm passing you to a member of our team, who will pick this up shortly.", "\(third.json)")
             let handover = try #require(p.log.events(conversation: "nf-1").first { $0.type == "HandoverRequested" }).decode(HandoverRequested.self)
             #expect(handover.reason == .repeatedErrors)

@@ -36,11 +36,11 @@ struct TurnFlowTests {
             #expect(unknownText.contains("couldn't find") && unknownText.contains("ZZZ999"), "\(unknownText)")
 
             // 3. No order id: one question for it, then the answer once it is given.
-            let ask = try await p.post("conv-clarify", #"{"customer_id":"cus_1002","text":"Where is my order?"}"#)
+            let ask = try await p.post("conv-clarify", #"{"customer_id":"cus_1001","text":"Where is my order?"}"#)
             #expect(ask.status == 200)
             #expect(ask.json["reply"]?["kind"] == "clarification")
             #expect(ask.json["reply"]?["text"]?.stringValue?.contains("order number") == true)
-            let answer = try await p.post("conv-clarify", #"{"customer_id":"cus_1002","text":"It's abc123"}"#)
+            let answer = try await p.post("conv-clarify", #"{"customer_id":"cus_1001","text":"It's abc123"}"#)
             #expect(answer.status == 200)
             #expect(answer.json["reply"]?["text"]?.stringValue?.contains("1Z999AA10123456784") == true)
 
@@ -249,7 +249,7 @@ struct TurnFlowTests {
             let entry = String(listed.stdout.split(separator: "\t").first ?? "")
             let stillBroken = try runCLI(p, ["dlq", "redrive", entry])
             #expect(stillBroken.status != 0 && stillBroken.stderr.contains("still not a valid event"), "\(stillBroken.stderr)")
-            let fix = try EventEnvelope.start(MessageReceived(customerID: "c1", text: "Where is my order JKL012?"), conversationID: "conv-dlq", tenantID: "default", producer: "operator@cli")
+            let fix = try EventEnvelope.start(MessageReceived(customerID: "cus_1003", text: "Where is my order JKL012?"), conversationID: "conv-dlq", tenantID: "default", producer: "operator@cli")
             let fixFile = p.stack.options.runDirectory + "/fix.json"
             try Data(EventCodec.encode(fix) + [10]).write(to: URL(fileURLWithPath: fixFile))
             let redriven = try runCLI(p, ["dlq", "redrive", entry, "--value-file", fixFile])
@@ -262,9 +262,9 @@ struct TurnFlowTests {
             #expect(answered["turn_count"] == 1)
 
             // The same partition keeps flowing after the poison record.
-            let after = try await p.post("conv-dlq", #"{"customer_id":"cus_1001","text":"Where is my order ABC123?"}"#)
+            let after = try await p.post("conv-dlq", #"{"customer_id":"cus_1003","text":"And where is my order HIJ678?"}"#)
             #expect(after.status == 200)
-            #expect(after.json["reply"]?["text"]?.stringValue?.contains("UPS") == true)
+            #expect(after.json["reply"]?["text"]?.stringValue?.contains("HIJ678") == true, "\(after.json)")
         }
     }
 

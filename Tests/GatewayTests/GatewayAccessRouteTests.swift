@@ -1,4 +1,7 @@
 import AccessControl
+import APIContract
+import Hummingbird
+import ServiceRuntime
 import AccessTestSupport
 import Auth
 import Events
@@ -8,6 +11,7 @@ import HTTPTypes
 import HummingbirdTesting
 import JSON
 import NIOCore
+import Postgres
 import ReadModels
 import ReadModelTestSupport
 import ServiceRuntime
@@ -168,6 +172,42 @@ struct GatewayAccessRouteTests {
             let response = try await client.post("/v1/conversations/conv-1/messages", json: #"{"customer_id":"c","text":"hi"}"#)
             GatewayValidationRouteTests.expectProblem(response, .serviceUnavailable, "log-unavailable", field: nil)
             #expect(response.headers[.retryAfter] == "1")
+        }
+    }
+
+    /// The published document and the routes are the same set of operations, and it is served.
+    @Test func theDocumentDescribesEveryRouteAndIsServed() async throws {
+        let contract = try APIDocument(yaml: GatewayOpenAPI.yaml)
+        let router = Router(context: EdgeRequestContext.self)
+        let routes = SecuredRoutes(router: router, gatekeeper: TestAccess.gatekeeper, contract: contract)
+        let pool = PostgresPool(url: "postgres://nobody@127.0.0.1:1/nothing", size: 1, logger: .init(label: "unused"))
+        let api = GatewayAPI(
+            publish: { _ in }, conversations: ConversationQueries(pool: pool), audit: AuditQueries(pool: pool), tickets: TicketQueries(pool: pool),
+            costs: CostQueries(pool: pool), waiters: ReplyWaiters(), producer: "t", sessionIssuer: nil, vault: .init(pool: pool))
+        api.addRoutes(to: routes)
+        await pool.close()
+        let secured = Set(routes.endpoints.filter { $0.access != nil }.map { APIDocument.operationKey(method: $0.method, path: $0.path) })
+        #expect(secured == contract.operations, "only in routes: \(secured.subtracting(contract.operations)); only in the document: \(contract.operations.subtracting(secured))")
+        try await GatewayUnderTest.withoutDatabase { client in
+            let served = try await client.get("/openapi.json")
+            #expect(served.status == .ok && served.json?["openapi"] == "3.1.0" && served.json?["paths"]?["/v1/sessions"] != nil)
+        }
+    }
+
+    /// Bodies are checked against the document after the caller is admitted: a schema breach
+    /// is a 422 naming the field, a too-deep body a 400, and neither reaches a handler.
+    @Test func bodiesAreCheckedAgainstTheDocument() async throws {
+        try await GatewayUnderTest.withoutDatabase { client in
+            let unknown = try await client.post("/v1/sessions", json: #"{"customer_id":"c1","role":"admin"}"#)
+            #expect(unknown.status == .unprocessableContent && unknown.json?["type"] == .string(ProblemDetails.typeBase + "unknown-field") && unknown.json?["field"] == "role")
+            let wrongType = try await client.post("/v1/sessions", json: #"{"customer_id":"c1","ttl_seconds":"long"}"#)
+            #expect(wrongType.status == .unprocessableContent && wrongType.json?["field"] == "ttl_seconds", "\(wrongType.text)")
+            let deep = String(repeating: "[", count: 40) + String(repeating: "]", count: 40)
+            let tooDeep = try await client.post("/v1/conversations/c-1/messages", json: #"{"text":"hi","customer_id":"c","x":"# + deep + "}")
+            #expect(tooDeep.status == .badRequest && tooDeep.json?["type"] == .string(ProblemDetails.typeBase + "too-deep"))
+            // Without credentials the body is never looked at.
+            let anonymous = try await (client as! SignedClient).unsigned.execute(uri: "/v1/sessions", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: "{"))
+            #expect(anonymous.status == .unauthorized)
         }
     }
 }

@@ -1,4 +1,5 @@
 import AccessControl
+import APIContract
 import AccessTestSupport
 import Auth
 import CustomerKeys
@@ -33,10 +34,11 @@ enum GatewayUnderTest {
             conversations: ConversationQueries(pool: pool, schema: gateway), audit: AuditQueries(pool: pool, schema: gateway),
             tickets: TicketQueries(pool: pool, schema: cases), costs: CostQueries(pool: pool, schema: costs),
             waiters: ReplyWaiters(), producer: "gateway@test", sessionIssuer: try TokenIssuer(keySet: TestAccess.keySet), vault: CustomerKeyVault(pool: pool), shedder: shedder)
+        let contract = try APIDocument(yaml: GatewayOpenAPI.yaml)
         var logger = Logger(label: "gateway-route-tests")
         logger.logLevel = .critical
         // Requests carry an administrator's token of the tenant unless a test sends its own.
-        try await Application(router: makeRouter { api.addRoutes(to: SecuredRoutes(router: $0, gatekeeper: TestAccess.gatekeeper)) }, logger: logger)
+        try await Application(router: makeRouter { api.addRoutes(to: SecuredRoutes(router: $0, gatekeeper: TestAccess.gatekeeper, contract: contract)) }, logger: logger)
             .test(.router) { client in try await test(SignedClient(client)) }
     }
 

@@ -1,3 +1,4 @@
+import APIContract
 import AccessControl
 import AccessTestSupport
 import DatabaseTestSupport
@@ -47,7 +48,7 @@ struct ApprovalRouteTests {
             var logger = Logger(label: "approval-route-tests")
             logger.logLevel = .critical
             let api = ApprovalAPI(desk: desk)
-            try await Application(router: makeRouter { api.addRoutes(to: SecuredRoutes(router: $0, gatekeeper: TestAccess.gatekeeper)) }, logger: logger).test(.router) { client in
+            try await Application(router: makeRouter { api.addRoutes(to: SecuredRoutes(router: $0, gatekeeper: TestAccess.gatekeeper, contract: try! APIDocument(yaml: HILQueueOpenAPI.yaml))) }, logger: logger).test(.router) { client in
                 try await body(models, desk, appended, SignedClient(client))
             }
         }

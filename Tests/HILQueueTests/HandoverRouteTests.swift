@@ -1,3 +1,4 @@
+import APIContract
 import AccessControl
 import AccessTestSupport
 import DatabaseTestSupport
@@ -46,7 +47,7 @@ struct HandoverRouteTests {
                 approvals: ApprovalQueries(pool: models.pool, schema: models.schema(ReadModels.hilqueue)))
             var logger = Logger(label: "hilqueue-route-tests")
             logger.logLevel = .critical
-            try await Application(router: makeRouter { api.addRoutes(to: SecuredRoutes(router: $0, gatekeeper: TestAccess.gatekeeper)) }, logger: logger).test(.router) { client in
+            try await Application(router: makeRouter { api.addRoutes(to: SecuredRoutes(router: $0, gatekeeper: TestAccess.gatekeeper, contract: try! APIDocument(yaml: HILQueueOpenAPI.yaml))) }, logger: logger).test(.router) { client in
                 let client = SignedClient(client)
                 let queued = try await client.execute(uri: "/v1/handovers", method: .get)
                 #expect(queued.status == .ok)

@@ -1,3 +1,4 @@
+import APIContract
 import AccessControl
 import AccessTestSupport
 import DatabaseTestSupport
@@ -19,6 +20,22 @@ import Testing
 /// (problem+json, nothing appended), and the agent profile routes; plus the seed file's checks.
 @Suite(.timeLimit(.minutes(1)))
 struct InboxRouteTests {
+    /// The published document and the routes are the same set of operations.
+    @Test func theDocumentDescribesEveryRoute() async throws {
+        let contract = try APIDocument(yaml: HILQueueOpenAPI.yaml)
+        let pool = PostgresPool(url: "postgres://nobody@127.0.0.1:1/nothing", size: 1, logger: Logger(label: "unused"))
+        let routes = SecuredRoutes(router: Router(context: EdgeRequestContext.self), gatekeeper: TestAccess.gatekeeper, contract: contract)
+        InboxAPI(
+            desk: HandoverDesk(pool: pool, producer: "t", publish: { _ in }), handovers: HandoverQueries(pool: pool),
+            conversations: ConversationQueries(pool: pool), approvals: ApprovalQueries(pool: pool),
+            changes: InboxChanges(handovers: HandoverQueries(pool: pool), approvals: ApprovalQueries(pool: pool), conversations: ConversationQueries(pool: pool))
+        ).addRoutes(to: routes)
+        ApprovalAPI(desk: ApprovalDesk(pool: pool, producer: "t", publish: { _ in })).addRoutes(to: routes)
+        await pool.close()
+        let secured = Set(routes.endpoints.filter { $0.access != nil }.map { APIDocument.operationKey(method: $0.method, path: $0.path) })
+        #expect(secured == contract.operations, "only in routes: \(secured.subtracting(contract.operations)); only in the document: \(contract.operations.subtracting(secured))")
+    }
+
     static func post(_ client: TestClientProtocol, _ uri: String, _ body: String, method: HTTPRequest.Method = .post) async throws -> (Int, JSONValue) {
         let response = try await client.execute(uri: uri, method: method, headers: [.contentType: "application/json"], body: ByteBuffer(string: body))
         return (Int(response.status.code), (try? JSONValue.parse(Array(buffer: response.body))) ?? .null)
@@ -35,7 +52,7 @@ struct InboxRouteTests {
                     approvals: ApprovalQueries(pool: models.pool, schema: models.schema(ReadModels.hilqueue)))
                 var logger = Logger(label: "inbox-route-tests")
                 logger.logLevel = .critical
-                try await Application(router: makeRouter { api.addRoutes(to: SecuredRoutes(router: $0, gatekeeper: TestAccess.gatekeeper)) }, logger: logger).test(.router) { client in
+                try await Application(router: makeRouter { api.addRoutes(to: SecuredRoutes(router: $0, gatekeeper: TestAccess.gatekeeper, contract: try! APIDocument(yaml: HILQueueOpenAPI.yaml))) }, logger: logger).test(.router) { client in
                     let client = SignedClient(client)
                     let (saved, agent) = try await Self.post(client, "/v1/hil/agents/ana", #"{"name":"Ana","skills":["billing"],"capacity":2,"status":"online"}"#, method: .put)
                     #expect(saved == 200 && agent["load"] == 0 && agent["status"] == "online", "\(agent)")

@@ -1,4 +1,5 @@
 import AccessControl
+import APIContract
 import Auth
 import CustomerKeys
 import DomainPack
@@ -38,6 +39,7 @@ public enum GatewayService {
         let clearKinds = try DomainPack.load(path: config.domainPackPath).clearPIIKinds
         let shedder = LoadShedder(settings: try LoadShedder.Settings.fromEnvironment(ProcessInfo.processInfo.environment))
         let gatekeeper = Gatekeeper(settings: access, apiKeys: APIKeyStore(pool: host.pool))
+        let contract = try APIDocument(yaml: GatewayOpenAPI.yaml)
         // Customer sessions are signed with the key set's signing key, when it has one.
         let sessionIssuer = access.keySet.signingKID.flatMap { _ in try? TokenIssuer(keySet: access.keySet) }
         let publisher = host.publisher
@@ -110,7 +112,7 @@ public enum GatewayService {
             extraReadinessChecks: [ReadinessCheck(name: "reply-tail") {
                 guard await waiters.isTailReady else { throw ConfigError("reply tail not assigned yet") }
             }],
-            routes: { router in api.addRoutes(to: SecuredRoutes(router: router, gatekeeper: gatekeeper)) }
+            routes: { router in api.addRoutes(to: SecuredRoutes(router: router, gatekeeper: gatekeeper, contract: contract)) }
         )
     }
 }

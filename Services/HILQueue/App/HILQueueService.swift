@@ -1,4 +1,5 @@
 import AccessControl
+import APIContract
 import EventBus
 public import Events
 import Foundation
@@ -24,6 +25,7 @@ public enum HILQueueService {
             (HandoverDesk.schema, HandoverDesk.migrations), (APIKeyStore.schema, APIKeyStore.migrations),
         ])
         let gatekeeper = Gatekeeper(settings: access, apiKeys: APIKeyStore(pool: host.pool))
+        let contract = try APIDocument(yaml: HILQueueOpenAPI.yaml)
         let publisher = host.publisher
         let approvals = ApprovalDesk(pool: host.pool, producer: config.producerName, publish: { try await publisher.publish($0) })
         let desk = HandoverDesk(pool: host.pool, producer: config.producerName, settings: settings.desk, publish: { try await publisher.publish($0) })
@@ -68,7 +70,7 @@ public enum HILQueueService {
                 await changes.shutdown()
             }],
             routes: { router in
-                let routes = SecuredRoutes(router: router, gatekeeper: gatekeeper)
+                let routes = SecuredRoutes(router: router, gatekeeper: gatekeeper, contract: contract)
                 InboxAPI(desk: desk, handovers: handovers, conversations: conversations, approvals: approvalQueries, changes: changes).addRoutes(to: routes)
                 ApprovalAPI(desk: approvals).addRoutes(to: routes)
             }
