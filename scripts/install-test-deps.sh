@@ -2,7 +2,8 @@
 # What `make test` needs beyond the build: a headless browser for the widget and inbox tests
 # (Debian's chromium and chromium-driver, Selenium from PyPI). Installs only what is missing.
 set -euo pipefail
-packages=(chromium chromium-driver python3-pip)
+cd "$(dirname "$0")/.."
+packages=(chromium chromium-driver python3-pip python3-venv)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -17,4 +18,12 @@ if ! python3 -c 'import selenium' 2>/dev/null; then
   echo "installing: selenium (PyPI)"
   # Debian marks its Python as externally managed; Selenium is a test tool, not a system package.
   $SUDO python3 -m pip install -q --break-system-packages 'selenium>=4.10,<5'
+fi
+# API fuzzing (the OpenAPI documents of the gateway and HILQueue): schemathesis from PyPI, in a
+# virtual environment of the run folder, so no system Python package changes.
+if [ ! -x .run/st-venv/bin/schemathesis ]; then
+  echo "installing: schemathesis (PyPI, into .run/st-venv)"
+  mkdir -p .run
+  python3 -m venv .run/st-venv
+  .run/st-venv/bin/pip install -q 'schemathesis==4.32.5'
 fi

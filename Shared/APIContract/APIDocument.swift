@@ -38,6 +38,22 @@ public struct APIDocument: Sendable {
         self.operations = operations
     }
 
+    /// The methods the document lists for the path `path` matches (a concrete request path),
+    /// nil when it matches none of the document's paths.
+    public func methods(forRequestPath path: String) -> Set<String>? {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        var methods = Set<String>()
+        var matched = false
+        for operation in operations {
+            let parts = operation.split(separator: " ", maxSplits: 1)
+            let template = parts[1].split(separator: "/", omittingEmptySubsequences: false)
+            guard template.count == segments.count, zip(template, segments).allSatisfy({ $0.hasPrefix("{") || $0 == $1 }) else { continue }
+            matched = true
+            methods.insert(String(parts[0]))
+        }
+        return matched ? methods : nil
+    }
+
     /// The body rule of `method path` (a router path: `:param` or `{param}`), if it takes a body.
     public func bodyRule(method: String, path: String) -> RequestBodyRule? {
         bodies[Self.operationKey(method: method, path: path)]

@@ -141,6 +141,7 @@ public struct SecuredRoutes {
         self.gatekeeper = gatekeeper
         self.contract = contract
         if let contract {
+            router.add(middleware: MethodNotAllowedMiddleware(contract: contract))
             let document = contract.json.serialized()
             router.get("/openapi.json") { _, _ in
                 Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: document)))
@@ -184,6 +185,22 @@ public struct SecuredRoutes {
             var checked = request
             checked.body = RequestBody(buffer: buffer)
             return try await handler(checked, context, principal)
+        }
+    }
+}
+
+/// A method the document does not list for a path it does: 405 with `Allow`, not 404.
+struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
+    let contract: APIDocument
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            guard let methods = contract.methods(forRequestPath: request.uri.path), !methods.contains(request.method.rawValue) else { throw error }
+            throw ProblemDetails(
+                .methodNotAllowed, kind: "method-not-allowed", title: "\(request.method.rawValue) is not allowed here",
+                headers: [.allow: methods.sorted().joined(separator: ", ")])
         }
     }
 }

@@ -69,6 +69,8 @@ public final class DevStack: @unchecked Sendable {
         for name in [
             "SWITCHBOARD_LLM_BASE_URL", "SWITCHBOARD_LLM_MODEL", "SWITCHBOARD_LLM_API_KEY_ENV", "SWITCHBOARD_MODEL_CATALOG",
             "SWITCHBOARD_HIL_SLA_SECONDS", "SWITCHBOARD_HIL_HEARTBEAT_TIMEOUT_SECONDS", "SWITCHBOARD_FAULTS",
+            "SWITCHBOARD_RATE_LIMIT_CLIENT", "SWITCHBOARD_RATE_LIMIT_SESSION", "SWITCHBOARD_RATE_LIMIT_ADDRESS", "SWITCHBOARD_TRUSTED_PROXIES",
+            "SWITCHBOARD_SHED_MAX_HELD", "SWITCHBOARD_SHED_MAX_LAG",
         ] {
             if let value = env[name], !value.isEmpty { settings[name] = value }
         }

@@ -113,11 +113,11 @@ struct GatewayAccessRouteTests {
             #expect(try await client.execute(uri: "/v1/conversations/conv-a", method: .get, headers: Self.bearer(session)).status == .ok)
             #expect(try await client.execute(uri: "/v1/conversations/conv-b", method: .get, headers: Self.bearer(session)).status == .notFound)
             #expect(try await client.execute(uri: "/v1/conversations", method: .get, headers: Self.bearer(session)).status == .forbidden)
-            let intoB = try await client.execute(uri: "/v1/conversations/conv-b/messages", method: .post, headers: Self.bearer(session), body: ByteBuffer(string: #"{"text":"hi"}"#))
+            let intoB = try await client.execute(uri: "/v1/conversations/conv-b/messages", method: .post, headers: Self.bearer(session), body: ByteBuffer(string: #"{"customer_id":"cus-1","text":"hi"}"#))
             #expect(intoB.status == .notFound)
             let asB = try await client.execute(uri: "/v1/conversations/conv-a/messages", method: .post, headers: Self.bearer(session), body: ByteBuffer(string: #"{"customer_id":"someone_else","text":"hi"}"#))
             #expect(asB.status == .forbidden && asB.json?["type"] == .string(ProblemDetails.typeBase + "wrong-customer"))
-            let mine = try await client.execute(uri: "/v1/conversations/conv-a/messages", method: .post, headers: Self.bearer(session), body: ByteBuffer(string: #"{"text":"and now?"}"#))
+            let mine = try await client.execute(uri: "/v1/conversations/conv-a/messages", method: .post, headers: Self.bearer(session), body: ByteBuffer(string: #"{"customer_id":"cus-1","text":"and now?"}"#))
             #expect(mine.status == .accepted)
             let message = try #require(published.all.first).decode(MessageReceived.self)
             #expect(message.customerID == customerA && published.all.count == 1)
@@ -191,6 +191,9 @@ struct GatewayAccessRouteTests {
         try await GatewayUnderTest.withoutDatabase { client in
             let served = try await client.get("/openapi.json")
             #expect(served.status == .ok && served.json?["openapi"] == "3.1.0" && served.json?["paths"]?["/v1/sessions"] != nil)
+            let trace = try await client.execute(uri: "/v1/sessions", method: .init("TRACE")!)
+            #expect(trace.status == .methodNotAllowed && trace.headers[.allow] == "POST", "a method the document does not list for a path it does")
+            #expect(try await client.get("/v1/nowhere").status == .notFound)
         }
     }
 

@@ -138,7 +138,7 @@ struct ApprovalRouteTests {
     @Test(arguments: [
         ("/deny", #"{"agent_id":"bo"}"#, 422, "invalid-reason"),
         ("/deny", #"{"agent_id":"bo","reason":"   "}"#, 422, "invalid-reason"),
-        ("/approve", #"{"note":"ok"}"#, 422, "invalid-agent"),
+        ("/approve", #"{"agent_id":5,"note":"ok"}"#, 422, "invalid-agent"),
         ("/approve", #"{"agent_id":"","note":"ok"}"#, 422, "invalid-agent"),
         ("/approve", #"{"agent_id":"ana","extra":1}"#, 422, "unknown-field"),
         ("/approve", #"{"agent_id":"ana","note":5}"#, 422, "invalid-note"),

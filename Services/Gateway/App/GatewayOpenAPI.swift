@@ -16,7 +16,6 @@ servers:
   - url: /
 security:
   - bearer: []
-  - apiKey: []
 paths:
   /v1/conversations/{id}/messages:
     post:
@@ -37,10 +36,10 @@ paths:
             schema:
               type: object
               additionalProperties: false
-              required: [text]
+              required: [customer_id, text]
               properties:
-                customer_id: { type: string, minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9._:-]+$" }
-                text: { type: string, minLength: 1, maxLength: 4000, x-problem-kind: { minLength: empty-text, maxLength: text-too-long } }
+                customer_id: { type: string, minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9._:-]+$", description: "The customer; a customer session's own." }
+                text: { type: string, minLength: 1, maxLength: 4000, pattern: "\\S", x-problem-kind: { minLength: empty-text, pattern: empty-text, maxLength: text-too-long } }
       responses:
         "200": { description: Replied within the wait, content: { application/json: { schema: { $ref: "#/components/schemas/Accepted" } } } }
         "202": { description: Appended to the log, content: { application/json: { schema: { $ref: "#/components/schemas/Accepted" } } } }
@@ -78,11 +77,11 @@ paths:
             schema:
               type: object
               additionalProperties: false
-              required: [email, text]
+              required: [customer_id, email, text]
               properties:
                 customer_id: { type: string, minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9._:-]+$" }
-                email: { type: string, minLength: 3, maxLength: 254 }
-                text: { type: string, minLength: 1, maxLength: 4000 }
+                email: { type: string, maxLength: 254, pattern: "^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(\\.[A-Za-z0-9-]{1,63})*\\.[A-Za-z]{2,24}$" }
+                text: { type: string, minLength: 1, maxLength: 4000, pattern: "\\S" }
       responses:
         "202": { description: Recorded, content: { application/json: { schema: { type: object, required: [status, event_id] } } } }
         "4XX": { $ref: "#/components/responses/Problem" }
@@ -113,9 +112,9 @@ paths:
       parameters:
         - { name: status, in: query, schema: { enum: [open, handed_over] } }
         - { name: owner, in: query, schema: { enum: [ai, human] } }
-        - { name: customer_id, in: query, schema: { type: string } }
+        - { name: customer_id, in: query, schema: { type: string, minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9._:-]+$" } }
         - { name: limit, in: query, schema: { type: integer, minimum: 1, maximum: 200 } }
-        - { name: cursor, in: query, schema: { type: string } }
+        - { name: cursor, in: query, schema: { type: string, pattern: "^[0-9]{1,18}\\.[A-Za-z0-9._:-]{1,128}$", description: "The next_cursor of the previous page." } }
       responses:
         "200": { description: A page, content: { application/json: { schema: { type: object, required: [conversations] } } } }
         "4XX": { $ref: "#/components/responses/Problem" }
@@ -126,7 +125,7 @@ paths:
       summary: The conversation's events in log order (conversations:read).
       parameters:
         - $ref: "#/components/parameters/conversationID"
-        - { name: after, in: query, schema: { type: integer, minimum: 0 } }
+        - { name: after, in: query, schema: { type: integer, minimum: 0, maximum: 9007199254740991 } }
         - { name: limit, in: query, schema: { type: integer, minimum: 1, maximum: 200 } }
       responses:
         "200": { description: A page of envelopes, content: { application/json: { schema: { type: object, required: [events] } } } }
@@ -139,7 +138,7 @@ paths:
       parameters:
         - { name: period, in: query, schema: { enum: [hour, day, month] } }
         - { name: group_by, in: query, schema: { enum: [model, tenant, conversation] } }
-        - { name: at, in: query, schema: { type: string } }
+        - { name: at, in: query, schema: { type: string, format: date-time } }
       responses:
         "200": { description: Spend, content: { application/json: { schema: { type: object } } } }
         "4XX": { $ref: "#/components/responses/Problem" }
@@ -149,8 +148,8 @@ paths:
       operationId: kpis
       summary: Automation, escalation and approval rates per intent and rollout mode (analytics:read).
       parameters:
-        - { name: from, in: query, schema: { type: string } }
-        - { name: to, in: query, schema: { type: string } }
+        - { name: from, in: query, schema: { type: string, format: date-time } }
+        - { name: to, in: query, schema: { type: string, format: date-time } }
       responses:
         "200": { description: KPIs, content: { application/json: { schema: { type: object, required: [intents] } } } }
         "4XX": { $ref: "#/components/responses/Problem" }
@@ -186,8 +185,10 @@ paths:
         "503": { $ref: "#/components/responses/Problem" }
 components:
   securitySchemes:
-    bearer: { type: http, scheme: bearer, bearerFormat: JWT }
-    apiKey: { type: apiKey, in: header, name: X-API-Key }
+    bearer:
+      type: http
+      scheme: bearer
+      description: A JWT (a user, an agent or a customer session), or an API key `sb_…` (also accepted in X-API-Key).
   parameters:
     conversationID:
       name: id

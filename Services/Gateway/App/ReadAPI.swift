@@ -28,8 +28,8 @@ extension GatewayAPI {
         let query = request.uri.queryParameters
         func time(_ field: String) throws -> Int64? {
             guard let raw = query.get(field) else { return nil }
-            guard let millis = Timestamp.parse(raw) ?? ISO8601DateFormatter().date(from: raw).map({ Int64($0.timeIntervalSince1970 * 1000) }) else {
-                throw ProblemDetails(.badRequest, kind: "invalid-parameter", title: "\(field) must be a UTC time like 2026-11-23T10:00:00Z", field: field)
+            guard let millis = Self.time(raw) else {
+                throw ProblemDetails(.badRequest, kind: "invalid-parameter", title: "\(field) must be a time like 2026-11-23T10:00:00Z", field: field)
             }
             return millis
         }
@@ -62,8 +62,8 @@ extension GatewayAPI {
         let groupBy = try Self.oneOf(query.get("group_by") ?? "model", ["model", "tenant", "conversation"], field: "group_by")!
         var at = Date()
         if let raw = query.get("at") {
-            guard let millis = Timestamp.parse(raw) ?? ISO8601DateFormatter().date(from: raw).map({ Int64($0.timeIntervalSince1970 * 1000) }) else {
-                throw ProblemDetails(.badRequest, kind: "invalid-parameter", title: "at must be a UTC time like 2026-11-23T10:00:00Z", field: "at")
+            guard let millis = Self.time(raw) else {
+                throw ProblemDetails(.badRequest, kind: "invalid-parameter", title: "at must be a time like 2026-11-23T10:00:00Z", field: "at")
             }
             at = Date(timeIntervalSince1970: Double(millis) / 1000)
         }
@@ -110,7 +110,8 @@ extension GatewayAPI {
     }
 
     /// `?status=open|handed_over&owner=ai|human&customer_id=…&limit=1…200&cursor=…`, newest
-    /// activity first. The cursor is opaque (the last row's activity time and id).
+    /// activity first. The cursor is the last row's position, `<activity millis>.<conversation id>`
+    /// (any string of that shape is a position to list after; the published document says so).
     func listConversations(_ request: Request, tenantID: String) async throws -> Response {
         let query = request.uri.queryParameters
         let status = try Self.oneOf(query.get("status"), ConversationStatus.self, field: "status")
@@ -122,10 +123,10 @@ extension GatewayAPI {
         let limit = try Self.limit(query.get("limit"))
         var after: ConversationQueries.Position?
         if let cursor = query.get("cursor") {
-            guard let decoded = Data(base64Encoded: cursor).map({ String(decoding: $0, as: UTF8.self) }),
-                  let colon = decoded.firstIndex(of: ":"), let millis = Int64(decoded[..<colon])
+            guard let dot = cursor.firstIndex(of: "."), let millis = Int64(cursor[..<dot]), millis >= 0,
+                  case let id = String(cursor[cursor.index(after: dot)...]), EnvelopeRules.isValidAggregateID(id)
             else { throw ProblemDetails(.badRequest, kind: "invalid-cursor", title: "cursor is not one this API returned", field: "cursor") }
-            after = ConversationQueries.Position(lastActivityMillis: millis, conversationID: String(decoded[decoded.index(after: colon)...]))
+            after = ConversationQueries.Position(lastActivityMillis: millis, conversationID: id)
         }
         let page = try await conversations.list(
             tenant: tenantID, filter: ConversationQueries.Filter(status: status, owner: owner, customerID: customer), after: after, limit: limit)
@@ -139,7 +140,7 @@ extension GatewayAPI {
                 "last_activity_at": .string(Timestamp.format(millis: conversation.lastActivityMillis)),
             ])
         }
-        let next: JSONValue = page.next.map { .string(Data("\($0.lastActivityMillis):\($0.conversationID)".utf8).base64EncodedString()) } ?? .null
+        let next: JSONValue = page.next.map { .string("\($0.lastActivityMillis).\($0.conversationID)") } ?? .null
         return jsonResponse(.ok, bytes: JSONValue.object(["conversations": .array(items), "next_cursor": next]).serialized())
     }
 
@@ -149,7 +150,7 @@ extension GatewayAPI {
         let limit = try Self.limit(request.uri.queryParameters.get("limit"))
         var after: Int64 = -1
         if let raw = request.uri.queryParameters.get("after") {
-            guard let value = Int64(raw), value >= 0 else {
+            guard let value = Int64(raw), (0...9_007_199_254_740_991).contains(value) else {
                 throw ProblemDetails(.badRequest, kind: "invalid-parameter", title: "after must be a log offset (a non-negative integer)", field: "after")
             }
             after = value
@@ -158,6 +159,15 @@ extension GatewayAPI {
         let events = try entries.map { try JSONValue.parse(Array($0.envelope.utf8)) }
         let next: JSONValue = entries.count == limit ? entries.last.map { .string(String($0.logOffset)) } ?? .null : .null
         return jsonResponse(.ok, bytes: JSONValue.object(["events": .array(events), "next_after": next]).serialized())
+    }
+
+    /// An RFC 3339 time (with or without fractional seconds, any offset), in Unix milliseconds.
+    static func time(_ raw: String) -> Int64? {
+        if let millis = Timestamp.parse(raw) { return millis }
+        let formatter = ISO8601DateFormatter()
+        if let date = formatter.date(from: raw) { return Int64(date.timeIntervalSince1970 * 1000) }
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.date(from: raw).map { Int64($0.timeIntervalSince1970 * 1000) }
     }
 
     /// A query parameter naming a case of `type`, by its code.

@@ -88,7 +88,7 @@ enum WidgetAssets {
       return fetch(`${base}/v1/conversations/${encodeURIComponent(conversation)}/messages`, {
         method: "POST", headers: { "content-type": "application/json", "authorization": "Bearer " + token,
                                    "idempotency-key": crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) },
-        body: JSON.stringify({ text }),
+        body: JSON.stringify({ customer_id: customerId, text }),
       });
     }
 

@@ -15,7 +15,6 @@ servers:
   - url: /
 security:
   - bearer: []
-  - apiKey: []
 paths:
   /v1/handovers:
     get:
@@ -48,7 +47,7 @@ paths:
         required: false
         content:
           application/json:
-            schema: { type: object, additionalProperties: false, properties: { agent_id: { type: string, minLength: 1, maxLength: 128, x-problem-kind: invalid-agent } } }
+            schema: { type: object, additionalProperties: false, properties: { agent_id: { type: string, minLength: 1, maxLength: 128, pattern: "^[^\\n\\r\\u000b\\u000c\\u0085\\u2028\\u2029]+$", x-problem-kind: invalid-agent } } }
       responses:
         "200": { description: Claimed, content: { application/json: { schema: { type: object, required: [conversation_id] } } } }
         "204": { description: Nothing waiting for the agent's skills }
@@ -66,7 +65,7 @@ paths:
               type: object
               additionalProperties: false
               required: [text]
-              properties: { agent_id: { type: string, minLength: 1, maxLength: 128, x-problem-kind: invalid-agent }, text: { type: string, minLength: 1, maxLength: 4000, x-problem-kind: invalid-text } }
+              properties: { agent_id: { type: string, minLength: 1, maxLength: 128, pattern: "^[^\\n\\r\\u000b\\u000c\\u0085\\u2028\\u2029]+$", x-problem-kind: invalid-agent }, text: { type: string, minLength: 1, maxLength: 4000, pattern: "\\S", x-problem-kind: invalid-text } }
       responses:
         "200": { description: Done, content: { application/json: { schema: { type: object, required: [event_id, event_type] } } } }
         "4XX": { $ref: "#/components/responses/Problem" }
@@ -83,7 +82,7 @@ paths:
               type: object
               additionalProperties: false
               required: [text]
-              properties: { agent_id: { type: string, minLength: 1, maxLength: 128, x-problem-kind: invalid-agent }, text: { type: string, minLength: 1, maxLength: 4000, x-problem-kind: invalid-text } }
+              properties: { agent_id: { type: string, minLength: 1, maxLength: 128, pattern: "^[^\\n\\r\\u000b\\u000c\\u0085\\u2028\\u2029]+$", x-problem-kind: invalid-agent }, text: { type: string, minLength: 1, maxLength: 4000, pattern: "\\S", x-problem-kind: invalid-text } }
       responses:
         "200": { description: Done, content: { application/json: { schema: { type: object, required: [event_id, event_type] } } } }
         "4XX": { $ref: "#/components/responses/Problem" }
@@ -99,10 +98,13 @@ paths:
             schema:
               type: object
               additionalProperties: false
+              # Exactly one target: an agent or a queue.
+              oneOf: [{ required: [to_agent], not: { required: [to_queue] } }, { required: [to_queue], not: { required: [to_agent] } }]
+              x-problem-kind: invalid-transfer
               properties:
-                agent_id: { type: string, minLength: 1, maxLength: 128, x-problem-kind: invalid-agent }
-                to_agent: { type: string, minLength: 1, maxLength: 128, x-problem-kind: invalid-to-agent }
-                to_queue: { type: string, minLength: 1, maxLength: 128, x-problem-kind: invalid-to-queue }
+                agent_id: { type: string, minLength: 1, maxLength: 128, pattern: "^[^\\n\\r\\u000b\\u000c\\u0085\\u2028\\u2029]+$", x-problem-kind: invalid-agent }
+                to_agent: { type: string, minLength: 1, maxLength: 128, pattern: "^[^\\n\\r\\u000b\\u000c\\u0085\\u2028\\u2029]+$", x-problem-kind: invalid-to-agent }
+                to_queue: { type: string, minLength: 1, maxLength: 128, pattern: "^[^\\n\\r\\u000b\\u000c\\u0085\\u2028\\u2029]+$", x-problem-kind: invalid-to-queue }
                 note: { type: string, maxLength: 2000, x-problem-kind: invalid-note }
       responses:
         "200": { description: Done, content: { application/json: { schema: { type: object, required: [event_id, event_type] } } } }
@@ -116,7 +118,7 @@ paths:
         required: true
         content:
           application/json:
-            schema: { type: object, additionalProperties: false, properties: { agent_id: { type: string, minLength: 1, maxLength: 128, x-problem-kind: invalid-agent }, note: { type: string, maxLength: 2000, x-problem-kind: invalid-note } } }
+            schema: { type: object, additionalProperties: false, properties: { agent_id: { type: string, minLength: 1, maxLength: 128, pattern: "^[^\\n\\r\\u000b\\u000c\\u0085\\u2028\\u2029]+$", x-problem-kind: invalid-agent }, note: { type: string, maxLength: 2000, x-problem-kind: invalid-note } } }
       responses:
         "200": { description: Done, content: { application/json: { schema: { type: object, required: [event_id, event_type] } } } }
         "4XX": { $ref: "#/components/responses/Problem" }
@@ -129,7 +131,7 @@ paths:
         required: true
         content:
           application/json:
-            schema: { type: object, additionalProperties: false, properties: { agent_id: { type: string, minLength: 1, maxLength: 128, x-problem-kind: invalid-agent }, note: { type: string, maxLength: 2000, x-problem-kind: invalid-note } } }
+            schema: { type: object, additionalProperties: false, properties: { agent_id: { type: string, minLength: 1, maxLength: 128, pattern: "^[^\\n\\r\\u000b\\u000c\\u0085\\u2028\\u2029]+$", x-problem-kind: invalid-agent }, note: { type: string, maxLength: 2000, x-problem-kind: invalid-note } } }
       responses:
         "200": { description: Done, content: { application/json: { schema: { type: object, required: [event_id, event_type] } } } }
         "4XX": { $ref: "#/components/responses/Problem" }
@@ -155,7 +157,7 @@ paths:
               additionalProperties: false
               required: [name, skills, capacity]
               properties:
-                name: { type: string, minLength: 1, maxLength: 200, x-problem-kind: invalid-name }
+                name: { type: string, minLength: 1, maxLength: 200, pattern: "\\S", x-problem-kind: invalid-name }
                 skills: { type: array, minItems: 1, maxItems: 50, items: { type: string, minLength: 1, maxLength: 64 }, x-problem-kind: invalid-skills }
                 capacity: { type: integer, minimum: 0, maximum: 100, x-problem-kind: invalid-capacity }
                 status: { enum: [online, away, offline], x-problem-kind: invalid-status }
@@ -224,7 +226,7 @@ paths:
         required: false
         content:
           application/json:
-            schema: { type: object, additionalProperties: false, properties: { agent_id: { type: string, minLength: 1, maxLength: 128, x-problem-kind: invalid-agent }, note: { type: string, maxLength: 2000, x-problem-kind: invalid-note } } }
+            schema: { type: object, additionalProperties: false, properties: { agent_id: { type: string, minLength: 1, maxLength: 128, pattern: "^[^\\n\\r\\u000b\\u000c\\u0085\\u2028\\u2029]+$", x-problem-kind: invalid-agent }, note: { type: string, maxLength: 2000, x-problem-kind: invalid-note } } }
       responses:
         "200": { description: Decided, content: { application/json: { schema: { type: object, required: [approval_id, status] } } } }
         "4XX": { $ref: "#/components/responses/Problem" }
@@ -241,15 +243,17 @@ paths:
               type: object
               additionalProperties: false
               required: [reason]
-              properties: { agent_id: { type: string, minLength: 1, maxLength: 128, x-problem-kind: invalid-agent }, reason: { type: string, minLength: 1, maxLength: 2000, x-problem-kind: invalid-reason } }
+              properties: { agent_id: { type: string, minLength: 1, maxLength: 128, pattern: "^[^\\n\\r\\u000b\\u000c\\u0085\\u2028\\u2029]+$", x-problem-kind: invalid-agent }, reason: { type: string, minLength: 1, maxLength: 2000, pattern: "\\S", x-problem-kind: invalid-reason } }
       responses:
         "200": { description: Decided, content: { application/json: { schema: { type: object, required: [approval_id, status] } } } }
         "4XX": { $ref: "#/components/responses/Problem" }
         "503": { $ref: "#/components/responses/Problem" }
 components:
   securitySchemes:
-    bearer: { type: http, scheme: bearer, bearerFormat: JWT }
-    apiKey: { type: apiKey, in: header, name: X-API-Key }
+    bearer:
+      type: http
+      scheme: bearer
+      description: An agent's JWT (hil:agent, subject = agent id), or an API key `sb_…` with hil:admin.
   parameters:
     conversationID: { name: id, in: path, required: true, schema: { type: string, minLength: 1, maxLength: 200 } }
     agentID: { name: id, in: path, required: true, schema: { type: string, minLength: 1, maxLength: 128 } }

@@ -64,12 +64,11 @@ struct InboxAPI: Sendable {
         }
     }
 
-    /// The agent a request acts as: the token's own agent, or with `hil:admin` the one named.
+    /// The agent a request acts as: the token's own agent (its subject), or with `hil:admin`
+    /// the one named (an administrator naming none acts as its own subject, which is an agent
+    /// only if it has a profile).
     static func actingAgent(_ named: String?, _ principal: Principal) throws -> String {
-        if principal.allows(.hilAdmin) {
-            guard let agent = named ?? (principal.kind == .agent ? principal.subject : nil) else { throw JSONBody.invalidIdentifier("agent_id") }
-            return agent
-        }
+        if principal.allows(.hilAdmin) { return named ?? principal.subject }
         guard named == nil || named == principal.subject else {
             throw ProblemDetails(.forbidden, kind: "not-this-agent", title: "An agent acts only as itself (agent_id must be the token's subject)", field: "agent_id")
         }
@@ -150,7 +149,7 @@ struct InboxAPI: Sendable {
     }
 
     static func conversationID(_ context: EdgeRequestContext) throws -> String {
-        guard let id = context.parameters.get("id"), (1...200).contains(id.count) else {
+        guard let id = context.parameters.get("id").map({ $0.removingPercentEncoding ?? $0 }), (1...200).contains(id.unicodeScalars.count) else {
             throw ProblemDetails(.notFound, kind: "conversation-not-found", title: "No such conversation")
         }
         return id
@@ -244,7 +243,7 @@ struct InboxAPI: Sendable {
 
     /// The agent in the path: an agent may name only itself; `hil:admin` any agent.
     static func agentID(_ context: EdgeRequestContext, _ principal: Principal) throws -> String {
-        guard let id = context.parameters.get("id"), (1...128).contains(id.count) else {
+        guard let id = context.parameters.get("id").map({ $0.removingPercentEncoding ?? $0 }), (1...128).contains(id.unicodeScalars.count) else {
             throw ProblemDetails(.notFound, kind: "agent-not-found", title: "No such agent")
         }
         return try actingAgent(id, principal)

@@ -47,16 +47,28 @@ struct JSONBody {
     func optionalIdentifier(_ key: String) throws -> String? {
         switch object[key] {
         case nil, .null?: return nil
-        case .string(let value)? where (1...128).contains(value.count) && !value.contains(where: \.isNewline): return value
+        // Lengths in code points, as the published document counts them; no line breaks.
+        case .string(let value)? where (1...128).contains(value.unicodeScalars.count) && !value.unicodeScalars.contains(where: Self.isLineBreak): return value
         default:
             throw Self.invalidIdentifier(key)
         }
     }
 
+    /// Whitespace as JSON Schema's (ECMA-262) `\s` counts it, like the document's `pattern: "\S"`.
+    static func isBlank(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x09...0x0D, 0x20, 0xA0, 0x1680, 0x2000...0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000, 0xFEFF: true
+        default: false
+        }
+    }
+
+    /// The line breaks an identifier may not hold (the document's pattern lists the same).
+    static func isLineBreak(_ scalar: Unicode.Scalar) -> Bool { [0x0A, 0x0B, 0x0C, 0x0D, 0x85, 0x2028, 0x2029].contains(scalar.value) }
+
     /// Free text of at most `max` characters; `required` text must not be blank.
     func text(_ key: String, required: Bool, max: Int = 2000) throws -> String {
         switch object[key] {
-        case .string(let text)? where text.count <= max && !(required && text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty):
+        case .string(let text)? where text.unicodeScalars.count <= max && !(required && text.unicodeScalars.allSatisfy(Self.isBlank)):
             return text
         case nil where !required:
             return ""
