@@ -117,7 +117,7 @@ let package = Package(
             dependencies: ["ServiceRuntime", "EventBus", "Events", "Projections", "Kafka", "Postgres", hummingbird, lifecycle, logging],
             path: "Shared/ServiceHost"
         ),
-        .target(name: "DevStack", dependencies: ["Auth", "HTTPClient", logging], path: "Shared/DevStack"),
+        .target(name: "DevStack", dependencies: ["Auth", "HTTPClient", "JSON", logging], path: "Shared/DevStack"),
         .target(name: "ReadModels", dependencies: ["Projections", "EventBus", "Events", "Postgres", "JSON", "Knowledge"], path: "Shared/ReadModels"),
         .target(name: "ProjectionRebuild", dependencies: ["LogTopics", "Projections", "ReadModels", "LogTools", "EventBus", "Events", "Kafka", "Postgres", logging], path: "Shared/ProjectionRebuild"),
         .target(name: "LogTools", dependencies: ["EventBus", "Events", "Kafka", logging], path: "Shared/LogTools"),

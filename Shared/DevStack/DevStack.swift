@@ -1,6 +1,7 @@
 public import Auth
 import Foundation
 import HTTPClient
+import JSON
 public import Logging
 
 /// The whole platform on one machine: the development broker and the five services as real
@@ -107,7 +108,9 @@ public final class DevStack: @unchecked Sendable {
             "SWITCHBOARD_DEMO_DATA": "true",
         ]
         for (index, service) in Self.services.enumerated() {
-            let port = try options.ports[service] ?? (options.basePort == 0 ? freeLoopbackPort() : options.basePort + index)
+            var port = try options.ports[service] ?? (options.basePort == 0 ? freeLoopbackPort() : options.basePort + index)
+            // Distinct within the stack (a random free port can come up twice).
+            while options.basePort == 0, options.ports[service] == nil, env.values.contains("127.0.0.1:\(port)") { port = try freeLoopbackPort() }
             env["SWITCHBOARD_\(service.uppercased())_ADDR"] = "127.0.0.1:\(port)"
         }
         env["GATEWAY_URL"] = "http://" + env["SWITCHBOARD_GATEWAY_ADDR"]!
@@ -195,7 +198,10 @@ public final class DevStack: @unchecked Sendable {
                 throw DevStackError("\(service) exited with status \(process.exitStatus ?? -1) before it was ready:\n\(process.logTail())")
             }
             let request = HTTPRequest(method: "GET", url: url, timeout: .seconds(2), connectTimeout: .seconds(1))
-            if let response = try? await http.execute(request), response.status == 200 { return }
+            // Only this service's answer counts: a port chosen free can be taken by another
+            // process meanwhile, whose /ready would otherwise pass for this one's.
+            if let response = try? await http.execute(request), response.status == 200,
+               (try? JSONValue.parse(response.body))?["service"]?.stringValue == service { return }
             try await Task.sleep(for: .milliseconds(100))
         }
         throw DevStackError("\(service) not ready within \(timeout):\n\(process(service)?.logTail() ?? "")")

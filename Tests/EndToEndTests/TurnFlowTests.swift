@@ -30,7 +30,7 @@ struct TurnFlowTests {
             let turnID = try #require(found.json["turn_id"]?.stringValue)
 
             // 2. An order that does not exist: the reply says so, from the tool's answer.
-            let unknown = try await p.post("conv-unknown", #"{"customer_id":"cus_1001","text":"Can you track order ZZZ999?"}"#)
+            let unknown = try await p.post("conv-unknown", #"{"customer_id":"cus_1002","text":"Can you track order ZZZ999?"}"#)
             #expect(unknown.status == 200)
             let unknownText = try #require(unknown.json["reply"]?["text"]?.stringValue)
             #expect(unknownText.contains("couldn't find") && unknownText.contains("ZZZ999"), "\(unknownText)")
