@@ -14,6 +14,11 @@ import Testing
         }
     }
 
+    /// U+0085 is not whitespace to ECMA-262's `\s`, so the document accepts it, and so must we.
+    @Test func textTheDocumentAcceptsIsNotBlank() throws {
+        #expect(try GatewayAPI.parseMessage(Array(#"{"customer_id":"c","text":"\u0085"}"#.utf8)).text == "\u{85}")
+    }
+
     @Test func validMessageParses() throws {
         let message = try GatewayAPI.parseMessage(Array(#"{"customer_id":"cus_1","text":"Where is ABC123? ✓"}"#.utf8))
         #expect(message.customerID == "cus_1")
@@ -24,6 +29,8 @@ import Testing
         (#"{"customer_id":"c","text":"#, "invalid-json"),
         (#"[1,2]"#, "invalid-json"),
         (#"{"customer_id":"c","text":"  \n "}"#, "empty-text"),
+        // Whitespace as the published document's pattern "\S" (ECMA-262) counts it.
+        (#"{"customer_id":"c","text":"\u2028\u3000\ufeff "}"#, "empty-text"),
         (#"{"customer_id":"c","text":5}"#, "invalid-field"),
         (#"{"customer_id":"bad id","text":"x"}"#, "invalid-field"),
         (#"{"customer_id":"c","text":"x","role":"admin"}"#, "unknown-field"),

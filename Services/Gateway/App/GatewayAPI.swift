@@ -1,4 +1,5 @@
 import AccessControl
+import APIContract
 import Auth
 import CustomerKeys
 import EventBus
@@ -166,19 +167,7 @@ public struct GatewayAPI: Sendable {
             throw ProblemDetails(.contentTooLarge, kind: "body-too-large", title: "Body larger than \(Self.maxBodyBytes) bytes")
         }
         let message = try Self.parseMessage(Array(buffer: body))
-        let customerID: String
-        switch (principal.kind, message.customerID) {
-        case (.customerSession, let given):
-            // The token names the customer; a body naming another is refused, not ignored.
-            guard let own = principal.customerID, given == nil || given == own else {
-                throw ProblemDetails(.forbidden, kind: "wrong-customer", title: "customer_id must be the session's own customer (or left out)", field: "customer_id")
-            }
-            customerID = own
-        case (_, let given?):
-            customerID = given
-        case (_, nil):
-            throw ProblemDetails(.unprocessableContent, kind: "invalid-field", title: "customer_id is required and must be a string", field: "customer_id")
-        }
+        let customerID = try Self.customer(message.customerID, of: principal)
 
         var turnID = UUID()
         var messageID = UUID()
@@ -301,6 +290,21 @@ public struct GatewayAPI: Sendable {
         return jsonResponse(.accepted, bytes: reply.serialized())
     }
 
+    /// Whom a message speaks for: a customer session's own customer (a body naming another is
+    /// refused, not ignored), else the body's `customer_id`, which is then required.
+    static func customer(_ given: String?, of principal: Principal) throws -> String {
+        if principal.kind == .customerSession {
+            guard let own = principal.customerID, given == nil || given == own else {
+                throw ProblemDetails(.forbidden, kind: "wrong-customer", title: "customer_id must be the session's own customer (or left out)", field: "customer_id")
+            }
+            return own
+        }
+        guard let given else {
+            throw ProblemDetails(.unprocessableContent, kind: "invalid-field", title: "customer_id is required and must be a string", field: "customer_id")
+        }
+        return given
+    }
+
     /// `POST /v1/conversations/{id}/answer-by-email` `{"email", "text", "customer_id"?}`: what a
     /// customer told "we're very busy" can leave instead of retrying. Not shed itself: it is one
     /// append. The question is redacted like a message; the address and the original question
@@ -318,16 +322,7 @@ public struct GatewayAPI: Sendable {
             throw ProblemDetails(.unprocessableContent, kind: "invalid-field", title: "email must be one email address", field: "email")
         }
         let message = try Self.parseMessage(JSONValue.object(object).serialized())
-        let customerID: String
-        switch (principal.kind, message.customerID) {
-        case (.customerSession, let given):
-            guard let own = principal.customerID, given == nil || given == own else {
-                throw ProblemDetails(.forbidden, kind: "wrong-customer", title: "customer_id must be the session's own customer (or left out)", field: "customer_id")
-            }
-            customerID = own
-        case (_, let given?): customerID = given
-        case (_, nil): throw ProblemDetails(.unprocessableContent, kind: "invalid-field", title: "customer_id is required and must be a string", field: "customer_id")
-        }
+        let customerID = try Self.customer(message.customerID, of: principal)
         let eventID = UUID()
         let sealed: SealedText
         do {
@@ -483,15 +478,6 @@ public struct GatewayAPI: Sendable {
         return seconds
     }
 
-    /// Whitespace as JSON Schema's (ECMA-262) `\s` counts it: text of only these is empty,
-    /// exactly where the published document's `pattern: "\S"` says so.
-    static func isBlank(_ scalar: Unicode.Scalar) -> Bool {
-        switch scalar.value {
-        case 0x09...0x0D, 0x20, 0xA0, 0x1680, 0x2000...0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000, 0xFEFF: true
-        default: false
-        }
-    }
-
     /// Body rules: UTF-8 JSON object with `text` and (from a tenant's backend) `customer_id`.
     static func parseMessage(_ bytes: [UInt8]) throws -> IncomingMessage {
         guard String(validating: bytes, as: UTF8.self) != nil else {
@@ -522,7 +508,7 @@ public struct GatewayAPI: Sendable {
         guard case .string(let text)? = object["text"] else {
             throw ProblemDetails(.unprocessableContent, kind: "invalid-field", title: "text is required and must be a string", field: "text")
         }
-        guard text.unicodeScalars.contains(where: { !Self.isBlank($0) }) else {
+        guard !DocumentText.isBlank(text) else {
             throw ProblemDetails(.unprocessableContent, kind: "empty-text", title: "text must not be empty", field: "text")
         }
         guard text.count <= maxTextCharacters else {

@@ -161,13 +161,16 @@ extension GatewayAPI {
         return jsonResponse(.ok, bytes: JSONValue.object(["events": .array(events), "next_after": next]).serialized())
     }
 
-    /// An RFC 3339 time (with or without fractional seconds, any offset), in Unix milliseconds.
+    /// An RFC 3339 time (with or without fractional seconds, any offset), in Unix milliseconds,
+    /// clamped to 1970-01-01…9999-12-31 (nothing the platform records lies outside; the read
+    /// models' time columns and formatting need not meet year 1).
     static func time(_ raw: String) -> Int64? {
-        if let millis = Timestamp.parse(raw) { return millis }
+        func clamped(_ millis: Int64) -> Int64 { min(max(millis, 0), 253_402_300_799_000) }
+        if let millis = Timestamp.parse(raw) { return clamped(millis) }
         let formatter = ISO8601DateFormatter()
-        if let date = formatter.date(from: raw) { return Int64(date.timeIntervalSince1970 * 1000) }
+        if let date = formatter.date(from: raw) { return clamped(Int64(date.timeIntervalSince1970 * 1000)) }
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.date(from: raw).map { Int64($0.timeIntervalSince1970 * 1000) }
+        return formatter.date(from: raw).map { clamped(Int64($0.timeIntervalSince1970 * 1000)) }
     }
 
     /// A query parameter naming a case of `type`, by its code.

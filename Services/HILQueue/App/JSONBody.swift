@@ -1,3 +1,4 @@
+import APIContract
 import Foundation
 import Hummingbird
 import JSON
@@ -54,21 +55,13 @@ struct JSONBody {
         }
     }
 
-    /// Whitespace as JSON Schema's (ECMA-262) `\s` counts it, like the document's `pattern: "\S"`.
-    static func isBlank(_ scalar: Unicode.Scalar) -> Bool {
-        switch scalar.value {
-        case 0x09...0x0D, 0x20, 0xA0, 0x1680, 0x2000...0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000, 0xFEFF: true
-        default: false
-        }
-    }
-
     /// The line breaks an identifier may not hold (the document's pattern lists the same).
     static func isLineBreak(_ scalar: Unicode.Scalar) -> Bool { [0x0A, 0x0B, 0x0C, 0x0D, 0x85, 0x2028, 0x2029].contains(scalar.value) }
 
     /// Free text of at most `max` characters; `required` text must not be blank.
     func text(_ key: String, required: Bool, max: Int = 2000) throws -> String {
         switch object[key] {
-        case .string(let text)? where text.unicodeScalars.count <= max && !(required && text.unicodeScalars.allSatisfy(Self.isBlank)):
+        case .string(let text)? where text.unicodeScalars.count <= max && !(required && DocumentText.isBlank(text)):
             return text
         case nil where !required:
             return ""
