@@ -1,4 +1,4 @@
-import Privacy
+public import Privacy
 import Events
 public import Foundation
 public import JSON
@@ -8,6 +8,20 @@ import JSONSchema
 import Yams
 
 extension DomainPack {
+    /// The PII kinds the pack at `path` keeps in clear (`privacy.allow`), read without loading
+    /// the rest: the gateway needs only this, and must not start a pack's MCP servers to get it.
+    /// The full load (every other service) also checks the tools each kind names.
+    public static func clearPIIKinds(path: String) throws -> Set<PIIKind> {
+        guard let data = FileManager.default.contents(atPath: path) else { throw DomainPackError(path: path, message: "cannot read file") }
+        let document: Any?
+        do { document = try Yams.load(yaml: String(decoding: data, as: UTF8.self)) } catch { throw DomainPackError(path: "$", message: "invalid YAML: \(error)") }
+        let allow = ((document as? [String: Any])?["privacy"] as? [String: Any])?["allow"] as? [String: Any] ?? [:]
+        return Set(try allow.keys.map { name in
+            guard let kind = PIIKind(rawValue: name) else { throw DomainPackError(path: "$.privacy.allow." + name, message: "unknown PII kind") }
+            return kind
+        })
+    }
+
     public static func load(path: String, discoverMCP: (MCPServerSpec) throws -> [MCPToolDescription] = { try MCPDiscovery.tools($0) }) throws -> DomainPack {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DomainPackError(path: path, message: "cannot read file")

@@ -99,6 +99,9 @@ import Testing
         #expect(telecom.clearPIIKinds == [.phone])
         #expect(Set(telecom.privacyAllowances[.phone] ?? []) == ["check_network_status", "get_balance", "get_puk", "activate_sim", "recharge"])
         #expect(try Self.load("retail").clearPIIKinds.isEmpty)
+        // What the gateway reads at start, without loading (or discovering) the pack's tools.
+        #expect(try DomainPack.clearPIIKinds(path: DomainPackTests.repoRoot.appendingPathComponent("deploy/packs/telecom.yaml").path) == [.phone])
+        #expect(try DomainPack.clearPIIKinds(path: DomainPackTests.repoRoot.appendingPathComponent("deploy/packs/retail.yaml").path).isEmpty)
         for (section, mention) in [("privacy: { allow: { fingerprint: [t1] } }", "unknown PII kind"), ("privacy: { allow: { email: [nope] } }", "unknown tool"), ("privacy: { allow: { email: [] } }", "name the tools")] {
             #expect(throws: (any Error).self, "\(mention)") { try DomainPack.parse(yaml: DomainPackTests.minimal + "\n" + section + "\n") }
             do { _ = try DomainPack.parse(yaml: DomainPackTests.minimal + "\n" + section + "\n") } catch { #expect("\(error)".contains(mention), "\(error)") }

@@ -37,6 +37,10 @@ struct PrivacyFlowTests {
             }
             #expect(blanked.count == 2, "customer message and reply stay as rows")
             #expect(try await p.get("/v1/conversations/priv-2").json["messages"]?[0]?["text"] == "Where is my order GHI789?", "other customers keep theirs")
+            // The planner forgets the customer for good: consent recorded as withdrawn.
+            _ = try await p.eventually("the planner withdrew the erased customer's consent") { () -> Bool? in
+                try await p.pool.query("SELECT 1 FROM planner.customer_consent WHERE customer_id = 'cus_1001' AND NOT granted").count == 1 ? true : nil
+            }
             let key = try await p.pool.query("SELECT count(*)::int AS n FROM privacy.customer_keys WHERE customer_id = 'cus_1001'")
             #expect(try key.first(where: { _ in true })?.decode("n", as: Int.self) == 0, "the key is gone")
 

@@ -130,6 +130,23 @@ struct GatewayAccessRouteTests {
         }
     }
 
+    /// A customer session past its bucket is refused 429 with Retry-After (its own limit, not
+    /// another session's), through the real gatekeeper.
+    @Test func aSessionPastItsLimitIsTooManyRequests() async throws {
+        let gatekeeper = Gatekeeper(settings: AccessSettings(keySet: TestAccess.keySet, sessionLimit: .init(capacity: 2, refillPerSecond: 0.01)), apiKeys: nil)
+        let router = Router(context: EdgeRequestContext.self)
+        let routes = SecuredRoutes(router: router, gatekeeper: gatekeeper)
+        routes.get("/probe", Access(.chatSend)) { _, _, _ in Response(status: .ok) }
+        try await Application(router: router).test(.router) { client in
+            let session = TestAccess.token(customer: "cus-1")
+            for _ in 0..<2 { #expect(try await client.execute(uri: "/probe", method: .get, headers: Self.bearer(session)).status == .ok) }
+            let limited = try await client.execute(uri: "/probe", method: .get, headers: Self.bearer(session))
+            #expect(limited.status == .tooManyRequests)
+            #expect(Int(limited.headers[.retryAfter] ?? "") ?? 0 >= 1)
+            #expect(try await client.execute(uri: "/probe", method: .get, headers: Self.bearer(TestAccess.token(customer: "cus-2"))).status == .ok, "another session has its own bucket")
+        }
+    }
+
     /// Without `customer_id` a backend's message is refused; a message into another customer's
     /// conversation is a conflict; both append nothing.
     @Test func aBackendNamesTheCustomerAndCannotMixCustomers() async throws {

@@ -36,7 +36,7 @@ public enum GatewayService {
             (CustomerKeyVault.schema, CustomerKeyVault.migrations),
         ])
         // Which personal data the pack keeps in clear (the rest of a message is redacted).
-        let clearKinds = try DomainPack.load(path: config.domainPackPath).clearPIIKinds
+        let clearKinds = try DomainPack.clearPIIKinds(path: config.domainPackPath)
         let shedder = LoadShedder(settings: try LoadShedder.Settings.fromEnvironment(ProcessInfo.processInfo.environment))
         let gatekeeper = Gatekeeper(settings: access, apiKeys: APIKeyStore(pool: host.pool))
         let contract = try APIDocument(yaml: GatewayOpenAPI.yaml)
