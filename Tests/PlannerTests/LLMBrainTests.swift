@@ -59,6 +59,22 @@ import Testing
 
     /// What the pack's patterns found reaches the model: as a hint in the last message, and as
     /// the candidate intents of the schema; the system message and examples stay the same.
+    /// Personal data never reaches a model: every message of the request is redacted, whatever
+    /// part of the prompt it came from (here the customer's words and the state's facts).
+    @Test func personalDataIsRedactedFromEveryModelRequest() async throws {
+        try await withLLMFixtureServer { fixture in
+            fixture.enqueue(.ok(content: Self.good), for: .openAIChatCompletions)
+            let brain = brain(try Self.catalog(fixture))
+            var state = ConversationState()
+            state.remember("customer", "earlier I said my card is 4111 1111 1111 1111")
+            _ = await brain.decide(text: "Where is ABC123? Mail ada@example.com", state: state, tenant: "t", conversation: "c1")
+            await brain.shutdown()
+            let request = String(decoding: try #require(fixture.requests(for: .openAIChatCompletions).first).body, as: UTF8.self)
+            for leaked in ["ada@example.com", "4111 1111 1111 1111"] { #expect(!request.contains(leaked), "\(leaked) sent to the model") }
+            #expect(request.contains("[EMAIL]") && request.contains("[CARD]") && request.contains("ABC123"))
+        }
+    }
+
     @Test func thePatternsReadingIsAHintAndNarrowsTheIntents() async throws {
         try await withLLMFixtureServer { fixture in
             fixture.enqueue(.ok(content: Self.good), .ok(content: Self.good), for: .openAIChatCompletions)
