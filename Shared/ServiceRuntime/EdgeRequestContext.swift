@@ -1,3 +1,4 @@
+import Foundation
 public import Hummingbird
 public import NIOCore
 
@@ -11,5 +12,10 @@ public struct EdgeRequestContext: RequestContext, RemoteAddressRequestContext {
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
+    }
+
+    /// A path parameter, percent-decoded (`%3A` is `:`): what clients encoded is what handlers see.
+    public func pathParameter(_ name: String = "id") -> String? {
+        parameters.get(name).map { $0.removingPercentEncoding ?? $0 }
     }
 }

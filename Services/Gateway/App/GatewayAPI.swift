@@ -248,7 +248,7 @@ public struct GatewayAPI: Sendable {
     /// whether the planner may remember the customer's profile facts across conversations
     /// (default 90 days after they were last said). Withdrawal erases them.
     func putMemoryConsent(_ request: Request, context: EdgeRequestContext, principal: Principal) async throws -> Response {
-        guard let customerID = Self.pathParameter(context), EnvelopeRules.isValidAggregateID(customerID), customerID.utf8.count <= 119 else {
+        guard let customerID = context.pathParameter(), EnvelopeRules.isValidAggregateID(customerID), customerID.utf8.count <= 119 else {
             throw ProblemDetails(.badRequest, kind: "invalid-customer-id", title: "customer id must be 1-119 characters of A-Z a-z 0-9 . _ : -")
         }
         // Consent is the customer's own (their session) or an administrator's on their behalf.
@@ -352,7 +352,7 @@ public struct GatewayAPI: Sendable {
     /// exports and in rebuilds) and `CustomerErased` is appended, on which read models blank
     /// the customer's conversations and the planner forgets them. Repeating it is harmless.
     func eraseCustomer(context: EdgeRequestContext, principal: Principal) async throws -> Response {
-        guard let customerID = Self.pathParameter(context), EnvelopeRules.isValidAggregateID(customerID), customerID.utf8.count <= 119 else {
+        guard let customerID = context.pathParameter(), EnvelopeRules.isValidAggregateID(customerID), customerID.utf8.count <= 119 else {
             throw ProblemDetails(.badRequest, kind: "invalid-customer-id", title: "customer id must be 1-119 characters of A-Z a-z 0-9 . _ : -")
         }
         let destroyed: Bool
@@ -458,13 +458,8 @@ public struct GatewayAPI: Sendable {
         ])
     }
 
-    /// A path parameter, percent-decoded (`%3A` is `:`).
-    static func pathParameter(_ context: EdgeRequestContext, _ name: String = "id") -> String? {
-        context.parameters.get(name).map { $0.removingPercentEncoding ?? $0 }
-    }
-
     static func conversationID(_ context: EdgeRequestContext) throws -> String {
-        guard let id = pathParameter(context), EnvelopeRules.isValidAggregateID(id) else {
+        guard let id = context.pathParameter(), EnvelopeRules.isValidAggregateID(id) else {
             throw ProblemDetails(.badRequest, kind: "invalid-conversation-id", title: "Conversation id must be 1-128 characters of A-Z a-z 0-9 . _ : -", field: "id")
         }
         return id

@@ -143,7 +143,7 @@ struct ApprovalAPI: Sendable {
     }
 
     func approval(_ context: EdgeRequestContext, tenantID: String) async throws -> ApprovalQueries.Approval {
-        guard let text = context.parameters.get("id").map { $0.removingPercentEncoding ?? $0 }, let id = UUID(uuidString: text) else {
+        guard let text = context.pathParameter(), let id = UUID(uuidString: text) else {
             throw ProblemDetails(.notFound, kind: "approval-not-found", title: "No such approval")
         }
         guard let approval = try await desk.approvals.approval(id, tenant: tenantID) else {

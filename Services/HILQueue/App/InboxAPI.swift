@@ -149,7 +149,7 @@ struct InboxAPI: Sendable {
     }
 
     static func conversationID(_ context: EdgeRequestContext) throws -> String {
-        guard let id = context.parameters.get("id").map({ $0.removingPercentEncoding ?? $0 }), (1...200).contains(id.unicodeScalars.count) else {
+        guard let id = context.pathParameter(), (1...200).contains(id.unicodeScalars.count) else {
             throw ProblemDetails(.notFound, kind: "conversation-not-found", title: "No such conversation")
         }
         return id
@@ -243,7 +243,7 @@ struct InboxAPI: Sendable {
 
     /// The agent in the path: an agent may name only itself; `hil:admin` any agent.
     static func agentID(_ context: EdgeRequestContext, _ principal: Principal) throws -> String {
-        guard let id = context.parameters.get("id").map({ $0.removingPercentEncoding ?? $0 }), (1...128).contains(id.unicodeScalars.count) else {
+        guard let id = context.pathParameter(), (1...128).contains(id.unicodeScalars.count) else {
             throw ProblemDetails(.notFound, kind: "agent-not-found", title: "No such agent")
         }
         return try actingAgent(id, principal)
