@@ -15,7 +15,7 @@ func service(_ name: String, folder: String, extra: [Target.Dependency] = []) ->
     [
         .target(
             name: "\(name)App",
-            dependencies: ["ServiceHost", "ServiceRuntime", "EventBus", "Events", "Kafka", "Postgres", "Projections", "JSON", "DomainPack", logging] + extra,
+            dependencies: ["ServiceHost", "ServiceRuntime", "EventBus", "EventContracts", "Events", "Kafka", "Postgres", "Projections", "JSON", "DomainPack", logging] + extra,
             path: "Services/\(folder)/App"
         ),
         .executableTarget(
@@ -92,7 +92,9 @@ let package = Package(
         // Personal data: detection and redaction, sealing under per-customer keys (docs/SECURITY.md).
         .target(name: "Privacy", dependencies: [.product(name: "Crypto", package: "swift-crypto")], path: "Shared/Privacy"),
         .target(name: "EventBus", dependencies: ["Events", "Kafka", logging, .product(name: "Metrics", package: "swift-metrics")], path: "Shared/EventBus"),
-        .target(name: "Projections", dependencies: ["EventBus", "Events", "Kafka", "Postgres", logging, .product(name: "Metrics", package: "swift-metrics")], path: "Shared/Projections"),
+        // The published event schemas (docs/events, built in) every consumed event is checked against.
+        .target(name: "EventContracts", dependencies: ["Events", "JSON", "JSONSchema"], path: "Shared/EventContracts"),
+        .target(name: "Projections", dependencies: ["EventBus", "EventContracts", "Events", "Kafka", "Postgres", logging, .product(name: "Metrics", package: "swift-metrics")], path: "Shared/Projections"),
         .target(
             name: "DomainPack",
             dependencies: [
@@ -119,8 +121,8 @@ let package = Package(
         ),
         .target(name: "DevStack", dependencies: ["Auth", "HTTPClient", "JSON", logging], path: "Shared/DevStack"),
         .target(name: "ReadModels", dependencies: ["Projections", "EventBus", "Events", "Postgres", "JSON", "Knowledge"], path: "Shared/ReadModels"),
-        .target(name: "ProjectionRebuild", dependencies: ["LogTopics", "Projections", "ReadModels", "LogTools", "EventBus", "Events", "Kafka", "Postgres", logging], path: "Shared/ProjectionRebuild"),
-        .target(name: "LogTools", dependencies: ["EventBus", "Events", "Kafka", logging], path: "Shared/LogTools"),
+        .target(name: "ProjectionRebuild", dependencies: ["EventContracts", "LogTopics", "Projections", "ReadModels", "LogTools", "EventBus", "Events", "Kafka", "Postgres", logging], path: "Shared/ProjectionRebuild"),
+        .target(name: "LogTools", dependencies: ["EventContracts", "EventBus", "Events", "Kafka", logging], path: "Shared/LogTools"),
         // The brains (issue 4): model providers over libcurl, routing, knowledge retrieval.
         .target(name: "Evaluation", dependencies: ["Events", "JSON", .product(name: "Yams", package: "Yams")], path: "Shared/Evaluation"),
         .target(name: "LLM", dependencies: ["HTTPClient", "JSON"], path: "Shared/LLM"),
@@ -162,7 +164,7 @@ let package = Package(
         .testTarget(name: "KafkaTests", dependencies: ["Kafka", logging], path: "Tests/KafkaTests"),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "DatabaseTestSupport", logging], path: "Tests/PostgresTests"),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient", logging], path: "Tests/HTTPClientTests", resources: [.copy("Resources/http_test_server.py")]),
-        .testTarget(name: "EventsTests", dependencies: ["Events", "JSON", "JSONSchema", "Privacy"], path: "Tests/EventsTests"),
+        .testTarget(name: "EventsTests", dependencies: ["EventContracts", "Events", "JSON", "JSONSchema", "Privacy"], path: "Tests/EventsTests"),
         .testTarget(name: "DomainPackTests", dependencies: ["DomainPack", "Events", "JSON", "MCPBinding", "Privacy", "ToolRuntime"], path: "Tests/DomainPackTests"),
         .testTarget(name: "PlannerTests", dependencies: ["PlannerApp", "DomainPack", "Events", "JSON", "LLMFixture", "ModelRouter", logging], path: "Tests/PlannerTests"),
         .testTarget(name: "ToolBindingsTests", dependencies: ["ToolBindings", "ToolRuntime", "HTTPClient", "JSON", "UpstreamFixture", logging], path: "Tests/ToolBindingsTests"),
@@ -179,7 +181,7 @@ let package = Package(
         .testTarget(name: "VerifierTests", dependencies: ["VerifierApp", "DomainPack", "Events", "JSON", "ReadModels"], path: "Tests/VerifierTests"),
         .testTarget(name: "VerifierFlowTests", dependencies: ["VerifierApp", "DomainPack", "Events", "JSON", "Postgres", "ReadModels", "DatabaseTestSupport", "ReadModelTestSupport", logging], path: "Tests/VerifierFlowTests"),
         .testTarget(name: "LogToolsTests", dependencies: ["LogTools", "EventBus", "Events", "JSON", "Kafka", logging], path: "Tests/LogToolsTests"),
-        .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "EventBus", "Events", "Kafka", "Postgres", "DatabaseTestSupport", logging], path: "Tests/ProjectionsTests"),
+        .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "EventBus", "Events", "JSON", "Kafka", "Postgres", "DatabaseTestSupport", logging], path: "Tests/ProjectionsTests"),
         .testTarget(name: "ServiceRuntimeTests", dependencies: ["ServiceRuntime", logging], path: "Tests/ServiceRuntimeTests"),
         .target(
             name: "AccessTestSupport",

@@ -53,6 +53,9 @@ public enum StepRejection: String, Codable, Sendable, CaseIterable {
     case budgetExceeded = "budget_exceeded"
     /// The same tool with the same arguments again in one turn.
     case loopDetected = "loop_detected"
+    /// A write's argument states a fact (an id, an amount, a phone number) that neither the
+    /// customer's messages nor a tool result gave: only the knowledge base, or nobody.
+    case ungroundedArgs = "ungrounded_args"
 }
 
 /// What a write would change, rendered without changing it (the executor's dry run).

@@ -1,4 +1,5 @@
 import EventBus
+import EventContracts
 import Events
 import Foundation
 public import Kafka
@@ -69,7 +70,7 @@ public struct DeadLetterTool: Sendable {
         let value = replacement ?? entry.record.value
         if !force {
             do {
-                _ = try EventCodec.decode(value)
+                _ = try EventContracts.published.decode(value)
             } catch {
                 throw RedriveError(description: "entry \(entry.id) is still not a valid event (\(error)); fix it with --value-file or pass --force")
             }

@@ -1,4 +1,5 @@
 public import EventBus
+import EventContracts
 import Events
 public import Foundation
 
@@ -32,7 +33,7 @@ public struct EventImporter: Sendable {
             if bytes.allSatisfy({ $0 == 32 || $0 == 9 }) { return }
             let event: EventEnvelope
             do {
-                event = try EventCodec.decode(bytes)
+                event = try EventContracts.published.decode(bytes)
             } catch {
                 throw ImportLineError(line: lineNumber, imported: imported, reason: String(describing: error))
             }

@@ -1,4 +1,5 @@
 import EventBus
+import EventContracts
 import Events
 import Foundation
 public import Kafka
@@ -221,7 +222,7 @@ public struct ProjectionRebuilder: Sendable {
         var writing: Task<Void, any Error>?
 
         static func decode(_ records: [KafkaRecord]) -> [(KafkaRecord, EventEnvelope?)] {
-            records.map { ($0, try? EventCodec.decode($0.value)) }
+            records.map { ($0, try? EventContracts.published.decode($0.value)) }
         }
 
         func add(_ records: [(KafkaRecord, EventEnvelope?)]) async throws {

@@ -1,5 +1,6 @@
 public import EventBus
 public import Events
+import EventContracts
 import Foundation
 public import Kafka
 public import Logging
@@ -233,7 +234,9 @@ public struct ServiceLogConsumer: Sendable {
         }
     }
 
-    /// Decodes what some participant takes; dead-letters what cannot be decoded.
+    /// Decodes what some participant takes and checks it against the published contract
+    /// (docs/events) before any handler sees it; dead-letters what cannot be decoded or breaks
+    /// the contract.
     func decode(_ records: [KafkaRecord], metrics: Metrics) async throws -> [LoggedEvent] {
         var events: [LoggedEvent] = []
         events.reserveCapacity(records.count)
@@ -243,7 +246,9 @@ public struct ServiceLogConsumer: Sendable {
             if let type = record.header(EventHeaders.type), !takes(type, from: record.topic) { continue }
             do {
                 let event = try EventCodec.decode(record.value)
-                if takes(event.type, from: record.topic) { events.append(LoggedEvent(event: event, record: record)) }
+                guard takes(event.type, from: record.topic) else { continue }
+                try EventContracts.published.check(event)
+                events.append(LoggedEvent(event: event, record: record))
             } catch {
                 try await deadLetters.send(record, error: String(describing: error), logger: logger)
                 metrics.deadLettered.increment()

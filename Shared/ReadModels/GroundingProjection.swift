@@ -116,6 +116,26 @@ public struct GroundingQueries: Sendable {
         self.knowledgeSchema = knowledgeSchema
     }
 
+    /// Which of `tokens` the conversation holds (the customer's words, tool results, agents'
+    /// notes on approvals), without the knowledge base.
+    public func inConversation(_ tokens: Set<String>, tenant: String, conversation: String) async throws -> Set<String> {
+        guard !tokens.isEmpty else { return [] }
+        let rows = try await pool.query("""
+            SELECT token FROM \(identifier: schema).conversation_facts
+            WHERE tenant_id = \(tenant) AND conversation_id = \(conversation) AND token = ANY(\(BulkWrite.arrayLiteral(tokens.sorted()))::text[])
+            """)
+        return Set(try rows.map { try $0.decode("token", as: String.self) })
+    }
+
+    /// Which of `tokens` the tenant's knowledge base holds.
+    public func inKnowledge(_ tokens: Set<String>, tenant: String) async throws -> Set<String> {
+        guard !tokens.isEmpty else { return [] }
+        let rows = try await pool.query("""
+            SELECT token FROM \(identifier: knowledgeSchema).knowledge_facts WHERE tenant_id = \(tenant) AND token = ANY(\(BulkWrite.arrayLiteral(tokens.sorted()))::text[])
+            """)
+        return Set(try rows.map { try $0.decode("token", as: String.self) })
+    }
+
     /// Which of `tokens` the conversation or the tenant's knowledge base holds.
     public func grounded(_ tokens: Set<String>, tenant: String, conversation: String) async throws -> Set<String> {
         guard !tokens.isEmpty else { return [] }

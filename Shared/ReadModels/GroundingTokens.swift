@@ -48,6 +48,68 @@ public enum GroundingTokens {
 
     static func amount(_ value: Double) -> String { "amount:" + String(format: "%.2f", value) }
 
+    // MARK: Arguments of writes (docs/SECURITY.md, grounding rule)
+
+    /// The facts a write's arguments state, each to be found in the customer's words or a tool
+    /// result: a phone number as `phone:<last 9 digits>` (the customer types it in any national
+    /// form, the tool gets E.164), a bare number as an amount (`"amount": "20.00"`, `20`), and
+    /// the identifiers, amounts, dates and emails of any other text.
+    public static func extractArguments(_ value: JSONValue) -> Set<String> {
+        switch value {
+        case .string(let text):
+            if let phone = phone(text) { return [phone] }
+            if let number = bareNumber(text) { return [amount(number)] }
+            return extract(text)
+        case .number(let number): return [amount(number)]
+        case .array(let items): return items.reduce(into: Set<String>()) { $0.formUnion(extractArguments($1)) }
+        case .object(let members): return members.values.reduce(into: Set<String>()) { $0.formUnion(extractArguments($1)) }
+        case .bool, .null: return []
+        }
+    }
+
+    /// The facts a customer's message gives for arguments: what `extract` finds, plus every
+    /// bare number as an amount ("top up 20", "refund 35") and every phone-like run of digits as
+    /// a phone number ("07700 900123").
+    public static func extractCustomerFacts(_ text: String) -> Set<String> {
+        var tokens = extract(text)
+        let range = NSRange(text.startIndex..., in: text)
+        for match in phoneRun.matches(in: text, range: range) {
+            if let run = group(match, 0, text), let token = phone(run) { tokens.insert(token) }
+        }
+        for match in bareNumberPattern.matches(in: text, range: range) {
+            if let run = group(match, 0, text), let number = bareNumber(run) { tokens.insert(amount(number)) }
+        }
+        return tokens
+    }
+
+    /// The facts a tool result gives for arguments: what `extract` finds, plus its phone numbers.
+    public static func extractResultFacts(_ value: JSONValue) -> Set<String> {
+        switch value {
+        case .string(let text): return extract(text).union(phone(text).map { [$0] } ?? [])
+        case .array(let items): return items.reduce(into: Set<String>()) { $0.formUnion(extractResultFacts($1)) }
+        case .object(let members): return members.values.reduce(into: Set<String>()) { $0.formUnion(extractResultFacts($1)) }
+        default: return extract(value)
+        }
+    }
+
+    /// `phone:<last 9 digits>` when the whole text is a phone number of 8 to 15 digits.
+    static func phone(_ text: String) -> String? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        guard trimmed.wholeMatch(of: /\+?[0-9][0-9 ()\-]{6,22}[0-9]/) != nil else { return nil }
+        let digits = trimmed.filter(\.isASCII).filter(\.isNumber)
+        guard (8...15).contains(digits.count), trimmed.hasPrefix("+") || trimmed.hasPrefix("0") || digits.count >= 10 else { return nil }
+        return "phone:" + String(digits.suffix(9))
+    }
+
+    static func bareNumber(_ text: String) -> Double? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        guard trimmed.wholeMatch(of: /[0-9]{1,7}(\.[0-9]{1,2})?/) != nil else { return nil }
+        return Double(trimmed)
+    }
+
+    nonisolated(unsafe) static let phoneRun = try! NSRegularExpression(pattern: #"\+?\b[0-9][0-9 ()\-]{6,22}[0-9]\b"#)
+    nonisolated(unsafe) static let bareNumberPattern = try! NSRegularExpression(pattern: #"(?<![0-9.,])[0-9]{1,7}(?:\.[0-9]{1,2})?(?![0-9]|[.,][0-9])"#)
+
     static let months = ["jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6, "jul": 7, "aug": 8, "sep": 9, "oct": 10, "nov": 11, "dec": 12]
 
     static func date(_ year: String, _ month: Int, _ day: String) -> String? {

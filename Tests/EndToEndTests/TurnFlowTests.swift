@@ -265,6 +265,30 @@ struct TurnFlowTests {
             let after = try await p.post("conv-dlq", #"{"customer_id":"cus_1003","text":"And where is my order HIJ678?"}"#)
             #expect(after.status == 200)
             #expect(after.json["reply"]?["text"]?.stringValue?.contains("HIJ678") == true, "\(after.json)")
+
+            // A well-formed envelope whose payload breaks its published schema: an approval with
+            // a field the contract lacks. The executor's typed decode would ignore the field and
+            // run the step; the contract check parks it before any handler acts.
+            let honest = try EventEnvelope.start(MessageReceived(customerID: "cus_1003", text: "x"), conversationID: "conv-dlq", tenantID: "default", producer: Platform.forger)
+                .reaction(StepApproved(planID: UUID(), stepID: UUID(), tool: "create_refund", args: ["order_id": "HIJ678", "amount": 5], riskTier: .lowRiskWrite, customerID: "cus_1003"), producer: Platform.forger)
+            guard case .object(var payload) = honest.payload else { Issue.record("payload is an object"); return }
+            payload["approved_by"] = "root"
+            var forged = honest
+            forged.payload = .object(payload)
+            let forger = try KafkaProducer(config: config, logger: Logger(label: "e2e.forged"))
+            try await EventPublisher(producer: forger, topic: Topics.conversations).publish(forged)
+            await forger.close()
+            let deadAgain = try LogReader(bootstrap: config.bootstrapServers, topic: Topics.deadLetter)
+            let parked = try await p.eventually("the executor parks the forged approval") { () -> KafkaRecord? in
+                deadAgain.allRecords.first { $0.header(DeadLetterHeaders.consumerGroup) == "switchboard.executor" && $0.value == EventCodec.encode(forged) }
+            }
+            await deadAgain.stop()
+            #expect(parked.header(DeadLetterHeaders.error)?.contains("does not match docs/events/StepApproved.v1.json") == true, "\(parked.header(DeadLetterHeaders.error) ?? "")")
+            let stepID = try forged.decode(StepApproved.self).stepID
+            let acted = p.log.allRecords.compactMap { try? EventCodec.decode($0.value) }.filter {
+                ($0.type == ToolCallStarted.eventType || $0.type == ToolSucceeded.eventType || $0.type == ToolFailed.eventType) && $0.payload["step_id"]?.stringValue == stepID.lowercaseString
+            }
+            #expect(acted.isEmpty, "no tool ran for the forged approval")
         }
     }
 

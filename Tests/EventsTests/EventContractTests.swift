@@ -1,4 +1,5 @@
 import Privacy
+import EventContracts
 import Events
 import Foundation
 import JSON
@@ -41,6 +42,48 @@ import Testing
         #expect(!schema.validate(["customer_id": "c", "text": "", "channel": "api"]).isValid)
         #expect(!schema.validate(["customer_id": "c", "text": "x", "channel": "api", "extra": 1]).isValid)
         #expect(!schema.validate(["customer_id": "c", "channel": "api"]).isValid)
+    }
+
+    /// The services check events against schemas built into their binaries
+    /// (scripts/gen-event-schemas.py); those must be exactly the published files.
+    @Test func theBuiltInSchemasAreThePublishedFiles() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: Self.eventsDir.path).filter { $0.hasSuffix(".json") }
+        #expect(Set(EventContracts.schemaTexts.keys) == Set(files), "run python3 scripts/gen-event-schemas.py")
+        for file in files {
+            let published = try String(contentsOf: Self.eventsDir.appendingPathComponent(file), encoding: .utf8)
+            #expect(EventContracts.schemaTexts[file]?.trimmingCharacters(in: .newlines) == published.trimmingCharacters(in: .newlines), "\(file) differs from its built-in copy: run python3 scripts/gen-event-schemas.py")
+        }
+    }
+
+    @Test(arguments: EventSamples.all)
+    func theConsumersContractAcceptsEverySample(sample: EventSamples.Sample) throws {
+        let event = try sample.make()
+        #expect(throws: Never.self) { try EventContracts.published.check(event) }
+        #expect(try EventContracts.published.decode(EventCodec.encode(event)) == event)
+    }
+
+    @Test func theConsumersContractRefusesWhatTheTypedDecodeWouldLetThrough() throws {
+        let approved = try EventSamples.message.reaction(StepApproved(planID: UUID(), stepID: UUID(), tool: "issue_refund", args: ["order_id": "DEF456"], riskTier: .read), producer: "test@1")
+        func forged(_ change: (inout [String: JSONValue]) -> Void, version: Int = 1) -> EventEnvelope {
+            var event = approved
+            guard case .object(var payload) = event.payload else { return event }
+            change(&payload)
+            event.payload = .object(payload)
+            event.version = version
+            return event
+        }
+        func refusal(_ event: EventEnvelope) -> String? {
+            do { try EventContracts.published.check(event); return nil } catch { return error.description }
+        }
+        #expect(refusal(approved) == nil)
+        // An unknown field, a tier outside the enum, a customer id past its limit, a missing tool.
+        #expect(refusal(forged { $0["approved_by"] = "attacker" })?.contains("StepApproved.v1.json") == true)
+        #expect(refusal(forged { $0["risk_tier"] = "admin" }) != nil)
+        #expect(refusal(forged { $0["customer_id"] = .string(String(repeating: "c", count: 129)) }) != nil)
+        #expect(refusal(forged { $0["tool"] = nil }) != nil)
+        #expect(refusal(forged({ _ in }, version: 2))?.contains("no schema is published") == true)
+        // The whole path from bytes: a valid envelope with a bad payload is refused too.
+        #expect(throws: EventContractViolation.self) { try EventContracts.published.decode(EventCodec.encode(forged { $0["approved_by"] = "attacker" })) }
     }
 
     @Test func everyCatalogTypeHasASample() {

@@ -2,6 +2,7 @@ import DatabaseTestSupport
 import EventBus
 import Events
 import Foundation
+import JSON
 import Kafka
 import Logging
 import Postgres
@@ -263,5 +264,32 @@ struct ServiceLogConsumerTests {
         #expect(try dead.first.map { try EventCodec.decode($0.value).decode(MessageReceived.self).text } == "bug")
         try await bed.close()
     }
-}
 
+    /// An event whose envelope is fine but whose payload breaks its published schema (here a
+    /// field the contract does not have, which the typed decode alone would ignore) reaches no
+    /// handler: neither the reaction nor any projection sees it, it is dead-lettered once with
+    /// the schema's complaint, and the events after it flow.
+    @Test func anEventBreakingItsPublishedSchemaReachesNoHandlerAndIsDeadLettered() async throws {
+        let bed = try await LogConsumerTestBed(partitions: 1)
+        try await bed.publish(["before"])
+        let honest = try EventEnvelope.start(MessageReceived(customerID: "c", text: "forged"), conversationID: "conv-0", tenantID: "t", producer: "test")
+        guard case .object(var payload) = honest.payload else { Issue.record("payload is an object"); return }
+        payload["refund_limit_cents"] = 1_000_000
+        var forged = honest
+        forged.payload = .object(payload)
+        #expect(try forged.decode(MessageReceived.self).text == "forged", "the typed decode alone would let it through")
+        try await bed.publisher.publish(forged)
+        try await bed.publish(["after"])
+        try await bed.run([CountingProjection(name: "p", schema: bed.schema)], until: "SELECT count(*) >= 2 AS ok FROM \(bed.schema).applied")
+
+        #expect(try await bed.count("text = 'forged'") == 0)
+        #expect(try await bed.count() == 2)
+        #expect(bed.reacted.withLock { $0 } == ["before", "after"])
+        let dead = try await bed.deadLetters(atLeast: 1)
+        #expect(dead.count == 1, "once for the service, not once per handler")
+        let error = dead.first?.header(DeadLetterHeaders.error) ?? ""
+        #expect(error.contains("does not match docs/events/MessageReceived.v1.json") && error.contains("refund_limit_cents"), "\(error)")
+        #expect(dead.first.map { Array($0.value) } == EventCodec.encode(forged), "the record's bytes, unchanged")
+        try await bed.close()
+    }
+}

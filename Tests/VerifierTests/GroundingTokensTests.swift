@@ -37,4 +37,18 @@ import VerifierApp
         #expect(checks.factsToGround(in: "It's the six-character code in your confirmation email, like ABC123.").isEmpty)
         #expect(checks.factsToGround(in: "Your order DEF456 shipped, tracking 1Z999AA10123456784") == ["id:DEF456", "id:1Z999AA10123456784"])
     }
+
+    /// A write's arguments: a phone number in any national form is one fact, a bare number
+    /// is an amount, other text is read like a reply.
+    @Test func argumentsAndTheCustomersWordsMeetInOneForm() {
+        #expect(GroundingTokens.extractArguments(["phone_number": "+447700900123", "amount": "20.00"]) == ["phone:700900123", "amount:20.00"])
+        #expect(GroundingTokens.extractArguments(["order_id": "DEF456", "amount": 35, "reason": "Arrived late (see INV-5001)"]) == ["id:DEF456", "amount:35.00", "id:INV-5001"])
+        #expect(GroundingTokens.extractArguments(["notify": true, "note": nil]) == [])
+        let said = GroundingTokens.extractCustomerFacts("Please top up 07700 900123 with 20, and refund 35.50 on DEF456")
+        #expect(said.isSuperset(of: ["phone:700900123", "amount:20.00", "amount:35.50", "id:DEF456"]), "\(said.sorted())")
+        #expect(GroundingTokens.extractCustomerFacts("my number is +44 7700 900123").contains("phone:700900123"))
+        #expect(!GroundingTokens.extractCustomerFacts("order DEF456 from 2026-11-22").contains { $0.hasPrefix("phone:") }, "a date is not a phone number")
+        #expect(GroundingTokens.extractResultFacts(["phone_number": "+447700900123", "balance": "GBP 4.20"]).isSuperset(of: ["phone:700900123", "amount:4.20"]))
+    }
 }
+

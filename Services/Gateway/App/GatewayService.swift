@@ -6,6 +6,7 @@ import DomainPack
 import Foundation
 import Metrics
 import EventBus
+import EventContracts
 public import Events
 import Kafka
 import ReadModels
@@ -85,7 +86,7 @@ public enum GatewayService {
             try await runUntilShutdown(consumer: consumer) {
                 try await consumer.runBatches(filter: messages) { records in
                     for record in records where !record.isFilteredOut {
-                        guard let event = try? EventCodec.decode(record.value) else { continue }
+                        guard let event = try? EventContracts.published.decode(record.value) else { continue }
                         if event.type == ReplyDelivered.eventType, let reply = try? event.decode(ReplyDelivered.self) {
                             await waiters.deliver(event.correlationID, reply)
                         }

@@ -29,6 +29,12 @@ public struct VerifierChecks: Sendable {
         GroundingTokens.extract(text).subtracting(packTokens)
     }
 
+    /// The facts a write's arguments state that the pack's texts do not (each must come from
+    /// the customer or a tool result).
+    public func factsToGroundInArguments(_ args: JSONValue) -> Set<String> {
+        GroundingTokens.extractArguments(args).subtracting(packTokens)
+    }
+
     /// What the verifier knows when it checks a step, beyond the step itself.
     public struct StepContext: Sendable {
         public var tenant: String

@@ -16,6 +16,7 @@ public struct VerifierReactor: Sendable {
     public static let interestedIn: Set<String> = [
         PlanProposed.eventType, ToolSucceeded.eventType, ToolFailed.eventType, ReplyDrafted.eventType,
         DryRunCompleted.eventType, ApprovalGranted.eventType, ApprovalDenied.eventType, ApprovalExpired.eventType,
+        MessageReceived.eventType, CustomerErased.eventType,
     ]
 
     let checks: VerifierChecks
@@ -49,6 +50,13 @@ public struct VerifierReactor: Sendable {
         switch event.type {
         case PlanProposed.eventType:
             return try await onPlan(event, try event.decode(PlanProposed.self))
+        case MessageReceived.eventType:
+            let message = try event.decode(MessageReceived.self)
+            try await store.recordCustomerFacts(tenant: event.tenantID, conversation: event.conversationID, customer: message.customerID, tokens: GroundingTokens.extractCustomerFacts(message.text))
+            return []
+        case CustomerErased.eventType:
+            try await store.forgetCustomer(tenant: event.tenantID, customer: try event.decode(CustomerErased.self).customerID)
+            return []
         case ToolSucceeded.eventType:
             let success = try event.decode(ToolSucceeded.self)
             let issues = checks.check(result: success.result, tool: success.tool, context: .init(tenant: event.tenantID, intent: ""))
@@ -183,7 +191,7 @@ public struct VerifierReactor: Sendable {
             }
             let context = VerifierChecks.StepContext(
                 tenant: event.tenantID, intent: plan.intent, confidence: plan.confidence, facts: plan.facts ?? [:], results: results, pendingTools: Set(earlier))
-            let outcome = checks.check(step: step, context: context)
+            let outcome = try await groundArguments(checks.check(step: step, context: context), step: step, results: results, after: event)
             if case .waiting(let tools) = outcome {
                 held.append(.init(
                     step: step, planID: plan.planID,
@@ -216,7 +224,7 @@ public struct VerifierReactor: Sendable {
             let waiting = Set(item.waitingFor).subtracting([tool])
             let context = VerifierChecks.StepContext(
                 tenant: event.tenantID, intent: item.context.intent, confidence: item.context.confidence, facts: item.context.facts, results: results, pendingTools: waiting)
-            let outcome = checks.check(step: item.step, context: context)
+            let outcome = try await groundArguments(checks.check(step: item.step, context: context), step: item.step, results: results, after: event)
             if case .waiting(let tools) = outcome {
                 var next = item
                 next.waitingFor = tools.sorted()
@@ -234,6 +242,36 @@ public struct VerifierReactor: Sendable {
     }
 
     /// The event for a decided step; an approval is recorded before its dry run is asked for.
+    /// The grounding rule for writes: every identifier, amount, date, email and phone number in
+    /// a write's arguments must come from the customer's own messages or from a tool result
+    /// (this conversation's, or the results the step's rules read), never only from the
+    /// knowledge base or from nowhere. A step the other checks let through and this one does not
+    /// is rejected `ungrounded_args`, which hands the conversation to a person.
+    func groundArguments(_ outcome: VerifierChecks.StepOutcome, step: PlanStep, results: [String: JSONValue], after event: EventEnvelope) async throws -> VerifierChecks.StepOutcome {
+        let tier: RiskTier
+        switch outcome {
+        case .approved(let t), .needsApproval(let t, _): tier = t
+        case .rejected, .waiting: return outcome
+        }
+        guard tier.isWrite, let grounding else { return outcome }
+        var missing = checks.factsToGroundInArguments(step.args)
+        guard !missing.isEmpty else { return outcome }
+        missing.subtract(results.values.reduce(into: Set<String>()) { $0.formUnion(GroundingTokens.extractResultFacts($1)) })
+        missing.subtract(try await store.customerGave(missing, tenant: event.tenantID, conversation: event.conversationID))
+        missing.subtract(try await grounding.inConversation(missing, tenant: event.tenantID, conversation: event.conversationID))
+        guard !missing.isEmpty else { return outcome }
+        let fromKnowledge = try await grounding.inKnowledge(missing, tenant: event.tenantID)
+        let issues = missing.sorted().map { token in
+            ValidationIssue(path: "/args", message: fromKnowledge.contains(token)
+                ? "\(token) appears only in the knowledge base, not in the customer's messages or a tool result"
+                : "\(token) is not in the customer's messages or any tool result")
+        }
+        logger.warning("write refused: arguments nobody in the conversation gave", metadata: [
+            "conversation.id": "\(event.conversationID)", "step.tool": "\(step.tool)", "facts": "\(missing.sorted())",
+        ])
+        return .rejected(.ungroundedArgs, issues: issues, message: nil)
+    }
+
     func emit(_ outcome: VerifierChecks.StepOutcome, for step: PlanStep, planID: UUID, deadline: Int64?, customer: String?, after event: EventEnvelope) async throws -> [EventEnvelope] {
         let label = "step/\(step.stepID)"
         switch outcome {

@@ -1,6 +1,7 @@
 import Events
 import Foundation
 import JSON
+import Projections
 public import Postgres
 
 /// The verifier's working state (schema `verifier`), written by its reactions like the
@@ -63,7 +64,45 @@ public struct VerifierStore: Sendable {
             """),
         // The approved step runs for the conversation's customer only.
         Migration(version: 3, name: "approval_customer", sql: "ALTER TABLE approvals ADD COLUMN customer_id text;"),
+        // The facts each customer message gives for writes' arguments (the grounding rule),
+        // written by the reaction to the message: the reaction to the plan that follows it in the
+        // same partition reads them, which a projection committed after the batch cannot promise.
+        Migration(version: 4, name: "customer_facts", sql: """
+            CREATE TABLE customer_facts (
+                tenant_id text NOT NULL,
+                conversation_id text NOT NULL,
+                token text NOT NULL,
+                customer_id text NOT NULL,
+                PRIMARY KEY (tenant_id, conversation_id, token)
+            );
+            CREATE INDEX customer_facts_by_customer ON customer_facts (tenant_id, customer_id);
+            """),
     ]
+
+    /// Records what a customer's message gives for arguments (idempotent).
+    func recordCustomerFacts(tenant: String, conversation: String, customer: String, tokens: Set<String>) async throws {
+        guard !tokens.isEmpty else { return }
+        _ = try await pool.query("""
+            INSERT INTO verifier.customer_facts (tenant_id, conversation_id, token, customer_id)
+            SELECT \(tenant), \(conversation), token, \(customer) FROM unnest(\(BulkWrite.arrayLiteral(tokens.sorted()))::text[]) AS token
+            ON CONFLICT DO NOTHING
+            """)
+    }
+
+    /// Which of `tokens` the conversation's customer gave.
+    func customerGave(_ tokens: Set<String>, tenant: String, conversation: String) async throws -> Set<String> {
+        guard !tokens.isEmpty else { return [] }
+        let rows = try await pool.query("""
+            SELECT token FROM verifier.customer_facts
+            WHERE tenant_id = \(tenant) AND conversation_id = \(conversation) AND token = ANY(\(BulkWrite.arrayLiteral(tokens.sorted()))::text[])
+            """)
+        return Set(try rows.map { try $0.decode("token", as: String.self) })
+    }
+
+    /// Erasure: the customer's facts (phone numbers among them) go.
+    func forgetCustomer(tenant: String, customer: String) async throws {
+        _ = try await pool.query("DELETE FROM verifier.customer_facts WHERE tenant_id = \(tenant) AND customer_id = \(customer)")
+    }
 
     /// What a held step needs to be checked later.
     struct HeldContext: Codable, Sendable {
