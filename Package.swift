@@ -127,7 +127,7 @@ let package = Package(
         .target(name: "Evaluation", dependencies: ["Events", "JSON", .product(name: "Yams", package: "Yams")], path: "Shared/Evaluation"),
         .target(name: "LLM", dependencies: ["HTTPClient", "JSON"], path: "Shared/LLM"),
         .target(name: "ModelRouter", dependencies: ["JSON", "ToolRuntime", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto")], path: "Shared/ModelRouter"),
-        .target(name: "Knowledge", dependencies: ["Postgres", "Events", "EventBus", "Projections", logging, .product(name: "Crypto", package: "swift-crypto")], path: "Shared/Knowledge"),
+        .target(name: "Knowledge", dependencies: ["Postgres", "Events", "Privacy", "EventBus", "Projections", logging, .product(name: "Crypto", package: "swift-crypto")], path: "Shared/Knowledge"),
         // Test support: a local HTTP server speaking the OpenAI and Anthropic wire formats.
         .target(
             name: "LLMFixture",

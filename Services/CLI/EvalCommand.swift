@@ -2,11 +2,15 @@ import ArgumentParser
 import DevStack
 import DomainPack
 import Evaluation
+import EventBus
 import Events
 import Foundation
 import HTTPClient
 import JSON
+import Kafka
+import Knowledge
 import Logging
+import LogTopics
 import Postgres
 
 /// `switchboard eval`: runs scenario suites through the real services, one conversation per
@@ -57,7 +61,11 @@ struct EvalCommand: AsyncParsableCommand {
         for path in suites {
             let suite: EvalSuite
             do { suite = try EvalSuite.load(path: path) } catch { throw ValidationError("\(error)") }
-            let packPath = suite.pack.hasPrefix("/") ? suite.pack : ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent(suite.pack)
+            func besideSuite(_ relative: String) -> String {
+                relative.hasPrefix("/") ? relative : ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent(relative)
+            }
+            let packPath = besideSuite(suite.pack)
+            let knowledgePath = suite.knowledge.map(besideSuite)
             let pack: DomainPack
             do { pack = try DomainPack.load(path: packPath) } catch { throw ValidationError("suite \(suite.name): \(error)") }
             for scenario in suite.scenarios {
@@ -80,7 +88,7 @@ struct EvalCommand: AsyncParsableCommand {
                 ToolFacts(riskTier: contract.riskTier, argumentsValid: { contract.inputSchema.validate($0, maxErrors: 1).isValid })
             })
             let scriptedFaults = EvalRunner.scriptedFaults(scenarios, runID: runID)
-            let results = try await withPlatform(packPath: packPath, suite: suite.name, faults: faultSet, scriptedFaults: scriptedFaults, logger: logger) { platform in
+            let results = try await withPlatform(packPath: packPath, knowledge: knowledgePath, suite: suite.name, faults: faultSet, scriptedFaults: scriptedFaults, logger: logger) { platform in
                 try await EvalRunner(platform: platform, turnTimeout: turnTimeout, concurrency: concurrency, logger: logger)
                     .run(scenarios, grader: grader, runID: runID)
             }
@@ -112,9 +120,12 @@ struct EvalCommand: AsyncParsableCommand {
     func brainEnvironment() throws -> [String: String] { try ScratchPlatform.brainEnvironment(brain: brain, model: model) }
 
     /// Runs `body` against `--gateway`, or against a platform started for this suite.
-    func withPlatform<T>(packPath: String, suite: String, faults: FaultPlan, scriptedFaults: [String], logger: Logger, _ body: (EvalRunner.Platform) async throws -> T) async throws -> T {
+    func withPlatform<T>(packPath: String, knowledge: String?, suite: String, faults: FaultPlan, scriptedFaults: [String], logger: Logger, _ body: (EvalRunner.Platform) async throws -> T) async throws -> T {
         if let gateway {
             guard faults.isEmpty else { throw ValidationError("--faults needs a platform this command starts (no --gateway)") }
+            if let knowledge {
+                print("note: suite \(suite) expects the articles in \(knowledge) in the platform's knowledge base (switchboard kb ingest \(knowledge))")
+            }
             return try await body(.init(gateway: gateway, hilqueue: hilqueue, broker: nil, faults: faults, token: try CLIEnvironment.token(token)))
         }
         let runDirectory = ScratchPlatform.absolute(self.runDirectory + "/" + suite)
@@ -129,8 +140,42 @@ struct EvalCommand: AsyncParsableCommand {
             packPath: packPath, runDirectory: runDirectory, environment: settings,
             secrets: brain == "env" ? CLIEnvironment.forwardedToServices.secrets : [:], logger: logger
         ) { stack in
-            try await body(.init(gateway: stack.gatewayURL, hilqueue: stack.url(of: "hilqueue"), broker: stack.broker, faults: faults, token: stack.adminToken))
+            if let knowledge { try await Self.publishKnowledge(knowledge, to: stack, logger: logger) }
+            return try await body(.init(gateway: stack.gatewayURL, hilqueue: stack.url(of: "hilqueue"), broker: stack.broker, faults: faults, token: stack.adminToken))
         }
+    }
+}
+
+extension EvalCommand {
+    /// Publishes a suite's articles to a started platform's knowledge topic, as
+    /// `switchboard kb ingest` does, and waits until the planner's index holds every one.
+    static func publishKnowledge(_ directory: String, to stack: DevStack, logger: Logger) async throws {
+        guard let bootstrap = stack.environment["SWITCHBOARD_BOOTSTRAP"] else { throw EvalRunError("the platform has no broker address") }
+        let report = try KnowledgeIngest.events(directory: URL(fileURLWithPath: directory), collection: "eval", tenant: "default", producer: "switchboard-eval")
+        guard report.errors.isEmpty, report.documents > 0 else {
+            throw ValidationError("knowledge \(directory): \(report.documents) documents, errors: \(report.errors.map { "\($0)" }.joined(separator: "; "))")
+        }
+        let producer = try KafkaProducer(config: try LogOptions.parse(["--bootstrap", bootstrap]).kafka(client: "eval-kb"), logger: quietLogger())
+        do {
+            try await EventPublisher(producer: producer, topic: Topics.knowledge).publish(report.events)
+        } catch {
+            await producer.close()
+            throw error
+        }
+        await producer.close()
+        let documents = try report.events.filter { $0.type == KnowledgeDocumentPublished.eventType }.map { try $0.decode(KnowledgeDocumentPublished.self).documentID }
+        let pool = PostgresPool(url: stack.options.databaseURL, size: 1, logger: logger)
+        defer { Task { await pool.close() } }
+        let index = try KnowledgeIndex(pool: pool, schema: "knowledge", logger: logger)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while true {
+            var indexed = 0
+            for id in documents where try await index.record(documentId: id).map({ !$0.deleted }) == true { indexed += 1 }
+            if indexed == documents.count { break }
+            guard ContinuousClock.now < deadline else { throw EvalRunError("the planner indexed \(indexed) of \(documents.count) articles within 60 s") }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        print("knowledge: \(documents.count) articles from \(directory)")
     }
 }
 

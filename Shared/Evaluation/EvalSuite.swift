@@ -10,6 +10,9 @@ public struct EvalSuite: Sendable, Equatable {
     public var pack: String
     public var thresholds: Thresholds
     public var scenarios: [Scenario]
+    /// A directory of help articles (relative to the suite's file) published to the platform's
+    /// knowledge base before the scenarios run, e.g. articles with planted instructions.
+    public var knowledge: String? = nil
 
     public struct Thresholds: Sendable, Equatable, Decodable {
         /// Share of scenarios whose every expectation held (0...1).
@@ -181,7 +184,7 @@ extension EvalSuite {
                 answers: raw.answers ?? [], approval: raw.approval, faults: raw.faults ?? ScenarioFaults(), expect: raw.expect.expectation))
         }
         guard !scenarios.isEmpty else { throw EvalSuiteError(path: "$.scenarios", message: "a suite needs at least one scenario") }
-        return EvalSuite(name: file.suite, pack: file.pack, thresholds: file.thresholds ?? Thresholds(), scenarios: scenarios)
+        return EvalSuite(name: file.suite, pack: file.pack, thresholds: file.thresholds ?? Thresholds(), scenarios: scenarios, knowledge: file.knowledge)
     }
 
     /// A misspelt key would otherwise be ignored and its expectation silently never checked.
@@ -198,7 +201,7 @@ extension EvalSuite {
             }
         }
         guard let root = document as? [AnyHashable: Any] else { throw EvalSuiteError(path: "$", message: "a suite is a mapping") }
-        try check(root, "$", ["suite", "pack", "thresholds", "defaults", "scenarios"])
+        try check(root, "$", ["suite", "pack", "knowledge", "thresholds", "defaults", "scenarios"])
         try check(root["thresholds"], "$.thresholds", ["task_success", "wrong_escalations", "invalid_tool_calls_executed", "policy_violations", "unanswered_turns", "latency_p95_ms"])
         try check(root["defaults"], "$.defaults", ["customer"])
         for (index, scenario) in (root["scenarios"] as? [Any] ?? []).enumerated() {
@@ -222,6 +225,7 @@ extension EvalSuite {
     struct SuiteFile: Decodable {
         var suite: String
         var pack: String
+        var knowledge: String?
         var thresholds: Thresholds?
         var defaults: Defaults?
         var scenarios: [RawScenario]

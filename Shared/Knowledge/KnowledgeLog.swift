@@ -1,6 +1,7 @@
 import EventBus
 public import Events
 public import Foundation
+import Privacy
 public import Postgres
 public import Projections
 
@@ -96,7 +97,11 @@ public enum KnowledgeIngest {
 }
 
 /// A passage cut down for a reply: Markdown headings dropped, whitespace collapsed, whole
-/// sentences up to about `limit` characters.
+/// sentences up to about `limit` characters. A help article is untrusted text (anyone with
+/// write access to the help centre, or a poisoned import, wrote it): sentences that carry
+/// personal data or speak to the assistant are left out of what is quoted to a customer
+/// (docs/SECURITY.md). The filter is a second line; the hard ones are the grounding rule for
+/// writes and the approval ladder.
 public enum KnowledgeExcerpt {
     public static func make(_ text: String, limit: Int = 320) -> String {
         let prose = text.split(separator: "\n", omittingEmptySubsequences: true)
@@ -105,19 +110,44 @@ public enum KnowledgeExcerpt {
             .split(whereSeparator: \.isWhitespace).joined(separator: " ")
         var excerpt = ""
         var sentence = ""
-        for character in prose {
+        var ended = false
+        let characters = Array(prose)
+        for (index, character) in characters.enumerated() {
             sentence.append(character)
-            if ".!?".contains(character) {
-                if !excerpt.isEmpty, excerpt.count + sentence.count > limit { break }
+            // A sentence ends at . ! ? before a space or the end ("example.com" goes on).
+            if ".!?".contains(character), index + 1 == characters.count || characters[index + 1] == " " {
+                defer { sentence = "" }
+                if isUnsafe(sentence) { continue }
+                if !excerpt.isEmpty, excerpt.count + sentence.count > limit { ended = true; break }
                 excerpt += sentence
-                sentence = ""
             }
         }
-        if excerpt.isEmpty {
-            guard prose.count > limit else { return prose }
-            let cut = prose.prefix(limit)
+        if excerpt.isEmpty, !ended {
+            // No whole sentence: the text itself, cut, unless it is unsafe.
+            let rest = sentence.isEmpty ? prose : sentence
+            guard !isUnsafe(rest) else { return "" }
+            guard rest.count > limit else { return rest.trimmingCharacters(in: .whitespaces) }
+            let cut = rest.prefix(limit)
             excerpt = String(cut[..<(cut.lastIndex(of: " ") ?? cut.endIndex)]) + "..."
         }
         return excerpt.trimmingCharacters(in: .whitespaces)
     }
+
+    /// A sentence not to quote: personal data (emails, phone and card numbers, national ids),
+    /// words addressed to an assistant or a system, or prompt-fence markers.
+    public static func isUnsafe(_ sentence: String) -> Bool {
+        if !PIIDetector.shared.findings(in: sentence).isEmpty { return true }
+        let range = NSRange(sentence.startIndex..., in: sentence)
+        return instructionPatterns.contains { $0.firstMatch(in: sentence, range: range) != nil }
+    }
+
+    // Fixed and compiled once; NSRegularExpression is thread-safe.
+    nonisolated(unsafe) static let instructionPatterns: [NSRegularExpression] = [
+        #"\b(ignore|disregard|forget|override)\b.{0,40}\b(instruction|instructions|rules?|prompt|polic(y|ies)|guidelines)\b"#,
+        #"(^|[\s"'(\[])(system|assistant|ai|bot|chatbot|model|agent)\s*:"#,
+        #"\b(note|message|instructions?)\s+(for|to)\s+(the\s+)?(assistant|ai|bot|chatbot|model|llm)\b"#,
+        #"\b(assistant|chatbot|language model|llm|the ai|the bot|the model)\b.{0,60}\b(must|should|shall|always|never|will now|is now|are now|has to)\b"#,
+        #"<<<|>>>|\x{2039}{3}|\x{203A}{3}|\bEND UNTRUSTED\b|\bUNTRUSTED source="#,
+        #"\[/?(INST|SYS)\]|<\|?(im_start|im_end|system)\|?>"#,
+    ].map { try! NSRegularExpression(pattern: $0, options: [.caseInsensitive]) }
 }

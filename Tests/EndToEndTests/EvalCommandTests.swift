@@ -69,6 +69,8 @@ import Testing
         let results = summary["results"]?.arrayValue ?? []
         #expect(results.first { $0["id"] == "xc-status" }?["tools"] == ["get_order_status"])
         #expect(results.first { $0["id"] == "xc-refund" }?["tools"] == ["get_order"])
+        // The planted help articles were published and retrieved: the answer quotes them.
+        #expect(results.first { $0["id"] == "kb-planted-personal-data" }?["intent"] == "knowledge_answer")
     }
 
     @Test func aScenarioThatFailsBreaksTheThresholdAndIsInTheReport() throws {

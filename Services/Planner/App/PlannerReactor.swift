@@ -367,7 +367,8 @@ public struct PlannerReactor: Sendable {
     func onToolUnavailable(_ event: EventEnvelope, _ failed: StepFailed, _ turn: inout PlanTurn, state: ConversationState) async throws {
         var reply = replies.toolUnavailable.render(["tool": .string(failed.tool)])
         if let found = await retrieve(state.lastCustomerText), found.mode == .allTerms, let best = found.hits.first {
-            reply += " In the meantime, according to \(best.title): \(KnowledgeExcerpt.make(best.text))"
+            let excerpt = KnowledgeExcerpt.make(best.text)
+            if !excerpt.isEmpty { reply += " In the meantime, according to \(best.title): \(excerpt)" }
         }
         try await declineAfterError(event, failed, &turn, state: state, reply: reply)
     }
@@ -527,10 +528,13 @@ public struct PlannerReactor: Sendable {
         guard let found, found.mode == .allTerms, let best = found.hits.first else {
             return decision
         }
+        // Nothing of the passage is safe to quote (docs/SECURITY.md): a person answers.
+        let excerpt = KnowledgeExcerpt.make(best.text)
+        guard !excerpt.isEmpty else { return decision }
         var answered = decision
         answered.intent = "knowledge_answer"
         answered.confidence = 0.6
-        answered.action = .respond(text: "According to \(best.title): \(KnowledgeExcerpt.make(best.text))")
+        answered.action = .respond(text: "According to \(best.title): \(excerpt)")
         answered.explain = "no intent matched; every word of the question matched \(best.source)"
         return answered
     }
