@@ -68,21 +68,8 @@ public struct APIDocument: Sendable {
     }
 
     static func json(_ value: Any?, path: String) throws -> JSONValue {
-        switch value {
-        case nil, is NSNull: return .null
-        case let flag as Bool: return .bool(flag)
-        case let number as Int: return .number(Double(number))
-        case let number as Double: return .number(number)
-        case let text as String: return .string(text)
-        case let list as [Any]: return .array(try list.enumerated().map { try json($0.element, path: "\(path)[\($0.offset)]") })
-        case let mapping as [String: Any]:
-            return .object(try mapping.reduce(into: [:]) { $0[$1.key] = try json($1.value, path: path + "." + $1.key) })
-        case let mapping as [AnyHashable: Any]:
-            return .object(try mapping.reduce(into: [:]) { result, entry in
-                guard let key = entry.key.base as? String else { throw APIDocumentError("\(path): mapping keys must be strings (quote status codes)") }
-                result[key] = try json(entry.value, path: path + "." + key)
-            })
-        default: throw APIDocumentError("\(path): unsupported YAML value")
+        do { return try JSONValue(loaded: value, path: path) } catch {
+            throw APIDocumentError("\(error.path): \(error.message)\(error.message.hasPrefix("mapping keys") ? " (quote status codes)" : "")")
         }
     }
 }

@@ -426,28 +426,8 @@ struct Node {
 }
 
 extension JSONValue {
-    /// Converts what Yams loads (Swift collections and scalars) into JSON, rejecting what JSON
-    /// cannot hold (dates, binary, non-string keys) with the path of the value.
+    /// What Yams loads as JSON, or the pack error naming where it is not.
     init(yaml: Any?, path: String) throws {
-        switch yaml {
-        case nil, is NSNull: self = .null
-        case let flag as Bool: self = .bool(flag)
-        case let number as Int: self = .number(Double(number))
-        case let number as Double: self = .number(number)
-        case let text as String: self = .string(text)
-        case let list as [Any]:
-            self = .array(try list.enumerated().map { try JSONValue(yaml: $0.element, path: "\(path)[\($0.offset)]") })
-        case let mapping as [String: Any]:
-            self = .object(try mapping.reduce(into: [:]) { result, entry in
-                result[entry.key] = try JSONValue(yaml: entry.value, path: path + "." + entry.key)
-            })
-        case let mapping as [AnyHashable: Any]:
-            self = .object(try mapping.reduce(into: [:]) { result, entry in
-                guard let key = entry.key.base as? String else { throw DomainPackError(path: path, message: "mapping keys must be strings") }
-                result[key] = try JSONValue(yaml: entry.value, path: path + "." + key)
-            })
-        default:
-            throw DomainPackError(path: path, message: "unsupported YAML value \(type(of: yaml!))")
-        }
+        do { self = try JSONValue(loaded: yaml, path: path) } catch { throw DomainPackError(path: error.path, message: error.message) }
     }
 }

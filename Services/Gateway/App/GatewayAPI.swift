@@ -181,18 +181,7 @@ public struct GatewayAPI: Sendable {
         }
         // Whose conversation this is, from the read model (the last check, after everything the
         // request alone can show wrong). Unknown: a new conversation, the caller's from now on.
-        let ownership: (allowed: Bool, known: ConversationQueries.Conversation?)
-        do {
-            ownership = try await visible(conversationID, to: principal)
-        } catch {
-            context.logger.error("ownership check failed", metadata: ["error": "\(error)", "conversation.id": "\(conversationID)"])
-            throw ProblemDetails(.serviceUnavailable, kind: "read-model-unavailable", title: "The conversation's owner cannot be checked right now; retry later", headers: [.retryAfter: "1"])
-        }
-        guard ownership.allowed else { throw Self.conversationNotFound }
-        if let known = ownership.known, known.customerID != customerID {
-            // One conversation is one customer's: another customer cannot write into it.
-            throw ProblemDetails(.conflict, kind: "conversation-of-another-customer", title: "This conversation belongs to another customer", field: "customer_id")
-        }
+        try await checkWriter(conversationID, customer: customerID, principal: principal, context: context)
         // Personal data the pack does not keep in clear is redacted; the original is sealed under
         // the customer's key with the event's id as associated data (docs/SECURITY.md).
         let redacted = PIIDetector.shared.redact(message.text, allowing: clearKinds)
@@ -309,6 +298,23 @@ public struct GatewayAPI: Sendable {
     /// customer told "we're very busy" can leave instead of retrying. Not shed itself: it is one
     /// append. The question is redacted like a message; the address and the original question
     /// are sealed together under the customer's key.
+    /// A write into `conversationID` for `customer`: another tenant's conversation is a 404
+    /// (as if unknown), another customer's a 409; an unknown one becomes the caller's.
+    func checkWriter(_ conversationID: String, customer customerID: String, principal: Principal, context: EdgeRequestContext) async throws {
+        let ownership: (allowed: Bool, known: ConversationQueries.Conversation?)
+        do {
+            ownership = try await visible(conversationID, to: principal)
+        } catch {
+            context.logger.error("ownership check failed", metadata: ["error": "\(error)", "conversation.id": "\(conversationID)"])
+            throw ProblemDetails(.serviceUnavailable, kind: "read-model-unavailable", title: "The conversation's owner cannot be checked right now; retry later", headers: [.retryAfter: "1"])
+        }
+        guard ownership.allowed else { throw Self.conversationNotFound }
+        if let known = ownership.known, known.customerID != customerID {
+            // One conversation is one customer's: another customer cannot write into it.
+            throw ProblemDetails(.conflict, kind: "conversation-of-another-customer", title: "This conversation belongs to another customer", field: "customer_id")
+        }
+    }
+
     func answerByEmail(_ request: Request, context: EdgeRequestContext, principal: Principal) async throws -> Response {
         let conversationID = try Self.conversationID(context)
         let body: ByteBuffer
@@ -323,6 +329,7 @@ public struct GatewayAPI: Sendable {
         }
         let message = try Self.parseMessage(JSONValue.object(object).serialized())
         let customerID = try Self.customer(message.customerID, of: principal)
+        try await checkWriter(conversationID, customer: customerID, principal: principal, context: context)
         let eventID = UUID()
         let sealed: SealedText
         do {

@@ -1,3 +1,5 @@
+import APIContract
+
 /// The gateway's published API (`GET /openapi.json`, OpenAPI 3.1): every request body is
 /// validated against it before a handler runs (`SecuredRoutes`), and `make test` fuzzes the
 /// running service against it (schemathesis). Request body schemas are inline (no `$ref`), so
@@ -201,21 +203,9 @@ components:
       required: true
       schema: { type: string, minLength: 1, maxLength: 119, pattern: "^[A-Za-z0-9._:-]+$" }
   responses:
-    Problem:
-      description: A problem (RFC 9457)
-      content:
-        application/problem+json:
-          schema: { $ref: "#/components/schemas/Problem" }
+\#(ProblemComponents.response)
   schemas:
-    Problem:
-      type: object
-      required: [type, title, status]
-      properties:
-        type: { type: string }
-        title: { type: string }
-        status: { type: integer }
-        detail: { type: string }
-        field: { type: string }
+\#(ProblemComponents.schema)
     Accepted:
       type: object
       required: [turn_id, message_id, conversation_id, status]

@@ -1,3 +1,5 @@
+import APIContract
+
 /// HILQueue's published API (`GET /openapi.json`, OpenAPI 3.1): the human agents' inbox and
 /// approvals. Request bodies are validated against it before any handler runs; `make test`
 /// fuzzes the running service against it. Every operation needs a token with `hil:agent` or
@@ -259,20 +261,8 @@ components:
     agentID: { name: id, in: path, required: true, schema: { type: string, minLength: 1, maxLength: 128 } }
     approvalID: { name: id, in: path, required: true, schema: { type: string } }
   responses:
-    Problem:
-      description: A problem (RFC 9457)
-      content:
-        application/problem+json:
-          schema: { $ref: "#/components/schemas/Problem" }
+\#(ProblemComponents.response)
   schemas:
-    Problem:
-      type: object
-      required: [type, title, status]
-      properties:
-        type: { type: string }
-        title: { type: string }
-        status: { type: integer }
-        detail: { type: string }
-        field: { type: string }
+\#(ProblemComponents.schema)
 """#
 }
