@@ -1,7 +1,7 @@
 # The two commands of the README. Both install missing Debian packages first.
 SWIFT_FLAGS := --explicit-target-dependency-import-check error
 
-.PHONY: up test test-unit build deps clean bench-turns eval bench-llm
+.PHONY: up test test-unit build deps clean bench-turns eval bench-llm check-deploy
 
 up: build
 	scripts/up.sh
@@ -34,6 +34,12 @@ eval: deps
 # repairs, fallbacks, answers cut at the token limit, tokens, model time (docs/BENCHMARKS.md).
 bench-llm: deps
 	BRAIN=local scripts/eval.sh || echo "bench-llm: some thresholds were missed (the table above says which)"
+
+# The Dockerfile's rules and the Kubernetes manifests (deploy/k8s) rendered and validated
+# against the Kubernetes schemas, with a self-test of every rule; no Docker, no cluster.
+check-deploy:
+	scripts/install-test-deps.sh deploy
+	python3 scripts/check-deploy.py
 
 deps:
 	scripts/install-deps.sh

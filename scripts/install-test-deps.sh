@@ -1,19 +1,35 @@
 #!/usr/bin/env bash
 # What `make test` needs beyond the build: a headless browser for the widget and inbox tests
 # (Debian's chromium and chromium-driver, Selenium from PyPI). Installs only what is missing.
+# `install-test-deps.sh deploy` installs only what scripts/check-deploy.py needs (`make check-deploy`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packages=(chromium chromium-driver python3-pip python3-venv)
+[ "${1:-}" = deploy ] && packages=(python3-venv)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# The deploy checks render the manifests with kubectl's built-in kustomize: Debian's
+# kubernetes-client (kubectl 1.20), unless a kubectl is already on PATH.
+command -v kubectl >/dev/null || missing+=(kubernetes-client)
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+# The Kubernetes schemas for the deploy checks: kubernetes-validate from PyPI, pinned, in a
+# virtual environment of the run folder (scripts/check-deploy.py runs itself there).
+kv_version=1.34.1
+if ! .run/kv-venv/bin/python -c 'import kubernetes_validate, yaml' 2>/dev/null || [ "$(cat .run/kv-venv/.version 2>/dev/null)" != "$kv_version" ]; then
+  echo "installing: kubernetes-validate $kv_version (PyPI, into .run/kv-venv)"
+  mkdir -p .run
+  python3 -m venv .run/kv-venv
+  .run/kv-venv/bin/pip install -q --disable-pip-version-check "kubernetes-validate==$kv_version"
+  echo "$kv_version" >.run/kv-venv/.version
+fi
+[ "${1:-}" = deploy ] && exit 0
 if ! python3 -c 'import selenium' 2>/dev/null; then
   echo "installing: selenium (PyPI)"
   # Debian marks its Python as externally managed; Selenium is a test tool, not a system package.
