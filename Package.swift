@@ -137,8 +137,8 @@ let package = Package(
     ]
     + service("Gateway", folder: "Gateway", extra: ["ReadModels", "AccessControl", "APIContract", "Auth", "CustomerKeys", "Privacy", hummingbird, lifecycle, .product(name: "NIOCore", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Metrics", package: "swift-metrics")])
     + service("Planner", folder: "Planner", extra: ["ReadModels", "Privacy", "LLM", "ModelRouter", "Knowledge", "HTTPClient", "JSONSchema", "ToolRuntime", .product(name: "Metrics", package: "swift-metrics")])
-    + service("Executor", folder: "Executor", extra: ["ReadModels", "ToolRuntime", "ToolBindings", "HTTPClient", "MCPBinding", "Knowledge"])
-    + service("Verifier", folder: "Verifier", extra: ["JSONSchema", "ReadModels", "RuleExpressions"])
+    + service("Executor", folder: "Executor", extra: ["Privacy", "CustomerKeys", "ReadModels", "ToolRuntime", "ToolBindings", "HTTPClient", "MCPBinding", "Knowledge"])
+    + service("Verifier", folder: "Verifier", extra: ["Privacy", "JSONSchema", "ReadModels", "RuleExpressions"])
     + service("HILQueue", folder: "HILQueue", extra: ["ReadModels", "AccessControl", "APIContract", "Auth", hummingbird, lifecycle, .product(name: "Metrics", package: "swift-metrics"), .product(name: "Yams", package: "Yams")])
     + [
         .executableTarget(
@@ -177,7 +177,7 @@ let package = Package(
         .testTarget(name: "LLMTests", dependencies: ["LLM", "LLMFixture", "HTTPClient", "JSON", logging], path: "Tests/LLMTests"),
         .testTarget(name: "ModelRouterTests", dependencies: ["ModelRouter", "JSON", "ToolRuntime"], path: "Tests/ModelRouterTests"),
         .testTarget(name: "KnowledgeTests", dependencies: ["Knowledge", "Postgres", "Events", "DatabaseTestSupport", logging], path: "Tests/KnowledgeTests", resources: [.copy("Fixtures")]),
-        .testTarget(name: "ExecutorTests", dependencies: ["ExecutorApp", "DomainPack", "Events", "JSON", "Knowledge", "Postgres", "DatabaseTestSupport", "UpstreamFixture", "ToolBindings", "ToolRuntime", "HTTPClient", logging], path: "Tests/ExecutorTests"),
+        .testTarget(name: "ExecutorTests", dependencies: ["ExecutorApp", "CustomerKeys", "Privacy", "DomainPack", "Events", "JSON", "Knowledge", "Postgres", "DatabaseTestSupport", "UpstreamFixture", "ToolBindings", "ToolRuntime", "HTTPClient", logging], path: "Tests/ExecutorTests"),
         .testTarget(name: "VerifierTests", dependencies: ["VerifierApp", "DomainPack", "Events", "JSON", "ReadModels"], path: "Tests/VerifierTests"),
         .testTarget(name: "VerifierFlowTests", dependencies: ["VerifierApp", "DomainPack", "Events", "JSON", "Postgres", "ReadModels", "DatabaseTestSupport", "ReadModelTestSupport", logging], path: "Tests/VerifierFlowTests"),
         .testTarget(name: "LogToolsTests", dependencies: ["LogTools", "EventBus", "Events", "JSON", "Kafka", logging], path: "Tests/LogToolsTests"),
@@ -213,7 +213,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["Auth", "DevStack", "EventBus", "Events", "HTTPClient", "JSON", "JSONSchema", "Kafka", "LogTopics", "Postgres", "LLMFixture", "UpstreamFixture", "DatabaseTestSupport", logging],
+            dependencies: ["Auth", "DevStack", "EventBus", "Events", "HTTPClient", "JSON", "JSONSchema", "Kafka", "LogTopics", "Postgres", "Privacy", "LLMFixture", "UpstreamFixture", "DatabaseTestSupport", logging],
             path: "Tests/EndToEndTests"
         ),
     ]

@@ -84,9 +84,11 @@ struct EvalCommand: AsyncParsableCommand {
             }
             guard !scenarios.isEmpty else { throw ValidationError("suite \(suite.name): no scenario matches --only \(only.joined(separator: ","))") }
             let runID = String(UUID().uuidString.prefix(8)).lowercased()
-            let grader = ScenarioGrader(tools: pack.tools.mapValues { contract in
-                ToolFacts(riskTier: contract.riskTier, argumentsValid: { contract.inputSchema.validate($0, maxErrors: 1).isValid })
-            })
+            let grader = ScenarioGrader(
+                tools: Dictionary(uniqueKeysWithValues: pack.tools.map { name, contract in
+                    (name, ToolFacts(riskTier: contract.riskTier, argumentsValid: { contract.inputSchema.validate(pack.argumentsForSchemaCheck($0, tool: name), maxErrors: 1).isValid }))
+                }),
+                references: { pack.referencedValues(inCustomerText: $0, messageID: $1) })
             let scriptedFaults = EvalRunner.scriptedFaults(scenarios, runID: runID)
             let results = try await withPlatform(packPath: packPath, knowledge: knowledgePath, suite: suite.name, faults: faultSet, scriptedFaults: scriptedFaults, logger: logger) { platform in
                 try await EvalRunner(platform: platform, turnTimeout: turnTimeout, concurrency: concurrency, logger: logger)

@@ -31,6 +31,47 @@ public struct DomainPack: Sendable {
     /// reaches the log's clear text, a prompt, a log line or a metric (docs/SECURITY.md).
     public var privacyAllowances: [PIIKind: [String]] = [:]
     public var clearPIIKinds: Set<PIIKind> { Set(privacyAllowances.keys) }
+    /// Personal data this pack's tools need raw but nobody else sees
+    /// (`privacy: { unseal: { phone: { tools: [get_balance], example: "+447700900000" } } }`):
+    /// on the log, in prompts and in replies such a value is a reference (`[PHONE#3f9a2b1c]`);
+    /// the executor alone unseals it, for these tools (docs/SECURITY.md).
+    public var unsealing: [PIIKind: UnsealRule] = [:]
+
+    /// The kinds whose values `tool` may get unsealed.
+    public func unsealedKinds(for tool: String) -> Set<PIIKind> {
+        Set(unsealing.filter { $0.value.tools.contains(tool) }.keys)
+    }
+
+    /// `args` as a schema check of `tool`'s arguments sees them before unsealing: every
+    /// reference of a kind unsealed for the tool replaced by the kind's example (the executor
+    /// checks the unsealed values themselves). Other references stay as they are.
+    public func argumentsForSchemaCheck(_ args: JSONValue, tool: String) -> JSONValue {
+        let rules = unsealing.filter { $0.value.tools.contains(tool) }
+        guard !rules.isEmpty else { return args }
+        func substitute(_ value: JSONValue) -> JSONValue {
+            switch value {
+            case .string(let text): return .string(SealedReference.replacing(in: text) { rules[$0.kind]?.example })
+            case .array(let items): return .array(items.map(substitute))
+            case .object(let members): return .object(members.mapValues(substitute))
+            default: return value
+            }
+        }
+        return substitute(args)
+    }
+
+    /// For whoever wrote a customer's words (a test script, not a service): the references the
+    /// gateway makes of the sealed values in `text` as message `messageID`, each with the forms
+    /// its value reaches tools in (as typed, and normalized by every slot of its kind).
+    public func referencedValues(inCustomerText text: String, messageID: UUID) -> [String: [String]] {
+        let redacted = PIIDetector.shared.redact(text, allowing: clearPIIKinds, referencing: Set(unsealing.keys), messageID: messageID)
+        var values: [String: [String]] = [:]
+        for reference in SealedReference.all(in: redacted.text) {
+            guard let typed = PIIDetector.shared.value(of: reference, messageID: messageID, in: text, allowing: clearPIIKinds) else { continue }
+            let normalized = intents.flatMap(\.slots).filter { $0.pii == reference.kind }.compactMap { $0.normalized(typed) }
+            values[reference.placeholder] = [typed] + normalized
+        }
+        return values
+    }
 
     public func intent(named name: String) -> IntentSpec? { intents.first { $0.name == name } }
 
@@ -118,6 +159,10 @@ public struct SlotSpec: Sendable {
     /// `number`: the value reaches tool arguments and templates as a JSON number (an amount),
     /// so schemas and rules compare it as one.
     public var type: ValueType = .string
+    /// The slot holds personal data of this kind that the pack seals (`privacy.unseal`): in a
+    /// customer's redacted words its value is a reference, taken as it is (the executor
+    /// normalizes the unsealed value with `normalize`).
+    public var pii: PIIKind? = nil
 
     public enum ValueType: String, Sendable { case string, number }
 
@@ -129,13 +174,23 @@ public struct SlotSpec: Sendable {
 
     /// The slot's value in `text`: captured, then `normalized`; nil when the pattern does not
     /// match or the rewrites leave nothing.
+    /// Whether `text` gives this slot a value (its pattern matches, or it holds a reference
+    /// of the slot's sealed kind).
+    public func matches(_ text: String) -> Bool {
+        if let pii, SealedReference.all(in: text).contains(where: { $0.kind == pii }) { return true }
+        return pattern.matches(text)
+    }
+
     public func value(in text: String) -> String? {
-        pattern.firstCapture(in: text).flatMap(normalized)
+        if let pii, let reference = SealedReference.all(in: text).first(where: { $0.kind == pii }) { return reference.placeholder }
+        return pattern.firstCapture(in: text).flatMap(normalized)
     }
 
     /// A raw value (captured from text, or proposed by a model) in the slot's canonical form:
     /// uppercased if asked, then rewritten; nil when nothing is left.
     public func normalized(_ raw: String) -> String? {
+        // A reference is normalized by the executor, once unsealed.
+        if pii != nil, SealedReference.all(in: raw).first?.placeholder == raw { return raw }
         var value = uppercase ? raw.uppercased() : raw
         for rewrite in normalize { value = rewrite.pattern.replacingMatches(in: value, with: rewrite.replacement) }
         return value.isEmpty ? nil : value
@@ -148,6 +203,19 @@ public struct SlotRewrite: Sendable {
     public var pattern: TextPattern
     /// An NSRegularExpression template: `$1` is the first capture group, `\$` a literal dollar.
     public var replacement: String
+}
+
+/// Which tools get a sealed kind's raw values, and a value of that kind that satisfies their
+/// argument schemas (the verifier checks a reference's step with it in the reference's place;
+/// the executor checks the unsealed value itself).
+public struct UnsealRule: Sendable, Equatable {
+    public var tools: Set<String>
+    public var example: String
+
+    public init(tools: Set<String>, example: String) {
+        self.tools = tools
+        self.example = example
+    }
 }
 
 public struct StepTemplate: Sendable {

@@ -11,15 +11,24 @@ extension DomainPack {
     /// The PII kinds the pack at `path` keeps in clear (`privacy.allow`), read without loading
     /// the rest: the gateway needs only this, and must not start a pack's MCP servers to get it.
     /// The full load (every other service) also checks the tools each kind names.
-    public static func clearPIIKinds(path: String) throws -> Set<PIIKind> {
+    public static func clearPIIKinds(path: String) throws -> Set<PIIKind> { try privacyKinds(path: path).clear }
+
+    /// The PII kinds the pack at `path` keeps in clear (`privacy.allow`) and those it lets the
+    /// executor unseal for tools (`privacy.unseal`: references on the log), read without loading
+    /// the rest: the gateway needs only these, and must not start a pack's MCP servers to get
+    /// them. The full load (every other service) also checks the tools each kind names.
+    public static func privacyKinds(path: String) throws -> (clear: Set<PIIKind>, referenced: Set<PIIKind>) {
         guard let data = FileManager.default.contents(atPath: path) else { throw DomainPackError(path: path, message: "cannot read file") }
         let document: Any?
         do { document = try Yams.load(yaml: String(decoding: data, as: UTF8.self)) } catch { throw DomainPackError(path: "$", message: "invalid YAML: \(error)") }
-        let allow = ((document as? [String: Any])?["privacy"] as? [String: Any])?["allow"] as? [String: Any] ?? [:]
-        return Set(try allow.keys.map { name in
-            guard let kind = PIIKind(rawValue: name) else { throw DomainPackError(path: "$.privacy.allow." + name, message: "unknown PII kind") }
-            return kind
-        })
+        let privacy = (document as? [String: Any])?["privacy"] as? [String: Any] ?? [:]
+        func kinds(_ key: String) throws -> Set<PIIKind> {
+            Set(try (privacy[key] as? [String: Any] ?? [:]).keys.map { name in
+                guard let kind = PIIKind(rawValue: name) else { throw DomainPackError(path: "$.privacy.\(key)." + name, message: "unknown PII kind") }
+                return kind
+            })
+        }
+        return (try kinds("allow"), try kinds("unseal"))
     }
 
     public static func load(path: String, discoverMCP: (MCPServerSpec) throws -> [MCPToolDescription] = { try MCPDiscovery.tools($0) }) throws -> DomainPack {
@@ -159,7 +168,8 @@ extension DomainPack {
                                  SlotRewrite(pattern: try rewrite.child("pattern").pattern(), replacement: try rewrite.text("replace", default: ""))
                              },
                              remember: try slot.bool("remember", default: false),
-                             type: slot.optional("type") != nil ? try slot.enumeration("type", SlotSpec.ValueType.self) : .string)
+                             type: slot.optional("type") != nil ? try slot.enumeration("type", SlotSpec.ValueType.self) : .string,
+                             pii: slot.optional("pii") != nil ? try slot.enumeration("pii", PIIKind.self) : nil)
                 },
                 action: action,
                 steps: steps,
@@ -283,6 +293,33 @@ extension DomainPack {
                     throw DomainPackError(path: list.path, message: "unknown tool '\(tool)'")
                 }
                 pack.privacyAllowances[kind] = toolNames
+            }
+        }
+        if let privacy = root.optional("privacy"), let unseal = privacy.optional("unseal") {
+            for (name, rule) in try privacy.object("unseal") {
+                guard let kind = PIIKind(rawValue: name) else {
+                    throw DomainPackError(path: unseal.path + "." + name, message: "unknown PII kind (\(PIIKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+                guard pack.privacyAllowances[kind] == nil else {
+                    throw DomainPackError(path: rule.path, message: "\(name) is both kept in clear (allow) and sealed for tools (unseal): choose one")
+                }
+                let toolNames = try rule.array("tools").map { try $0.stringValue() }
+                guard !toolNames.isEmpty else { throw DomainPackError(path: rule.path, message: "name the tools that get \(name) unsealed") }
+                for tool in toolNames where tools[tool] == nil {
+                    throw DomainPackError(path: rule.path + ".tools", message: "unknown tool '\(tool)'")
+                }
+                let example = try rule.string("example")
+                guard PIIDetector.shared.findings(in: example).map(\.kind) == [kind] else {
+                    throw DomainPackError(path: rule.path + ".example", message: "'\(example)' does not read as one \(name) value")
+                }
+                pack.unsealing[kind] = UnsealRule(tools: Set(toolNames), example: example)
+            }
+        }
+        for intent in pack.intents {
+            for slot in intent.slots {
+                if let kind = slot.pii, pack.unsealing[kind] == nil {
+                    throw DomainPackError(path: "$.intents.\(intent.name).slots.\(slot.name).pii", message: "the pack does not seal \(kind.rawValue) for tools (privacy.unseal)")
+                }
             }
         }
         return pack

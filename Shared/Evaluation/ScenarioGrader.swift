@@ -106,8 +106,14 @@ public struct LLMFigures: Sendable, Equatable {
 public struct ScenarioGrader: Sendable {
     public let tools: [String: ToolFacts]
 
-    public init(tools: [String: ToolFacts]) {
+    /// The references the gateway made of sealed values in a customer message (its text as
+    /// the script wrote it, and its event id), each with the forms its value reaches tools in:
+    /// the grader compares a tool argument the log has only as a reference by these.
+    public let references: @Sendable (_ text: String, _ messageID: UUID) -> [String: [String]]
+
+    public init(tools: [String: ToolFacts], references: @escaping @Sendable (_ text: String, _ messageID: UUID) -> [String: [String]] = { _, _ in [:] }) {
         self.tools = tools
+        self.references = references
     }
 
     public func grade(_ scenario: EvalSuite.Scenario, conversationID: String, turns: [TurnRecord], events: [EventEnvelope]) -> ScenarioResult {
@@ -202,10 +208,18 @@ public struct ScenarioGrader: Sendable {
         if let wanted = expect.intent, intent != wanted {
             failures.append("intent: expected \(wanted), decided \(intent ?? "nothing")")
         }
+        // Sealed values (a pack's `privacy.unseal`) are on the log only as references: the
+        // script knows what it wrote, so it can tell which value each reference stands for.
+        var referenced: [String: [String]] = [:]
+        for event in events where event.type == MessageReceived.eventType {
+            guard let turn = turns.first(where: { $0.turnID == event.correlationID }) else { continue }
+            referenced.merge(references(turn.text, event.id)) { first, _ in first }
+        }
         for wanted in expect.tools {
             let match = started.contains { call in
                 call.tool == wanted.tool && wanted.args.allSatisfy { key, value in
-                    Self.text(call.args[key]).map { $0.caseInsensitiveCompare(value) == .orderedSame } ?? false
+                    guard let actual = Self.text(call.args[key]) else { return false }
+                    return (referenced[actual] ?? [actual]).contains { $0.caseInsensitiveCompare(value) == .orderedSame }
                 }
             }
             if !match {

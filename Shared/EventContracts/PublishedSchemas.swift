@@ -1187,7 +1187,7 @@ enum PublishedSchemas {
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "$id": "https://switchboard.dev/events/MessageReceived.v1.json",
   "title": "MessageReceived v1 payload",
-  "description": "A customer's message entered the system (gateway). The envelope's correlation_id is the new turn's id. `text` is redacted (personal data the pack does not allow in clear replaced by placeholders); `sealed` holds the original under the customer's key when anything was redacted.",
+  "description": "A customer's message entered the system (gateway). The envelope's correlation_id is the new turn's id. `text` is redacted (personal data the pack does not allow in clear replaced by placeholders, and values the pack seals for its tools by references such as [PHONE#3f9a2b1c], which only the executor unseals); `sealed` holds the original under the customer's key when anything was redacted.",
   "type": "object",
   "additionalProperties": false,
   "required": [

@@ -1,3 +1,5 @@
+public import Foundation
+
 /// Finds and redacts personal data in free text: e-mail addresses, phone numbers, payment card
 /// numbers, IBANs, US social security numbers, Aadhaar numbers and Indian PANs.
 ///
@@ -36,18 +38,37 @@ public struct PIIDetector: Sendable {
     /// Allowed kinds are set aside before overlaps are settled, so a value that reads both as an
     /// allowed kind and as another kind is redacted as the other: allowing phone numbers never lets
     /// an Aadhaar or card number through.
-    public func redact(_ text: String, allowing allowed: Set<PIIKind> = []) -> RedactedText {
+    ///
+    /// Values of the `referencing` kinds (those a pack lets the executor unseal for its tools)
+    /// become references instead, `[PHONE#3f9a2b1c]`, derived from `messageID` and the value's
+    /// ordinal among its kind: the executor finds the value in the sealed original by them.
+    public func redact(_ text: String, allowing allowed: Set<PIIKind> = [], referencing referenced: Set<PIIKind> = [], messageID: UUID? = nil) -> RedactedText {
         var redacted = ""
         var replacements: [PIIKind: Int] = [:]
         var copiedUpTo = text.startIndex
         for finding in findings(in: text, ignoring: allowed) {
             redacted += text[copiedUpTo..<finding.range.lowerBound]
-            redacted += finding.kind.placeholder
             replacements[finding.kind, default: 0] += 1
+            if referenced.contains(finding.kind), let messageID {
+                redacted += SealedReference(kind: finding.kind, messageID: messageID, ordinal: replacements[finding.kind]!).placeholder
+            } else {
+                redacted += finding.kind.placeholder
+            }
             copiedUpTo = finding.range.upperBound
         }
         redacted += text[copiedUpTo...]
         return RedactedText(text: redacted, replacements: replacements)
+    }
+
+    /// The value `reference` stands for in the original text of the message it was made from
+    /// (redacted with the same `allowing` kinds), or nil when the text holds no such value.
+    public func value(of reference: SealedReference, messageID: UUID, in original: String, allowing allowed: Set<PIIKind> = []) -> String? {
+        var ordinal = 0
+        for finding in findings(in: original, ignoring: allowed) where finding.kind == reference.kind {
+            ordinal += 1
+            if SealedReference(kind: reference.kind, messageID: messageID, ordinal: ordinal) == reference { return finding.text }
+        }
+        return nil
     }
 
     func findings(in text: String, ignoring ignored: Set<PIIKind>) -> [PIIFinding] {

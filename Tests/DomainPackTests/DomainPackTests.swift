@@ -92,21 +92,40 @@ import Testing
         #expect(Set(pack.intents.map(\.name)).count == pack.intents.count, "intent names are unique")
     }
 
-    /// Personal data a pack keeps in clear: telecom's phone numbers (its account ids), for the
-    /// tools that look accounts up by them; retail keeps nothing in clear.
-    @Test func privacyAllowances() throws {
+    /// Personal data a pack keeps in clear (`privacy.allow`) or seals for its tools
+    /// (`privacy.unseal`: references everywhere but in the executor). Telecom seals phone
+    /// numbers (its account ids) for the tools that look accounts up by them; retail keeps
+    /// nothing in clear and seals nothing.
+    @Test func privacySections() throws {
         let telecom = try Self.load("telecom")
-        #expect(telecom.clearPIIKinds == [.phone])
-        #expect(Set(telecom.privacyAllowances[.phone] ?? []) == ["check_network_status", "get_balance", "get_puk", "activate_sim", "recharge"])
-        #expect(try Self.load("retail").clearPIIKinds.isEmpty)
+        #expect(telecom.clearPIIKinds.isEmpty)
+        #expect(telecom.unsealing[.phone] == UnsealRule(tools: ["check_network_status", "get_balance", "get_puk", "activate_sim", "recharge"], example: "+447700900000"))
+        #expect(telecom.unsealedKinds(for: "get_puk") == [.phone] && telecom.unsealedKinds(for: "nope").isEmpty)
+        #expect(telecom.intents.flatMap(\.slots).filter { $0.name == "phone_number" }.allSatisfy { $0.pii == .phone }, "every phone slot takes references")
+        #expect(try Self.load("retail").clearPIIKinds.isEmpty && Self.load("retail").unsealing.isEmpty)
         // What the gateway reads at start, without loading (or discovering) the pack's tools.
-        #expect(try DomainPack.clearPIIKinds(path: DomainPackTests.repoRoot.appendingPathComponent("deploy/packs/telecom.yaml").path) == [.phone])
+        let gatewayView = try DomainPack.privacyKinds(path: DomainPackTests.repoRoot.appendingPathComponent("deploy/packs/telecom.yaml").path)
+        #expect(gatewayView.clear.isEmpty && gatewayView.referenced == [.phone])
         #expect(try DomainPack.clearPIIKinds(path: DomainPackTests.repoRoot.appendingPathComponent("deploy/packs/retail.yaml").path).isEmpty)
-        for (section, mention) in [("privacy: { allow: { fingerprint: [t1] } }", "unknown PII kind"), ("privacy: { allow: { email: [nope] } }", "unknown tool"), ("privacy: { allow: { email: [] } }", "name the tools")] {
+        for (section, mention) in [
+            ("privacy: { allow: { fingerprint: [t1] } }", "unknown PII kind"), ("privacy: { allow: { email: [nope] } }", "unknown tool"), ("privacy: { allow: { email: [] } }", "name the tools"),
+            ("privacy: { unseal: { email: { tools: [t1], example: \"not an email\" } } }", "does not read as one email"),
+            ("privacy: { unseal: { email: { tools: [nope], example: \"a@example.com\" } } }", "unknown tool"),
+            ("privacy: { allow: { email: [t1] }, unseal: { email: { tools: [t1], example: \"a@example.com\" } } }", "choose one"),
+        ] {
             #expect(throws: (any Error).self, "\(mention)") { try DomainPack.parse(yaml: DomainPackTests.minimal + "\n" + section + "\n") }
             do { _ = try DomainPack.parse(yaml: DomainPackTests.minimal + "\n" + section + "\n") } catch { #expect("\(error)".contains(mention), "\(error)") }
         }
         #expect(try DomainPack.parse(yaml: DomainPackTests.minimal + "\nprivacy: { allow: { email: [t1] } }\n").privacyAllowances == [.email: ["t1"]])
+    }
+
+    /// A slot that takes a sealed kind takes the customer's reference as it is (the executor
+    /// normalizes the unsealed value); without one, its pattern reads the words as before.
+    @Test func aSealedSlotTakesTheReference() throws {
+        let slot = try #require(try Self.load("telecom").intents.flatMap(\.slots).first { $0.name == "phone_number" })
+        #expect(slot.value(in: "my number is [PHONE#3f9a2b1c], thanks") == "[PHONE#3f9a2b1c]")
+        #expect(slot.value(in: "my number is 07700 900123") == "+447700900123")
+        #expect(slot.value(in: "mail [EMAIL#3f9a2b1c]") == nil, "another kind's reference is not a phone number")
     }
 
     @Test func telecomToolsAndTiers() throws {

@@ -1,5 +1,6 @@
 import Events
 import Foundation
+import Privacy
 import JSON
 import Postgres
 import Testing
@@ -19,19 +20,26 @@ struct TelecomFlowTests {
             let outageEvents = try await p.log.waitForEvents(conversation: "tc-outage", count: foundOrderSequence.count)
             #expect(outageEvents.map(\.type) == foundOrderSequence)
 
-            // 2. A balance question without a number: one question, then the answer; the number
-            //    reaches the tool in E.164 whatever way it was typed.
+            // 2. A balance question without a number: one question, then the answer. The number
+            //    is sealed (privacy.unseal): on the log, in the decision and the plan it is a
+            //    reference; only the executor unseals it, in E.164 whatever way it was typed, for
+            //    the tool (the balance found proves the tool got the right number).
             let ask = try await p.post("tc-balance", #"{"customer_id":"cus_2","text":"How much credit do I have left?"}"#)
             #expect(ask.json["reply"]?["kind"] == "clarification")
             #expect(ask.json["reply"]?["text"]?.stringValue?.contains("mobile number") == true)
             let balance = try await p.post("tc-balance", #"{"customer_id":"cus_2","text":"it's 07700 900 123"}"#)
             let balanceText = try #require(balance.json["reply"]?["text"]?.stringValue)
-            #expect(balanceText.contains("£12.50") && balanceText.contains("+447700900123"), "\(balanceText)")
+            #expect(balanceText.contains("£12.50") && balanceText.contains("your phone number") && !balanceText.contains("PHONE#"), "\(balanceText)")
             let balanceEvents = try await p.log.waitForEvents(conversation: "tc-balance", count: clarificationSequence.count + foundOrderSequence.count)
+            let said = try #require(balanceEvents.last { $0.type == "MessageReceived" }).decode(MessageReceived.self)
+            let reference = try #require(SealedReference.all(in: said.text).first)
+            #expect(said.text == "it's \(reference.placeholder)" && said.sealed != nil)
             let decided = try #require(balanceEvents.last { $0.type == "DecisionMade" }).decode(DecisionMade.self)
-            #expect(decided.entities["phone_number"] == SlotValue(value: "+447700900123", source: .customer))
+            #expect(decided.entities["phone_number"] == SlotValue(value: reference.placeholder, source: .customer))
             let step = try #require(balanceEvents.first { $0.type == "StepApproved" }).decode(StepApproved.self)
-            #expect(step.tool == "get_balance" && step.args == ["phone_number": "+447700900123"])
+            #expect(step.tool == "get_balance" && step.args == ["phone_number": .string(reference.placeholder)])
+            let result = try #require(balanceEvents.first { $0.type == "ToolSucceeded" }).decode(ToolSucceeded.self)
+            #expect(result.result["phone_number"] == .string(reference.placeholder), "the tool's answer names the number by its reference again")
 
             // 3. A top-up moves money (tier 2): it waits for a human, who sees the balance before
             //    and after; once approved, the credit is added once and the customer is told.
@@ -51,6 +59,14 @@ struct TelecomFlowTests {
             let answer = try await p.eventually("the top-up's answer") { try p.deliveredReplies("tc-topup").dropFirst().first }
             #expect(answer.contains("£22.50"), "\(answer)")
             #expect(try await pence() == 2250)
+
+            // The numbers never reach the log in clear, in any form.
+            for record in p.log.allRecords {
+                let text = String(decoding: record.value, as: UTF8.self)
+                for raw in ["7700900123", "7700 900 123", "07700900123"] {
+                    #expect(!text.contains(raw), "\(raw) in a \(record.header("event-type") ?? "?") event")
+                }
+            }
         }
     }
 }

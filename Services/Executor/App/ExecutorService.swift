@@ -1,3 +1,4 @@
+import CustomerKeys
 import DomainPack
 import EventBus
 public import Events
@@ -19,7 +20,7 @@ import ToolRuntime
 /// unique key in the same transaction as the tool's effect and the result event; a redelivered
 /// or re-proposed step gets the recorded result event back, byte for byte, instead of a rerun.
 public struct ExecutorReactor: Sendable {
-    public static let interestedIn: Set<String> = [StepApproved.eventType, DryRunRequested.eventType]
+    public static let interestedIn: Set<String> = [StepApproved.eventType, DryRunRequested.eventType, MessageReceived.eventType, CustomerErased.eventType]
 
     let pack: DomainPack
     let tools: [String: any NativeTool]
@@ -40,6 +41,8 @@ public struct ExecutorReactor: Sendable {
     let faults: FaultInjection
     /// Shadow runs only: steps answered from recorded results, no tool runs (`SWITCHBOARD_TOOL_REPLAY`).
     let replay: ToolReplay?
+    /// Personal data the pack seals for its tools, unsealed here only.
+    let sealedValues: SealedValues
 
     public init(
         pack: DomainPack, tools: [any NativeTool], asyncTools: [any AsyncReadTool] = [], pool: PostgresPool, producer: String, logger: Logger,
@@ -48,6 +51,7 @@ public struct ExecutorReactor: Sendable {
         self.faults = faults
         self.replay = replay
         self.pack = pack
+        self.sealedValues = SealedValues(pack: pack, pool: pool, vault: CustomerKeyVault(pool: pool))
         self.tools = Dictionary(uniqueKeysWithValues: tools.map { ($0.name, $0) })
         self.asyncTools = Dictionary(uniqueKeysWithValues: asyncTools.map { ($0.name, $0) })
         self.pool = pool
@@ -58,25 +62,54 @@ public struct ExecutorReactor: Sendable {
     }
 
     public func handle(_ event: EventEnvelope) async throws {
-        if event.type == DryRunRequested.eventType {
-            let request = try event.decode(DryRunRequested.self)
-            if replay != nil { return try await publish(try replayedDryRun(event, request)) }
-            return try await publish(try await dryRun(event, request))
+        switch event.type {
+        case MessageReceived.eventType: return try await sealedValues.record(event)
+        case CustomerErased.eventType: return try await sealedValues.forget(event)
+        default: break
         }
-        let step = try event.decode(StepApproved.self)
-        if let recorded = try await ExecutorStore.recordedResult(stepID: step.stepID, pool: pool) {
-            logger.info("step already executed, returning recorded result", metadata: ["step.id": "\(step.stepID)"])
+        if event.type == DryRunRequested.eventType {
+            var request = try event.decode(DryRunRequested.self)
+            if replay != nil { return try await publish(try replayedDryRun(event, request)) }
+            let unsealed: SealedValues.Unsealed
+            do {
+                (request.args, unsealed) = try await sealedValues.unseal(request.args, tool: request.tool, tenant: event.tenantID, customer: request.customerID)
+            } catch let failure as ToolFailure {
+                return try await publish(try event.reaction(ToolFailed(
+                    planID: request.planID, stepID: request.stepID, tool: request.tool,
+                    error: ToolError(code: failure.code, message: failure.message, retriable: false), durationMs: 0), producer: producer, label: "dryrun"))
+            }
+            return try await publish(try await dryRun(event, request).resealed(unsealed))
+        }
+        let approved = try event.decode(StepApproved.self)
+        if let recorded = try await ExecutorStore.recordedResult(stepID: approved.stepID, pool: pool) {
+            logger.info("step already executed, returning recorded result", metadata: ["step.id": "\(approved.stepID)"])
             try await publish(recorded)
             return
         }
-        try await publish(try event.reaction(ToolCallStarted(planID: step.planID, stepID: step.stepID, tool: step.tool), producer: producer))
-        if let replay { return try await publish(try await replayed(event, step, replay)) }
+        try await publish(try event.reaction(ToolCallStarted(planID: approved.planID, stepID: approved.stepID, tool: approved.tool), producer: producer))
+        if let replay { return try await publish(try await replayed(event, approved, replay)) }
+        // Sealed values the pack lets this tool have: unsealed for the call only; what goes back
+        // to the log (and the step's record) carries their references again.
+        var step = approved
+        let unsealed: SealedValues.Unsealed
+        do {
+            (step.args, unsealed) = try await sealedValues.unseal(approved.args, tool: approved.tool, tenant: event.tenantID, customer: approved.customerID)
+        } catch let failure as ToolFailure {
+            return try await publish(try event.reaction(ToolFailed(
+                planID: approved.planID, stepID: approved.stepID, tool: approved.tool,
+                error: ToolError(code: failure.code, message: failure.message, retriable: false), durationMs: 0), producer: producer, label: "result"))
+        }
+        try await execute(event, step, unsealed)
+    }
+
+    /// Runs a step whose arguments are as the tool needs them (unsealed), and publishes its result.
+    func execute(_ event: EventEnvelope, _ step: StepApproved, _ unsealed: SealedValues.Unsealed) async throws {
 
         let tool = tools[step.tool]
         let contract = pack.tools[step.tool]
         if let asyncTool = asyncTools[step.tool] {
             let tenant = event.tenantID
-            let result = try await callRemote(event, step) {
+            let result = try await callRemote(event, step, unsealed) {
                 do {
                     return ToolCallOutcome(result: .success(try await asyncTool.run(args: step.args, tenantID: tenant)), attempts: 1)
                 } catch let failure as ToolFailure {
@@ -91,13 +124,13 @@ public struct ExecutorReactor: Sendable {
             return
         }
         if let contract, contract.binding == "mcp", let server = contract.mcpServer {
-            let result = try await callRemote(event, step) { try await self.callMCP(step, contract: contract, server: server) }
+            let result = try await callRemote(event, step, unsealed) { try await self.callMCP(step, contract: contract, server: server) }
             try await publish(result)
             logger.info("step executed", metadata: ["step.id": "\(step.stepID)", "tool": "\(step.tool)", "event.type": "\(result.type)"])
             return
         }
         if let contract, contract.binding == "http", let binding = contract.operations.http {
-            let result = try await callRemote(event, step) { try await self.callThroughLimits(event, step, contract: contract, binding: binding) }
+            let result = try await callRemote(event, step, unsealed) { try await self.callThroughLimits(event, step, contract: contract, binding: binding) }
             try await publish(result)
             logger.info("step executed", metadata: ["step.id": "\(step.stepID)", "tool": "\(step.tool)", "event.type": "\(result.type)"])
             return
@@ -106,7 +139,7 @@ public struct ExecutorReactor: Sendable {
         let result: EventEnvelope = try await pool.transaction { connection in
             let claimed = try connection.query("""
                 INSERT INTO executor.tool_executions (step_id, plan_id, conversation_id, tenant_id, tool, args, status)
-                VALUES (\(step.stepID), \(step.planID), \(event.conversationID), \(event.tenantID), \(step.tool), \(String(decoding: step.args.serialized(), as: UTF8.self))::jsonb, 'running')
+                VALUES (\(step.stepID), \(step.planID), \(event.conversationID), \(event.tenantID), \(step.tool), \(String(decoding: unsealed.sealedArgs.serialized(), as: UTF8.self))::jsonb, 'running')
                 ON CONFLICT (step_id) DO NOTHING
                 """)
             if claimed.affectedRows == 0 {
@@ -142,7 +175,7 @@ public struct ExecutorReactor: Sendable {
             }
             let elapsed = ContinuousClock.now - started
             let durationMs = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
-            let resultEvent: EventEnvelope
+            var resultEvent: EventEnvelope
             let status: String
             switch outcome {
             case .success(let value):
@@ -152,6 +185,7 @@ public struct ExecutorReactor: Sendable {
                 status = "failed"
                 resultEvent = try event.reaction(ToolFailed(planID: step.planID, stepID: step.stepID, tool: step.tool, error: ToolError(code: failure.code, message: failure.message, retriable: failure.retriable), durationMs: durationMs), producer: producer, label: "result")
             }
+            resultEvent = try resultEvent.resealed(unsealed)
             try connection.query("""
                 UPDATE executor.tool_executions
                 SET status = \(status), result_event = \(String(decoding: EventCodec.encode(resultEvent), as: UTF8.self)), finished_at = now(), duration_ms = \(durationMs)
@@ -293,17 +327,17 @@ extension ExecutorReactor {
     /// before the call, and the result is recorded once: a delivery that finds a recorded result
     /// returns it without calling (see `handle`); one that finds the step running without a
     /// result (the executor died mid-call) calls again with the same idempotency key.
-    func callRemote(_ event: EventEnvelope, _ step: StepApproved, _ perform: () async throws -> ToolCallOutcome) async throws -> EventEnvelope {
+    func callRemote(_ event: EventEnvelope, _ step: StepApproved, _ unsealed: SealedValues.Unsealed, _ perform: () async throws -> ToolCallOutcome) async throws -> EventEnvelope {
         try await pool.query("""
             INSERT INTO executor.tool_executions (step_id, plan_id, conversation_id, tenant_id, tool, args, status)
-            VALUES (\(step.stepID), \(step.planID), \(event.conversationID), \(event.tenantID), \(step.tool), \(String(decoding: step.args.serialized(), as: UTF8.self))::jsonb, 'running')
+            VALUES (\(step.stepID), \(step.planID), \(event.conversationID), \(event.tenantID), \(step.tool), \(String(decoding: unsealed.sealedArgs.serialized(), as: UTF8.self))::jsonb, 'running')
             ON CONFLICT (step_id) DO NOTHING
             """)
         let started = ContinuousClock.now
         let outcome = try await perform()
         let elapsed = ContinuousClock.now - started
         let durationMs = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
-        let resultEvent: EventEnvelope
+        var resultEvent: EventEnvelope
         let status: String
         switch outcome.result {
         case .success(let value):
@@ -313,8 +347,9 @@ extension ExecutorReactor {
             status = "failed"
             let error = ToolError(code: failure.code, message: failure.description, retriable: failure.disposition == .retry)
             resultEvent = try event.reaction(ToolFailed(planID: step.planID, stepID: step.stepID, tool: step.tool, error: error, durationMs: durationMs), producer: producer, label: "result")
-            logger.info("remote tool failed", metadata: ["step.id": "\(step.stepID)", "tool": "\(step.tool)", "attempts": "\(outcome.attempts)", "error": "\(failure)"])
+            logger.info("remote tool failed", metadata: ["step.id": "\(step.stepID)", "tool": "\(step.tool)", "attempts": "\(outcome.attempts)", "error": "\(unsealed.reseal("\(failure)"))"])
         }
+        resultEvent = try resultEvent.resealed(unsealed)
         // First recorded result wins: a concurrent delivery that recorded first is returned.
         let recorded = try await pool.query("""
             WITH updated AS (
@@ -351,6 +386,7 @@ enum ExecutorStore {
             );
             CREATE INDEX tool_executions_conversation ON tool_executions (conversation_id);
             """),
+        SealedValues.migration,
     ]
 
     static func recordedResult(stepID: UUID, pool: PostgresPool) async throws -> EventEnvelope? {
@@ -395,6 +431,8 @@ public enum ExecutorService {
         let records = Array(Set(tools.map(\.systemOfRecord))).sorted { $0.name < $1.name }
         let host = try await ServiceHost.start(config: config, logger: logger, schemas: records.map { ($0.name, $0.migrations) } + [
             ("executor", ExecutorStore.migrations),
+            // The per-customer keys (the gateway's too; migrations are idempotent), to unseal with.
+            (CustomerKeyVault.schema, CustomerKeyVault.migrations),
             (ReadModels.executions.liveSchema, ReadModels.executions.migrations),
         ])
         if config.demoData {

@@ -38,6 +38,8 @@ public struct GatewayAPI: Sendable {
     /// Personal data the pack keeps in clear; everything else in a message is redacted, the
     /// original sealed under the customer's key in `vault`.
     let clearKinds: Set<PIIKind>
+    /// Kinds the pack seals for tools: references on the log, unsealed by the executor alone.
+    let referencedKinds: Set<PIIKind>
     let vault: CustomerKeyVault
     /// Refuses new messages while the platform is overloaded (docs/SECURITY.md).
     let shedder: LoadShedder
@@ -46,10 +48,11 @@ public struct GatewayAPI: Sendable {
         publish: @escaping @Sendable (EventEnvelope) async throws -> Void,
         conversations: ConversationQueries, audit: AuditQueries, tickets: TicketQueries, costs: CostQueries,
         waiters: ReplyWaiters, streams: ConversationStreams = ConversationStreams(), producer: String, sessionIssuer: TokenIssuer?,
-        clearKinds: Set<PIIKind> = [], vault: CustomerKeyVault, shedder: LoadShedder = LoadShedder(settings: .init())
+        clearKinds: Set<PIIKind> = [], referencedKinds: Set<PIIKind> = [], vault: CustomerKeyVault, shedder: LoadShedder = LoadShedder(settings: .init())
     ) {
         self.shedder = shedder
         self.clearKinds = clearKinds
+        self.referencedKinds = referencedKinds
         self.vault = vault
         self.kpis = KPIQueries(pool: costs.pool)
         self.streams = streams
@@ -184,7 +187,7 @@ public struct GatewayAPI: Sendable {
         try await checkWriter(conversationID, customer: customerID, principal: principal, context: context)
         // Personal data the pack does not keep in clear is redacted; the original is sealed under
         // the customer's key with the event's id as associated data (docs/SECURITY.md).
-        let redacted = PIIDetector.shared.redact(message.text, allowing: clearKinds)
+        let redacted = PIIDetector.shared.redact(message.text, allowing: clearKinds, referencing: referencedKinds, messageID: messageID)
         var sealed: SealedText?
         if redacted.replacementCount > 0 {
             do {

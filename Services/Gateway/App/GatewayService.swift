@@ -37,7 +37,7 @@ public enum GatewayService {
             (CustomerKeyVault.schema, CustomerKeyVault.migrations),
         ])
         // Which personal data the pack keeps in clear (the rest of a message is redacted).
-        let clearKinds = try DomainPack.clearPIIKinds(path: config.domainPackPath)
+        let privacyKinds = try DomainPack.privacyKinds(path: config.domainPackPath)
         let shedder = LoadShedder(settings: try LoadShedder.Settings.fromEnvironment(ProcessInfo.processInfo.environment))
         let gatekeeper = Gatekeeper(settings: access, apiKeys: APIKeyStore(pool: host.pool))
         let contract = try APIDocument(yaml: GatewayOpenAPI.yaml)
@@ -52,7 +52,7 @@ public enum GatewayService {
             conversations: ConversationQueries(pool: host.pool), audit: AuditQueries(pool: host.pool),
             tickets: TicketQueries(pool: host.pool), costs: CostQueries(pool: host.pool),
             waiters: waiters, streams: streams, producer: config.producerName, sessionIssuer: sessionIssuer,
-            clearKinds: clearKinds, vault: CustomerKeyVault(pool: host.pool), shedder: shedder)
+            clearKinds: privacyKinds.clear, referencedKinds: privacyKinds.referenced, vault: CustomerKeyVault(pool: host.pool), shedder: shedder)
         // The planner's lag, every 2 s, for shedding (and as a metric).
         let lagWatch = ClosureService(name: "planner-lag") {
             try? await cancelWhenGracefulShutdown {

@@ -1,4 +1,5 @@
 import Events
+import Privacy
 import Foundation
 import JSON
 
@@ -19,8 +20,11 @@ struct Emission: Sendable, Equatable, CustomStringConvertible {
 
     var description: String { "\(type(of: payload).eventType)\(label.map { " [\($0)]" } ?? "")" }
 
+    /// Every reply the planner drafts: a sealed value's reference (`[PHONE#3f9a2b1c]`, which
+    /// a template or a model may repeat) is named for the customer ("your phone number"); the
+    /// value itself is only ever unsealed by the executor, for a tool.
     static func reply(_ replyID: UUID, _ kind: ReplyKind, _ text: String, grounding: [UUID] = []) -> Emission {
-        Emission(ReplyDrafted(replyID: replyID, kind: kind, text: text, grounding: grounding))
+        Emission(ReplyDrafted(replyID: replyID, kind: kind, text: SealedReference.replacing(in: text) { $0.kind.sealedDisplay }, grounding: grounding))
     }
 
     /// A reply (when there is one to send) and the request for a human.

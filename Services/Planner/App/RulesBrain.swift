@@ -130,7 +130,7 @@ public struct RulesBrain: Sendable {
     /// question first): the candidates a model chooses among.
     public func matchingIntents(_ text: String, state: ConversationState) -> [String] {
         var names = pack.intents.filter { $0.patterns.contains { $0.matches(text) } }.map(\.name)
-        if let pending = state.pendingIntent, pack.intent(named: pending)?.slots.contains(where: { $0.pattern.matches(text) }) == true {
+        if let pending = state.pendingIntent, pack.intent(named: pending)?.slots.contains(where: { $0.matches(text) }) == true {
             names.removeAll { $0 == pending }
             names.insert(pending, at: 0)
         }
@@ -145,14 +145,14 @@ public struct RulesBrain: Sendable {
         var explain: String
         let asksForHuman = pack.intents.contains { $0.action == .handover && $0.patterns.contains { $0.matches(text) } }
         if !asksForHuman, let pending = state.pendingIntent.flatMap(pack.intent(named:)),
-           pending.slots.contains(where: { $0.pattern.matches(text) }) {
+           pending.slots.contains(where: { $0.matches(text) }) {
             intent = pending
             explain = "message supplies a slot of pending intent \(pending.name)"
         } else if let matched = pack.intents.first(where: { spec in spec.patterns.contains { $0.matches(text) } }) {
             intent = matched
             explain = "pattern matched intent \(matched.name)"
         } else if state.pendingIntent == nil, let last = state.lastIntent.flatMap(pack.intent(named:)), last.action == .toolCalls,
-            last.slots.contains(where: { $0.pattern.matches(text) })
+            last.slots.contains(where: { $0.matches(text) })
         {
             // Only a new value after a finished request: a correction of that request.
             intent = last

@@ -102,7 +102,10 @@ public struct VerifierChecks: Sendable {
         if let intent = pack.intent(named: context.intent), !intent.allowedTools.contains(step.tool) {
             return .rejected(.toolNotAllowed, issues: [ValidationIssue(path: "/tool", message: "intent '\(context.intent)' may not use '\(step.tool)' (allowed: \(intent.allowedTools.sorted().joined(separator: ", ")))")], message: nil)
         }
-        let result = tool.inputSchema.validate(step.args)
+        // A sealed value's reference stands in an argument the executor unseals for this tool:
+        // its shape is checked with the pack's example in its place (the executor checks the
+        // unsealed value itself). A reference of a kind not unsealed for the tool stays as it is.
+        let result = tool.inputSchema.validate(pack.argumentsForSchemaCheck(step.args, tool: step.tool))
         guard result.isValid else {
             return .rejected(.invalidArgs, issues: result.errors.map { ValidationIssue(path: "/args" + $0.instanceLocation, message: $0.message) }, message: nil)
         }
