@@ -63,6 +63,37 @@ final class Platform: @unchecked Sendable {
         try? await database.drop()
     }
 
+    /// Personal data the tests send in customer messages, which must never be on the log in clear.
+    static let seededPII = ["ada.lovelace@example.com": "seeded PII (email)", "4111 1111 1111 1111": "seeded PII (card)", "4111111111111111": "seeded PII (card)"]
+
+    /// What must not leak from this platform: every secret of its token key set (an HS256
+    /// secret, the base64 lines of an ES256 private key), its database password, seeded PII.
+    func leakNeedles() -> [(needle: [UInt8], kind: String)] {
+        var needles = Self.seededPII.map { (Array($0.key.utf8), $0.value) }
+        let path = stack.options.runDirectory + "/auth-keys.json"
+        if let data = FileManager.default.contents(atPath: path), let keys = try? JSONValue.parse(Array(data))["keys"]?.arrayValue {
+            for key in keys {
+                if let secret = key["secret"]?.stringValue, secret.count >= 16 { needles.append((Array(secret.utf8), "token secret \(key["kid"]?.stringValue ?? "?")")) }
+                for line in (key["private_key_pem"]?.stringValue ?? "").split(separator: "\n") where line.count >= 16 && !line.hasPrefix("-----") {
+                    needles.append((Array(line.utf8), "private key \(key["kid"]?.stringValue ?? "?")"))
+                }
+            }
+        }
+        if let password = URLComponents(string: database.url)?.password, password.count >= 6 { needles.append((Array(password.utf8), "database password")) }
+        return needles
+    }
+
+    static func contains(_ haystack: some Collection<UInt8>, _ needle: [UInt8]) -> Bool {
+        guard let first = needle.first, haystack.count >= needle.count else { return false }
+        let bytes = Array(haystack)
+        var index = 0
+        while index <= bytes.count - needle.count {
+            if bytes[index] == first, bytes[index..<(index + needle.count)].elementsEqual(needle) { return true }
+            index += 1
+        }
+        return false
+    }
+
     /// The producer of events a test forges to prove the services refuse them.
     static let forger = "forger@test"
 
@@ -78,6 +109,21 @@ final class Platform: @unchecked Sendable {
                 guard let event = try? EventCodec.decode(record.value), event.producer != forger else { continue }
                 let problems = PublishedSchemas.validate(event)
                 #expect(problems.isEmpty, "\(event.type) from \(event.producer): \(problems)")
+            }
+            // No event on the log, and no metric any service exports, holds a configured secret
+            // or the personal data the tests send (docs/SECURITY.md; scripts/leak-check.py checks
+            // the service logs of the whole run).
+            let needles = platform.leakNeedles()
+            for record in platform.log.allRecords {
+                for (needle, kind) in needles where Platform.contains(record.value, needle) {
+                    Issue.record("\(kind) in a \(record.header(EventHeaders.type) ?? "record") on \(record.topic)")
+                }
+            }
+            for service in DevStack.services {
+                guard let metrics = try? await platform.http.execute(HTTPRequest(method: "GET", url: platform.stack.url(of: service) + "/metrics", timeout: .seconds(5))) else { continue }
+                for (needle, kind) in needles where Platform.contains(metrics.body, needle) {
+                    Issue.record("\(kind) in \(service)'s metrics")
+                }
             }
         } catch {
             for service in DevStack.services {
