@@ -21,10 +21,10 @@ struct MemoryTests {
             }
             let asked = "What is your mobile number?"
 
-            #expect(try await consent("cus_mem", #"{"granted":true,"ttl_seconds":3600}"#).status == 202)
+            #expect(try await consent("cus_ada", #"{"granted":true,"ttl_seconds":3600}"#).status == 202)
             #expect(try await consent("cus_short", #"{"granted":true,"ttl_seconds":2}"#).status == 202)
-            #expect(try await consent("cus_mem", #"{"granted":"yes"}"#).status == 422)
-            #expect(try await consent("cus_mem", #"{"granted":true,"ttl_seconds":0}"#).status == 422)
+            #expect(try await consent("cus_ada", #"{"granted":"yes"}"#).status == 422)
+            #expect(try await consent("cus_ada", #"{"granted":true,"ttl_seconds":0}"#).status == 422)
             #expect(try await consent("bad*id", #"{"granted":true}"#).status == 400)
             // Consent is an event like any other: it applies once the planner has recorded it.
             _ = try await p.eventually("the planner recorded both consents") { () -> Bool? in
@@ -32,13 +32,13 @@ struct MemoryTests {
             }
 
             // First conversation: the customer gives the number.
-            #expect(try await balance("mem-1", "cus_mem", "What's my balance on 07700 900123?").contains("£12.50"))
+            #expect(try await balance("mem-1", "cus_ada", "What's my balance on 07700 900123?").contains("£12.50"))
             // A new conversation: remembered, not asked.
-            let remembered = try await balance("mem-2", "cus_mem", "What's my balance?")
+            let remembered = try await balance("mem-2", "cus_ada", "What's my balance?")
             // The number is sealed (the telecom pack's privacy.unseal): memory keeps its reference,
             // and the executor unseals it in the new conversation (the balance proves it).
             #expect(remembered.contains("£12.50") && remembered.contains("your phone number"), "\(remembered)")
-            let kept = try await p.pool.query("SELECT row_to_json(m)::text AS row FROM planner.customer_memory m WHERE customer_id = 'cus_mem'").map { try $0.decode("row", as: String.self) }
+            let kept = try await p.pool.query("SELECT row_to_json(m)::text AS row FROM planner.customer_memory m WHERE customer_id = 'cus_ada'").map { try $0.decode("row", as: String.self) }
             #expect(kept.contains { $0.contains("[PHONE#") } && !kept.contains { $0.contains("7700") }, "\(kept)")
             let decision = try #require(p.log.events(conversation: "mem-2").first { $0.type == "DecisionMade" }).decode(DecisionMade.self)
             #expect(decision.explain.contains("remembered from earlier conversations: phone_number"))
@@ -53,11 +53,11 @@ struct MemoryTests {
             #expect(try await balance("short-2", "cus_short", "What's my balance?").contains(asked))
 
             // Withdrawal erases it.
-            #expect(try await consent("cus_mem", #"{"granted":false}"#).status == 202)
+            #expect(try await consent("cus_ada", #"{"granted":false}"#).status == 202)
             _ = try await p.eventually("the planner applied the withdrawal") { () -> Bool? in
-                try await p.pool.query("SELECT 1 FROM planner.customer_memory WHERE customer_id = 'cus_mem'").count == 0 ? true : nil
+                try await p.pool.query("SELECT 1 FROM planner.customer_memory WHERE customer_id = 'cus_ada'").count == 0 ? true : nil
             }
-            #expect(try await balance("mem-3", "cus_mem", "What's my balance?").contains(asked))
+            #expect(try await balance("mem-3", "cus_ada", "What's my balance?").contains(asked))
         }
     }
 }

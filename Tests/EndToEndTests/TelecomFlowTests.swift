@@ -24,10 +24,10 @@ struct TelecomFlowTests {
             //    is sealed (privacy.unseal): on the log, in the decision and the plan it is a
             //    reference; only the executor unseals it, in E.164 whatever way it was typed, for
             //    the tool (the balance found proves the tool got the right number).
-            let ask = try await p.post("tc-balance", #"{"customer_id":"cus_2","text":"How much credit do I have left?"}"#)
+            let ask = try await p.post("tc-balance", #"{"customer_id":"cus_ada","text":"How much credit do I have left?"}"#)
             #expect(ask.json["reply"]?["kind"] == "clarification")
             #expect(ask.json["reply"]?["text"]?.stringValue?.contains("mobile number") == true)
-            let balance = try await p.post("tc-balance", #"{"customer_id":"cus_2","text":"it's 07700 900 123"}"#)
+            let balance = try await p.post("tc-balance", #"{"customer_id":"cus_ada","text":"it's 07700 900 123"}"#)
             let balanceText = try #require(balance.json["reply"]?["text"]?.stringValue)
             #expect(balanceText.contains("£12.50") && balanceText.contains("your phone number") && !balanceText.contains("PHONE#"), "\(balanceText)")
             let balanceEvents = try await p.log.waitForEvents(conversation: "tc-balance", count: clarificationSequence.count + foundOrderSequence.count)
@@ -43,7 +43,7 @@ struct TelecomFlowTests {
 
             // 3. A top-up moves money (tier 2): it waits for a human, who sees the balance before
             //    and after; once approved, the credit is added once and the customer is told.
-            let topUp = try await p.post("tc-topup", #"{"customer_id":"cus_3","text":"Top up £10 on 07700900123"}"#)
+            let topUp = try await p.post("tc-topup", #"{"customer_id":"cus_ada","text":"Top up £10 on 07700900123"}"#)
             #expect(topUp.json["reply"]?["text"]?.stringValue?.hasPrefix("I've asked a colleague to approve this") == true, "\(topUp.json)")
             let approval = try await p.pendingApproval("tc-topup")
             #expect(approval["tool"] == "recharge" && approval["risk_tier"] == 2)

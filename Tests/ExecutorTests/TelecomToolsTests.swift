@@ -42,10 +42,11 @@ enum ExecutorDB {
                 INSERT INTO telecom.sims SELECT \(tenant), iccid, phone_number, status, puk, activated_at
                 FROM telecom.sims WHERE tenant_id = 'default'
                 """)
+            try connection.query("INSERT INTO telecom.account_holders SELECT \(tenant), phone_number, customer_id FROM telecom.account_holders WHERE tenant_id = 'default'")
         }
         func cleanUp() async throws {
             try await pool.transaction { connection in
-                for table in ["recharges", "sims", "subscribers", "regions"] {
+                for table in ["recharges", "account_holders", "sims", "subscribers", "regions"] {
                     try connection.query("DELETE FROM telecom.\(identifier: table) WHERE tenant_id = \(tenant)")
                 }
             }
@@ -304,6 +305,35 @@ final class Published: Sendable {
                 #expect(try await ExecutorDB.balancePence("+447700900123", tenant: tenant, pool) == 2250)
                 #expect(try await ExecutorDB.rechargeCount(tenant: tenant, pool) == 1)
             }
+        }
+    }
+
+    /// A conversation's tools see only its customer's numbers: another holder's number is
+    /// answered as unknown by every tool that takes one, and its dry run finds no subscriber.
+    @Test func aCustomerSeesOnlyTheNumbersTheyHold() async throws {
+        try await ExecutorDB.withPool { pool in
+            let tools = ExecutorService.nativeTools(for: telecomPack, logger: ExecutorDB.logger)
+            func run(_ name: String, _ args: JSONValue, customer: String?) async throws -> JSONValue {
+                let tool = try #require(tools.first { $0.name == name })
+                return try await pool.transaction { try tool.run(args: args, tenantID: "default", customerID: customer, in: $0) }
+            }
+            let alans: JSONValue = ["phone_number": "+447700900789"]
+            #expect(try await run("get_puk", alans, customer: "cus_alan")["puk"] == "24681357")
+            #expect(try await run("get_puk", alans, customer: "cus_t1")["found"] == true, "the account's holder")
+            for (tool, args) in [("get_puk", alans), ("get_balance", alans), ("activate_sim", alans), ("recharge", ["phone_number": "+447700900789", "amount": "10.00"] as JSONValue)] {
+                let answer = try await run(tool, args, customer: "cus_ada")
+                #expect(answer == ["phone_number": "+447700900789", "found": false], "\(tool): \(answer)")
+            }
+            let network = try await run("check_network_status", alans, customer: "cus_ada")
+            #expect(network["found"] == false && network["region"] == nil, "not even the number's home region: \(network)")
+            let recharge = try #require(tools.first { $0.name == "recharge" } as? any WriteTool)
+            let preview = try await pool.withConnection { connection -> String? in
+                do {
+                    _ = try recharge.preview(args: ["phone_number": "+447700900789", "amount": "10.00"], tenantID: "default", customerID: "cus_ada", in: connection)
+                    return nil
+                } catch let failure as ToolFailure { return failure.code }
+            }
+            #expect(preview == "subscriber_not_found")
         }
     }
 

@@ -75,6 +75,17 @@ public enum TelecomSchema {
                 FOREIGN KEY (tenant_id, phone_number) REFERENCES subscribers
             );
             """),
+        // Who may ask about a number: its account's holders (a conversation's tools see only
+        // its customer's numbers, as retail's see only its customer's orders).
+        Migration(version: 2, name: "account_holders", sql: """
+            CREATE TABLE account_holders (
+                tenant_id text NOT NULL,
+                phone_number text NOT NULL,
+                customer_id text NOT NULL,
+                PRIMARY KEY (tenant_id, phone_number, customer_id),
+                FOREIGN KEY (tenant_id, phone_number) REFERENCES subscribers
+            );
+            """),
     ]
 }
 
@@ -114,6 +125,12 @@ extension TelecomSchema {
                 ('default', '8944100000000000456', '+447700900456', 'pending_activation', '87654321', NULL),
                 ('default', '8944100000000000789', '+447700900789', 'puk_locked', '24681357', '2024-06-11 15:30+00'),
                 ('default', '8944100000000000321', '+447700900321', 'active', '13572468', '2023-01-20 09:00+00')
+                ON CONFLICT DO NOTHING;
+            INSERT INTO account_holders VALUES
+                ('default', '+447700900123', 'cus_t1'), ('default', '+447700900456', 'cus_t1'),
+                ('default', '+447700900789', 'cus_t1'), ('default', '+447700900321', 'cus_t1'),
+                ('default', '+447700900123', 'cus_ada'), ('default', '+447700900456', 'cus_grace'),
+                ('default', '+447700900789', 'cus_alan'), ('default', '+447700900321', 'cus_katherine')
                 ON CONFLICT DO NOTHING;
         """
 }

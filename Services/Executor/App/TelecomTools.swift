@@ -20,10 +20,14 @@ public struct CheckNetworkStatus: NativeTool {
         let regionCode: String?
         if case .string(let phoneNumber)? = args["phone_number"] {
             result["phone_number"] = .string(phoneNumber)
-            let rows = try connection.query("""
-                SELECT home_region FROM telecom.subscribers WHERE tenant_id = \(tenantID) AND phone_number = \(phoneNumber)
-                """)
-            regionCode = try rows.first(where: { _ in true })?.decode("home_region", as: String.self)
+            if try TelecomArgs.held(phoneNumber, tenantID: tenantID, customerID: customerID, in: connection) {
+                let rows = try connection.query("""
+                    SELECT home_region FROM telecom.subscribers WHERE tenant_id = \(tenantID) AND phone_number = \(phoneNumber)
+                    """)
+                regionCode = try rows.first(where: { _ in true })?.decode("home_region", as: String.self)
+            } else {
+                regionCode = nil
+            }
         } else if case .string(let region)? = args["region"] {
             result["region"] = .string(region)
             // A region code, else the letters of a postcode district (SW1A → SW).
@@ -76,6 +80,9 @@ public struct GetBalance: NativeTool {
 
     public func run(args: JSONValue, tenantID: String, customerID: String?, in connection: PostgresConnection) throws -> JSONValue {
         let phoneNumber = try TelecomArgs.phoneNumber(args)
+        guard try TelecomArgs.held(phoneNumber, tenantID: tenantID, customerID: customerID, in: connection) else {
+            return .object(["phone_number": .string(phoneNumber), "found": .bool(false)])
+        }
         let rows = try connection.query("""
             SELECT plan, status, balance_pence, data_remaining_mb, allowance_renews_on::text AS renews_on
             FROM telecom.subscribers WHERE tenant_id = \(tenantID) AND phone_number = \(phoneNumber)
@@ -103,6 +110,9 @@ public struct GetPUK: NativeTool {
 
     public func run(args: JSONValue, tenantID: String, customerID: String?, in connection: PostgresConnection) throws -> JSONValue {
         let phoneNumber = try TelecomArgs.phoneNumber(args)
+        guard try TelecomArgs.held(phoneNumber, tenantID: tenantID, customerID: customerID, in: connection) else {
+            return .object(["phone_number": .string(phoneNumber), "found": .bool(false)])
+        }
         let rows = try connection.query("""
             SELECT puk FROM telecom.sims
             WHERE tenant_id = \(tenantID) AND phone_number = \(phoneNumber) AND status <> 'replaced'
@@ -123,6 +133,9 @@ public struct ActivateSIM: WriteTool {
 
     public func run(args: JSONValue, tenantID: String, customerID: String?, in connection: PostgresConnection) throws -> JSONValue {
         let phoneNumber = try TelecomArgs.phoneNumber(args)
+        guard try TelecomArgs.held(phoneNumber, tenantID: tenantID, customerID: customerID, in: connection) else {
+            return .object(["phone_number": .string(phoneNumber), "found": .bool(false)])
+        }
         let rows = try connection.query("""
             SELECT iccid, status FROM telecom.sims
             WHERE tenant_id = \(tenantID) AND phone_number = \(phoneNumber) AND status <> 'replaced'
@@ -144,6 +157,9 @@ public struct ActivateSIM: WriteTool {
 
     public func preview(args: JSONValue, tenantID: String, customerID: String?, in connection: PostgresConnection) throws -> EffectPreview {
         let phoneNumber = try TelecomArgs.phoneNumber(args)
+        guard try TelecomArgs.held(phoneNumber, tenantID: tenantID, customerID: customerID, in: connection) else {
+            throw ToolFailure(code: "subscriber_not_found", message: "no subscriber \(phoneNumber)", retriable: false)
+        }
         let rows = try connection.query("""
             SELECT iccid, status FROM telecom.sims WHERE tenant_id = \(tenantID) AND phone_number = \(phoneNumber) AND status <> 'replaced'
             """)
@@ -172,6 +188,9 @@ public struct Recharge: WriteTool {
 
     public func run(args: JSONValue, tenantID: String, customerID: String?, in connection: PostgresConnection) throws -> JSONValue {
         let phoneNumber = try TelecomArgs.phoneNumber(args)
+        guard try TelecomArgs.held(phoneNumber, tenantID: tenantID, customerID: customerID, in: connection) else {
+            return .object(["phone_number": .string(phoneNumber), "found": .bool(false)])
+        }
         guard case .string(let amountText)? = args["amount"], let pence = TelecomFormat.pence(amountText) else {
             throw ToolFailure(code: "invalid_args", message: "amount must look like 20.00", retriable: false)
         }
@@ -220,6 +239,9 @@ public struct Recharge: WriteTool {
 
     public func preview(args: JSONValue, tenantID: String, customerID: String?, in connection: PostgresConnection) throws -> EffectPreview {
         let phoneNumber = try TelecomArgs.phoneNumber(args)
+        guard try TelecomArgs.held(phoneNumber, tenantID: tenantID, customerID: customerID, in: connection) else {
+            throw ToolFailure(code: "subscriber_not_found", message: "no subscriber \(phoneNumber)", retriable: false)
+        }
         guard case .string(let amountText)? = args["amount"], let pence = TelecomFormat.pence(amountText), Self.allowedPence.contains(pence) else {
             throw ToolFailure(code: "amount_out_of_range", message: "top-ups are £5.00 to £100.00", retriable: false)
         }
@@ -245,6 +267,16 @@ enum TelecomArgs {
             throw ToolFailure(code: "invalid_args", message: "phone_number missing", retriable: false)
         }
         return number
+    }
+
+    /// Whether the conversation's customer holds `number` (`telecom.account_holders`): another
+    /// customer's number is answered as unknown, like another customer's order in retail.
+    /// Without a customer (an operator's call, a test of the tool alone) every number is.
+    static func held(_ number: String, tenantID: String, customerID: String?, in connection: PostgresConnection) throws -> Bool {
+        guard let customerID, !customerID.isEmpty else { return true }
+        return try connection.query("""
+            SELECT 1 FROM telecom.account_holders WHERE tenant_id = \(tenantID) AND phone_number = \(number) AND customer_id = \(customerID)
+            """).count > 0
     }
 }
 
