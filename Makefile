@@ -1,7 +1,7 @@
 # The two commands of the README. Both install missing Debian packages first.
 SWIFT_FLAGS := --explicit-target-dependency-import-check error
 
-.PHONY: up test test-unit build deps clean bench-turns eval bench-llm check-deploy
+.PHONY: up test test-unit build deps clean bench-turns eval bench-llm check-deploy check-observability
 
 up: build
 	scripts/up.sh
@@ -40,6 +40,13 @@ bench-llm: deps
 check-deploy:
 	scripts/install-test-deps.sh deploy
 	python3 scripts/check-deploy.py
+
+# The monitoring files (deploy/observability): every metric a rule or panel names is one the
+# services export, alerts with for/severity/runbook, the scrape jobs against deploy/k8s and the
+# default ports, the dashboards' structure; promtool's checks and rule tests; a self-test of each.
+check-observability:
+	scripts/install-test-deps.sh observability
+	python3 scripts/check-observability.py
 
 deps:
 	scripts/install-deps.sh

@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 flags=(--explicit-target-dependency-import-check error)
 python3 scripts/check-deploy.py
+python3 scripts/check-observability.py
 swift build --build-tests "${flags[@]}"
 run=$(pwd)/.run/test
 # A cluster left running by an interrupted run is stopped before its folder is reused.
