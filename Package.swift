@@ -116,7 +116,7 @@ let package = Package(
         ),
         .target(
             name: "ServiceHost",
-            dependencies: ["ServiceRuntime", "EventBus", "Events", "Projections", "Kafka", "Postgres", hummingbird, lifecycle, logging],
+            dependencies: ["ServiceRuntime", "EventBus", "Events", "Projections", "Kafka", "Postgres", hummingbird, lifecycle, logging, .product(name: "Metrics", package: "swift-metrics")],
             path: "Shared/ServiceHost"
         ),
         .target(name: "DevStack", dependencies: ["Auth", "HTTPClient", "JSON", logging], path: "Shared/DevStack"),
@@ -137,7 +137,7 @@ let package = Package(
     ]
     + service("Gateway", folder: "Gateway", extra: ["ReadModels", "AccessControl", "APIContract", "Auth", "CustomerKeys", "Privacy", hummingbird, lifecycle, .product(name: "NIOCore", package: "swift-nio"), .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Metrics", package: "swift-metrics")])
     + service("Planner", folder: "Planner", extra: ["ReadModels", "Privacy", "LLM", "ModelRouter", "Knowledge", "HTTPClient", "JSONSchema", "ToolRuntime", .product(name: "Metrics", package: "swift-metrics")])
-    + service("Executor", folder: "Executor", extra: ["Privacy", "CustomerKeys", "ReadModels", "ToolRuntime", "ToolBindings", "HTTPClient", "MCPBinding", "Knowledge"])
+    + service("Executor", folder: "Executor", extra: [.product(name: "Metrics", package: "swift-metrics"), "Privacy", "CustomerKeys", "ReadModels", "ToolRuntime", "ToolBindings", "HTTPClient", "MCPBinding", "Knowledge"])
     + service("Verifier", folder: "Verifier", extra: ["Privacy", "JSONSchema", "ReadModels", "RuleExpressions"])
     + service("HILQueue", folder: "HILQueue", extra: ["ReadModels", "AccessControl", "APIContract", "Auth", hummingbird, lifecycle, .product(name: "Metrics", package: "swift-metrics"), .product(name: "Yams", package: "Yams")])
     + [

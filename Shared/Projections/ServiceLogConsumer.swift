@@ -197,11 +197,15 @@ public struct ServiceLogConsumer: Sendable {
 
     struct Metrics: Sendable {
         let handled: Counter
+        /// Log append (the record's timestamp) to the batch's rows committed, for the oldest
+        /// event of each batch some projection applied.
+        let projectionDelay: Timer
         let deadLettered: Counter
         let retries: Counter
         let batches: Counter
         init(group: String) {
             handled = Counter(label: "switchboard_events_handled_total", dimensions: [("group", group)])
+            projectionDelay = Timer(label: "switchboard_projection_delay_seconds", dimensions: [("group", group)])
             deadLettered = Counter(label: "switchboard_events_dead_lettered_total", dimensions: [("group", group)])
             retries = Counter(label: "switchboard_event_handler_retries_total", dimensions: [("group", group)])
             batches = Counter(label: "switchboard_log_batches_total", dimensions: [("group", group)])
@@ -382,6 +386,9 @@ public struct ServiceLogConsumer: Sendable {
                     return failures
                 }
                 ledger.recordWritten(moves)
+                if applies, let oldest = events.compactMap(\.record.timestampMs).min() {
+                    metrics.projectionDelay.recordMilliseconds(max(0, EventEnvelope.nowMillis() - oldest))
+                }
                 for failure in failures {
                     try await deadLetter(failure.event, error: "projection \(failure.projection): \(failure.error)", metrics: metrics)
                 }

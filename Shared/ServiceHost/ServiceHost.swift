@@ -3,6 +3,7 @@ import Events
 public import Hummingbird
 public import Kafka
 public import Logging
+import Metrics
 public import Postgres
 public import Projections
 public import ServiceLifecycle
@@ -35,6 +36,9 @@ public struct ServiceHost: Sendable {
         for (schema, migrations) in schemas {
             try await migrate(pool, schema: schema, migrations: migrations, logger: logger)
         }
+        // Broker compatibility depends on the librdkafka loaded (deploy/README.md).
+        logger.info("starting", metadata: ["service": "\(config.serviceName)", "librdkafka": "\(LibRdKafka.version)"])
+        Gauge(label: "switchboard_build_info", dimensions: [("service", config.serviceName), ("librdkafka", LibRdKafka.version)]).record(1)
         let producer = try KafkaProducer(config: config.kafka(client: "producer", consumer: false), logger: logger)
         let admin = try KafkaAdmin(config: config.kafka(client: "admin", consumer: false), logger: logger)
         return ServiceHost(
@@ -103,10 +107,16 @@ public struct ServiceHost: Sendable {
         let checks = readinessChecks + extraReadinessChecks
         let service = config.serviceName
         let http = makeHTTPServer(config: config, logger: logger, routes: { router in
-            router.addObservabilityRoutes(service: service, checks: checks)
+            router.addObservabilityRoutes(service: service, checks: checks, info: ["librdkafka": LibRdKafka.version])
             routes(router)
         })
-        try await runServiceGroup([producerService] + consumers + [http] + stoppingBeforeHTTP, logger: logger)
+        // The process's own consumer lag per partition, as a gauge (alerts, autoscaling).
+        let admin = self.admin
+        let (topic, group) = (config.conversationsTopic, groupID)
+        let lagMonitor: [any Service] = usesPostgres ? [ClosureService(name: "lag-monitor") {
+            try? await cancelWhenGracefulShutdown { try await ConsumerLag.monitor(admin: admin, pool: pool, topic: topic, group: group) }
+        }] : []
+        try await runServiceGroup([producerService] + lagMonitor + consumers + [http] + stoppingBeforeHTTP, logger: logger)
     }
 }
 

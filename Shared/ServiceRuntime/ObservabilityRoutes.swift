@@ -19,9 +19,10 @@ public struct ReadinessCheck: Sendable {
 extension Router {
     /// `/health` (process is up), `/ready` (every dependency reachable, else 503 naming the
     /// failing ones) and `/metrics` (Prometheus text format) — on every service.
-    public func addObservabilityRoutes(service: String, checks: [ReadinessCheck]) {
+    /// `info` joins every `/health` and `/ready` answer (the librdkafka version).
+    public func addObservabilityRoutes(service: String, checks: [ReadinessCheck], info: [String: String] = [:]) {
         get("/health") { _, _ -> Response in
-            jsonResponse(.ok, ["status": "ok", "service": service])
+            jsonResponse(.ok, info.merging(["status": "ok", "service": service]) { _, fixed in fixed })
         }
         get("/ready") { _, context -> Response in
             var failures: [String: String] = [:]
@@ -41,10 +42,10 @@ extension Router {
                 }
             }
             if failures.isEmpty {
-                return jsonResponse(.ok, ["status": "ready", "service": service])
+                return jsonResponse(.ok, info.merging(["status": "ready", "service": service]) { _, fixed in fixed })
             }
             context.logger.warning("not ready", metadata: ["ready.failures": "\(failures)"])
-            return jsonResponse(.serviceUnavailable, ["status": "not-ready", "service": service, "failing": failures.keys.sorted().joined(separator: ",")])
+            return jsonResponse(.serviceUnavailable, info.merging(["status": "not-ready", "service": service, "failing": failures.keys.sorted().joined(separator: ",")]) { _, fixed in fixed })
         }
         get("/metrics") { _, _ -> Response in
             var buffer: [UInt8] = []

@@ -18,6 +18,7 @@ public struct ClosureService: Service {
 /// tests build their application from it, so they see what clients see.
 public func makeRouter(routes: (Router<EdgeRequestContext>) -> Void) -> Router<EdgeRequestContext> {
     let router = Router(context: EdgeRequestContext.self)
+    router.add(middleware: RequestMetricsMiddleware())
     router.add(middleware: ProblemMiddleware())
     routes(router)
     return router

@@ -18,14 +18,36 @@ struct OperationsTests {
             for service in DevStack.services {
                 let health = try await p.get("/health", service: service)
                 #expect(health.status == 200 && health.json["status"] == "ok", "\(service) /health")
+                // The librdkafka the process loaded (broker compatibility depends on it).
+                let librdkafka = health.json["librdkafka"]?.stringValue ?? ""
+                #expect(librdkafka.wholeMatch(of: /[0-9]+\.[0-9]+\.[0-9]+.*/) != nil, "\(service) /health names its librdkafka: \(health.json)")
                 let ready = try await p.get("/ready", service: service)
-                #expect(ready.status == 200 && ready.json["status"] == "ready", "\(service) /ready: \(ready.json)")
+                #expect(ready.status == 200 && ready.json["status"] == "ready" && ready.json["librdkafka"] == .string(librdkafka), "\(service) /ready: \(ready.json)")
                 let metrics = try await p.http.execute(.init(url: p.stack.url(of: service) + "/metrics"))
                 let text = String(decoding: metrics.body, as: UTF8.self)
                 #expect(metrics.status == 200)
                 #expect(metrics.header("content-type")?.hasPrefix("text/plain") == true)
                 #expect(text.contains("switchboard_events_handled_total"), "\(service) counts handled events")
+                #expect(text.contains("switchboard_build_info{") && text.contains("librdkafka=\"\(librdkafka)\""), "\(service) exports its librdkafka version")
+                // RED metrics of the requests this loop just made, by route pattern.
+                #expect(text.contains(#"switchboard_http_requests_total{route="/health",method="GET",status="200"}"#) || text.contains("switchboard_http_requests_total{") && text.contains(#"route="/health""#), "\(service) counts its requests")
+                #expect(text.contains("switchboard_http_request_duration_seconds_bucket{"), "\(service) times its requests")
             }
+            // What the turn made the services measure.
+            func metrics(_ service: String) async throws -> String {
+                String(decoding: try await p.http.execute(.init(url: p.stack.url(of: service) + "/metrics")).body, as: UTF8.self)
+            }
+            let gatewayMetrics = try await metrics("gateway")
+            #expect(gatewayMetrics.contains("switchboard_http_requests_total{") && gatewayMetrics.contains(#"route="/v1/conversations/{id}/messages""#) && gatewayMetrics.contains(#"method="POST""#), "the message endpoint by its pattern, not the id")
+            #expect(!gatewayMetrics.contains("conv-ops"), "no conversation id in a label")
+            let executor = try await metrics("executor")
+            #expect(executor.contains(#"switchboard_tool_calls_total{tool="get_order_status",outcome="succeeded""#), "tool calls by tool and outcome")
+            #expect(executor.contains(#"switchboard_tool_call_seconds_bucket{tool="get_order_status""#))
+            _ = try await p.eventually("consumer lag measured") { () -> Bool? in
+                let planner = try await metrics("planner")
+                return planner.contains(#"switchboard_consumer_lag_events{group="switchboard.planner",partition="0"}"#) ? true : nil
+            }
+            #expect(try await metrics("planner").contains("switchboard_projection_delay_seconds_bucket{group=\"switchboard.planner\""), "projection delay, log append to rows committed")
             // A client retry with the same Idempotency-Key is the same turn, with the same reply.
             let key: HTTPHeaders = ["content-type": "application/json", "Idempotency-Key": "order-q-42"]
             let first = try await p.post("conv-idem", #"{"customer_id":"cus_1002","text":"Where is my order GHI789?"}"#, headers: key)

@@ -158,9 +158,53 @@ import Testing
         #expect(contract.responseSchema(intents: ["refund"], shape: .flat)["properties"]?["intent"]?["enum"] == ["refund", "unknown"])
     }
 
-    @Test func schemasGrammarsCannotConvertAreSentAsAnyObject() {
+    /// The longest answer a schema allows, in characters (an upper bound on a model's tokens).
+    @Test func theLongestInstanceOfASchemaIsCounted() {
+        #expect(DecisionContract.longestInstance(["type": "string", "maxLength": 10]) == 12)
+        #expect(DecisionContract.longestInstance(["type": ["string", "null"], "maxLength": 2]) == 4, "null is longer than a two-character string")
+        #expect(DecisionContract.longestInstance(["enum": ["a", "bcd"]]) == 5)
+        #expect(DecisionContract.longestInstance(["type": "integer", "minimum": 0, "maximum": 100]) == 4)
+        #expect(DecisionContract.longestInstance(["type": "object", "additionalProperties": false, "properties": ["ab": ["const": 1], "c": ["type": "boolean"]]]) == 18, #"{"ab":1,"c":false}"#)
+        #expect(DecisionContract.longestInstance(["type": "array", "maxItems": 3, "items": ["const": "x"]]) == 2 + 3 * 3 + 2)
+        #expect(DecisionContract.longestInstance(["type": "string"]) == nil, "unbounded")
+        #expect(DecisionContract.longestInstance(["type": "object", "properties": [:]]) == nil, "open objects are unbounded")
+    }
+
+    /// Issue 11: no call may run to its token limit. Every alternative of every by-intent schema
+    /// (each intent alone, and nothing matched, with knowledge) of both packs is bounded and fits
+    /// the output limits the catalogs use, counted one token per character (the call is given
+    /// that room, up to the model's limit); and free text keeps room.
+    @Test(arguments: [512, 1024])
+    func everyAnswerTheGrammarAllowsFitsTheTokenLimit(limit: Int) throws {
+        for pack in [retailPack, telecomPack] {
+            let contract = DecisionContract(pack: pack)
+            for intents in [[]] + pack.intents.map({ [$0.name] }) {
+                let schema = contract.responseSchema(intents: intents, shape: .byIntent, knowledge: true, outputTokens: limit)
+                for variant in try #require(schema["anyOf"]?.arrayValue) {
+                    let longest = try #require(DecisionContract.longestInstance(variant), "bounded: \(pack.name) \(intents)")
+                    let label = "\(variant["properties"]?["intent"]?["const"] ?? "?")/\(variant["properties"]?["next_action"]?["const"] ?? "?")"
+                    #expect(longest <= limit, "\(pack.name) \(label): \(longest) characters")
+                    if let reply = variant["properties"]?["reply"]?["maxLength"]?.doubleValue {
+                        #expect(reply >= 60, "\(pack.name) \(label): a reply keeps \(reply) characters")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func eachAlternativeNamesOnlyItsIntentsSlots() throws {
+        let variants = try #require(contract.responseSchema(intents: ["refund", "greeting"], shape: .byIntent)["anyOf"]?.arrayValue)
+        let refund = try #require(variants.first { $0["properties"]?["intent"]?["const"] == "refund" })
+        #expect(Set(refund["properties"]?["entities"]?["properties"]?.objectValue?.keys.map { $0 } ?? []) == Set(retailPack.intent(named: "refund")!.slots.map(\.name)))
+        let greeting = try #require(variants.first { $0["properties"]?["intent"]?["const"] == "greeting" })
+        #expect(greeting["properties"]?["entities"]?["properties"] == [:])
+    }
+
+    @Test func schemasGrammarsCannotConvertAreSentAsTheirPropertiesOrAnyObject() {
         let conditional: JSONValue = ["type": "object", "properties": ["a": ["type": "string"]], "if": ["required": ["a"]], "then": ["required": ["b"]]]
-        #expect(DecisionContract.argumentSchema(conditional) == ["type": "object"])
+        #expect(DecisionContract.argumentSchema(conditional) == ["type": "object", "additionalProperties": false, "properties": ["a": ["type": "string", "maxLength": 200]]], "bounded, the condition left to the contract's check")
+        let opaque: JSONValue = ["type": "object", "properties": ["a": ["$ref": "#/x"]], "if": ["required": ["a"]]]
+        #expect(DecisionContract.argumentSchema(opaque) == ["type": "object"])
         let oneOf: JSONValue = ["oneOf": [["type": "string", "maxLength": 900], ["type": "integer"]]]
         #expect(DecisionContract.argumentSchema(oneOf) == ["anyOf": [["type": "string", "maxLength": 200], ["type": "integer"]]])
     }

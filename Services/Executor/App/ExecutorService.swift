@@ -11,6 +11,7 @@ import Projections
 import HTTPClient
 import Knowledge
 import MCPBinding
+import Metrics
 import ServiceHost
 public import ServiceRuntime
 public import ToolBindings
@@ -102,6 +103,22 @@ public struct ExecutorReactor: Sendable {
         try await execute(event, step, unsealed)
     }
 
+    /// Publishes a step's result and counts it: `switchboard_tool_calls_total{tool,outcome,code}`
+    /// and the histogram `switchboard_tool_call_seconds{tool,outcome}` (docs/OPERATIONS.md).
+    func publishResult(_ result: EventEnvelope) async throws {
+        try await publish(result)
+        let (tool, outcome, code, durationMs): (String, String, String, Int)
+        if let success = try? result.decode(ToolSucceeded.self) {
+            (tool, outcome, code, durationMs) = (success.tool, "succeeded", "", success.durationMs)
+        } else if let failure = try? result.decode(ToolFailed.self) {
+            (tool, outcome, code, durationMs) = (failure.tool, "failed", failure.error.code, failure.durationMs)
+        } else {
+            return
+        }
+        Counter(label: "switchboard_tool_calls_total", dimensions: [("tool", tool), ("outcome", outcome), ("code", code)]).increment()
+        Timer(label: "switchboard_tool_call_seconds", dimensions: [("tool", tool), ("outcome", outcome)]).recordMilliseconds(durationMs)
+    }
+
     /// Runs a step whose arguments are as the tool needs them (unsealed), and publishes its result.
     func execute(_ event: EventEnvelope, _ step: StepApproved, _ unsealed: SealedValues.Unsealed) async throws {
 
@@ -120,18 +137,18 @@ public struct ExecutorReactor: Sendable {
                     return ToolCallOutcome(result: .failure(.transport("\(error)")), attempts: 1)
                 }
             }
-            try await publish(result)
+            try await publishResult(result)
             return
         }
         if let contract, contract.binding == "mcp", let server = contract.mcpServer {
             let result = try await callRemote(event, step, unsealed) { try await self.callMCP(step, contract: contract, server: server) }
-            try await publish(result)
+            try await publishResult(result)
             logger.info("step executed", metadata: ["step.id": "\(step.stepID)", "tool": "\(step.tool)", "event.type": "\(result.type)"])
             return
         }
         if let contract, contract.binding == "http", let binding = contract.operations.http {
             let result = try await callRemote(event, step, unsealed) { try await self.callThroughLimits(event, step, contract: contract, binding: binding) }
-            try await publish(result)
+            try await publishResult(result)
             logger.info("step executed", metadata: ["step.id": "\(step.stepID)", "tool": "\(step.tool)", "event.type": "\(result.type)"])
             return
         }
@@ -193,7 +210,7 @@ public struct ExecutorReactor: Sendable {
                 """)
             return resultEvent
         }
-        try await publish(result)
+        try await publishResult(result)
         logger.info("step executed", metadata: ["step.id": "\(step.stepID)", "tool": "\(step.tool)", "event.type": "\(result.type)"])
     }
 }
@@ -448,6 +465,7 @@ public enum ExecutorService {
                 config: ToolOperations().circuitBreaker, configFor: { [pack] name in pack.tools[name]?.operations.circuitBreaker ?? ToolOperations().circuitBreaker },
                 onTransition: { transition in
                     logger.notice("tool circuit breaker", metadata: ["tool": "\(transition.key)", "from": "\(transition.from.rawValue)", "to": "\(transition.to.rawValue)"])
+                    BreakerMetrics.record(kind: "tool", key: transition.key, to: transition.to.rawValue)
                 }))
         }
         defer { if let httpClient { Task { await httpClient.shutdown() } } }

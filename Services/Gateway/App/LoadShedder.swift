@@ -1,4 +1,5 @@
 import Foundation
+import Projections
 import JSON
 import Kafka
 import Logging
@@ -80,15 +81,6 @@ final class LoadShedder: Sendable {
     /// next offset its reactions will read (kept in Postgres with its state). Measured every
     /// `interval` by the gateway; a failed measurement keeps the last value.
     static func measurePlannerLag(admin: KafkaAdmin, pool: PostgresPool, topic: String, group: String = "switchboard.planner") async throws -> Int64 {
-        let partitions = try await admin.partitionCount(topic: topic, timeout: .seconds(2))
-        let rows = try await pool.query("SELECT partition, next_offset FROM consumers.projection_offsets WHERE projection = \(group) AND topic = \(topic)")
-        var next: [Int32: Int64] = [:]
-        for row in rows { next[Int32(try row.decode("partition", as: Int.self))] = try row.decode("next_offset", as: Int64.self) }
-        var total: Int64 = 0
-        for partition in 0..<Int32(partitions) {
-            let (low, high) = try await admin.watermarks(TopicPartition(topic: topic, partition: partition), timeout: .seconds(2))
-            total += max(0, high - (next[partition] ?? low))
-        }
-        return total
+        try await ConsumerLag.measure(admin: admin, pool: pool, topic: topic, owner: group).values.reduce(0, +)
     }
 }

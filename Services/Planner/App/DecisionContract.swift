@@ -124,7 +124,11 @@ public struct DecisionContract: Sendable {
     /// pack steps in order (each tool with its own arguments), a question or reply is text only
     /// where the action needs it — plus `unknown` handing over or answering from knowledge.
     /// Every alternative is valid under the flat schema, so validation does not change.
-    public func responseSchema(intents: [String], shape: DecisionSchema, knowledge: Bool = false) -> JSONValue {
+    ///
+    /// `outputTokens`: the call's token limit. Each alternative is fitted to it (its free-text
+    /// caps shrunk in proportion) so that its longest possible answer, counted one token per
+    /// character, fits: an answer the grammar allows can never be cut off (issue 11).
+    public func responseSchema(intents: [String], shape: DecisionSchema, knowledge: Bool = false, outputTokens: Int? = nil) -> JSONValue {
         let flat = responseSchema(intents: intents)
         guard shape == .byIntent, case .object(let root) = flat, let properties = root["properties"]?.objectValue else { return flat }
         let known = Set(pack.intents.map(\.name))
@@ -141,7 +145,15 @@ public struct DecisionContract: Sendable {
             fields["steps"] = steps
             fields["clarification_question"] = question
             fields["reply"] = reply
-            return ["type": "object", "additionalProperties": false, "required": root["required"] ?? [], "properties": .object(fields)]
+            // Only the intent's own slots: another intent's entities are noise, and tokens.
+            if case .object(var entities)? = fields["entities"], let all = entities["properties"]?.objectValue {
+                let own = Set(pack.intent(named: intent)?.slots.map(\.name) ?? [])
+                entities["properties"] = .object(all.filter { own.contains($0.key) })
+                entities["required"] = .array(all.keys.filter { own.contains($0) }.sorted().map(JSONValue.string))
+                fields["entities"] = .object(entities)
+            }
+            let schema: JSONValue = ["type": "object", "additionalProperties": false, "required": root["required"] ?? [], "properties": .object(fields)]
+            return outputTokens.map { Self.fitted(schema, toCharacters: $0) } ?? schema
         }
         var variants: [JSONValue] = []
         for spec in specs {
@@ -175,6 +187,96 @@ public struct DecisionContract: Sendable {
         return ["anyOf": .array(variants)]
     }
 
+    /// The longest compact JSON text an instance of `schema` can be, in characters (an upper
+    /// bound on the tokens a model spends writing it: a token is at least one character); nil
+    /// when unbounded. Strings count their `maxLength` (a string bounded only by a pattern
+    /// counts 40, an assumption the pack's ids and numbers keep; none is longer than that in
+    /// the shipped packs), numbers 20 characters unless their range says fewer; whitespace
+    /// between tokens is not counted.
+    public static func longestInstance(_ schema: JSONValue) -> Int? {
+        guard case .object(let members) = schema else { return schema.boolValue == false ? 0 : nil }
+        if let constant = members["const"] { return constant.serialized().count }
+        if let values = members["enum"]?.arrayValue { return values.map { $0.serialized().count }.max() ?? 0 }
+        if let alternatives = (members["anyOf"] ?? members["oneOf"])?.arrayValue {
+            var longest = 0
+            for alternative in alternatives {
+                guard let length = longestInstance(alternative) else { return nil }
+                longest = max(longest, length)
+            }
+            return longest
+        }
+        let types = members["type"]?.arrayValue?.compactMap(\.stringValue) ?? members["type"]?.stringValue.map { [$0] } ?? []
+        guard !types.isEmpty else { return nil }
+        var longest = 0
+        for type in types {
+            let length: Int?
+            switch type {
+            case "null": length = 4
+            case "boolean": length = 5
+            case "string":
+                if let cap = members["maxLength"]?.doubleValue { length = Int(cap) + 2 } else if members["pattern"] != nil { length = 42 } else { length = nil }
+            case "integer", "number":
+                if let low = members["minimum"]?.doubleValue ?? members["exclusiveMinimum"]?.doubleValue,
+                   let high = members["maximum"]?.doubleValue ?? members["exclusiveMaximum"]?.doubleValue {
+                    length = String(Int(max(abs(low), abs(high)))).count + 1 + (type == "number" ? 3 : 0)
+                } else {
+                    length = 20
+                }
+            case "array":
+                let prefix = members["prefixItems"]?.arrayValue ?? []
+                guard let maxItems = members["maxItems"]?.doubleValue.map(Int.init) else { length = nil; break }
+                var total = 2 + max(0, maxItems - 1)
+                for item in prefix.prefix(maxItems) {
+                    guard let itemLength = longestInstance(item) else { return nil }
+                    total += itemLength
+                }
+                if maxItems > prefix.count {
+                    guard let items = members["items"], let itemLength = longestInstance(items) else { return nil }
+                    total += (maxItems - prefix.count) * itemLength
+                }
+                length = total
+            case "object":
+                guard members["additionalProperties"]?.boolValue == false else { length = nil; break }
+                let properties = members["properties"]?.objectValue ?? [:]
+                var total = 2 + max(0, properties.count - 1)
+                for (key, property) in properties {
+                    guard let valueLength = longestInstance(property) else { return nil }
+                    total += JSONValue.string(key).serialized().count + 1 + valueLength
+                }
+                length = total
+            default: length = nil
+            }
+            guard let length else { return nil }
+            longest = max(longest, length)
+        }
+        return longest
+    }
+
+    /// `schema` with its free-text caps (`maxLength` of strings with no pattern, enum or
+    /// const) scaled down in proportion, none below 8, so that `longestInstance` is at most
+    /// `limit` where the fixed parts leave room for it.
+    static func fitted(_ schema: JSONValue, toCharacters limit: Int) -> JSONValue {
+        guard let longest = longestInstance(schema), longest > limit else { return schema }
+        // Each cap c becomes max(min(c, floor), c * factor): at most min(c, floor) + c * factor.
+        func scaled(_ value: JSONValue, _ factor: Double, floor: Double) -> JSONValue {
+            switch value {
+            case .object(var members):
+                let isFreeText = members["type"] == "string" || (members["type"]?.arrayValue?.contains("string") ?? false)
+                if isFreeText, members["pattern"] == nil, members["enum"] == nil, members["const"] == nil, let cap = members["maxLength"]?.doubleValue {
+                    members["maxLength"] = .number(max(min(cap, floor), (cap * factor).rounded(.down)))
+                }
+                return .object(members.mapValues { scaled($0, factor, floor: floor) })
+            case .array(let items): return .array(items.map { scaled($0, factor, floor: floor) })
+            default: return value
+            }
+        }
+        // `bare`: no free text at all; `floored`: every free text at its floor of 8. With
+        // factor (limit - floored) / (longest - bare) the longest instance is at most the limit.
+        let floored = scaled(schema, 0, floor: 8)
+        guard let bare = longestInstance(scaled(schema, 0, floor: 0)), let atFloor = longestInstance(floored), atFloor < limit else { return floored }
+        return scaled(schema, Double(limit - atFloor) / Double(longest - bare), floor: 8)
+    }
+
     /// A tool's argument schema as the grammar gets it: strings capped at 200 characters, and
     /// `multipleOf` dropped (grammars cannot express it; the validator still checks it). A
     /// schema using keywords outside what grammar engines convert (`if`, `not`, `$ref`, …)
@@ -201,7 +303,6 @@ public struct DecisionContract: Sendable {
             default: return false
             }
         }
-        guard convertible(schema) else { return ["type": "object"] }
         func rewrite(_ value: JSONValue) -> JSONValue {
             guard case .object(var members) = value else { return value }
             members["multipleOf"] = nil
@@ -216,6 +317,15 @@ public struct DecisionContract: Sendable {
                 members["maxLength"] = .number(min(members["maxLength"]?.doubleValue ?? 200, 200))
             }
             return .object(members)
+        }
+        guard convertible(schema) else {
+            // The properties alone, when they convert (the conditions between them are left to
+            // the contract's own check): a bounded object rather than any object, so the
+            // grammar bounds the answer.
+            if let properties = schema["properties"]?.objectValue, properties.values.allSatisfy(convertible) {
+                return ["type": "object", "additionalProperties": false, "properties": .object(properties.mapValues(rewrite))]
+            }
+            return ["type": "object"]
         }
         return rewrite(schema)
     }

@@ -51,6 +51,7 @@ public final class LLMBrain: Sendable {
         self.catalog = catalog
         let breakers = CircuitBreaker(config: catalog.breaker, now: clock, onTransition: { transition in
             logger.notice("model circuit breaker", metadata: ["model": "\(transition.key)", "from": "\(transition.from.rawValue)", "to": "\(transition.to.rawValue)"])
+            BreakerMetrics.record(kind: "model", key: transition.key, to: transition.to.rawValue)
         })
         self.router = ModelRouter(catalog: catalog, breakers: breakers, spendSource: spendSource)
         self.contract = DecisionContract(pack: pack)
@@ -189,7 +190,23 @@ public final class LLMBrain: Sendable {
     /// One model call (with the provider's own retries), breaker bookkeeping and the
     /// `LLMCallCompleted` event, from the cache when the same deterministic request was answered.
     /// `purpose`: `decision` for a first answer, `repair` for an answer after rejected ones.
-    func complete(model: ModelSpec, messages unredacted: [ChatMessage], outputTokens: Int, purpose: String, intents: [String] = [], knowledge: Bool = false) async -> Call {
+    /// A model call, counted in the LLM metrics by model: calls by outcome, tokens in and out,
+    /// cost, and the call's time (docs/OPERATIONS.md).
+    func complete(model: ModelSpec, messages: [ChatMessage], outputTokens: Int, purpose: String, intents: [String] = [], knowledge: Bool = false) async -> Call {
+        let call = await completeUnmetered(model: model, messages: messages, outputTokens: outputTokens, purpose: purpose, intents: intents, knowledge: knowledge)
+        let event = call.event
+        let cached = event.cached ? "true" : "false"
+        Counter(label: "switchboard_llm_calls_total", dimensions: [("model", event.model), ("outcome", event.outcome.rawValue), ("cached", cached)]).increment()
+        Counter(label: "switchboard_llm_tokens_total", dimensions: [("model", event.model), ("direction", "input")]).increment(by: event.tokensIn)
+        Counter(label: "switchboard_llm_tokens_total", dimensions: [("model", event.model), ("direction", "output")]).increment(by: event.tokensOut)
+        Counter(label: "switchboard_llm_cost_micros_total", dimensions: [("model", event.model)]).increment(by: Int(event.costMicros))
+        if !event.cached {
+            Timer(label: "switchboard_llm_call_seconds", dimensions: [("model", event.model)]).recordMilliseconds(event.latencyMs)
+        }
+        return call
+    }
+
+    func completeUnmetered(model: ModelSpec, messages unredacted: [ChatMessage], outputTokens: Int, purpose: String, intents: [String] = [], knowledge: Bool = false) async -> Call {
         // The one door to a model: personal data the pack does not keep in clear is redacted from
         // every message (the customer's words, history, facts, tool results, knowledge) here.
         let messages = unredacted.map { message in
@@ -197,7 +214,13 @@ public final class LLMBrain: Sendable {
             message.content = message.content.map { PIIDetector.shared.redact($0, allowing: clearPIIKinds).text }
             return message
         }
-        let schema = contract.responseSchema(intents: intents, shape: model.decisionSchema, knowledge: knowledge)
+        // Fitted to the model's output limit, and the call given room for the longest answer
+        // the schema allows (at most one token per character): an answer the grammar allows
+        // is never cut off (issue 11). Other shapes get the routed budget.
+        let schema = contract.responseSchema(intents: intents, shape: model.decisionSchema, knowledge: knowledge, outputTokens: model.maxOutputTokens)
+        let outputTokens = model.decisionSchema == .byIntent && model.decisionMode != .toolCalls
+            ? min(model.maxOutputTokens, max(outputTokens, DecisionContract.longestInstance(schema) ?? outputTokens))
+            : outputTokens
         let provider: ProviderKind = model.provider == .anthropic ? .anthropic : .openAICompatible
         // Decision mode per model (catalog): one schema-constrained JSON object, or native
         // tool calls (the pack's tools plus reply/ask/hand-over functions).
