@@ -3,13 +3,22 @@
 rules and the Grafana dashboards against what the services export.
 
 - Every metric a rule, a panel or a dashboard variable names is one the Swift sources export
-  (Counter/FloatingPointCounter/Gauge/Meter/Recorder/Timer labels under Shared/ and Services/),
+  (Counter/FloatingPointCounter/Gauge/Meter/Recorder/Timer labels under Shared/ and Services/,
+  however the call goes on: `.increment(by:)`, `.record(...)`, a stored metric),
   with the series swift-prometheus' PrometheusMetricsFactory makes of it: counters and gauges
   under their own name, Timers and aggregating Recorders as histograms (`_bucket` with `le`,
   `_sum`, `_count`, no bare name); `up` and the other series Prometheus adds to every scrape.
 - Every label a selector or a `by`/`on` clause names is one of the metric's dimensions or a
-  target label the scrape configuration sets; `job`, `service` and `group` values are ones that
-  exist; rate()/increase() only of counters.
+  target label the scrape configuration sets (a dimension a target label displaces as
+  exported_<name>); rate()/increase() only of counters. The values a matcher names (each
+  alternative of a regex, for =~ and !~ too) are ones the label takes: the scrape jobs, the
+  services, the consumer groups, and what the sources give a dimension: string literals,
+  `let x = c ? "a" : "b"`, tuple assignments, the literal arguments of a static helper's callers
+  (BreakerMetrics.record(kind: "model", ...)), and for `context.endpointPath ?? "unmatched"` the
+  routes the services declare as Hummingbird 2 records them (`:id` becomes `{id}`, an unmatched
+  request `NotFound`; checked against .build/checkouts/hummingbird when it is there).
+- deploy/README.md's Metrics table has one row per exported metric with its type, its labels
+  and, for a metric of one service's folder (or a helper only services call), those services.
 - Alerts: `for`, a `severity` label, `summary`/`description`/`runbook` annotations, the runbook
   an anchor of deploy/README.md whose heading is the alert's name (and no runbook for an alert
   that is gone), a promtool unit test in which each alert fires.
@@ -100,6 +109,17 @@ def ensure_dependencies():
 class Metric:
     def __init__(self, name, kind, labels, path, line):
         self.name, self.kind, self.labels, self.places = name, kind, labels, [(path, line)]
+        # {label: values the sources give it, or None when one is computed}
+        self.values = {}
+        # Where a helper that makes the metric is called from ((path, line)), when it is one.
+        self.callers = []
+
+    def add_values(self, values):
+        for label, found in values.items():
+            if found is None or (label in self.values and self.values[label] is None):
+                self.values[label] = None
+            else:
+                self.values[label] = self.values.get(label, set()) | found
 
     @property
     def prom_type(self):
@@ -139,6 +159,83 @@ def call_arguments(text, start):
     return text[start:i - 1]
 
 
+def matching(text, start, opening, closing):
+    """The index just after the bracket that closes the one at `start` (strings skipped)."""
+    depth, i, in_string = 0, start, False
+    while i < len(text):
+        c = text[i]
+        if in_string:
+            if c == "\\":
+                i += 1
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+        elif c == opening:
+            depth += 1
+        elif c == closing:
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return len(text)
+
+
+def split_top(text, separator=","):
+    """`text` split at the separators outside brackets and strings."""
+    parts, depth, current, in_string, i = [], 0, [], False, 0
+    while i < len(text):
+        c = text[i]
+        if in_string:
+            current.append(c)
+            if c == "\\" and i + 1 < len(text):
+                current.append(text[i + 1])
+                i += 1
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+            current.append(c)
+        elif c in "([{":
+            depth += 1
+            current.append(c)
+        elif c in ")]}":
+            depth -= 1
+            current.append(c)
+        elif c == separator and depth == 0:
+            parts.append("".join(current).strip())
+            current = []
+        else:
+            current.append(c)
+        i += 1
+    if "".join(current).strip():
+        parts.append("".join(current).strip())
+    return parts
+
+
+STRING_LITERAL = re.compile(r'"((?:[^"\\]|\\[^(])*)"')
+
+
+def literal(expr):
+    """The value of a plain Swift string literal (no interpolation), else None."""
+    m = STRING_LITERAL.fullmatch(expr.strip())
+    return m.group(1) if m else None
+
+
+def hummingbird_route(path):
+    """The `endpointPath` Hummingbird 2 records for a route declared as `path` (RouterPath's
+    description): `/` and the components, a `:name` capture written `{name}`."""
+    parts = [p for p in path.split("/") if p]
+    return "/" + "/".join("{" + p[1:] + "}" if p.startswith(":") else p for p in parts)
+
+
+# Routes as the services declare them (SecuredRoutes' get/post/put/delete/open, Router's
+# get/post/.../on, the observability routes), with a literal path.
+ROUTE_DECLARATION = re.compile(r'(?<![\w.])(?:[A-Za-z_]\w*\.)?(get|post|put|patch|delete|head|open|on)\(\s*(?:RouterPath\(\s*)?"(/[^"\\]*)"')
+HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE"}
+HUMMINGBIRD_ROUTER = ROOT / ".build" / "checkouts" / "hummingbird" / "Sources" / "Hummingbird" / "Router"
+
+
 class Facts:
     CONSTRUCTOR = re.compile(r"\b(Counter|FloatingPointCounter|Gauge|Recorder|Timer|Meter)\(\s*label:\s*")
 
@@ -154,48 +251,190 @@ class Facts:
         self.groups = {f"{m.group(1)}{s}" for s in self.services} if m else set()
         self.metrics, self.computed, self.factory_notes = {}, [], []
         self.bootstrap = None
+        self.sources = {}
         for folder in ("Shared", "Services"):
             for path in sorted((ROOT / folder).rglob("*.swift")):
-                text = path.read_text()
-                rel = str(path.relative_to(ROOT))
-                if "MetricsSystem.bootstrap(" in text:
-                    self.bootstrap = (rel, text)
-                for m in self.CONSTRUCTOR.finditer(text):
-                    line = text.count("\n", 0, m.start()) + 1
-                    kind = m.group(1)
-                    if text[m.end():m.end() + 1] != '"':
-                        self.computed.append(f"{rel}:{line}")
-                        continue
-                    args = call_arguments(text, text.index("(", m.start()) + 1)
-                    name = re.match(r'\s*label:\s*"([^"]*)"', args).group(1)
-                    labels = set()
-                    dims = re.search(r"dimensions:\s*(\[)?", args)
-                    if dims and dims.group(1):
-                        body = args[dims.end():]
-                        labels = set(re.findall(r'\(\s*"([^"]+)"\s*,', body[:body.find("]") if "]" in body else len(body)]))
-                    elif dims:
-                        labels = None  # computed dimensions: label names unknown
-                    if kind == "Recorder" and re.search(r"aggregate:\s*false", args):
-                        kind = "GaugeRecorder"
-                    if name in self.metrics:
-                        known = self.metrics[name]
-                        known.places.append((rel, line))
-                        if known.kind != kind:
-                            self.factory_notes.append(f"{name} is made as {known.kind} and as {kind} ({rel}:{line})")
-                        if known.labels is not None and labels is not None:
-                            known.labels |= labels
-                    else:
-                        self.metrics[name] = Metric(name, kind, labels, rel, line)
+                self.sources[str(path.relative_to(ROOT))] = path.read_text()
+        self.routes = self.read_routes()
+        for rel, text in self.sources.items():
+            if "MetricsSystem.bootstrap(" in text:
+                self.bootstrap = (rel, text)
+            for m in self.CONSTRUCTOR.finditer(text):
+                line = text.count("\n", 0, m.start()) + 1
+                kind = m.group(1)
+                if text[m.end():m.end() + 1] != '"':
+                    self.computed.append(f"{rel}:{line}")
+                    continue
+                args = call_arguments(text, text.index("(", m.start()) + 1)
+                name = re.match(r'\s*label:\s*"([^"]*)"', args).group(1)
+                labels, values = set(), {}
+                dims = re.search(r"dimensions:\s*(\[)?", args)
+                if dims and dims.group(1):
+                    body = args[dims.end() - 1:matching(args, dims.end() - 1, "[", "]")][1:-1]
+                    for pair in split_top(body):
+                        if not (pair.startswith("(") and pair.endswith(")")):
+                            labels = None  # not a list of (name, value) pairs
+                            break
+                        fields = split_top(pair[1:-1])
+                        label = literal(fields[0]) if len(fields) == 2 else None
+                        if label is None:
+                            labels = None
+                            break
+                        labels.add(label)
+                        values[label] = self.values_of(fields[1], text, m.start())
+                elif dims:
+                    labels = None  # computed dimensions: label names unknown
+                if kind == "Recorder" and re.search(r"aggregate:\s*false", args):
+                    kind = "GaugeRecorder"
+                if name in self.metrics:
+                    known = self.metrics[name]
+                    known.places.append((rel, line))
+                    if known.kind != kind:
+                        self.factory_notes.append(f"{name} is made as {known.kind} and as {kind} ({rel}:{line})")
+                    if known.labels is not None and labels is not None and known.labels != labels:
+                        self.factory_notes.append(f"{name} is made with labels {sorted(known.labels)} and {sorted(labels)} ({rel}:{line}): "
+                                                  "one metric family needs one set of label names")
+                    if known.labels is not None and labels is not None:
+                        known.labels |= labels
+                else:
+                    known = self.metrics[name] = Metric(name, kind, labels, rel, line)
+                helper = self.helper_calls(text, m.start())
+                if helper is not None:
+                    known.callers += helper[0]
+                    values.update({label: found for label, found in helper[1].items() if label in values})
+                known.add_values(values if labels is not None else {})
         self.series = {}
         for metric in self.metrics.values():
             for series, (kind, labels) in metric.series().items():
                 self.series[series] = (kind, labels, metric)
         self.readme = README.read_text()
 
+    # -- what the sources give a label
+
+    def values_of(self, expr, text, at):
+        """The values a dimension's value expression can take: a set of strings, or None when
+        it is computed. Understood: a string literal; a local `let x = a ? "b" : "c"`; a
+        tuple assignment `(x, ...) = ("lit", ...)` (each one in the function); a local
+        `let x = context.endpointPath ?? "fallback"` (the routes' patterns, Hummingbird's
+        `NotFound`, the fallback); a parameter of a static helper (filled in from its calls)."""
+        expr = expr.strip()
+        value = literal(expr)
+        if value is not None:
+            return {value}
+        if not re.fullmatch(r"[A-Za-z_]\w*", expr):
+            return None
+        scope = self.enclosing_function(text, at)
+        body = text[scope[0]:at] if scope else text[:at]
+        lets = list(re.finditer(r"\blet\s+" + expr + r"\s*=\s*([^\n]+)", body))
+        if lets:
+            rhs = lets[-1].group(1).strip()
+            m = re.fullmatch(r"context\.endpointPath\s*\?\?\s*(\"[^\"]*\")", rhs)
+            if m:
+                return set(self.routes) | {"NotFound", literal(m.group(1))}
+            m = re.fullmatch(r".+\?\s*(\"[^\"]*\")\s*:\s*(\"[^\"]*\")", rhs)
+            if m:
+                return {literal(m.group(1)), literal(m.group(2))}
+            return None
+        found, seen = set(), False
+        for m in re.finditer(r"\(([\w\s,]+)\)\s*=\s*\(", body):
+            names = [n.strip() for n in m.group(1).split(",")]
+            if expr not in names:
+                continue
+            start = m.end() - 1
+            fields = split_top(body[start + 1:matching(body, start, "(", ")") - 1])
+            if len(fields) != len(names):
+                return None
+            value = literal(fields[names.index(expr)])
+            if value is None:
+                return None
+            found.add(value)
+            seen = True
+        if seen:
+            return found
+        return None  # a parameter (a helper's: helper_calls) or something computed
+
+    @staticmethod
+    def enclosing_function(text, at):
+        """(start of its signature, end of its body) of the innermost func or init around `at`."""
+        best = None
+        for m in re.finditer(r"\b(?:func\s+\w+|init)\s*\(", text[:at]):
+            paren = m.end() - 1
+            after = matching(text, paren, "(", ")")
+            brace = text.find("{", after)
+            if brace < 0 or brace > at:
+                continue
+            end = matching(text, brace, "{", "}")
+            if end > at:
+                best = (m.start(), end)
+        return best
+
+    def helper_calls(self, text, at):
+        """For a metric made in a static helper (`static func record(kind: String, ...)` in
+        `enum BreakerMetrics`): the places that call `BreakerMetrics.record(` and the values
+        their literal arguments give the helper's parameters, by the dimension they feed."""
+        scope = self.enclosing_function(text, at)
+        if scope is None:
+            return None
+        signature = re.match(r"func\s+(\w+)\s*\(", text[scope[0]:])
+        if not signature or not re.search(r"\bstatic\s+(?:public\s+|internal\s+)?$|\bstatic\s+$", text[max(0, scope[0] - 40):scope[0]]):
+            return None
+        owner = None
+        for m in re.finditer(r"\b(?:enum|struct|class|actor|extension)\s+(\w+)", text[:scope[0]]):
+            owner = m.group(1)
+        if owner is None:
+            return None
+        name = signature.group(1)
+        paren = scope[0] + signature.end() - 1
+        parameters = {}
+        for param in split_top(text[paren + 1:matching(text, paren, "(", ")") - 1]):
+            m = re.match(r"(\w+)(?:\s+(\w+))?\s*:", param)
+            if m:
+                parameters[m.group(2) or m.group(1)] = m.group(1)  # internal name -> argument label
+        # Which dimension each parameter feeds.
+        call = text[at:matching(text, text.index("(", at), "(", ")")]
+        feeds = {}
+        for label, internal in re.findall(r'\(\s*"([^"]+)"\s*,\s*(\w+)\s*\)', call):
+            if internal in parameters:
+                feeds[label] = parameters[internal]
+        callers, values = [], {label: set() for label in feeds}
+        pattern = re.compile(r"\b" + re.escape(owner) + r"\." + re.escape(name) + r"\(")
+        for rel, source in self.sources.items():
+            for m in pattern.finditer(source):
+                callers.append((rel, source.count("\n", 0, m.start()) + 1))
+                arguments = {}
+                for argument in split_top(call_arguments(source, m.end())):
+                    am = re.match(r"(\w+)\s*:\s*(.*)", argument, re.S)
+                    if am:
+                        arguments[am.group(1)] = am.group(2)
+                for label, argument_label in feeds.items():
+                    value = literal(arguments.get(argument_label, ""))
+                    if values[label] is not None:
+                        values[label] = None if value is None else values[label] | {value}
+        if not callers:
+            return None
+        return callers, values
+
+    def read_routes(self):
+        """The route patterns Hummingbird records in `endpointPath` ({pattern: [(path, line)]})."""
+        routes = {}
+        for rel, text in self.sources.items():
+            for m in ROUTE_DECLARATION.finditer(text):
+                routes.setdefault(hummingbird_route(m.group(2)), []).append((rel, text.count("\n", 0, m.start()) + 1))
+        notes = []
+        path_file = HUMMINGBIRD_ROUTER / "RouterPath.swift"
+        router_file = HUMMINGBIRD_ROUTER / "Router.swift"
+        if path_file.exists() and 'return "{\\(parameter)}"' not in path_file.read_text():
+            notes.append(f"{path_file.relative_to(ROOT)}: RouterPath no longer describes a capture as {{name}}; teach hummingbird_route() the new form")
+        if router_file.exists() and 'endpointPath.value = "NotFound"' not in router_file.read_text():
+            notes.append(f"{router_file.relative_to(ROOT)}: unmatched requests are no longer recorded as endpointPath NotFound; update values_of()")
+        self.route_notes = notes
+        return routes
+
     def service_of(self, metric):
-        """Which services export a metric: the service folder, or every service for Shared code."""
+        """Which services export a metric: the service folder, or every service for Shared code;
+        for a metric a Shared helper makes, the folders of its callers."""
         names = set()
-        for path, _ in metric.places:
+        for path, _ in metric.callers or metric.places:
             parts = Path(path).parts
             if parts[0] == "Services" and parts[1].lower() in self.services:
                 names.add(parts[1].lower())
@@ -287,6 +526,7 @@ class Analysis:
         self.selectors, self.groupings, self.functions = [], [], []
         self.variables = variables_in(expr)
         self.produced = set()
+        self.grouping_depths = []  # the parenthesis depth of each entry of groupings
 
 
 def analyse(expr):
@@ -324,6 +564,7 @@ def analyse(expr):
                     while j < len(tokens) and not tokens[j].is_op(")"):
                         if tokens[j].kind in ("ident", "string"):
                             a.groupings.append((low, unquote(tokens[j].text) if tokens[j].kind == "string" else tokens[j].text))
+                            a.grouping_depths.append(len(stack))
                         elif not tokens[j].is_op(","):
                             raise PromQLError(f"unexpected {tokens[j].text!r} in {low}(...)")
                         j += 1
@@ -590,13 +831,65 @@ def check_metric_names(ctx):
                       + (f" (unused: {', '.join(sorted(exported - covered))})" if exported - covered else ""))
 
 
-def known_values(ctx, label):
+def known_values(ctx, label, metric=None):
+    """The values a label can have: the scrape jobs, the services, the consumer groups, or
+    what the sources give the metric's dimension (None: unknown, anything goes)."""
     if label == "job":
         return set(ctx.jobs())
     if label == "service":
         return set(ctx.facts.services)
     if label == "group":
         return ctx.facts.groups
+    if metric is not None:
+        return metric.values.get(label)
+    return None
+
+
+def alternatives(regex):
+    """A regex's top-level alternatives (`a|b|c`), or the regex itself."""
+    parts, depth, current, escaped = [], 0, [], False
+    for c in regex:
+        if escaped:
+            current.append(c)
+            escaped = False
+            continue
+        if c == "\\":
+            escaped = True
+        elif c in "([":
+            depth += 1
+        elif c in ")]":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(c)
+    parts.append("".join(current))
+    return parts
+
+
+def listed(values, limit=8):
+    values = sorted(values)
+    return ", ".join(values) if len(values) <= limit else ", ".join(values[:limit]) + f", ... ({len(values)} in all)"
+
+
+def value_problem(label, op, value, values):
+    """Why a matcher's value can match nothing the label takes (None when it can)."""
+    try:
+        if op in ("=", "!="):
+            if value in values:
+                return None
+            verb = "matches" if op == "=" else "excludes"
+            close = difflib.get_close_matches(value, sorted(values), n=1, cutoff=0.6)
+            return f'{label}{op}"{value}" {verb} none of its values ({listed(values)})' + (f"; did you mean {close[0]}?" if close else "")
+        for alternative in alternatives(value):
+            if not any(re.fullmatch(alternative, v) for v in values):
+                verb = "matches" if op == "=~" else "excludes"
+                close = difflib.get_close_matches(alternative, sorted(values), n=1, cutoff=0.6)
+                return (f'{label}{op}"{value}": the alternative "{alternative}" {verb} none of its values ({listed(values)})'
+                        + (f"; did you mean {close[0]}?" if close else ""))
+    except re.error as error:
+        return f'{label}{op}"{value}" is not a regular expression: {error}'
     return None
 
 
@@ -614,16 +907,19 @@ def check_label_names(ctx):
             if labels is None:
                 unknown_labels = True
                 continue
+            # A label of the metric's own that a target label also sets is kept as exported_<name>.
+            labels = labels | {f"exported_{label}" for label in labels & targets}
             available |= labels
+            metric = entry[2] if entry else None
             for label, op, value, is_var in s.matchers:
                 checked += 1
                 if label != "__name__" and label not in labels and label not in targets:
                     problems.append(f"{where}: {s.name} has no label '{label}' (its labels: {', '.join(sorted(labels)) or 'none'}; target labels: {', '.join(sorted(targets))})")
-                values = known_values(ctx, label)
-                if values and not is_var and op in ("=", "=~"):
-                    ok = value in values if op == "=" else any(re.fullmatch(value, v) for v in values)
-                    if not ok:
-                        problems.append(f"{where}: {label}{op}\"{value}\" matches none of {', '.join(sorted(values))}")
+                values = known_values(ctx, label, metric)
+                if values and not is_var:
+                    why = value_problem(label, op, value, values)
+                    if why:
+                        problems.append(f"{where}: {s.name}: {why}")
         if unknown_labels:
             continue
         for kind, label in a.groupings:
@@ -649,11 +945,17 @@ def check_label_names(ctx):
             checked += 1
             if label not in have:
                 problems.append(f"{path.name}: variable {var.get('name')}: label_values(..., {label}): the metric has no label '{label}'")
-    return problems, f"{checked} label names and values in selectors, by/on clauses and variables exist (target labels: {', '.join(sorted(targets))})"
+    return problems, (f"{checked} label names and values in selectors, by/on clauses and variables exist (target labels: {', '.join(sorted(targets))}; "
+                      f"values checked against the jobs, services, consumer groups and what the sources give a dimension, e.g. {len(ctx.facts.routes)} route patterns)")
 
 
 def rule_result_labels(a, targets, facts):
-    """Labels an alert's result can carry: the top grouping's, else the selectors' and targets'."""
+    """Labels an alert's result can carry: the outermost aggregation's `by` (the least nested;
+    `a > x and b` keeps a's), else every by/on label, else the selectors' and targets'."""
+    if a.groupings and not any(kind == "without" for kind, _ in a.groupings):
+        depths = [d for (kind, _), d in zip(a.groupings, a.grouping_depths) if kind == "by"]
+        if depths:
+            return {label for (kind, label), d in zip(a.groupings, a.grouping_depths) if kind == "by" and d == min(depths)}
     by = {label for kind, label in a.groupings if kind in ("by", "on", "group_left", "group_right")}
     if by:
         return by
@@ -740,6 +1042,67 @@ def check_runbooks(ctx):
         if heading not in alerts:
             problems.append(f"deploy/README.md has a runbook for '{heading}', which is no alert in {RULES.name}")
     return problems, f"{len(alerts)} runbook anchors exist in deploy/README.md (Monitoring > Alerts), one paragraph per alert, none for an alert that is gone"
+
+
+def metrics_table(markdown):
+    """The rows of the table under '## Monitoring' > '### Metrics': {metric: (type, labels, exported by)}."""
+    rows, section, sub, in_code, duplicates = {}, None, None, False, []
+    for line in markdown.split("\n"):
+        if line.startswith("```"):
+            in_code = not in_code
+        if in_code:
+            continue
+        m = re.match(r"^(#{2,3})\s+(.*?)\s*$", line)
+        if m:
+            if len(m.group(1)) == 2:
+                section, sub = m.group(2), None
+            else:
+                sub = m.group(2)
+            continue
+        if section != "Monitoring" or sub != "Metrics" or not line.startswith("|"):
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        name = re.fullmatch(r"`([A-Za-z_:][A-Za-z0-9_:]*)`", cells[0]) if cells else None
+        if not name or len(cells) < 5:
+            continue  # the header, the separator
+        if name.group(1) in rows:
+            duplicates.append(name.group(1))
+        labels = set(re.findall(r"`([^`]+)`", cells[2]))
+        rows[name.group(1)] = (cells[1], labels, cells[3])
+    return rows, duplicates
+
+
+def check_metrics_table(ctx):
+    """deploy/README.md's Metrics table lists every metric the sources export, with its type,
+    its labels and (for a metric of one service's folder, or of a helper those call) the services."""
+    problems = []
+    rows, duplicates = metrics_table(ctx.readme)
+    facts = ctx.facts
+    if not rows:
+        return ["deploy/README.md: no table under Monitoring > Metrics"], ""
+    for name in duplicates:
+        problems.append(f"deploy/README.md, Metrics: {name} has two rows")
+    for metric in sorted(facts.metrics.values(), key=lambda m: m.name):
+        row = rows.get(metric.name)
+        if row is None:
+            problems.append(f"deploy/README.md, Metrics: no row for {metric.name} ({metric.prom_type}, made in {metric.places[0][0]}:{metric.places[0][1]})")
+            continue
+        kind, labels, exporter = row
+        if kind != metric.prom_type:
+            problems.append(f"deploy/README.md, Metrics: {metric.name} is a {metric.prom_type} ({metric.kind}), the table says {kind!r}")
+        if metric.labels is not None and labels != metric.labels:
+            problems.append(f"deploy/README.md, Metrics: {metric.name} has the labels {', '.join(sorted(metric.labels)) or 'none'}, "
+                            f"the table says {', '.join(sorted(labels)) or 'none'}")
+        places = metric.callers or metric.places
+        services = {Path(p).parts[1].lower() for p, _ in places if Path(p).parts[0] == "Services"}
+        if services and all(Path(p).parts[0] == "Services" for p, _ in places):
+            everywhere = services >= set(facts.services) and "every service" in exporter.lower()
+            missing = [] if everywhere else sorted(s for s in services if s in facts.services and s not in exporter.lower())
+            if missing:
+                problems.append(f"deploy/README.md, Metrics: {metric.name} is exported by {', '.join(sorted(services))}, the table says {exporter!r}")
+    for name in sorted(set(rows) - set(facts.metrics)):
+        problems.append(f"deploy/README.md, Metrics: {name} is in the table but exported by no Swift source")
+    return problems, f"deploy/README.md's Metrics table: a row for each of the {len(facts.metrics)} metrics with its type, labels and exporting services"
 
 
 def check_rule_tests(ctx):
@@ -1114,6 +1477,7 @@ CHECKS = [
     ("label names and values", check_label_names),
     ("alert rules", check_alert_rules),
     ("runbooks", check_runbooks),
+    ("metrics table", check_metrics_table),
     ("rule tests", check_rule_tests),
     ("prometheus.yml", check_prometheus_config),
     ("dashboards", check_dashboards),
@@ -1190,13 +1554,15 @@ def variants(ctx):
 
     cases = [
         ("a rule naming a metric nobody exports", check_metric_names,
-         with_rule("SwitchboardPlannerLagHigh", lambda r: r.update(expr="max by (namespace) (switchboard_executor_lag_events) > 5000"))),
+         with_rule("SwitchboardConsumerLagHigh", lambda r: r.update(expr="max by (namespace) (switchboard_executor_lag_events) > 5000"))),
         ("a histogram without its suffix", check_metric_names,
          with_rule("SwitchboardHumanQueueUnattended", lambda r: r.update(expr=r["expr"].replace("switchboard_hil_wait_seconds_count", "switchboard_hil_wait_seconds")))),
         ("_bucket of a counter", check_metric_names,
          with_rule("SwitchboardDeadLetters", lambda r: r.update(expr="sum(rate(switchboard_events_dead_lettered_total_bucket[5m])) > 0"))),
         ("rate() of a gauge", check_metric_names,
-         with_rule("SwitchboardPlannerLagHigh", lambda r: r.update(expr="rate(switchboard_planner_lag_events[5m]) > 100"))),
+         with_rule("SwitchboardPlannerLagCritical", lambda r: r.update(expr="rate(switchboard_planner_lag_events[5m]) > 100"))),
+        ("rate() of a gauge made in a helper", check_metric_names,
+         with_rule("SwitchboardCircuitBreakerOpen", lambda r: r.update(expr="sum by (kind, key) (rate(switchboard_circuit_breaker_state[5m])) > 0"))),
         ("an unbalanced expression", check_metric_names,
          with_rule("SwitchboardDeadLetters", lambda r: r.update(expr="sum by (group) (increase(switchboard_events_dead_lettered_total[10m]) > 0"))),
         ("a panel naming a metric nobody exports", check_metric_names,
@@ -1211,17 +1577,39 @@ def variants(ctx):
          with_rule("SwitchboardConsumerStalled", lambda r: r.update(expr='rate(switchboard_event_handler_retries_total{group="switchboard.billing"}[5m]) > 0'))),
         ("a job regex matching no scrape job", check_label_names,
          with_rule("SwitchboardServiceDown", lambda r: r.update(expr='up{job="kubernetes-pods"} == 0'))),
+        ("a regex with one alternative matching no scrape job", check_label_names,
+         with_rule("SwitchboardServiceDown", lambda r: r.update(expr='up{job=~"switchboard|switchboard-dev"} == 0'))),
+        ("a route written as declared (:id), not as Hummingbird records it ({id})", check_label_names, route_as_declared(ctx)),
+        ("a route exclusion with a path no service serves", check_label_names,
+         with_rule("SwitchboardHTTPServerErrors", lambda r: r.update(expr=r["expr"].replace("/metrics|/health|/ready", "/metrics|/healthz|/ready")))),
+        ("a breaker kind nobody records (the values a helper's callers pass)", check_label_names,
+         with_rule("SwitchboardCircuitBreakerOpen", lambda r: r.update(expr='max by (namespace, kind, key) (switchboard_circuit_breaker_state{kind="agent"}) == 2'))),
+        ("a token direction the planner does not count", check_label_names,
+         with_panel("switchboard-llm-cost", lambda p, b: p["targets"][0].update(expr='sum(rate(switchboard_llm_tokens_total{direction="prompt"}[5m]))'))),
+        ("exported_<label> of a label no target label displaces", check_label_names,
+         with_panel("switchboard-overview", lambda p, b: p["targets"][0].update(expr='max by (exported_group) (switchboard_consumer_lag_events)'))),
+        ("an annotation using a label an inner aggregation keeps and the outer one drops", check_alert_rules,
+         with_rule("SwitchboardConsumerLagHigh", lambda r: r["annotations"].update(summary="{{ $labels.partition }} lags"))),
         ("an alert without for", check_alert_rules, with_rule("SwitchboardDeadLetters", lambda r: r.pop("for"))),
         ("an alert without severity", check_alert_rules, with_rule("SwitchboardServiceDown", lambda r: r["labels"].pop("severity"))),
         ("an alert with severity page", check_alert_rules, with_rule("SwitchboardServiceDown", lambda r: r["labels"].update(severity="page"))),
         ("an alert without summary", check_alert_rules, with_rule("SwitchboardHandlerRetries", lambda r: r["annotations"].pop("summary"))),
         ("an annotation using a label the alert drops", check_alert_rules,
-         with_rule("SwitchboardPlannerLagHigh", lambda r: r["annotations"].update(summary="{{ $labels.pod }} lags"))),
+         with_rule("SwitchboardConsumerLagHigh", lambda r: r["annotations"].update(summary="{{ $labels.pod }} lags"))),
         ("a runbook anchor missing from deploy/README.md", check_runbooks,
          with_rule("SwitchboardDeadLetters", lambda r: r["annotations"].update(runbook="deploy/README.md#dead-letters-runbook"))),
         ("an alert without runbook", check_runbooks, with_rule("SwitchboardServiceDown", lambda r: r["annotations"].pop("runbook"))),
         ("a runbook for an alert that is gone", check_runbooks, ghost_runbook(ctx.variant())),
         ("an alert no test makes fire", check_rule_tests, untested(ctx.variant())),
+        ("a metric missing from deploy/README.md's Metrics table", check_metrics_table, readme_row(ctx, lambda row: "")),
+        ("the Metrics table naming the wrong labels", check_metrics_table,
+         readme_row(ctx, lambda row: row.replace("| `group`, `partition` |", "| `group` |"))),
+        ("the Metrics table naming the wrong type", check_metrics_table,
+         readme_row(ctx, lambda row: row.replace("| gauge |", "| counter |"))),
+        ("the Metrics table naming the wrong exporter", check_metrics_table,
+         readme_row(ctx, lambda row: row.replace("| planner (`kind=\"model\"`), executor (`kind=\"tool\"`) |", "| planner |"), metric="switchboard_circuit_breaker_state")),
+        ("the Metrics table listing a metric nobody exports", check_metrics_table,
+         readme_row(ctx, lambda row: row + "| `switchboard_turn_seconds` | histogram | – | gateway | message → reply |\n")),
         ("a Kubernetes job scraping pods without the annotation", check_prometheus_config, with_config(drop_keep)),
         ("a Kubernetes job without the service label", check_prometheus_config, with_config(no_service_label)),
         ("a static target on the wrong port", check_prometheus_config, with_config(wrong_port)),
@@ -1235,6 +1623,34 @@ def variants(ctx):
         ("schemaVersion 27", check_dashboards, with_panel("switchboard-overview", lambda p, b: b.update(schemaVersion=27))),
     ]
     return cases
+
+
+def readme_row(ctx, change, metric="switchboard_consumer_lag_events"):
+    """A variant whose deploy/README.md has `metric`'s Metrics row changed by `change`."""
+    v = ctx.variant()
+    m = re.search(r"^\| `" + metric + r"` \|.*\n", v.readme, re.M)
+    if not m:
+        raise AssertionError(f"self-test: deploy/README.md's Metrics table has no row for {metric}: update the self-test")
+    v.readme = v.readme[:m.start()] + change(m.group()) + v.readme[m.end():]
+    if v.readme == ctx.readme:
+        raise AssertionError(f"self-test: the change to {metric}'s row in deploy/README.md changed nothing: update the self-test")
+    return v
+
+
+def route_as_declared(ctx):
+    """A variant whose dashboards write the message route as GatewayAPI.swift declares it."""
+    v = ctx.variant()
+    changed = False
+    for _, board in v.dashboards:
+        for panel in panels_of(board):
+            for target in panel.get("targets") or []:
+                expr = target.get("expr") or ""
+                if 'route="/v1/conversations/{id}/messages"' in expr:
+                    target["expr"] = expr.replace("{id}", ":id")
+                    changed = True
+    if not changed:
+        raise AssertionError("self-test: no panel selects route=\"/v1/conversations/{id}/messages\": update the self-test")
+    return v
 
 
 def variable_on_unknown_metric(ctx):
@@ -1295,7 +1711,12 @@ def self_test(ctx, promtool):
 def print_metrics(facts):
     print(f"  exported by the sources ({len(facts.metrics)} metrics; factory: PrometheusMetricsFactory in {facts.bootstrap[0]}):")
     for metric in sorted(facts.metrics.values(), key=lambda m: m.name):
-        labels = "{" + ",".join(sorted(metric.labels)) + "}" if metric.labels else ("{?}" if metric.labels is None else "")
+        def shown(label):
+            values = metric.values.get(label)
+            if label == "route" and values:
+                return f"route=<{len(values)} patterns>"
+            return f"{label}={'|'.join(sorted(values))}" if values else label
+        labels = "{" + ",".join(shown(label) for label in sorted(metric.labels)) + "}" if metric.labels else ("{?}" if metric.labels is None else "")
         series = ", ".join(sorted(metric.series())) if metric.prom_type == "histogram" else metric.name
         print(f"    {metric.prom_type:<9} {metric.name}{labels}  [{facts.service_of(metric)}]" + (f"  -> {series}" if metric.prom_type == "histogram" else ""))
 
@@ -1316,7 +1737,7 @@ def check_factory(facts):
         for label in metric.labels or ():
             if not LABEL_NAME.match(label) or label.startswith("__"):
                 problems.append(f"{metric.name}: label {label!r} is not a valid Prometheus label name")
-    problems += facts.factory_notes
+    problems += facts.factory_notes + facts.route_notes
     return problems
 
 
@@ -1347,6 +1768,10 @@ def main():
     print_metrics(facts)
     if facts.computed:
         print(f"  notice: metrics with a computed name are not checked: {', '.join(facts.computed)}")
+    targets = ctx.target_labels()
+    clashes = [f"{m.name}{{{','.join(sorted(m.labels & targets))}}}" for m in sorted(facts.metrics.values(), key=lambda m: m.name) if m.labels and m.labels & targets]
+    if clashes:
+        print(f"  notice: labels the scrape also sets as target labels, which Prometheus keeps as exported_<label> (the target's value wins): {', '.join(clashes)}")
     report = Report()
     if not options.self_test:
         print("== sources")

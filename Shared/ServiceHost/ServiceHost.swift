@@ -38,7 +38,7 @@ public struct ServiceHost: Sendable {
         }
         // Broker compatibility depends on the librdkafka loaded (deploy/README.md).
         logger.info("starting", metadata: ["service": "\(config.serviceName)", "librdkafka": "\(LibRdKafka.version)"])
-        Gauge(label: "switchboard_build_info", dimensions: [("service", config.serviceName), ("librdkafka", LibRdKafka.version)]).record(1)
+        Gauge(label: "switchboard_build_info", dimensions: [("librdkafka", LibRdKafka.version)]).record(1)
         let producer = try KafkaProducer(config: config.kafka(client: "producer", consumer: false), logger: logger)
         let admin = try KafkaAdmin(config: config.kafka(client: "admin", consumer: false), logger: logger)
         return ServiceHost(

@@ -2,7 +2,7 @@ import Dispatch
 public import Hummingbird
 import Metrics
 
-/// RED metrics of every HTTP endpoint (docs/OPERATIONS.md): `switchboard_http_requests_total`
+/// RED metrics of every HTTP endpoint (deploy/README.md, Monitoring): `switchboard_http_requests_total`
 /// by route (the route's pattern, so ids do not multiply series), method and status, and the
 /// histogram `switchboard_http_request_duration_seconds` by route and method. Outermost in the
 /// chain, so it sees the status the client gets (problem+json included). The duration is to
@@ -29,7 +29,7 @@ public struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddlewar
     }
 }
 
-/// Circuit breakers' states (docs/OPERATIONS.md): the gauge
+/// Circuit breakers' states (deploy/README.md, Monitoring): the gauge
 /// `switchboard_circuit_breaker_state{kind,key}` (0 closed, 1 half open, 2 open) and the
 /// counter `switchboard_circuit_breaker_transitions_total{kind,key,to}`. `kind` is `model` or
 /// `tool`; `key` the model's or tool's name.

@@ -104,7 +104,7 @@ public struct ExecutorReactor: Sendable {
     }
 
     /// Publishes a step's result and counts it: `switchboard_tool_calls_total{tool,outcome,code}`
-    /// and the histogram `switchboard_tool_call_seconds{tool,outcome}` (docs/OPERATIONS.md).
+    /// and the histogram `switchboard_tool_call_seconds{tool,outcome}` (deploy/README.md, Monitoring).
     func publishResult(_ result: EventEnvelope) async throws {
         try await publish(result)
         let (tool, outcome, code, durationMs): (String, String, String, Int)

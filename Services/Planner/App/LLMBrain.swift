@@ -191,7 +191,7 @@ public final class LLMBrain: Sendable {
     /// `LLMCallCompleted` event, from the cache when the same deterministic request was answered.
     /// `purpose`: `decision` for a first answer, `repair` for an answer after rejected ones.
     /// A model call, counted in the LLM metrics by model: calls by outcome, tokens in and out,
-    /// cost, and the call's time (docs/OPERATIONS.md).
+    /// cost, and the call's time (deploy/README.md, Monitoring).
     func complete(model: ModelSpec, messages: [ChatMessage], outputTokens: Int, purpose: String, intents: [String] = [], knowledge: Bool = false) async -> Call {
         let call = await completeUnmetered(model: model, messages: messages, outputTokens: outputTokens, purpose: purpose, intents: intents, knowledge: knowledge)
         let event = call.event
