@@ -166,7 +166,7 @@ let package = Package(
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient", logging], path: "Tests/HTTPClientTests", resources: [.copy("Resources/http_test_server.py")]),
         .testTarget(name: "EventsTests", dependencies: ["EventContracts", "Events", "JSON", "JSONSchema", "Privacy"], path: "Tests/EventsTests"),
         .testTarget(name: "DomainPackTests", dependencies: ["DomainPack", "Events", "JSON", "MCPBinding", "Privacy", "ToolRuntime"], path: "Tests/DomainPackTests"),
-        .testTarget(name: "PlannerTests", dependencies: ["PlannerApp", "DomainPack", "Events", "JSON", "LLMFixture", "ModelRouter", logging], path: "Tests/PlannerTests"),
+        .testTarget(name: "PlannerTests", dependencies: ["PlannerApp", "DomainPack", "Events", "JSON", "JSONSchema", "LLMFixture", "ModelRouter", logging], path: "Tests/PlannerTests"),
         .testTarget(name: "ToolBindingsTests", dependencies: ["ToolBindings", "ToolRuntime", "HTTPClient", "JSON", "UpstreamFixture", logging], path: "Tests/ToolBindingsTests"),
         .testTarget(name: "MCPBindingTests", dependencies: ["MCPBinding", "HTTPClient", "JSON", "ToolRuntime", "UpstreamFixture", logging], path: "Tests/MCPBindingTests"),
         .testTarget(name: "RuleExpressionsTests", dependencies: ["RuleExpressions", "JSON"], path: "Tests/RuleExpressionsTests"),

@@ -2,6 +2,7 @@ import DomainPack
 import Events
 import Foundation
 import JSON
+import JSONSchema
 import PlannerApp
 import Testing
 
@@ -190,6 +191,22 @@ import Testing
                 }
             }
         }
+    }
+
+    /// Telecom seals phone numbers for its tools: a model sees references, so the grammar asks
+    /// for a reference where a tool takes a number (else it would make the model invent digits).
+    @Test func argumentsOfASealedKindAreReferencesInTheModelsGrammar() throws {
+        let telecom = DecisionContract(pack: telecomPack)
+        let variants = try #require(telecom.responseSchema(intents: ["balance"], shape: .byIntent)["anyOf"]?.arrayValue)
+        let steps = try #require(variants.first { $0["properties"]?["next_action"]?["const"] == "tool_calls" }?["properties"]?["steps"]?["prefixItems"]?.arrayValue)
+        let phone = try #require(steps.first?["properties"]?["args"]?["properties"]?["phone_number"])
+        let schema = try JSONSchema(phone)
+        #expect(schema.isValid("[PHONE#3f9a2b1c]"))
+        #expect(!schema.isValid("+447700900123"), "digits the model never saw")
+        // Retail seals nothing: its arguments are as the contracts say.
+        let retail = try #require(contract.responseSchema(intents: ["order_status"], shape: .byIntent)["anyOf"]?.arrayValue)
+        let orderID = retail.first?["properties"]?["steps"]?["prefixItems"]?[0]?["properties"]?["args"]?["properties"]?["order_id"]
+        #expect(orderID?["pattern"] == "^[A-Z]{3}[0-9]{3}$")
     }
 
     @Test func eachAlternativeNamesOnlyItsIntentsSlots() throws {

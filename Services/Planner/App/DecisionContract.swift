@@ -3,6 +3,7 @@ import Events
 import Foundation
 public import JSON
 import JSONSchema
+import Privacy
 public import LLM
 public import ModelRouter
 
@@ -60,7 +61,11 @@ public struct DecisionContract: Sendable {
         let stepVariants: [JSONValue] = toolNames.map { name in
             [
                 "type": "object", "additionalProperties": false, "required": ["tool", "args", "why"],
-                "properties": ["tool": ["const": .string(name)], "args": Self.argumentSchema(pack.tools[name]!.inputSchemaJSON), "why": string(40)],
+                "properties": [
+                    "tool": ["const": .string(name)],
+                    "args": Self.withReferences(Self.argumentSchema(pack.tools[name]!.inputSchemaJSON), pack.unsealing.filter { $0.value.tools.contains(name) }),
+                    "why": string(40),
+                ],
             ]
         }
         self.stepSchemas = Dictionary(uniqueKeysWithValues: zip(toolNames, stepVariants))
@@ -185,6 +190,24 @@ public struct DecisionContract: Sendable {
             if knowledge { variants.append(variant(Self.unknownIntent, "respond", steps: none, question: null, reply: reply)) }
         }
         return ["anyOf": .array(variants)]
+    }
+
+    /// An argument schema as a model sees it when the pack seals a kind for the tool
+    /// (`privacy.unseal`): a property that takes such a value (the kind's example fits it) takes
+    /// the value's reference instead, `[PHONE#3f9a2b1c]`, copied from the customer's words. The
+    /// model never sees the value, so a grammar asking for its digits would make it invent some.
+    static func withReferences(_ schema: JSONValue, _ rules: [PIIKind: UnsealRule]) -> JSONValue {
+        guard !rules.isEmpty, case .object(var members) = schema, let properties = members["properties"]?.objectValue else { return schema }
+        members["properties"] = .object(properties.mapValues { property in
+            for (kind, rule) in rules.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+                if let compiled = try? JSONSchema(property), compiled.isValid(.string(rule.example)) {
+                    let tag = String(kind.placeholder.dropFirst().dropLast())
+                    return ["type": "string", "pattern": .string("^\\[\(tag)#[0-9a-f]{8}\\]$"), "description": .string("the reference of the customer's \(kind.rawValue) as it appears in their words, e.g. [\(tag)#3f9a2b1c]")]
+                }
+            }
+            return property
+        })
+        return .object(members)
     }
 
     /// The longest compact JSON text an instance of `schema` can be, in characters (an upper
