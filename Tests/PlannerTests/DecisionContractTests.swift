@@ -203,6 +203,12 @@ import Testing
         let schema = try JSONSchema(phone)
         #expect(schema.isValid("[PHONE#3f9a2b1c]"))
         #expect(!schema.isValid("+447700900123"), "digits the model never saw")
+        // And such an answer is a valid decision: the reference is checked by the kind's example.
+        let answer = #"{"intent":"balance","confidence":90,"entities":{"phone_number":"[PHONE#3f9a2b1c]"},"next_action":"tool_calls","steps":[{"tool":"get_balance","args":{"phone_number":"[PHONE#3f9a2b1c]"},"why":"asked"}],"clarification_question":null,"reply":null,"explain":"balance"}"#
+        guard case .valid(let decision, _) = telecom.check(answer, customerText: "What's my balance on [PHONE#3f9a2b1c]?", state: ConversationState(), model: "m"), case .plan(let planned) = decision.action else {
+            Issue.record("a reference in the arguments was rejected"); return
+        }
+        #expect(planned.first?.args == ["phone_number": "[PHONE#3f9a2b1c]"])
         // Retail seals nothing: its arguments are as the contracts say.
         let retail = try #require(contract.responseSchema(intents: ["order_status"], shape: .byIntent)["anyOf"]?.arrayValue)
         let orderID = retail.first?["properties"]?["steps"]?["prefixItems"]?[0]?["properties"]?["args"]?["properties"]?["order_id"]

@@ -428,7 +428,8 @@ public struct DecisionContract: Sendable {
                 let contract = pack.tools[tool]!
                 let properties = contract.inputSchemaJSON["properties"]?.objectValue ?? [:]
                 args = args.filter { properties.isEmpty || properties[$0.key] != nil }
-                let checked = contract.inputSchema.validate(.object(args), maxErrors: 5)
+                // A sealed value's reference is checked by its kind's example (the executor checks the value).
+                let checked = contract.inputSchema.validate(pack.argumentsForSchemaCheck(.object(args), tool: tool), maxErrors: 5)
                 if !checked.isValid {
                     errors += checked.errors.map { "/steps/\(index)/args\($0.instanceLocation): \($0.message)" }
                     continue
