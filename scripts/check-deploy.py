@@ -33,6 +33,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import checklib  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV_PYTHON = ROOT / ".run" / "kv-venv" / "bin" / "python"
 # The oldest Kubernetes the manifests target (autoscaling/v2, policy/v1, networking.k8s.io/v1
@@ -48,16 +51,7 @@ PLACEHOLDER = re.compile(r"placeholder|fake|not-a-real|changeme|example", re.I)
 
 
 def ensure_dependencies():
-    """PyYAML and kubernetes-validate live in .run/kv-venv: run there when this Python lacks them."""
-    try:
-        import yaml  # noqa: F401
-        import kubernetes_validate  # noqa: F401
-        return
-    except ImportError:
-        pass
-    if VENV_PYTHON.exists() and Path(sys.prefix).resolve() != VENV_PYTHON.parent.parent.resolve():
-        os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), str(Path(__file__).resolve())] + sys.argv[1:])
-    sys.exit("check-deploy: kubernetes-validate and PyYAML are missing from .run/kv-venv: run scripts/install-test-deps.sh deploy")
+    checklib.ensure_modules(["yaml", "kubernetes_validate"], "check-deploy: kubernetes-validate and PyYAML are missing from .run/kv-venv: run scripts/install-test-deps.sh deploy")
 
 
 # ------------------------------------------------------------------------------------------

@@ -53,6 +53,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import checklib  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 OBS = ROOT / "deploy" / "observability"
 CONFIG = OBS / "prometheus.yml"
@@ -92,15 +95,7 @@ SEVERITY_NOTE = "critical, warning or info"
 
 
 def ensure_dependencies():
-    """PyYAML from this Python, else from .run/kv-venv (scripts/install-test-deps.sh)."""
-    try:
-        import yaml  # noqa: F401
-        return
-    except ImportError:
-        pass
-    if VENV_PYTHON.exists() and Path(sys.prefix).resolve() != VENV_PYTHON.parent.parent.resolve():
-        os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), str(Path(__file__).resolve())] + sys.argv[1:])
-    sys.exit("check-observability: PyYAML is missing: run scripts/install-test-deps.sh observability")
+    checklib.ensure_modules(["yaml"], "check-observability: PyYAML is missing: run scripts/install-test-deps.sh observability")
 
 
 # ------------------------------------------------------------------------------------------
