@@ -19,7 +19,7 @@ public struct ServiceHost: Sendable {
     public let producer: KafkaProducer
     public let admin: KafkaAdmin
     public let publisher: EventPublisher
-    /// False for a service without schemas (the verifier): it never connects to Postgres, and
+    /// False for a service without schemas: it never connects to Postgres, and
     /// its readiness does not depend on it.
     public let usesPostgres: Bool
 

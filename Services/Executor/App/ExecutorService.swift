@@ -75,9 +75,7 @@ public struct ExecutorReactor: Sendable {
             do {
                 (request.args, unsealed) = try await sealedValues.unseal(request.args, tool: request.tool, tenant: event.tenantID, customer: request.customerID)
             } catch let failure as ToolFailure {
-                return try await publish(try event.reaction(ToolFailed(
-                    planID: request.planID, stepID: request.stepID, tool: request.tool,
-                    error: ToolError(code: failure.code, message: failure.message, retriable: false), durationMs: 0), producer: producer, label: "dryrun"))
+                return try await publish(try refused(event, planID: request.planID, stepID: request.stepID, tool: request.tool, failure, label: "dryrun"))
             }
             return try await publish(try await dryRun(event, request).resealed(unsealed))
         }
@@ -96,11 +94,17 @@ public struct ExecutorReactor: Sendable {
         do {
             (step.args, unsealed) = try await sealedValues.unseal(approved.args, tool: approved.tool, tenant: event.tenantID, customer: approved.customerID)
         } catch let failure as ToolFailure {
-            return try await publish(try event.reaction(ToolFailed(
-                planID: approved.planID, stepID: approved.stepID, tool: approved.tool,
-                error: ToolError(code: failure.code, message: failure.message, retriable: false), durationMs: 0), producer: producer, label: "result"))
+            return try await publish(try refused(event, planID: approved.planID, stepID: approved.stepID, tool: approved.tool, failure, label: "result"))
         }
         try await execute(event, step, unsealed)
+    }
+
+    /// A step that fails before any call (a dry run that finds it impossible, sealed values that
+    /// cannot be unsealed): failed, not to be retried.
+    func refused(_ event: EventEnvelope, planID: UUID, stepID: UUID, tool: String, _ failure: ToolFailure, label: String) throws -> EventEnvelope {
+        try event.reaction(ToolFailed(
+            planID: planID, stepID: stepID, tool: tool,
+            error: ToolError(code: failure.code, message: failure.message, retriable: false), durationMs: 0), producer: producer, label: label)
     }
 
     /// Publishes a step's result and counts it: `switchboard_tool_calls_total{tool,outcome,code}`
@@ -283,9 +287,7 @@ extension ExecutorReactor {
                 reason: request.reason, preview: preview), producer: producer)
         case .failure(let failure):
             logger.info("dry run found the step cannot run", metadata: ["step.id": "\(request.stepID)", "tool": "\(request.tool)", "code": "\(failure.code)"])
-            return try event.reaction(ToolFailed(
-                planID: request.planID, stepID: request.stepID, tool: request.tool,
-                error: ToolError(code: failure.code, message: failure.message, retriable: false), durationMs: 0), producer: producer, label: "dryrun")
+            return try refused(event, planID: request.planID, stepID: request.stepID, tool: request.tool, failure, label: "dryrun")
         }
     }
 

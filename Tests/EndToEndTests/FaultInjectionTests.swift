@@ -1,0 +1,196 @@
+import DevStack
+import Events
+import Foundation
+import HTTPClient
+import JSON
+import Postgres
+import Synchronization
+import Testing
+
+/// Shared state of the traffic's client tasks.
+final class Tally<Value: Sendable>: Sendable {
+    private let value: Mutex<Value>
+    init(_ value: Value) { self.value = Mutex(value) }
+    func withLock<R>(_ body: (inout Value) -> R) -> R { value.withLock { body(&$0) } }
+}
+
+/// Issue 13, break it: each of the five services killed with SIGKILL, one at a time, at random
+/// moments while 200 turns (reads, and refunds that move money) go through; each restarted with
+/// only its environment. Afterwards: every accepted message got a reply or an explicit handover,
+/// no refund happened twice, and the read models equal a rebuild from the log.
+@Suite(.serialized, .timeLimit(.minutes(8)))
+struct FaultInjectionTests {
+    struct Accepted: Sendable {
+        var conversation: String
+        var turnID: UUID
+        var refund: Bool
+    }
+
+    @Test func killingEachServiceDuringTrafficLosesAndRepeatsNothing() async throws {
+        try await Platform.with("faults_kill") { p in
+            // Warm: every group joined, every path used once.
+            #expect(try await p.post("warm", #"{"customer_id":"cus_1001","text":"Where is my order ABC123?"}"#).status == 200)
+
+            let turns = 200
+            let refunds = Set(stride(from: 0, to: turns, by: 5))  // every fifth turn: a $1 refund of DEF456
+            let accepted = Tally<[Accepted]>([])
+            let next = Tally(0)
+            // Eight customers' clients, about eight turns a second between them, for ~25 s.
+            let traffic = Task {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for _ in 0..<8 {
+                        group.addTask {
+                            while true {
+                                let index = next.withLock { value -> Int in defer { value += 1 }; return value }
+                                guard index < turns else { return }
+                                let refund = refunds.contains(index)
+                                let conversation = "fault-\(index)"
+                                let body = refund
+                                    ? #"{"customer_id":"cus_1001","text":"I want a refund of $1 for order DEF456"}"#
+                                    : #"{"customer_id":"cus_1002","text":"Where is my order GHI789?"}"#
+                                // A client retries with its Idempotency-Key while the gateway is down.
+                                let headers: HTTPHeaders = ["content-type": "application/json", "Idempotency-Key": "fault-\(index)"]
+                                let deadline = ContinuousClock.now + .seconds(90)
+                                while true {
+                                    if let reply = try? await p.post(conversation, body, wait: nil, headers: headers), reply.status == 202 || reply.status == 200,
+                                       let turn = reply.json["turn_id"]?.stringValue.flatMap(UUID.init(uuidString:)) {
+                                        accepted.withLock { $0.append(Accepted(conversation: conversation, turnID: turn, refund: refund)) }
+                                        break
+                                    }
+                                    guard ContinuousClock.now < deadline else { Issue.record("turn \(index) never accepted"); break }
+                                    try await Task.sleep(for: .milliseconds(200))
+                                }
+                                try await Task.sleep(for: .milliseconds(900))
+                            }
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+            }
+
+            // Meanwhile: each service killed and restarted, in a random order, at random moments.
+            var generator = SystemRandomNumberGenerator()
+            for service in DevStack.services.shuffled(using: &generator) {
+                try await Task.sleep(for: .milliseconds(Int.random(in: 1000...3000, using: &generator)))
+                let process = try #require(p.stack.process(service))
+                await process.killHard()
+                #expect(!process.isRunning, "\(service) killed")
+                try await Task.sleep(for: .milliseconds(500))
+                try p.stack.startService(service)
+                try await p.stack.waitUntilReady(service)
+            }
+            try await traffic.value
+            let all = accepted.withLock { $0 }
+            #expect(all.count == turns, "every message was accepted, after retries")
+
+            // 1. Every accepted message got a reply or an explicit handover.
+            let outcomes = try await p.eventually("every turn answered or handed over", timeout: .seconds(180)) { () -> [UUID: String]? in
+                var outcome: [UUID: String] = [:]
+                for record in p.log.allRecords {
+                    guard let event = try? EventCodec.decode(record.value) else { continue }
+                    if event.type == ReplyDelivered.eventType || event.type == HandoverRequested.eventType {
+                        outcome[event.correlationID] = outcome[event.correlationID] ?? event.type
+                    }
+                }
+                return all.allSatisfy { outcome[$0.turnID] != nil } ? outcome : nil
+            }
+            let handedOver = all.filter { outcomes[$0.turnID] == HandoverRequested.eventType }
+            print("fault injection: \(all.count) turns, \(all.count - handedOver.count) answered, \(handedOver.count) handed over")
+
+            // 2. No refund happened twice: one row per refund the executor reported, each step once.
+            let succeeded = p.log.allRecords.compactMap { try? EventCodec.decode($0.value) }
+                .filter { $0.type == ToolSucceeded.eventType }
+                .compactMap { try? $0.decode(ToolSucceeded.self) }
+                .filter { $0.tool == "create_refund" }
+            let refundIDs = Set(succeeded.compactMap { $0.result["refund_id"]?.stringValue })
+            let steps = Set(succeeded.map(\.stepID))
+            let rows = try await p.pool.query("SELECT refund_id FROM commerce.refunds WHERE tenant_id = 'default' AND order_id = 'DEF456'").map { try $0.decode("refund_id", as: String.self) }
+            #expect(rows.count == Set(rows).count && Set(rows) == refundIDs, "each refund the log reports exists once, and nothing else: \(rows.count) rows, \(refundIDs.count) reported")
+            #expect(steps.count == refundIDs.count, "one refund per step, however often a step was delivered")
+            #expect(refundIDs.count <= refunds.count && refundIDs.count >= refunds.count - handedOver.filter(\.refund).count, "\(refundIDs.count) refunds for \(refunds.count) requests")
+
+            // 3. The read models equal a rebuild from the log.
+            _ = try await p.eventually("projections caught up", timeout: .seconds(60)) { () -> Bool? in
+                let verify = try runCLI(p, ["projections", "verify"])
+                return verify.status == 0 ? true : nil
+            }
+        }
+    }
+
+    /// The broker unreachable for 10 s (its process stopped), then every Postgres connection
+    /// dropped, twice, while 120 turns go through. Customers are refused clearly while
+    /// the database is away (503 with Retry-After, never a 500), their client retries, and
+    /// afterwards every accepted message got a reply or a handover and the read models equal a
+    /// rebuild.
+    @Test func theBrokerDownAndPostgresConnectionsDroppedMidTrafficLoseNothing() async throws {
+        try await Platform.with("faults_infra") { p in
+            #expect(try await p.post("warm", #"{"customer_id":"cus_1001","text":"Where is my order ABC123?"}"#).status == 200)
+            let turns = 120
+            let accepted = Tally<[UUID]>([])
+            let refusals = Tally<[String: Int]>([:])
+            let next = Tally(0)
+            let traffic = Task {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for _ in 0..<6 {
+                        group.addTask {
+                            while true {
+                                let index = next.withLock { value -> Int in defer { value += 1 }; return value }
+                                guard index < turns else { return }
+                                let headers: HTTPHeaders = ["content-type": "application/json", "Idempotency-Key": "infra-\(index)"]
+                                let deadline = ContinuousClock.now + .seconds(120)
+                                while ContinuousClock.now < deadline {
+                                    do {
+                                        let reply = try await p.post("infra-\(index % 40)", #"{"customer_id":"cus_1002","text":"Where is my order GHI789?"}"#, wait: nil, headers: headers)
+                                        if reply.status == 202 || reply.status == 200, let turn = reply.json["turn_id"]?.stringValue.flatMap(UUID.init(uuidString:)) {
+                                            accepted.withLock { $0.append(turn) }
+                                            break
+                                        }
+                                        let kind = reply.json["type"]?.stringValue.map { String($0.split(separator: "/").last ?? "") } ?? "?"
+                                        refusals.withLock { $0["\(reply.status) \(kind)", default: 0] += 1 }
+                                    } catch {
+                                        refusals.withLock { $0["connection", default: 0] += 1 }
+                                    }
+                                    try await Task.sleep(for: .milliseconds(250))
+                                }
+                                try await Task.sleep(for: .milliseconds(700))
+                            }
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+            }
+            // The broker away for 10 s.
+            try await Task.sleep(for: .seconds(3))
+            let broker = try #require(p.stack.broker)
+            kill(broker.pid, SIGSTOP)
+            try await Task.sleep(for: .seconds(10))
+            kill(broker.pid, SIGCONT)
+            // Then every connection to Postgres dropped under the running services (what they see
+            // of a database restart; the test shares one cluster with the whole run), twice.
+            for _ in 0..<2 {
+                try await Task.sleep(for: .seconds(2))
+                let dropped = try await p.pool.query("SELECT count(pg_terminate_backend(pid))::bigint AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+                #expect(try dropped.first(where: { _ in true })?.decode("n", as: Int64.self) ?? 0 > 0, "the services' connections were dropped")
+            }
+            try await traffic.value
+
+            let all = accepted.withLock { $0 }
+            #expect(all.count == turns, "every message accepted, after retries")
+            let refused = refusals.withLock { $0 }
+            print("infrastructure faults: refusals while retrying: \(refused)")
+            #expect(!refused.keys.contains { $0.hasPrefix("5") && !$0.hasPrefix("503") }, "never a 500: \(refused)")
+            _ = try await p.eventually("every turn answered or handed over", timeout: .seconds(180)) { () -> Bool? in
+                var done = Set<UUID>()
+                for record in p.log.allRecords {
+                    guard let event = try? EventCodec.decode(record.value), event.type == ReplyDelivered.eventType || event.type == HandoverRequested.eventType else { continue }
+                    done.insert(event.correlationID)
+                }
+                return all.allSatisfy(done.contains) ? true : nil
+            }
+            _ = try await p.eventually("projections caught up", timeout: .seconds(60)) { () -> Bool? in
+                try runCLI(p, ["projections", "verify"]).status == 0 ? true : nil
+            }
+        }
+    }
+}
+
