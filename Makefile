@@ -1,7 +1,7 @@
 # The two commands of the README. Both install missing Debian packages first.
 SWIFT_FLAGS := --explicit-target-dependency-import-check error
 
-.PHONY: up test test-unit build deps clean bench-turns eval bench-llm check-deploy check-observability
+.PHONY: up test test-unit build deps clean bench-turns eval bench-llm check-deploy check-observability soak
 
 up: build
 	scripts/up.sh
@@ -47,6 +47,12 @@ check-deploy:
 check-observability:
 	scripts/install-test-deps.sh observability
 	python3 scripts/check-observability.py
+
+# The whole platform at a steady rate for 10 minutes (SOAK_SECONDS, SOAK_RATE): memory, file
+# descriptors and database connections of every service sampled, their slopes printed, and the
+# consumer lag must drain at the end (scripts/soak.py; docs/BENCHMARKS.md).
+soak: build
+	python3 scripts/soak.py
 
 deps:
 	scripts/install-deps.sh
