@@ -41,6 +41,10 @@ struct BrainTests {
                 let planner = try String(contentsOfFile: p.stack.options.runDirectory + "/logs/planner.log", encoding: .utf8)
                 #expect(!planner.contains(key))
                 #expect(!p.log.allRecords.contains { String(decoding: $0.value, as: UTF8.self).contains(key) })
+                // The planner's model metrics count both calls by model, and time them.
+                let metrics = String(decoding: try await p.http.execute(.init(url: p.stack.url(of: "planner") + "/metrics")).body, as: UTF8.self)
+                #expect(metrics.contains(#"switchboard_llm_calls_total{model="env-model",outcome="success",cached="false"} 2"#), "\(metrics.split(separator: "\n").filter { $0.contains("llm") })")
+                #expect(metrics.contains(#"switchboard_llm_tokens_total{model="env-model",direction="output"}"#) && metrics.contains(#"switchboard_llm_call_seconds_count{model="env-model"} 2"#))
 
                 // The model is down: the rules brain answers the same question, and says so.
                 fixture.setDefaultReply(.status(503), for: .openAIChatCompletions)
