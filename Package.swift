@@ -120,7 +120,7 @@ let package = Package(
             path: "Shared/ServiceHost"
         ),
         .target(name: "DevStack", dependencies: ["Auth", "HTTPClient", "JSON", logging], path: "Shared/DevStack"),
-        .target(name: "ReadModels", dependencies: ["Projections", "EventBus", "Events", "Postgres", "JSON", "Knowledge"], path: "Shared/ReadModels"),
+        .target(name: "ReadModels", dependencies: ["Projections", "Kafka", "EventBus", "Events", "Postgres", "JSON", "Knowledge"], path: "Shared/ReadModels"),
         .target(name: "ProjectionRebuild", dependencies: ["EventContracts", "LogTopics", "Projections", "ReadModels", "LogTools", "EventBus", "Events", "Kafka", "Postgres", logging], path: "Shared/ProjectionRebuild"),
         .target(name: "LogTools", dependencies: ["EventContracts", "EventBus", "Events", "Kafka", logging], path: "Shared/LogTools"),
         // The brains (issue 4): model providers over libcurl, routing, knowledge retrieval.

@@ -5,6 +5,8 @@ import Foundation
 import Kafka
 import LogTools
 import Logging
+import Postgres
+import ProjectionRebuild
 import ServiceRuntime
 import LogTopics
 
@@ -22,10 +24,31 @@ struct LogOptions: ParsableArguments {
     @Option(help: "Topic to read or write.")
     var topic: String = Topics.conversations
 
+    @Option(name: .customLong("archive-database-url"), help: "History below the broker's log start is read from the gateway's archive (audit_log) in this database (env DATABASE_URL).")
+    var archiveDatabaseURL: String?
+
     func kafka(client: String) throws -> KafkaConfig {
         var config = KafkaConfig(bootstrapServers: try CLIEnvironment.bootstrap(bootstrap), clientID: "switchboard-cli-\(client)")
         config.fetchWaitMaxMs = try CLIEnvironment.fetchWaitMs()
         return config
+    }
+
+    /// A history reader for `topic`, with the archive when a database is configured (only
+    /// read if the broker no longer holds the start of a partition the read needs).
+    func withScanner<T>(client: String, _ body: (LogScanner) async throws -> T) async throws -> T {
+        let kafka = try kafka(client: client)
+        guard let url = CLIEnvironment.optionalDatabaseURL(archiveDatabaseURL) else {
+            return try await body(LogScanner(kafka: kafka, topic: topic, logger: quietLogger()))
+        }
+        let pool = PostgresPool(url: url, size: 1, logger: quietLogger())
+        do {
+            let result = try await body(LogScanner(kafka: kafka, topic: topic, archive: AuditArchive(pool: pool), logger: quietLogger()))
+            await pool.close()
+            return result
+        } catch {
+            await pool.close()
+            throw error
+        }
     }
 }
 
@@ -84,11 +107,14 @@ struct ExportEvents: AsyncParsableCommand {
         guard let format = ExportFormat(rawValue: format) else { throw ValidationError("--format must be jsonl or csv") }
         let handle = try openOutput(output)
         let writer = EventWriter(handle: handle, format: format)
-        let scanner = LogScanner(kafka: try log.kafka(client: "export"), topic: log.topic, logger: quietLogger())
-        let summary = try await scanner.export(try filters.filter()) { record, event in try writer.write(record, event) }
+        let filter = try filters.filter()
+        let summary = try await log.withScanner(client: "export") { scanner in
+            try await scanner.export(filter) { record, event in try writer.write(record, event) }
+        }
         try writer.finish()
         if output != nil { try handle.close() }
-        FileHandle.standardError.write(Data("exported \(summary.matched) events (\(summary.records) records read, \(summary.notEvents) not events)\n".utf8))
+        let gaps = summary.gaps > 0 ? ", \(summary.gaps) lost in a development broker restart" : ""
+        FileHandle.standardError.write(Data("exported \(summary.matched) events (\(summary.records) records read, \(summary.notEvents) not events\(gaps))\n".utf8))
     }
 }
 

@@ -59,8 +59,9 @@ struct ShadowCommand: AsyncParsableCommand {
         let adminURL = try CLIEnvironment.databaseURL(databaseURL)
         let filter = try rangeFilter()
 
-        let scanner = LogScanner(kafka: try log.kafka(client: "shadow"), topic: log.topic, logger: quietLogger())
-        let recording = try await ShadowRecording.read(scanner: scanner, filter: filter, conversations: Set(conversation), limit: limit)
+        let recording = try await log.withScanner(client: "shadow") { scanner in
+            try await ShadowRecording.read(scanner: scanner, filter: filter, conversations: Set(conversation), limit: limit)
+        }
         guard recording.turnCount > 0 else {
             throw ValidationError("no customer messages (MessageReceived) on \(log.topic) in the range \(from ?? "start") – \(to ?? "end")\(conversation.isEmpty ? "" : " for \(conversation.joined(separator: ", "))"): nothing to replay")
         }

@@ -4,6 +4,8 @@ import Events
 import Foundation
 import Kafka
 import Logging
+import Postgres
+import ProjectionRebuild
 import ServiceRuntime
 import UnixSignals
 import LogTopics
@@ -38,15 +40,60 @@ struct BrokerCommand: AsyncParsableCommand {
     var brokers: Int = 1
     @Option(name: .customLong("bootstrap-file"), help: "Also write the bootstrap address to this file once the topics exist.")
     var bootstrapFile: String?
+    @Option(name: .customLong("archive-database-url"), help: "Restore the topics at start from this database (env SWITCHBOARD_ARCHIVE_DATABASE_URL): the conversation log from the gateway's archive (audit_log), at the same offsets, and every topic up to the offsets its consumers stored there.")
+    var archiveDatabaseURLFlag: String?
+    var archiveDatabaseURL: String? {
+        archiveDatabaseURLFlag ?? ProcessInfo.processInfo.environment["SWITCHBOARD_ARCHIVE_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    }
 
     func run() async throws {
         guard (1...256).contains(partitions) else { throw ValidationError("--partitions must be 1...256") }
         ProcessBootstrap.bootstrap(logLevel: .info, exitOnStdinEOF: try CLIEnvironment.exitOnStdinEOF())
         let logger = Logger(label: "switchboard.broker")
+        var restore: (BrokerRestore, BrokerRestore.Plan, PostgresPool)?
+        if let archiveDatabaseURL {
+            let pool = PostgresPool(url: archiveDatabaseURL, size: 4, logger: logger)
+            let restorer = BrokerRestore(pool: pool, archivedTopic: Topics.conversations, logger: logger)
+            let plan = try await restorer.plan()
+            // Keys map to partitions by the partition count: history written with more
+            // partitions than asked for now would put a conversation's new events elsewhere.
+            let needed = plan.partitionsNeeded(Topics.conversations)
+            if needed > partitions {
+                await pool.close()
+                throw ValidationError("the database's history has \(Topics.conversations) events on partition \(needed - 1); start the broker with --partitions matching the count it was written with (at least \(needed)), or start from an empty database")
+            }
+            restore = (restorer, plan, pool)
+        }
         let cluster = try KafkaMockCluster(brokers: brokers, logger: logger)
-        try cluster.createTopic(Topics.conversations, partitions: partitions)
-        try cluster.createTopic(Topics.deadLetter, partitions: 2)
-        try cluster.createTopic(Topics.knowledge, partitions: 2)
+        var created: Set<String> = []
+        for (topic, count) in [(Topics.conversations, partitions), (Topics.deadLetter, 2), (Topics.knowledge, 2)] {
+            try cluster.createTopic(topic, partitions: max(count, restore?.1.partitionsNeeded(topic) ?? 0))
+            created.insert(topic)
+        }
+        if let (restorer, plan, pool) = restore {
+            for topic in plan.ends.keys where !created.contains(topic) {
+                try cluster.createTopic(topic, partitions: plan.partitionsNeeded(topic))
+            }
+            if !plan.isEmpty {
+                let started = ContinuousClock.now
+                let producer = try KafkaProducer(config: KafkaConfig(bootstrapServers: cluster.bootstrapServers, clientID: "switchboard-broker-restore"), logger: logger)
+                let summary: BrokerRestore.Summary
+                do {
+                    summary = try await restorer.restore(plan, producer: producer)
+                } catch {
+                    await producer.close()
+                    await pool.close()
+                    await cluster.close()
+                    throw error
+                }
+                await producer.close()
+                logger.info("topics restored from the archive", metadata: [
+                    "archive.records": "\(summary.restored)", "archive.placeholders": "\(summary.placeholders)",
+                    "duration": "\(ContinuousClock.now - started)",
+                ])
+            }
+            await pool.close()
+        }
         writeOut("SWITCHBOARD_BOOTSTRAP=\(cluster.bootstrapServers)\n")
         if let bootstrapFile {
             try cluster.bootstrapServers.write(toFile: bootstrapFile, atomically: true, encoding: .utf8)

@@ -19,8 +19,9 @@ struct TraceCommand: AsyncParsableCommand {
             filter.conversationID = id
         }
         let collected = Collected()
-        let scanner = LogScanner(kafka: try log.kafka(client: "trace"), topic: log.topic, logger: quietLogger())
-        _ = try await scanner.export(filter) { _, event in collected.add(event) }
+        _ = try await log.withScanner(client: "trace") { scanner in
+            try await scanner.export(filter) { _, event in collected.add(event) }
+        }
         let turns = TurnTrace.turns(of: collected.events)
         guard !turns.isEmpty else { throw ValidationError("no events for \(id) on \(log.topic)") }
         writeOut(turns.map { $0.render() }.joined(separator: "\n\n") + "\n")

@@ -21,6 +21,9 @@ public final class DevStack: @unchecked Sendable {
         public var partitions: Int
         public var fetchWaitMs: Int
         public var logLevel: String
+        /// The broker restores its topics from the database's archive at start (a stack
+        /// restarted on the same database continues where it stopped).
+        public var restoreFromArchive = true
         /// Added to every service's environment (after the stack's own settings).
         public var extraEnvironment: [String: String]
         /// Added to every service's environment but never written to the env file (API keys).
@@ -94,9 +97,13 @@ public final class DevStack: @unchecked Sendable {
         broker = try ManagedProcess(
             name: "broker", executable: options.binDirectory + "/switchboard",
             arguments: ["broker", "--partitions", String(options.partitions), "--bootstrap-file", readyFile],
-            environment: ["PATH": "/usr/bin:/bin", "SWITCHBOARD_EXIT_ON_STDIN_EOF": "1"], logPath: options.runDirectory + "/logs/broker.log"
+            // The URL (it may hold a password) in the environment, not on the command line.
+            environment: ["PATH": "/usr/bin:/bin", "SWITCHBOARD_EXIT_ON_STDIN_EOF": "1"]
+                .merging(options.restoreFromArchive ? ["SWITCHBOARD_ARCHIVE_DATABASE_URL": options.databaseURL] : [:]) { a, _ in a },
+            logPath: options.runDirectory + "/logs/broker.log"
         )
-        let bootstrap = try await waitForFile(readyFile, timeout: .seconds(20))
+        // A restore writes the archive back first: longer with more history.
+        let bootstrap = try await waitForFile(readyFile, timeout: .seconds(options.restoreFromArchive ? 300 : 20))
         var env: [String: String] = [
             "SWITCHBOARD_BOOTSTRAP": bootstrap,
             "DATABASE_URL": options.databaseURL,

@@ -9,6 +9,11 @@ public enum EventHeaders {
     public static let version = "event-version"
     public static let traceparent = "traceparent"
     public static let contentType = "content-type"
+    /// The `event-type` of a placeholder the development broker writes when it restores a
+    /// topic (`BrokerRestore`): it stands where a record was that the archive does not hold (one
+    /// that was not an event, or that a restart lost), so every archived record gets its
+    /// original offset back. Empty value; no consumer takes it.
+    public static let logGapType = "switchboard.log-gap"
 }
 
 /// Where an event sits in the log.

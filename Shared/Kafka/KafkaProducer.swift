@@ -53,9 +53,10 @@ public final class KafkaProducer: Sendable {
     }
 
     /// Sends one record and returns where it was stored once the broker acknowledged it.
-    /// `partition` nil lets the partitioner choose (by key hash; random for a nil key).
+    /// `partition` nil lets the partitioner choose (by key hash; random for a nil key);
+    /// `timestampMs` nil stamps the record with the current time (CreateTime).
     public func send(
-        topic: String, partition: Int32? = nil, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = []
+        topic: String, partition: Int32? = nil, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = [], timestampMs: Int64? = nil
     ) async throws -> (partition: Int32, offset: Int64) {
         // Produce is non-blocking (no RD_KAFKA_MSG_F_BLOCK), so it is fine on the cooperative pool.
         guard let rdHandle = handle.current else { throw KafkaError.closed("send") }
@@ -65,7 +66,7 @@ public final class KafkaProducer: Sendable {
                 return
             }
             if let error = rdHandle.produce(
-                topic: topic, partition: partition, key: key, value: value, headers: headers, opaque: id
+                topic: topic, partition: partition, key: key, value: value, headers: headers, timestampMs: timestampMs, opaque: id
             ) {
                 deliveries.take(id)?.resume(throwing: error)
             }
@@ -149,7 +150,7 @@ extension RdKafkaHandle {
     /// Enqueues one message with `rd_kafka_produceva` (Swift cannot call the variadic
     /// `rd_kafka_producev`). Payload, key and headers are copied by librdkafka.
     func produce(
-        topic: String, partition: Int32?, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader], opaque: UInt
+        topic: String, partition: Int32?, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader], timestampMs: Int64? = nil, opaque: UInt
     ) -> KafkaError? {
         // Header names and values live in one scratch buffer for the duration of the call.
         var scratchSize = 0
@@ -207,6 +208,12 @@ extension RdKafkaHandle {
                             vu = rd_kafka_vu_t()
                             vu.vtype = RD_KAFKA_VTYPE_PARTITION
                             vu.u.i32 = partition
+                            vus.append(vu)
+                        }
+                        if let timestampMs {
+                            vu = rd_kafka_vu_t()
+                            vu.vtype = RD_KAFKA_VTYPE_TIMESTAMP
+                            vu.u.i64 = timestampMs
                             vus.append(vu)
                         }
                         vu = rd_kafka_vu_t()

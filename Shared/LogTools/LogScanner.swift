@@ -1,3 +1,4 @@
+import EventBus
 public import Events
 public import Kafka
 public import Logging
@@ -19,24 +20,33 @@ public struct ScanSummary: Sendable, Equatable {
     public var records = 0
     public var matched = 0
     public var notEvents = 0
-    public init(records: Int = 0, matched: Int = 0, notEvents: Int = 0) {
+    /// Placeholders the development broker wrote for records a restart lost (`EventHeaders.logGapType`).
+    public var gaps = 0
+    public init(records: Int = 0, matched: Int = 0, notEvents: Int = 0, gaps: Int = 0) {
         self.records = records
         self.matched = matched
         self.notEvents = notEvents
+        self.gaps = gaps
     }
 }
 
 /// Reads a topic's events without a consumer group and without holding more than one record:
 /// either everything up to the end as it was when the scan started (export), or everything from
 /// the end on until cancelled (tail).
+///
+/// With an `archive`, a history read that starts below a partition's log start reads that part
+/// from the archive, then the rest from the broker; without one (or when the archive does not
+/// reach the broker's log start) it is refused rather than silently partial.
 public struct LogScanner: Sendable {
     public let kafka: KafkaConfig
     public let topic: String
+    public let archive: (any LogArchive)?
     public let logger: Logger
 
-    public init(kafka: KafkaConfig, topic: String, logger: Logger) {
+    public init(kafka: KafkaConfig, topic: String, archive: (any LogArchive)? = nil, logger: Logger) {
         self.kafka = kafka
         self.topic = topic
+        self.archive = archive
         self.logger = logger
     }
 
@@ -57,8 +67,9 @@ public struct LogScanner: Sendable {
     }
 
     /// Records in `[from(p), to(p, high))` of every partition p, where `high` is the partition's
-    /// high watermark when the scan starts. Returns those high watermarks. Refuses (before
-    /// reading anything) when a partition no longer holds `from(p)`.
+    /// high watermark when the scan starts. Returns those high watermarks. Where a partition no
+    /// longer holds `from(p)`, the records below its log start come from the archive; refuses
+    /// (before reading anything) when there is no archive or it does not reach the log start.
     @discardableResult
     public func scan(
         from: @Sendable (Int32) -> Int64,
@@ -79,23 +90,44 @@ public struct LogScanner: Sendable {
     ) async throws -> [Int32: Int64] {
         let admin = try KafkaAdmin(config: kafka, logger: logger)
         var ranges: [Int32: Range<Int64>] = [:]
+        var archived: [Int32: Range<Int64>] = [:]
         var highs: [Int32: Int64] = [:]
         do {
             let partitions = try await admin.partitionCount(topic: topic, timeout: .seconds(10))
+            var archiveEnds: [Int32: Int64]?
             for partition in 0..<Int32(partitions) {
                 let (low, high) = try await admin.watermarks(TopicPartition(topic: topic, partition: partition), timeout: .seconds(10))
                 highs[partition] = high
                 let wanted = max(from(partition), 0)
                 let end = min(to(partition, high), high)
                 guard end > wanted else { continue }
-                try Self.checkNotTruncated(topic: topic, partition: partition, low: low, high: high, wanted: wanted)
-                ranges[partition] = wanted..<end
+                guard low > wanted, let archive else {
+                    try Self.checkNotTruncated(topic: topic, partition: partition, low: low, high: high, wanted: wanted)
+                    ranges[partition] = wanted..<end
+                    continue
+                }
+                // Below the log start: from the archive, which must reach up to it.
+                if archiveEnds == nil { archiveEnds = try await archive.completeThrough(topic: topic) }
+                let archiveEnd = archiveEnds?[partition] ?? 0
+                guard archiveEnd >= min(low, end) else {
+                    throw ArchiveGapError(topic: topic, partition: partition, archiveEnd: archiveEnd, logStartOffset: low)
+                }
+                archived[partition] = wanted..<min(low, end)
+                if end > low { ranges[partition] = low..<end }
             }
         } catch {
             await admin.close()
             throw error
         }
         await admin.close()
+        // Each partition's archived part comes before its broker part: offset order holds.
+        if let archive {
+            for (partition, range) in archived.sorted(by: { $0.key < $1.key }) {
+                try await archive.records(topic: topic, partition: partition, in: range) { records in
+                    if !records.isEmpty { try await handle(records) }
+                }
+            }
+        }
         guard !ranges.isEmpty else { return highs }
 
         let reader = try KafkaLogReader(config: kafka, topic: topic, ranges: ranges, logger: logger)
@@ -130,6 +162,10 @@ final class ScanState: @unchecked Sendable {
 
     func handle(_ record: KafkaRecord, filter: EventFilter, emit: (KafkaRecord, EventEnvelope) throws -> Void) throws {
         summary.records += 1
+        if record.header(EventHeaders.type) == EventHeaders.logGapType {
+            summary.gaps += 1
+            return
+        }
         guard filter.mightMatch(record) else { return }
         guard let event = try? EventCodec.decode(record.value) else {
             summary.notEvents += 1

@@ -3,7 +3,7 @@ import EventContracts
 import Events
 import Foundation
 public import Kafka
-import LogTools
+public import LogTools
 public import Logging
 public import Postgres
 import Projections
@@ -20,6 +20,10 @@ public struct ProjectionRebuilder: Sendable {
     /// The knowledge topic, for read models of it.
     public let knowledgeTopic: String
     public let logger: Logger
+    /// Where records below a partition's log start are read from: the live gateway schema's
+    /// `audit_log` (a rebuild of the gateway schema itself reads the live archive while it
+    /// writes the new one).
+    public let archive: any LogArchive
     /// Events per transaction during a rebuild (live projections write one event each).
     public var batchSize = 10000
 
@@ -29,6 +33,12 @@ public struct ProjectionRebuilder: Sendable {
         self.topic = topic
         self.knowledgeTopic = knowledgeTopic
         self.logger = logger
+        self.archive = AuditArchive(pool: pool)
+    }
+
+    /// The history reader for `topic`, falling back on the archive below the log start.
+    func scanner(_ topic: String) -> LogScanner {
+        LogScanner(kafka: kafka, topic: topic, archive: archive, logger: logger)
     }
 
     public struct Progress: Sendable {
@@ -159,7 +169,7 @@ public struct ProjectionRebuilder: Sendable {
             batches.append(Batch(projections: projections, size: batchSize, pool: pool, logger: logger, progress: index == 0 ? progress : silent))
         }
         let writers = batches
-        let highs = try await LogScanner(kafka: kafka, topic: topic, logger: logger).scanBatches(
+        let highs = try await scanner(topic).scanBatches(
             from: from,
             to: { partition, high in
                 let end = to.map { $0[partition] ?? 0 } ?? high

@@ -14,7 +14,7 @@ extension ProjectionRebuilder {
         try await pool.withConnection { try $0.execute(simple: "DROP SCHEMA IF EXISTS \(try PostgresQuery.quotedIdentifier(schema)) CASCADE") }
         try await migrate(pool, schema: schema, migrations: group.migrations, logger: logger)
         let batch = Batch(projections: group.projections(in: schema), size: batchSize, pool: pool, logger: logger, progress: { _ in })
-        try await LogScanner(kafka: kafka, topic: topic, logger: logger).scanBatches(from: { _ in 0 }, to: { _, high in high }) { records in
+        try await scanner(topic).scanBatches(from: { _ in 0 }, to: { _, high in high }) { records in
             try await batch.add(Batch.decode(records).filter { record, event in event.map { include(record, $0) } ?? false })
         }
         try await batch.flush()

@@ -101,6 +101,25 @@ public enum ProjectionStore {
         return stored
     }
 
+    /// The highest offset any owner in any schema of this database has stored, per topic and
+    /// partition: how far some consumer has read. A development broker restored after a
+    /// restart must reach at least these, or new records would land at offsets consumers
+    /// believe they have already handled.
+    public static func highestStoredOffsets(in connection: PostgresConnection) throws -> [TopicPartition: Int64] {
+        let tables = try connection.query("""
+            SELECT table_schema FROM information_schema.tables WHERE table_name = 'projection_offsets' ORDER BY table_schema
+            """).map { try $0.decode("table_schema", as: String.self) }
+        var highest: [TopicPartition: Int64] = [:]
+        for schema in tables {
+            let rows = try connection.query("SELECT topic, partition, max(next_offset) AS next_offset FROM \(identifier: schema).projection_offsets GROUP BY topic, partition")
+            for row in rows {
+                let tp = TopicPartition(topic: try row.decode("topic", as: String.self), partition: Int32(try row.decode("partition", as: Int.self)))
+                highest[tp] = max(highest[tp] ?? 0, try row.decode("next_offset", as: Int64.self))
+            }
+        }
+        return highest
+    }
+
     /// Moves each owner's offsets forward to `next`, only where the stored offset is still
     /// `expected` (no entry: no row yet); offsets never move back. One statement whatever the
     /// number of owners, schemas and partitions (a data-modifying CTE per schema for the rows

@@ -262,6 +262,7 @@ public struct ServiceLogConsumer: Sendable {
     }
 
     func takes(_ type: String, from topic: String) -> Bool {
+        if type == EventHeaders.logGapType { return false }
         if topic == reactionTopic, reactions.contains(where: { $0.interestedIn.contains(type) }) { return true }
         return feeds.contains { $0.topic == topic && ($0.projection.interestedIn?.contains(type) ?? true) }
     }

@@ -18,16 +18,17 @@ import LogTopics
 /// ports, built from the binaries `make test` just built. Nothing here fakes our infrastructure.
 final class Platform: @unchecked Sendable {
     static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    let stack: DevStack
+    /// Replaced by `restartStack` (tests only call it from their own task).
+    private(set) var stack: DevStack
     let database: ScratchDatabase
     var databaseURL: String { database.url }
     let http = HTTPClient(maxConcurrentRequests: 8, logger: Logger(label: "e2e.http"))
-    let log: LogReader
+    private(set) var log: LogReader
     let pool: PostgresPool
 
     /// `pack` names a file in deploy/packs.
     /// `pack`: a shipped pack's name, or the absolute path of a pack file.
-    static func start(_ name: String, pack: String = "retail", environment extra: [String: String] = [:], secrets: [String: String] = [:]) async throws -> Platform {
+    static func start(_ name: String, pack: String = "retail", partitions: Int = 4, environment extra: [String: String] = [:], secrets: [String: String] = [:]) async throws -> Platform {
         let env = ProcessInfo.processInfo.environment
         let binDirectory = env["SWITCHBOARD_BIN_DIR"] ?? repoRoot.appendingPathComponent(".build/debug").path
         let runRoot = env["SWITCHBOARD_TEST_RUN_DIR"] ?? repoRoot.appendingPathComponent(".run/test").path
@@ -35,7 +36,7 @@ final class Platform: @unchecked Sendable {
         let stack = DevStack(options: .init(
             binDirectory: binDirectory, runDirectory: runRoot + "/" + database.name, databaseURL: database.url,
             domainPackPath: pack.hasPrefix("/") ? pack : repoRoot.appendingPathComponent("deploy/packs/\(pack).yaml").path,
-            basePort: 0, partitions: 4, fetchWaitMs: 5, logLevel: "info", extraEnvironment: extra, secretEnvironment: secrets
+            basePort: 0, partitions: partitions, fetchWaitMs: 5, logLevel: "info", extraEnvironment: extra, secretEnvironment: secrets
         ), logger: Logger(label: "e2e.stack"))
         do {
             try await stack.start()
@@ -53,6 +54,16 @@ final class Platform: @unchecked Sendable {
         self.database = database
         self.log = log
         pool = PostgresPool(url: database.url, size: 2, logger: Logger(label: "e2e.db"))
+    }
+
+    /// Stops the broker and every service and starts them again on the same database, as
+    /// `make up` does after Ctrl-C: the new broker restores its topics from the archive.
+    func restartStack() async throws {
+        await log.stop()
+        await stack.stop()
+        stack = DevStack(options: stack.options, logger: Logger(label: "e2e.stack"))
+        try await stack.start()
+        log = try LogReader(bootstrap: stack.environment["SWITCHBOARD_BOOTSTRAP"]!)
     }
 
     func stop() async {
@@ -98,8 +109,8 @@ final class Platform: @unchecked Sendable {
     static let forger = "forger@test"
 
     /// Runs `body` against a fresh platform and always stops it, printing service logs on failure.
-    static func with(_ name: String, pack: String = "retail", environment: [String: String] = [:], secrets: [String: String] = [:], _ body: (Platform) async throws -> Void) async throws {
-        let platform = try await start(name, pack: pack, environment: environment, secrets: secrets)
+    static func with(_ name: String, pack: String = "retail", partitions: Int = 4, environment: [String: String] = [:], secrets: [String: String] = [:], _ body: (Platform) async throws -> Void) async throws {
+        let platform = try await start(name, pack: pack, partitions: partitions, environment: environment, secrets: secrets)
         do {
             try await body(platform)
             // Every event the services appended during the test matches its published schema

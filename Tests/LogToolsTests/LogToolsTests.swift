@@ -181,11 +181,15 @@ struct LogToolsTests {
         // (DESIGN.md §10): ~7 MiB of events into one partition truncates its start.
         let broker = try Broker(partitions: 1)
         let filler = String(repeating: "x", count: 1800)
+        // What an archive (the gateway's audit_log) would hold: every record, by offset.
+        let archive = MemoryArchive()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for batch in 0..<16 {
                 group.addTask {
                     for index in 0..<250 {
-                        try await broker.publisher.publish(try EventEnvelope.start(MessageReceived(customerID: "c", text: "\(batch)-\(index) \(filler)"), conversationID: "conv-big", tenantID: "default", producer: "test"))
+                        let event = try EventEnvelope.start(MessageReceived(customerID: "c", text: "\(batch)-\(index) \(filler)"), conversationID: "conv-big", tenantID: "default", producer: "test")
+                        let position = try await broker.publisher.publish(event)
+                        archive.add(KafkaRecord(topic: "log", partition: 0, offset: position.offset, key: nil, value: EventCodec.encode(event), headers: EventPublisher.headers(for: event), timestampMs: nil))
                     }
                 }
             }
@@ -206,7 +210,51 @@ struct LogToolsTests {
         let (tail, summary) = try await export(broker, EventFilter(fromOffset: low))
         #expect(summary.matched == Int(high - low))
         #expect(tail.split(separator: "\n").count == Int(high - low))
+
+        // With an archive: the part below the log start from it, the rest from the broker, in
+        // offset order, each record once.
+        let offsets = Offsets()
+        let stitched = LogScanner(kafka: broker.config, topic: "log", archive: archive, logger: Self.logger)
+        let whole = try await stitched.export(EventFilter()) { record, _ in offsets.add(record.offset) }
+        #expect(whole.matched == 4000 && offsets.all == Array(0..<4000), "\(whole); first \(offsets.all.prefix(3)), \(offsets.all.count) records")
+        #expect(archive.reads.allSatisfy { $0.upperBound <= low }, "only what the broker no longer holds comes from the archive: \(archive.reads)")
+        // An archive that stops short of the log start leaves records on neither: refused.
+        archive.completeEnd = low - 1
+        await #expect(throws: ArchiveGapError.self) { _ = try await stitched.export(EventFilter()) { _, _ in } }
         await broker.close()
+    }
+
+    final class Offsets: @unchecked Sendable {
+        private let lock = NSLock()
+        private var list: [Int64] = []
+        func add(_ offset: Int64) { lock.withLock { list.append(offset) } }
+        var all: [Int64] { lock.withLock { list } }
+    }
+
+    /// An archive in memory, complete up to `completeEnd` (default: everything added).
+    final class MemoryArchive: LogArchive, @unchecked Sendable {
+        private let lock = NSLock()
+        private var records: [Int64: KafkaRecord] = [:]
+        private var ranges: [Range<Int64>] = []
+        var completeEnd: Int64? {
+            get { lock.withLock { storedEnd } }
+            set { lock.withLock { storedEnd = newValue } }
+        }
+        private var storedEnd: Int64?
+        func add(_ record: KafkaRecord) { lock.withLock { records[record.offset] = record } }
+        var reads: [Range<Int64>] { lock.withLock { ranges } }
+
+        func completeThrough(topic: String) async throws -> [Int32: Int64] {
+            lock.withLock { [0: storedEnd ?? ((records.keys.max() ?? -1) + 1)] }
+        }
+
+        func records(topic: String, partition: Int32, in range: Range<Int64>, _ handle: ([KafkaRecord]) async throws -> Void) async throws {
+            let page = lock.withLock { () -> [KafkaRecord] in
+                ranges.append(range)
+                return records.values.filter { range.contains($0.offset) }.sorted { $0.offset < $1.offset }
+            }
+            try await handle(page)
+        }
     }
 
     @Test func aTruncatedPartitionIsRefusedNotReadPartially() throws {

@@ -1,0 +1,117 @@
+import DevStack
+import EventBus
+import Events
+import Foundation
+import JSON
+import Kafka
+import Logging
+import Testing
+import LogTopics
+
+/// Issue 13, keep its history: the gateway's audit_log is the log's archive. A partition filled
+/// past the development broker's 5 MiB loses its start on the broker; history tools read that
+/// part from the archive, and a restarted stack's broker restores every record at its original
+/// offset, so conversations carry on and a rebuild still sees everything.
+@Suite(.serialized, .timeLimit(.minutes(8)))
+struct ArchiveTests {
+    @Test func historyPastTheBrokersLimitSurvivesARestartAndStaysExportableAndRebuildable() async throws {
+        // One partition, so the history of every conversation shares it and it truncates.
+        try await Platform.with("archive", partitions: 1) { p in
+            for index in 0..<3 {
+                #expect(try await p.post("arch-\(index)", #"{"customer_id":"cus_1001","text":"Where is my order ABC123?"}"#).status == 200)
+            }
+            #expect(try await p.post("arch-human", #"{"customer_id":"cus_1002","text":"I want to talk to a person"}"#).status == 200)
+            let handover = try await p.eventually("the handover is queued") { () -> UUID? in
+                try await p.pool.query("SELECT handover_id::text AS id FROM hilqueue.conversations WHERE conversation_id = 'arch-human' AND handover_id IS NOT NULL")
+                    .first.flatMap { UUID(uuidString: try $0.decode("id", as: String.self)) }
+            }
+
+            // A record that is not an event: the services dead-letter it, the archive has no
+            // row for its offset, and the restore must keep the offsets after it in place.
+            let bootstrap = p.stack.environment["SWITCHBOARD_BOOTSTRAP"]!
+            let producer = try KafkaProducer(config: KafkaConfig(bootstrapServers: bootstrap, clientID: "e2e-archive"), logger: Logger(label: "e2e.archive"))
+            _ = try await producer.send(topic: Topics.conversations, key: Array("arch-human".utf8), value: Array("not an event".utf8))
+            // Then a long handover: 1,900 agent notes of 3 kB (about 6 MB) on the same partition.
+            let publisher = EventPublisher(producer: producer, topic: Topics.conversations)
+            let note = String(repeating: "Customer called again about the same parcel; checked the carrier portal. ", count: 41)
+            for index in 0..<1900 {
+                let payload = InternalNoteAdded(handoverID: handover, noteID: DerivedID.make(name: "arch-note-\(index)"), agentID: "agent_ana", text: "\(index): \(note)")
+                try await publisher.publish(try EventEnvelope.start(payload, conversationID: "arch-human", tenantID: "default", producer: "hilqueue"))
+            }
+            await producer.close()
+
+            let admin = try KafkaAdmin(config: KafkaConfig(bootstrapServers: bootstrap, clientID: "e2e-archive-admin"), logger: Logger(label: "e2e.archive"))
+            let (low, high) = try await admin.watermarks(TopicPartition(topic: Topics.conversations, partition: 0), timeout: .seconds(10))
+            await admin.close()
+            #expect(low > 0, "the broker dropped the start of the partition (log start \(low), end \(high))")
+            // The gateway archived up to the end.
+            _ = try await p.eventually("the archive reaches the end of the log", timeout: .seconds(60)) { () -> Bool? in
+                let rows = try await p.pool.query("SELECT next_offset FROM gateway.projection_offsets WHERE projection = 'gateway.audit'")
+                return try rows.first.map { try $0.decode("next_offset", as: Int64.self) } == high ? true : nil
+            }
+
+            // Without the archive a history read is refused, not silently partial.
+            var withoutArchive = p.stack.environment
+            withoutArchive["DATABASE_URL"] = nil
+            let refused = try runProgram(p.stack.options.binDirectory + "/switchboard", ["events", "export", "--format", "csv"], environment: withoutArchive)
+            #expect(refused.status != 0 && refused.stderr.contains("truncated"), "\(refused.stderr)")
+
+            // With it: every event from offset 0, the archived part first.
+            let before = try exportCSV(p)
+            #expect(before.first?.offset == 0 && before.last?.offset == high - 1, "from 0 to \(high - 1): \(before.first?.offset ?? -1)…\(before.last?.offset ?? -1)")
+            #expect(before.count == Int(high) - 1, "every record but the one that is not an event: \(before.count) of \(high)")
+            #expect(before.filter { $0.type == "InternalNoteAdded" }.count == 1900)
+            let trace = try runCLI(p, ["trace", "arch-0"])
+            #expect(trace.status == 0 && trace.stdout.contains("MessageReceived") && trace.stdout.contains("ReplyDelivered"), "\(trace.stdout)\n\(trace.stderr)")
+            let verified = try runCLI(p, ["projections", "verify"])
+            #expect(verified.status == 0 && !verified.stdout.contains("DIFFERENT"), "\(verified.stdout)\n\(verified.stderr)")
+
+            // Ctrl-C and `make up` again: the new broker restores the topic from the archive.
+            try await p.restartStack()
+            let brokerLog = p.stack.broker?.logTail(lines: 60) ?? ""
+            #expect(brokerLog.contains("topics restored from the archive") && brokerLog.contains("archive.records=\(high - 1)") && brokerLog.contains("archive.placeholders=1"), "\(brokerLog)")
+            let restartedAdmin = try KafkaAdmin(config: KafkaConfig(bootstrapServers: p.stack.environment["SWITCHBOARD_BOOTSTRAP"]!, clientID: "e2e-archive-admin"), logger: Logger(label: "e2e.archive"))
+            let (_, restoredHigh) = try await restartedAdmin.watermarks(TopicPartition(topic: Topics.conversations, partition: 0), timeout: .seconds(10))
+            await restartedAdmin.close()
+            #expect(restoredHigh == high, "every record back at its offset")
+
+            // The conversations carry on: a new turn in an old conversation is answered and
+            // projected after its earlier history (no consumer skips or repeats anything).
+            let again = try await p.post("arch-0", #"{"customer_id":"cus_1001","text":"Where is my order DEF456?"}"#)
+            #expect(again.status == 200, "\(again.json)")
+            let conversation = try await p.eventually("the new turn is projected") { () -> JSONValue? in
+                let c = try await p.get("/v1/conversations/arch-0").json
+                guard c["messages"]?.arrayValue?.count == 4 else { return nil }
+                return c
+            }
+            #expect(conversation["turn_count"] == 2)
+
+            // The same history, byte for byte at the same offsets, plus the new turn.
+            let after = try exportCSV(p)
+            #expect(Array(after.prefix(before.count)) == before, "the restored history equals the history before the restart")
+            #expect(after.count > before.count && after.dropFirst(before.count).allSatisfy { $0.conversation == "arch-0" })
+            let reverified = try runCLI(p, ["projections", "verify"])
+            #expect(reverified.status == 0 && !reverified.stdout.contains("DIFFERENT"), "\(reverified.stdout)\n\(reverified.stderr)")
+        }
+    }
+
+    struct Row: Equatable {
+        var offset: Int64
+        var type: String
+        var conversation: String
+        var line: String
+    }
+
+    /// `switchboard events export --format csv` of the whole log (the archive from
+    /// DATABASE_URL in the stack's environment), one row per event.
+    func exportCSV(_ p: Platform) throws -> [Row] {
+        let exported = try runCLI(p, ["events", "export", "--format", "csv"])
+        #expect(exported.status == 0, "\(exported.stderr)")
+        // Columns: topic, partition, offset, id, type, version, conversation_id, …; no field
+        // before the payload holds a comma. Rows end in CRLF (RFC 4180), one Character in Swift.
+        return exported.stdout.split(whereSeparator: \.isNewline).dropFirst().map { line in
+            let fields = line.split(separator: ",", maxSplits: 7, omittingEmptySubsequences: false)
+            return Row(offset: Int64(fields[2]) ?? -1, type: String(fields[4]), conversation: String(fields[6]), line: String(line))
+        }
+    }
+}
