@@ -49,6 +49,24 @@ public protocol Projection: Sendable {
     /// so it must be deterministic in the events alone (no clocks, no randomness) and give the
     /// same rows however the log is cut into batches.
     func apply(_ events: [LoggedEvent], in connection: PostgresConnection) throws
+    /// The projection is the log's archive (`gateway.audit`): once the broker has dropped the
+    /// start of a partition it holds the only copy, so it is never emptied to rebuild itself
+    /// after a version change (that change must be a migration instead).
+    var isArchive: Bool { get }
+}
+
+extension Projection {
+    public var isArchive: Bool { false }
+}
+
+/// A version change of the archive would empty it: refused at start.
+public struct ArchiveVersionChanged: Error, CustomStringConvertible {
+    public var projection: String
+    public var stored: Int
+    public var code: Int
+    public var description: String {
+        "\(projection) is the log's archive (the only copy of history the broker has dropped) and its stored version \(stored) differs from the code's \(code): it is never emptied to rebuild; change its rows with a migration and keep its version, or rebuild it beside the live one (`switchboard projections rebuild --projection \(projection) --swap`), which reads the live archive"
+    }
 }
 
 /// Migration creating the bookkeeping every projection schema carries: consumed offsets and
@@ -208,6 +226,9 @@ public enum ProjectionStore {
             let rows = try connection.query("SELECT version FROM \(identifier: projection.schema).projection_versions WHERE projection = \(projection.name)")
             let stored = try rows.first.map { try $0.decode("version", as: Int.self) }
             if stored == projection.version { return nil }
+            if projection.isArchive, let stored {
+                throw ArchiveVersionChanged(projection: projection.name, stored: stored, code: projection.version)
+            }
             let hasOffsets = try connection.query("SELECT 1 FROM \(identifier: projection.schema).projection_offsets WHERE projection = \(projection.name) LIMIT 1").count > 0
             if stored != nil || hasOffsets {
                 for table in projection.tables {

@@ -11,7 +11,9 @@ public import Projections
 public struct AuditProjection: Projection {
     public let name = "gateway.audit"
     public let schema: String
+    /// Never bumped: the archive is not emptied to rebuild (`isArchive`); change it with a migration.
     public let version = 1
+    public let isArchive = true
     public let tables = ["audit_log"]
     public let interestedIn: Set<String>? = nil
 

@@ -18,6 +18,7 @@ struct CountingProjection: Projection {
     let schema: String
     let interestedIn: Set<String>? = [MessageReceived.eventType]
     var version = 1
+    var isArchive = false
     let tables = ["applied"]
     let failedOnce = Flag()
     /// Texts this projection can never apply (a bug of its own): they are skipped and
@@ -221,6 +222,22 @@ struct ServiceLogConsumerTests {
         #expect(rows.count == 20, "exactly the log's events, re-applied once, nothing left from version 1")
         #expect(try rows.allSatisfy { try $0.decode("n", as: Int.self) == 1 })
         #expect(bed.reacted.withLock { $0.count } == 20, "the consumer went back for the projection; the reaction skipped what it had done")
+        try await bed.close()
+    }
+
+    @Test func theArchiveIsNeverEmptiedByAVersionChange() async throws {
+        let bed = try await LogConsumerTestBed(partitions: 1)
+        try await bed.publish((0..<5).map { "e\($0)" })
+        var projection = CountingProjection(name: "archive", schema: bed.schema)
+        projection.isArchive = true
+        let applied = "(SELECT count(*) FROM \(bed.schema).applied WHERE text LIKE 'e%')"
+        try await bed.run([projection], until: "SELECT \(applied) >= 5 AS ok")
+        projection.version = 2
+        await #expect(throws: ArchiveVersionChanged.self) { try await ProjectionStore.ensureVersion(projection, pool: bed.pool, logger: bed.logger) }
+        let kept = try await bed.pool.query("SELECT count(*) AS n FROM \(identifier: bed.schema).applied").first?.decode("n", as: Int.self)
+        #expect(kept == 5, "the archive keeps every row")
+        let offsets = try await bed.pool.query("SELECT count(*) AS n FROM \(identifier: bed.schema).projection_offsets WHERE projection = 'archive'").first?.decode("n", as: Int.self)
+        #expect(offsets == 1, "and its offsets")
         try await bed.close()
     }
 
