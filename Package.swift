@@ -9,13 +9,15 @@ let lifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "
 let hummingbird: Target.Dependency = .product(name: "Hummingbird", package: "hummingbird")
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
 let hummingbirdTesting: Target.Dependency = .product(name: "HummingbirdTesting", package: "hummingbird")
+/// The tracing API (spans, context propagation); swift-otel exports the spans when configured.
+let tracing: Target.Dependency = .product(name: "Tracing", package: "swift-distributed-tracing")
 
 /// A service: `<Name>App` holds all logic (tested), `<Name>Main` is the thin executable.
 func service(_ name: String, folder: String, extra: [Target.Dependency] = []) -> [Target] {
     [
         .target(
             name: "\(name)App",
-            dependencies: ["ServiceHost", "ServiceRuntime", "EventBus", "EventContracts", "Events", "Kafka", "Postgres", "Projections", "JSON", "DomainPack", logging] + extra,
+            dependencies: ["ServiceHost", "ServiceRuntime", "EventBus", "EventContracts", "Events", "Kafka", "Postgres", "Projections", "JSON", "DomainPack", logging, tracing] + extra,
             path: "Services/\(folder)/App"
         ),
         .executableTarget(
@@ -52,6 +54,9 @@ let package = Package(
         .package(url: "https://github.com/mattpolzin/OpenAPIKit", from: "6.4.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
+        // OTLP over HTTP only: the gRPC exporter would add grpc-swift to every build.
+        .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
     targets: [
         // C libraries, each owned by exactly one Swift module below.
@@ -61,8 +66,8 @@ let package = Package(
         .target(name: "CCurl", dependencies: ["CCurlSystem"], path: "Shared/CCurl"),
 
         .target(name: "Kafka", dependencies: ["CRdKafka", logging], path: "Shared/Kafka"),
-        .target(name: "Postgres", dependencies: ["CLibPQ", logging], path: "Shared/Postgres"),
-        .target(name: "HTTPClient", dependencies: ["CCurl", logging], path: "Shared/HTTPClient"),
+        .target(name: "Postgres", dependencies: ["CLibPQ", logging, tracing], path: "Shared/Postgres"),
+        .target(name: "HTTPClient", dependencies: ["CCurl", logging, tracing], path: "Shared/HTTPClient"),
         .target(name: "JSON", path: "Shared/JSON"),
         .target(name: "JSONSchema", dependencies: ["JSON"], path: "Shared/JSONSchema"),
         // The business-rule expression language of domain packs: parser and evaluator, no I/O.
@@ -91,10 +96,10 @@ let package = Package(
         .target(name: "APIContract", dependencies: ["JSON", "JSONSchema", .product(name: "Yams", package: "Yams")], path: "Shared/APIContract"),
         // Personal data: detection and redaction, sealing under per-customer keys (docs/SECURITY.md).
         .target(name: "Privacy", dependencies: [.product(name: "Crypto", package: "swift-crypto")], path: "Shared/Privacy"),
-        .target(name: "EventBus", dependencies: ["Events", "Kafka", logging, .product(name: "Metrics", package: "swift-metrics")], path: "Shared/EventBus"),
+        .target(name: "EventBus", dependencies: ["Events", "Kafka", logging, tracing, .product(name: "Metrics", package: "swift-metrics")], path: "Shared/EventBus"),
         // The published event schemas (docs/events, built in) every consumed event is checked against.
         .target(name: "EventContracts", dependencies: ["Events", "JSON", "JSONSchema"], path: "Shared/EventContracts"),
-        .target(name: "Projections", dependencies: ["EventBus", "EventContracts", "Events", "Kafka", "Postgres", logging, .product(name: "Metrics", package: "swift-metrics")], path: "Shared/Projections"),
+        .target(name: "Projections", dependencies: ["EventBus", "EventContracts", "Events", "Kafka", "Postgres", logging, tracing, .product(name: "Metrics", package: "swift-metrics")], path: "Shared/Projections"),
         .target(
             name: "DomainPack",
             dependencies: [
@@ -111,6 +116,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                tracing, .product(name: "OTel", package: "swift-otel"),
             ],
             path: "Shared/ServiceRuntime"
         ),
@@ -213,7 +219,9 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["Auth", "DevStack", "EventBus", "Events", "HTTPClient", "JSON", "JSONSchema", "Kafka", "LogTopics", "Postgres", "Privacy", "LLMFixture", "UpstreamFixture", "DatabaseTestSupport", logging],
+            dependencies: ["Auth", "DevStack", "EventBus", "Events", "HTTPClient", "JSON", "JSONSchema", "Kafka", "LogTopics", "Postgres", "Privacy", "LLMFixture", "UpstreamFixture", "DatabaseTestSupport", logging,
+                hummingbird, lifecycle, .product(name: "NIOCore", package: "swift-nio"),
+            ],
             path: "Tests/EndToEndTests"
         ),
     ]

@@ -78,7 +78,11 @@ public final class DevStack: @unchecked Sendable {
         ] {
             if let value = env[name], !value.isEmpty { settings[name] = value }
         }
+        // OpenTelemetry's standard variables (span export, docs/OBSERVABILITY.md); header
+        // values can hold a collector's credentials, so those stay out of the env file.
+        for (name, value) in env where name.hasPrefix("OTEL_") && !value.isEmpty && !name.hasSuffix("_HEADERS") { settings[name] = value }
         var secretNames = (env["SWITCHBOARD_FORWARD_ENV"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        secretNames += env.keys.filter { $0.hasPrefix("OTEL_") && $0.hasSuffix("_HEADERS") }
         if let keyName = env["SWITCHBOARD_LLM_API_KEY_ENV"] { secretNames.append(keyName) }
         var secrets: [String: String] = [:]
         for name in secretNames where !name.isEmpty {

@@ -1,6 +1,7 @@
 public import Events
 public import Kafka
 import Logging
+import Tracing
 
 /// Kafka header names Switchboard sets on every event record (type and version are readable
 /// without parsing the value, e.g. by kcat or a broker-side filter).
@@ -41,15 +42,29 @@ public struct EventPublisher: Sendable {
         self.topic = topic
     }
 
+    /// In a producer span: with a tracer installed, the event carries that span's context, so
+    /// whoever handles it continues the trace from here (EventTracing).
     @discardableResult
     public func publish(_ event: EventEnvelope) async throws -> LogPosition {
-        let (partition, offset) = try await producer.send(
-            topic: topic,
-            key: Array(event.conversationID.utf8),
-            value: EventCodec.encode(event),
-            headers: Self.headers(for: event)
-        )
-        return LogPosition(topic: topic, partition: partition, offset: offset)
+        try await withSpan("publish \(event.type)", ofKind: .producer) { span in
+            var event = event
+            if let traced = EventTracing.currentTraceparent() { event.traceparent = traced }
+            span.attributes["messaging.system"] = "kafka"
+            span.attributes["messaging.operation.type"] = "send"
+            span.attributes["messaging.destination.name"] = topic
+            span.attributes["messaging.message.id"] = event.id.uuidString.lowercased()
+            span.attributes["switchboard.event.type"] = event.type
+            span.attributes["switchboard.conversation.id"] = event.conversationID
+            let (partition, offset) = try await producer.send(
+                topic: topic,
+                key: Array(event.conversationID.utf8),
+                value: EventCodec.encode(event),
+                headers: Self.headers(for: event)
+            )
+            span.attributes["messaging.destination.partition.id"] = "\(partition)"
+            span.attributes["messaging.kafka.offset"] = Int(offset)
+            return LogPosition(topic: topic, partition: partition, offset: offset)
+        }
     }
 
     /// Appends in order; each waits for the previous acknowledgement, so a crash leaves a prefix.

@@ -1,4 +1,5 @@
 import Logging
+import Tracing
 
 /// A libcurl-backed HTTP/1.1 + HTTP/2 client for LLM provider and tool calls.
 ///
@@ -27,7 +28,25 @@ public final class HTTPClient: Sendable {
     ///
     /// - Throws: always `HTTPClientError` — `.cancelled` if the task is
     ///   cancelled (promptly, mid-transfer too) or the client is shut down.
+    ///
+    /// Runs in a client span (a no-op unless a tracer is installed) whose context goes out in
+    /// the request's `traceparent`, so an upstream that traces continues the turn's trace.
     public func execute(_ request: HTTPRequest) async throws -> HTTPResponse {
+        try await withSpan("HTTP \(request.method)", ofKind: .client) { span in
+            span.attributes["http.request.method"] = request.method
+            span.attributes["server.address"] = String(hostForLogging(request.url))
+            var request = request
+            if let context = ServiceContext.current, !request.headers.contains(name: "traceparent") {
+                InstrumentationSystem.instrument.inject(context, into: &request.headers, using: TraceHeaderInjector())
+            }
+            let response = try await executeUntraced(request)
+            span.attributes["http.response.status_code"] = response.status
+            if response.status >= 500 { span.setStatus(SpanStatus(code: .error)) }
+            return response
+        }
+    }
+
+    func executeUntraced(_ request: HTTPRequest) async throws -> HTTPResponse {
         var logger = self.logger
         logger[metadataKey: "http.method"] = "\(request.method)"
         logger[metadataKey: "http.host"] = "\(hostForLogging(request.url))"
@@ -117,6 +136,14 @@ private func isToken(_ string: String) -> Bool {
 }
 
 /// Host part only: paths, queries and userinfo may carry credentials.
+/// Writes trace headers (`traceparent`, `tracestate`) into a request's headers.
+struct TraceHeaderInjector: Injector {
+    func inject(_ value: String, forKey key: String, into carrier: inout HTTPHeaders) {
+        carrier.remove(name: key)
+        carrier.add(name: key, value: value)
+    }
+}
+
 func hostForLogging(_ url: String) -> Substring {
     var rest = url[...]
     if let colon = rest.firstIndex(of: ":"), rest[colon...].hasPrefix("://") {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Tracing
 import Synchronization
 
 /// A fixed number of connections, each owned by its own dedicated thread, so blocking libpq
@@ -50,8 +51,16 @@ public final class PostgresPool: Sendable {
 
     public var size: Int { slots.count }
 
-    /// Runs `body` with exclusive use of one connection, on that connection's thread.
+    /// Runs `body` with exclusive use of one connection, on that connection's thread, in a
+    /// client span (a no-op unless a tracer is installed).
     public func withConnection<T: Sendable>(_ body: @Sendable (PostgresConnection) throws -> T) async throws -> T {
+        try await withSpan("postgres", ofKind: .client) { span in
+            span.attributes["db.system.name"] = "postgresql"
+            return try await perform(body)
+        }
+    }
+
+    func perform<T: Sendable>(_ body: @Sendable (PostgresConnection) throws -> T) async throws -> T {
         let index = try await acquire()
         let slot = slots[index]
         let jobID = nextID.add(1, ordering: .relaxed).newValue
@@ -76,9 +85,15 @@ public final class PostgresPool: Sendable {
         return try result.get()
     }
 
+    /// One statement, in a span that names it (the SQL text with `$n` placeholders, never the
+    /// values bound to them).
     @discardableResult
     public func query(_ query: PostgresQuery) async throws -> PostgresRows {
-        try await withConnection { try $0.query(query) }
+        try await withSpan("postgres query", ofKind: .client) { span in
+            span.attributes["db.system.name"] = "postgresql"
+            span.attributes["db.query.text"] = String(query.sql.prefix(300))
+            return try await perform { try $0.query(query) }
+        }
     }
 
     /// BEGIN … COMMIT on one connection; ROLLBACK and rethrow when `body` throws. Retrying on
@@ -86,8 +101,11 @@ public final class PostgresPool: Sendable {
     public func transaction<T: Sendable>(
         isolation: PostgresIsolationLevel = .readCommitted, _ body: @Sendable (PostgresConnection) throws -> T
     ) async throws -> T {
-        try await withConnection { connection in
-            try connection.transaction(isolation: isolation, body)
+        try await withSpan("postgres transaction", ofKind: .client) { span in
+            span.attributes["db.system.name"] = "postgresql"
+            return try await perform { connection in
+                try connection.transaction(isolation: isolation, body)
+            }
         }
     }
 

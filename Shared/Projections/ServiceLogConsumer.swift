@@ -302,7 +302,9 @@ public struct ServiceLogConsumer: Sendable {
             while true {
                 attempt += 1
                 do {
-                    try await reaction.handle(logged.event)
+                    try await EventTracing.consume("\(reaction.name) \(logged.event.type)", logged.event, record: logged.record) {
+                        try await reaction.handle(logged.event)
+                    }
                     metrics.handled.increment()
                     break
                 } catch let error as PermanentEventError {

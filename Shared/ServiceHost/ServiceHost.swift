@@ -1,5 +1,6 @@
 public import EventBus
 import Events
+import Foundation
 public import Hummingbird
 public import Kafka
 public import Logging
@@ -22,10 +23,14 @@ public struct ServiceHost: Sendable {
     /// False for a service without schemas: it never connects to Postgres, and
     /// its readiness does not depend on it.
     public let usesPostgres: Bool
+    /// The OTLP span exporter when tracing is configured (`TracingBootstrap`).
+    public let tracingExporter: (any Service)?
 
     /// Connects and migrates each `(schema, migrations)` before anything consumes; with none,
     /// the service does not use Postgres.
     public static func start(config: ServiceConfig, logger: Logger, schemas: [(String, [Migration])]) async throws -> ServiceHost {
+        // Before anything can start a span.
+        let tracingExporter = try TracingBootstrap.start(service: config.serviceName, environment: ProcessInfo.processInfo.environment, logger: logger)
         let pool = PostgresPool(
             url: config.databaseURL, size: config.databasePoolSize, applicationName: "switchboard-\(config.serviceName)",
             preparesStatements: config.databasePreparedStatements, logger: logger)
@@ -44,7 +49,7 @@ public struct ServiceHost: Sendable {
         return ServiceHost(
             config: config, logger: logger, pool: pool, producer: producer, admin: admin,
             publisher: EventPublisher(producer: producer, topic: config.conversationsTopic),
-            usesPostgres: usesPostgres
+            usesPostgres: usesPostgres, tracingExporter: tracingExporter
         )
     }
 
@@ -116,7 +121,8 @@ public struct ServiceHost: Sendable {
         let lagMonitor: [any Service] = usesPostgres ? [ClosureService(name: "lag-monitor") {
             try? await cancelWhenGracefulShutdown { try await ConsumerLag.monitor(admin: admin, pool: pool, topic: topic, group: group) }
         }] : []
-        try await runServiceGroup([producerService] + lagMonitor + consumers + [http] + stoppingBeforeHTTP, logger: logger)
+        // The span exporter stops last, flushing what the others recorded while stopping.
+        try await runServiceGroup((tracingExporter.map { [$0] } ?? []) + [producerService] + lagMonitor + consumers + [http] + stoppingBeforeHTTP, logger: logger)
     }
 }
 

@@ -18,6 +18,8 @@ public struct ClosureService: Service {
 /// tests build their application from it, so they see what clients see.
 public func makeRouter(routes: (Router<EdgeRequestContext>) -> Void) -> Router<EdgeRequestContext> {
     let router = Router(context: EdgeRequestContext.self)
+    // A span per request, continuing the caller's `traceparent` (no-op unless tracing is on).
+    router.add(middleware: TracingMiddleware())
     router.add(middleware: RequestMetricsMiddleware())
     router.add(middleware: ProblemMiddleware())
     routes(router)

@@ -15,4 +15,13 @@ import Testing
         ])
         #expect(forwarded.secrets == ["GROQ_API_KEY": "gsk-1", "ANTHROPIC_API_KEY": "sk-ant-2"])
     }
+
+    @Test func openTelemetrySettingsPassAndTheirHeadersStayOutOfTheEnvFile() {
+        let forwarded = DevStack.forwardedEnvironment(from: [
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer collector-token", "OTEL_SDK_DISABLED": "",
+        ])
+        #expect(forwarded.settings == ["OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_TRACES_SAMPLER": "parentbased_traceidratio"])
+        #expect(forwarded.secrets == ["OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer collector-token"])
+    }
 }

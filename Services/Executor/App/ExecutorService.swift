@@ -12,6 +12,7 @@ import HTTPClient
 import Knowledge
 import MCPBinding
 import Metrics
+import Tracing
 import ServiceHost
 public import ServiceRuntime
 public import ToolBindings
@@ -124,8 +125,17 @@ public struct ExecutorReactor: Sendable {
     }
 
     /// Runs a step whose arguments are as the tool needs them (unsealed), and publishes its result.
+    /// In a span (`tool <name>`); an HTTP or MCP call to the tool's upstream is its child.
     func execute(_ event: EventEnvelope, _ step: StepApproved, _ unsealed: SealedValues.Unsealed) async throws {
+        try await withSpan("tool \(step.tool)", ofKind: .internal) { span in
+            span.attributes["switchboard.tool"] = step.tool
+            span.attributes["switchboard.step.id"] = step.stepID.uuidString.lowercased()
+            span.attributes["switchboard.tool.binding"] = pack.tools[step.tool]?.binding ?? "native"
+            try await executeUntraced(event, step, unsealed)
+        }
+    }
 
+    func executeUntraced(_ event: EventEnvelope, _ step: StepApproved, _ unsealed: SealedValues.Unsealed) async throws {
         let tool = tools[step.tool]
         let contract = pack.tools[step.tool]
         if let asyncTool = asyncTools[step.tool] {

@@ -9,6 +9,7 @@ public import JSON
 public import Knowledge
 import LLM
 import Metrics
+import Tracing
 public import Logging
 public import ModelRouter
 
@@ -192,8 +193,20 @@ public final class LLMBrain: Sendable {
     /// `purpose`: `decision` for a first answer, `repair` for an answer after rejected ones.
     /// A model call, counted in the LLM metrics by model: calls by outcome, tokens in and out,
     /// cost, and the call's time (deploy/README.md, Monitoring).
+    /// In a span (`llm <purpose>`) carrying the model, tokens, cost and outcome; the HTTP call to
+    /// the provider is its child.
     func complete(model: ModelSpec, messages: [ChatMessage], outputTokens: Int, purpose: String, intents: [String] = [], knowledge: Bool = false) async -> Call {
-        let call = await completeUnmetered(model: model, messages: messages, outputTokens: outputTokens, purpose: purpose, intents: intents, knowledge: knowledge)
+        let call = await withSpan("llm \(purpose)", ofKind: .client) { span in
+            let call = await completeUnmetered(model: model, messages: messages, outputTokens: outputTokens, purpose: purpose, intents: intents, knowledge: knowledge)
+            span.attributes["gen_ai.request.model"] = call.event.model
+            span.attributes["gen_ai.usage.input_tokens"] = call.event.tokensIn
+            span.attributes["gen_ai.usage.output_tokens"] = call.event.tokensOut
+            span.attributes["switchboard.llm.outcome"] = call.event.outcome.rawValue
+            span.attributes["switchboard.llm.cached"] = call.event.cached
+            span.attributes["switchboard.llm.cost_micros"] = Int(call.event.costMicros)
+            if call.event.outcome != .success { span.setStatus(SpanStatus(code: .error)) }
+            return call
+        }
         let event = call.event
         let cached = event.cached ? "true" : "false"
         Counter(label: "switchboard_llm_calls_total", dimensions: [("model", event.model), ("outcome", event.outcome.rawValue), ("cached", cached)]).increment()
