@@ -78,7 +78,7 @@ public final class DevStack: @unchecked Sendable {
         ] {
             if let value = env[name], !value.isEmpty { settings[name] = value }
         }
-        // OpenTelemetry's standard variables (span export, docs/OBSERVABILITY.md); header
+        // OpenTelemetry's standard variables (span export, deploy/README.md, "Traces"); header
         // values can hold a collector's credentials, so those stay out of the env file.
         for (name, value) in env where name.hasPrefix("OTEL_") && !value.isEmpty && !name.hasSuffix("_HEADERS") { settings[name] = value }
         var secretNames = (env["SWITCHBOARD_FORWARD_ENV"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }

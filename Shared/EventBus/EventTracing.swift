@@ -2,7 +2,7 @@ public import Events
 public import Kafka
 public import Tracing
 
-/// Spans around the log's hops (docs/OBSERVABILITY.md, "Traces"). Each event carries a W3C
+/// Spans around the log's hops (deploy/README.md, "Traces"). Each event carries a W3C
 /// `traceparent`; a service that handles it opens a consumer span continuing that context, and
 /// an event published inside a span carries the publish span's context, so one turn is one
 /// trace across the five services. With no tracer installed (no OTLP endpoint) every span is a

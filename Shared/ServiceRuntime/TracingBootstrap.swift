@@ -9,7 +9,7 @@ public import ServiceLifecycle
 /// specification defines them (`OTEL_SDK_DISABLED=true` turns it off). Traces only: metrics stay
 /// on Prometheus `/metrics` and logs on standard error. Without an endpoint nothing is exported
 /// and every span is a no-op; the log itself still carries each event's trace context, which
-/// `switchboard trace` reads (docs/OBSERVABILITY.md).
+/// `switchboard trace` reads (deploy/README.md, "Traces").
 public enum TracingBootstrap {
     /// Whether `environment` asks for span export.
     public static func isConfigured(_ environment: [String: String]) -> Bool {
