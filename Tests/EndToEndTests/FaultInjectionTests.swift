@@ -4,8 +4,11 @@ import Foundation
 import HTTPClient
 import JSON
 import Postgres
+import LLMFixture
+import Logging
 import Synchronization
 import Testing
+import UpstreamFixture
 
 /// Shared state of the traffic's client tasks.
 final class Tally<Value: Sendable>: Sendable {
@@ -189,6 +192,127 @@ struct FaultInjectionTests {
             }
             _ = try await p.eventually("projections caught up", timeout: .seconds(60)) { () -> Bool? in
                 try runCLI(p, ["projections", "verify"]).status == 0 ? true : nil
+            }
+        }
+    }
+
+    /// The model hanging (no answer within its timeout) and the order system down (503), for
+    /// 15 s in the middle of 150 turns whose brain is the model and whose tool is an HTTP upstream.
+    /// Every message is answered or handed over; what the customers read during the outage is one
+    /// of the platform's plain messages or a real answer, never an error's internals; no step's
+    /// result is recorded twice; the read models equal a rebuild; and after the outage turns are
+    /// answered from the upstream again.
+    @Test func aHangingModelAndAToolUpstreamDownMidTrafficGetClearAnswers() async throws {
+        let upstream = try Upstream.start()
+        defer { upstream.stop() }
+        let packPath = try SlowToolTests.packWithHTTPOrderStatus("""
+            binding: http
+            timeout_ms: 1000
+            circuit_breaker: { failures: 3, cool_down_ms: 2000 }
+            http: { method: GET, url: '\(upstream.url("/orders/{order_id}"))' }
+            """)
+        defer { try? FileManager.default.removeItem(atPath: packPath) }
+        try await withLLMFixtureServer { fixture in
+            fixture.setDefaultReply(.ok(content: BrainTests.decision), for: .openAIChatCompletions)
+            let catalog = """
+                breaker: { failure_threshold: 3, cool_down_ms: 2000, half_open_probes: 1 }
+                models:
+                  - { id: fixture, provider: openai, base_url: "\(fixture.openAIBaseURL)", model: fixture-model, price: { input_per_million_usd: 0, output_per_million_usd: 0 }, context_window: 16384, max_output_tokens: 512, capabilities: [json_schema], decision_mode: json_schema, quality: 1.0, typical_latency_ms: 300, timeout_ms: 1500 }
+                """
+            let catalogPath = FileManager.default.temporaryDirectory.appendingPathComponent("catalog-\(UUID()).yaml").path
+            try catalog.write(toFile: catalogPath, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(atPath: catalogPath) }
+            try await Platform.with("faults_upstreams", pack: packPath, environment: ["SWITCHBOARD_MODEL_CATALOG": catalogPath]) { p in
+                let ingest = try runCLI(p, ["kb", "ingest", Platform.repoRoot.appendingPathComponent("deploy/knowledge/retail").path])
+                #expect(ingest.status == 0, "\(ingest.stderr)")
+                let warm = try await p.post("up-warm", #"{"customer_id":"cus_1001","text":"Where is my order ABC123?"}"#, wait: 30)
+                #expect(warm.json["reply"]?["text"]?.stringValue?.contains("1Z999AA10123456784") == true, "the model decides and the upstream answers: \(warm.json)")
+
+                let turns = 150
+                let accepted = Tally<[(index: Int, turn: UUID)]>([])
+                let next = Tally(0)
+                let traffic = Task {
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        for _ in 0..<6 {
+                            group.addTask {
+                                while true {
+                                    let index = next.withLock { value -> Int in defer { value += 1 }; return value }
+                                    guard index < turns else { return }
+                                    // Each text its own, so no model answer comes from the cache.
+                                    let reply = try await p.post("up-\(index)", "{\"customer_id\":\"cus_1001\",\"text\":\"Where is my order ABC123? This is my message number \(index).\"}", wait: nil,
+                                                                 headers: ["content-type": "application/json", "Idempotency-Key": "up-\(index)"])
+                                    if let turn = reply.json["turn_id"]?.stringValue.flatMap(UUID.init(uuidString:)) {
+                                        accepted.withLock { $0.append((index, turn)) }
+                                    } else {
+                                        Issue.record("turn \(index) refused: \(reply.status) \(reply.json)")
+                                    }
+                                    try await Task.sleep(for: .milliseconds(1000))
+                                }
+                            }
+                        }
+                        try await group.waitForAll()
+                    }
+                }
+                try await Task.sleep(for: .seconds(3))
+                let client = HTTPClient(logger: Logger(label: "faults-upstreams"))
+                // The outage: the model hangs past its timeout, the order system answers 503.
+                fixture.setDefaultReply(.delay(.seconds(60), then: .ok(content: BrainTests.decision)), for: .openAIChatCompletions)
+                try await upstream.setDown(true, client)
+                // Long enough for the model's breaker to open: each hanging call takes its
+                // timeout three times (the provider's retries) before it counts as one failure.
+                try await Task.sleep(for: .seconds(15))
+                fixture.setDefaultReply(.ok(content: BrainTests.decision), for: .openAIChatCompletions)
+                try await upstream.setDown(false, client)
+                await client.shutdown()
+                try await traffic.value
+
+                let all = accepted.withLock { $0 }
+                #expect(all.count == turns)
+                // 1. Every turn ends in a reply or a handover; collect what the customer read.
+                let outcomes = try await p.eventually("every turn answered or handed over", timeout: .seconds(120)) { () -> [UUID: String]? in
+                    var outcome: [UUID: String] = [:]
+                    for record in p.log.allRecords {
+                        guard let event = try? EventCodec.decode(record.value) else { continue }
+                        if event.type == ReplyDelivered.eventType, let reply = try? event.decode(ReplyDelivered.self) { outcome[event.correlationID] = reply.text }
+                        if event.type == HandoverRequested.eventType, outcome[event.correlationID] == nil { outcome[event.correlationID] = "(handover)" }
+                    }
+                    return all.allSatisfy { outcome[$0.turn] != nil } ? outcome : nil
+                }
+                // 2. What customers read: a real answer or one of the plain outage messages.
+                let plain = ["Our order system isn't answering right now.", "I can't reach the system I need for that right now", "I'm passing you to a member of our team"]
+                var answered = 0, degraded = 0
+                for (index, turn) in all.sorted(by: { $0.index < $1.index }) {
+                    let text = outcomes[turn] ?? ""
+                    if text.contains("1Z999AA10123456784") {
+                        answered += 1
+                    } else {
+                        degraded += 1
+                        #expect(text == "(handover)" || plain.contains { text.hasPrefix($0) }, "turn \(index) told the customer: \(text)")
+                    }
+                    for word in ["HTTP", "503", "timed out", "timeout", "error", "Error", "circuit", "null"] {
+                        #expect(!text.contains(word), "turn \(index) shows '\(word)' to the customer: \(text)")
+                    }
+                }
+                print("upstream faults: \(all.count) turns, \(answered) answered with the tracking number, \(degraded) with an outage message or a handover")
+                print("upstream faults: what customers read: \(Dictionary(grouping: all.map { String((outcomes[$0.turn] ?? "").prefix(60)) }, by: { $0 }).mapValues(\.count))")
+                print("upstream faults: events: \(Dictionary(grouping: p.log.allRecords.compactMap { try? EventCodec.decode($0.value) }.map(\.type), by: { $0 }).mapValues(\.count))")
+                #expect(degraded > 0, "the outage reached some turns")
+                let events = p.log.allRecords.compactMap { try? EventCodec.decode($0.value) }
+                let fellBack = events.contains { $0.type == BrainFellBack.eventType && (try? $0.decode(BrainFellBack.self))?.to == "rules" }
+                #expect(fellBack, "the hanging model was replaced by the rules brain")
+                // After the outage (the breakers' 2 s cool-down passed), the last turns are answered.
+                let lastTurns = all.sorted(by: { $0.index < $1.index }).suffix(6)
+                #expect(lastTurns.allSatisfy { outcomes[$0.turn]?.contains("1Z999AA10123456784") == true }, "\(lastTurns.map { outcomes[$0.turn] ?? "" })")
+                // 3. No step's result recorded twice.
+                let results = events.filter { $0.type == ToolSucceeded.eventType || $0.type == ToolFailed.eventType }
+                let stepIDs = results.compactMap { event -> UUID? in
+                    (try? event.decode(ToolSucceeded.self))?.stepID ?? (try? event.decode(ToolFailed.self))?.stepID
+                }
+                #expect(Set(results.map(\.id)).count == Set(stepIDs).count, "one result per step: \(results.count) result events for \(Set(stepIDs).count) steps")
+                // 4. The read models equal a rebuild.
+                _ = try await p.eventually("projections caught up", timeout: .seconds(60)) { () -> Bool? in
+                    try runCLI(p, ["projections", "verify"]).status == 0 ? true : nil
+                }
             }
         }
     }

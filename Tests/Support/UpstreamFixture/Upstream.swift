@@ -26,6 +26,11 @@ public final class Upstream: Sendable {
         return entries.map { (path: $0["path"]?.stringValue ?? "", key: $0["idempotency_key"]?.stringValue) }
     }
 
+    /// Switches the `orders` scenario down (503) or back up.
+    public func setDown(_ down: Bool, _ client: HTTPClient) async throws {
+        _ = try await client.execute(HTTPRequest(method: "POST", url: url(down ? "/_down" : "/_up")))
+    }
+
     public func stop() {
         fixture.stop()
     }

@@ -11,7 +11,10 @@ Binds 127.0.0.1 on an ephemeral port and prints "PORT <port>". Paths are
   drop        closes the connection without answering
   notfound    404
   down        500 always
-GET /_log lists every request: path, method and Idempotency-Key.
+  orders      an order lookup: 200 with a shipped order whose id is the last path segment,
+              or 503 while the upstream is switched down
+GET /_log lists every request: path, method and Idempotency-Key. POST /_down and POST /_up
+switch the `orders` scenario off and on (an upstream outage mid-traffic).
 Exits when stdin reaches EOF or after 120 s.
 """
 import json
@@ -26,6 +29,7 @@ from urllib.parse import urlparse
 lock = threading.Lock()
 attempts = {}
 log = []
+switched_down = False
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -49,6 +53,12 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/_log":
             with lock:
                 self.send(200, json.dumps(log).encode(), [("Content-Type", "application/json")])
+            return
+        if url.path in ("/_down", "/_up"):
+            global switched_down
+            with lock:
+                switched_down = url.path == "/_down"
+            self.send(204)
             return
         scenario = url.path.strip("/").split("/")[0]
         with lock:
@@ -78,6 +88,17 @@ class Handler(BaseHTTPRequestHandler):
         elif scenario == "drop":
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
+        elif scenario == "orders":
+            with lock:
+                down = switched_down
+            if down:
+                self.send(503, b'{"error":"maintenance"}', [("Content-Type", "application/json")])
+            else:
+                order = url.path.rstrip("/").split("/")[-1]
+                self.send(200, json.dumps({
+                    "order_id": order, "found": True, "status": "shipped", "carrier": "UPS",
+                    "tracking_number": "1Z999AA10123456784", "estimated_delivery": "2026-12-10",
+                }).encode(), [("Content-Type", "application/json")])
         elif scenario == "notfound":
             self.send(404, b'{"error":"no such order"}')
         else:
