@@ -28,11 +28,12 @@ final class Platform: @unchecked Sendable {
 
     /// `pack` names a file in deploy/packs.
     /// `pack`: a shipped pack's name, or the absolute path of a pack file.
-    static func start(_ name: String, pack: String = "retail", partitions: Int = 4, environment extra: [String: String] = [:], secrets: [String: String] = [:]) async throws -> Platform {
+    /// `adminURL`: a Postgres server of the test's own instead of the run's.
+    static func start(_ name: String, pack: String = "retail", partitions: Int = 4, adminURL: String? = nil, environment extra: [String: String] = [:], secrets: [String: String] = [:]) async throws -> Platform {
         let env = ProcessInfo.processInfo.environment
         let binDirectory = env["SWITCHBOARD_BIN_DIR"] ?? repoRoot.appendingPathComponent(".build/debug").path
         let runRoot = env["SWITCHBOARD_TEST_RUN_DIR"] ?? repoRoot.appendingPathComponent(".run/test").path
-        let database = try await ScratchDatabase.create("e2e_\(name)")
+        let database = try await ScratchDatabase.create("e2e_\(name)", adminURL: adminURL)
         let stack = DevStack(options: .init(
             binDirectory: binDirectory, runDirectory: runRoot + "/" + database.name, databaseURL: database.url,
             domainPackPath: pack.hasPrefix("/") ? pack : repoRoot.appendingPathComponent("deploy/packs/\(pack).yaml").path,
@@ -109,8 +110,8 @@ final class Platform: @unchecked Sendable {
     static let forger = "forger@test"
 
     /// Runs `body` against a fresh platform and always stops it, printing service logs on failure.
-    static func with(_ name: String, pack: String = "retail", partitions: Int = 4, environment: [String: String] = [:], secrets: [String: String] = [:], _ body: (Platform) async throws -> Void) async throws {
-        let platform = try await start(name, pack: pack, partitions: partitions, environment: environment, secrets: secrets)
+    static func with(_ name: String, pack: String = "retail", partitions: Int = 4, adminURL: String? = nil, environment: [String: String] = [:], secrets: [String: String] = [:], _ body: (Platform) async throws -> Void) async throws {
+        let platform = try await start(name, pack: pack, partitions: partitions, adminURL: adminURL, environment: environment, secrets: secrets)
         do {
             try await body(platform)
             // Every event the services appended during the test matches its published schema

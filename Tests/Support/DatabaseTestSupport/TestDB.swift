@@ -87,8 +87,9 @@ public struct ScratchDatabase: Sendable {
     /// The test server's URL, from which it was created and is dropped.
     public let adminURL: String
 
-    public static func create(_ prefix: String) async throws -> ScratchDatabase {
-        let adminURL = try TestDB.url()
+    /// `adminURL`: another server than the test server (a test's own cluster).
+    public static func create(_ prefix: String, adminURL: String? = nil) async throws -> ScratchDatabase {
+        let adminURL = try adminURL ?? TestDB.url()
         let name = TestDB.uniqueName(prefix)
         try await withAdmin(adminURL) { try $0.execute(simple: "CREATE DATABASE \(try PostgresQuery.quotedIdentifier(name))") }
         // The database name is the URL's last path segment.
