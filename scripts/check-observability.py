@@ -1722,7 +1722,12 @@ def check_factory(facts):
     if facts.bootstrap is None:
         return ["no MetricsSystem.bootstrap( in Shared/ or Services/: cannot tell how metrics are exported"]
     path, text = facts.bootstrap
-    if not re.search(r"MetricsSystem\.bootstrap\(\s*PrometheusMetricsFactory\(", text):
+    # Either `MetricsSystem.bootstrap(PrometheusMetricsFactory(…))` or a factory variable
+    # (its histogram buckets set) handed to `MetricsSystem.bootstrap(name)`.
+    variable = re.search(r"\b(?:var|let)\s+(\w+)\s*=\s*PrometheusMetricsFactory\(", text)
+    direct = re.search(r"MetricsSystem\.bootstrap\(\s*PrometheusMetricsFactory\(", text)
+    via_variable = variable and re.search(r"MetricsSystem\.bootstrap\(\s*" + re.escape(variable.group(1)) + r"\s*\)", text)
+    if not (direct or via_variable):
         problems.append(f"{path}: MetricsSystem is not bootstrapped with PrometheusMetricsFactory; teach this check the exporter's series")
     if "nameAndLabelSanitizer" in text:
         problems.append(f"{path}: the factory renames metrics (nameAndLabelSanitizer); teach this check the renaming")

@@ -16,7 +16,11 @@ public enum ProcessBootstrap {
             handler.logLevel = logLevel
             return RedactingLogHandler(wrapping: handler, secrets: secrets)
         }
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metricsRegistry))
+        var factory = PrometheusMetricsFactory(registry: metricsRegistry)
+        // Above the library's 10 s: model calls, long polls, event streams and human waits run
+        // longer, and a histogram that stops at 10 s cannot tell 11 s from 5 minutes.
+        factory.defaultDurationHistogramBuckets += [.seconds(30), .seconds(60), .seconds(120), .seconds(300)]
+        MetricsSystem.bootstrap(factory)
         if exitOnStdinEOF { ParentWatch.start() }
     }
 }

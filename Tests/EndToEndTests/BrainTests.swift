@@ -131,6 +131,9 @@ struct BrainTests {
                 let fell = try events.filter { $0.type == "BrainFellBack" }.map { try $0.decode(BrainFellBack.self) }
                 #expect(fell.map(\.reason) == ["budget_exceeded"])
                 #expect(fixture.requests(for: .openAIChatCompletions).count == 2)
+                // Counted for the budget-exhaustion alert.
+                let metrics = String(decoding: try await p.http.execute(.init(url: p.stack.url(of: "planner") + "/metrics")).body, as: UTF8.self)
+                #expect(metrics.contains("switchboard_llm_budget_refusals_total 1"), "\(metrics.split(separator: "\n").filter { $0.contains("budget") })")
             }
         }
     }

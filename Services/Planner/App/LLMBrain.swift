@@ -125,6 +125,9 @@ public final class LLMBrain: Sendable {
                 promptTokens: promptTokens, expectedOutputTokens: DecisionContract.maxOutputTokens, requiredCapabilities: [.jsonSchema],
                 tenant: tenant, conversation: conversation, excludedModelIds: excluded))
             events.append(Self.routingEvent(routing, purpose: "decision"))
+            // Budget exhaustion (deploy/README.md, SwitchboardLLMBudgetExhausted): a turn the
+            // rules brain decides because a tenant's or conversation's budget is spent.
+            if case .exceeded = routing.budget { Counter(label: "switchboard_llm_budget_refusals_total").increment() }
             guard let candidate = routing.chosen else {
                 if case .rulesBrain(let reason) = routing.fallback, tried.isEmpty || reason == .budgetExceeded {
                     if reason == .budgetExceeded {
