@@ -59,6 +59,12 @@ struct SlowToolTests {
             let client = HTTPClient(logger: Logger(label: "breaker-test"))
             #expect(try await upstream.log(client).count == 2, "the open breaker sends nothing")
             await client.shutdown()
+            // The executor exports the breaker's state (2: open) and the transition, for the
+            // SwitchboardCircuitOpen alert.
+            let metrics = String(decoding: try await p.http.execute(.init(url: p.stack.url(of: "executor") + "/metrics")).body, as: UTF8.self)
+            let breakerLines = metrics.split(separator: "\n").filter { $0.hasPrefix("switchboard_circuit_breaker_") && $0.contains("get_order_status") }
+            #expect(breakerLines.contains(#"switchboard_circuit_breaker_state{kind="tool",key="get_order_status"} 2.0"#), "\(breakerLines)")
+            #expect(breakerLines.contains(#"switchboard_circuit_breaker_transitions_total{kind="tool",key="get_order_status",to="open"} 1"#), "\(breakerLines)")
         }
     }
 
