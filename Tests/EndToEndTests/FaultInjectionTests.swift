@@ -129,40 +129,7 @@ struct FaultInjectionTests {
     @Test func theBrokerDownAndPostgresConnectionsDroppedMidTrafficLoseNothing() async throws {
         try await Platform.with("faults_infra") { p in
             #expect(try await p.post("warm", #"{"customer_id":"cus_1001","text":"Where is my order ABC123?"}"#).status == 200)
-            let turns = 120
-            let accepted = Tally<[UUID]>([])
-            let refusals = Tally<[String: Int]>([:])
-            let next = Tally(0)
-            let traffic = Task {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for _ in 0..<6 {
-                        group.addTask {
-                            while true {
-                                let index = next.withLock { value -> Int in defer { value += 1 }; return value }
-                                guard index < turns else { return }
-                                let headers: HTTPHeaders = ["content-type": "application/json", "Idempotency-Key": "infra-\(index)"]
-                                let deadline = ContinuousClock.now + .seconds(120)
-                                while ContinuousClock.now < deadline {
-                                    do {
-                                        let reply = try await p.post("infra-\(index % 40)", #"{"customer_id":"cus_1002","text":"Where is my order GHI789?"}"#, wait: nil, headers: headers)
-                                        if reply.status == 202 || reply.status == 200, let turn = reply.json["turn_id"]?.stringValue.flatMap(UUID.init(uuidString:)) {
-                                            accepted.withLock { $0.append(turn) }
-                                            break
-                                        }
-                                        let kind = reply.json["type"]?.stringValue.map { String($0.split(separator: "/").last ?? "") } ?? "?"
-                                        refusals.withLock { $0["\(reply.status) \(kind)", default: 0] += 1 }
-                                    } catch {
-                                        refusals.withLock { $0["connection", default: 0] += 1 }
-                                    }
-                                    try await Task.sleep(for: .milliseconds(250))
-                                }
-                                try await Task.sleep(for: .milliseconds(700))
-                            }
-                        }
-                    }
-                    try await group.waitForAll()
-                }
-            }
+            let traffic = Self.retryingTraffic(p, prefix: "infra", turns: 120)
             // The broker away for 10 s.
             try await Task.sleep(for: .seconds(3))
             let broker = try #require(p.stack.broker)
@@ -176,24 +143,11 @@ struct FaultInjectionTests {
                 let dropped = try await p.pool.query("SELECT count(pg_terminate_backend(pid))::bigint AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
                 #expect(try dropped.first(where: { _ in true })?.decode("n", as: Int64.self) ?? 0 > 0, "the services' connections were dropped")
             }
-            try await traffic.value
-
-            let all = accepted.withLock { $0 }
-            #expect(all.count == turns, "every message accepted, after retries")
-            let refused = refusals.withLock { $0 }
+            let (all, refused) = try await traffic.value
+            #expect(all.count == 120, "every message accepted, after retries")
             print("infrastructure faults: refusals while retrying: \(refused)")
             #expect(!refused.keys.contains { $0.hasPrefix("5") && !$0.hasPrefix("503") }, "never a 500: \(refused)")
-            _ = try await p.eventually("every turn answered or handed over", timeout: .seconds(180)) { () -> Bool? in
-                var done = Set<UUID>()
-                for record in p.log.allRecords {
-                    guard let event = try? EventCodec.decode(record.value), event.type == ReplyDelivered.eventType || event.type == HandoverRequested.eventType else { continue }
-                    done.insert(event.correlationID)
-                }
-                return all.allSatisfy(done.contains) ? true : nil
-            }
-            _ = try await p.eventually("projections caught up", timeout: .seconds(60)) { () -> Bool? in
-                try runCLI(p, ["projections", "verify"]).status == 0 ? true : nil
-            }
+            try await Self.expectAnsweredAndRebuildable(p, all)
         }
     }
 
@@ -328,61 +282,70 @@ struct FaultInjectionTests {
         defer { cluster.stop() }
         try await Platform.with("faults_pg_restart", adminURL: cluster.url) { p in
             #expect(try await p.post("warm", #"{"customer_id":"cus_1001","text":"Where is my order ABC123?"}"#).status == 200)
-            let turns = 120
-            let accepted = Tally<[UUID]>([])
-            let refusals = Tally<[String: Int]>([:])
-            let next = Tally(0)
-            let traffic = Task {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for _ in 0..<6 {
-                        group.addTask {
-                            while true {
-                                let index = next.withLock { value -> Int in defer { value += 1 }; return value }
-                                guard index < turns else { return }
-                                let headers: HTTPHeaders = ["content-type": "application/json", "Idempotency-Key": "pg-\(index)"]
-                                let deadline = ContinuousClock.now + .seconds(120)
-                                while ContinuousClock.now < deadline {
-                                    do {
-                                        let reply = try await p.post("pg-\(index % 40)", #"{"customer_id":"cus_1002","text":"Where is my order GHI789?"}"#, wait: nil, headers: headers)
-                                        if reply.status == 202 || reply.status == 200, let turn = reply.json["turn_id"]?.stringValue.flatMap(UUID.init(uuidString:)) {
-                                            accepted.withLock { $0.append(turn) }
-                                            break
-                                        }
-                                        let kind = reply.json["type"]?.stringValue.map { String($0.split(separator: "/").last ?? "") } ?? "?"
-                                        refusals.withLock { $0["\(reply.status) \(kind)", default: 0] += 1 }
-                                    } catch {
-                                        refusals.withLock { $0["connection", default: 0] += 1 }
-                                    }
-                                    try await Task.sleep(for: .milliseconds(250))
-                                }
-                                try await Task.sleep(for: .milliseconds(700))
-                            }
-                        }
-                    }
-                    try await group.waitForAll()
-                }
-            }
+            let traffic = Self.retryingTraffic(p, prefix: "pg", turns: 120)
             try await Task.sleep(for: .seconds(3))
             try await cluster.restart(down: .seconds(5))
-            try await traffic.value
-
-            let all = accepted.withLock { $0 }
-            #expect(all.count == turns, "every message accepted, after retries")
-            let refused = refusals.withLock { $0 }
+            let (all, refused) = try await traffic.value
+            #expect(all.count == 120, "every message accepted, after retries")
             print("postgres restart: refusals while retrying: \(refused)")
             #expect(!refused.isEmpty, "the restart was felt: some requests were refused while Postgres was down")
             #expect(!refused.keys.contains { $0.hasPrefix("5") && !$0.hasPrefix("503") }, "never a 500: \(refused)")
-            _ = try await p.eventually("every turn answered or handed over", timeout: .seconds(180)) { () -> Bool? in
-                var done = Set<UUID>()
-                for record in p.log.allRecords {
-                    guard let event = try? EventCodec.decode(record.value), event.type == ReplyDelivered.eventType || event.type == HandoverRequested.eventType else { continue }
-                    done.insert(event.correlationID)
+            try await Self.expectAnsweredAndRebuildable(p, all)
+        }
+    }
+
+    /// Six clients send `turns` order questions (conversations `<prefix>-0` to `-39`), each
+    /// retried with its Idempotency-Key every 250 ms, for up to two minutes, until accepted. The
+    /// task returns the accepted turns and the refusals met on the way, by status and problem type.
+    static func retryingTraffic(_ p: Platform, prefix: String, turns: Int) -> Task<(accepted: [UUID], refusals: [String: Int]), any Error> {
+        Task {
+            let accepted = Tally<[UUID]>([])
+            let refusals = Tally<[String: Int]>([:])
+            let next = Tally(0)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<6 {
+                    group.addTask {
+                        while true {
+                            let index = next.withLock { value -> Int in defer { value += 1 }; return value }
+                            guard index < turns else { return }
+                            let headers: HTTPHeaders = ["content-type": "application/json", "Idempotency-Key": "\(prefix)-\(index)"]
+                            let deadline = ContinuousClock.now + .seconds(120)
+                            while ContinuousClock.now < deadline {
+                                do {
+                                    let reply = try await p.post("\(prefix)-\(index % 40)", #"{"customer_id":"cus_1002","text":"Where is my order GHI789?"}"#, wait: nil, headers: headers)
+                                    if reply.status == 202 || reply.status == 200, let turn = reply.json["turn_id"]?.stringValue.flatMap(UUID.init(uuidString:)) {
+                                        accepted.withLock { $0.append(turn) }
+                                        break
+                                    }
+                                    let kind = reply.json["type"]?.stringValue.map { String($0.split(separator: "/").last ?? "") } ?? "?"
+                                    refusals.withLock { $0["\(reply.status) \(kind)", default: 0] += 1 }
+                                } catch {
+                                    refusals.withLock { $0["connection", default: 0] += 1 }
+                                }
+                                try await Task.sleep(for: .milliseconds(250))
+                            }
+                            try await Task.sleep(for: .milliseconds(700))
+                        }
+                    }
                 }
-                return all.allSatisfy(done.contains) ? true : nil
+                try await group.waitForAll()
             }
-            _ = try await p.eventually("projections caught up", timeout: .seconds(60)) { () -> Bool? in
-                try runCLI(p, ["projections", "verify"]).status == 0 ? true : nil
+            return (accepted.withLock { $0 }, refusals.withLock { $0 })
+        }
+    }
+
+    /// Every accepted turn ends in a reply or a handover, and the read models equal a rebuild.
+    static func expectAnsweredAndRebuildable(_ p: Platform, _ turns: [UUID]) async throws {
+        _ = try await p.eventually("every turn answered or handed over", timeout: .seconds(180)) { () -> Bool? in
+            var done = Set<UUID>()
+            for record in p.log.allRecords {
+                guard let event = try? EventCodec.decode(record.value), event.type == ReplyDelivered.eventType || event.type == HandoverRequested.eventType else { continue }
+                done.insert(event.correlationID)
             }
+            return turns.allSatisfy(done.contains) ? true : nil
+        }
+        _ = try await p.eventually("projections caught up", timeout: .seconds(60)) { () -> Bool? in
+            try runCLI(p, ["projections", "verify"]).status == 0 ? true : nil
         }
     }
 }
