@@ -113,7 +113,7 @@ struct ExportEvents: AsyncParsableCommand {
         }
         try writer.finish()
         if output != nil { try handle.close() }
-        let gaps = summary.gaps > 0 ? ", \(summary.gaps) lost in a development broker restart" : ""
+        let gaps = summary.gaps > 0 ? ", \(summary.gaps) placeholders for records the archive did not hold" : ""
         FileHandle.standardError.write(Data("exported \(summary.matched) events (\(summary.records) records read, \(summary.notEvents) not events\(gaps))\n".utf8))
     }
 }

@@ -20,7 +20,7 @@ public struct ScanSummary: Sendable, Equatable {
     public var records = 0
     public var matched = 0
     public var notEvents = 0
-    /// Placeholders the development broker wrote for records a restart lost (`EventHeaders.logGapType`).
+    /// Placeholders the development broker wrote where the archive held no record (`EventHeaders.logGapType`).
     public var gaps = 0
     public init(records: Int = 0, matched: Int = 0, notEvents: Int = 0, gaps: Int = 0) {
         self.records = records

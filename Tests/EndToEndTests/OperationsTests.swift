@@ -32,6 +32,8 @@ struct OperationsTests {
                 // RED metrics of the requests this loop just made, by route pattern.
                 #expect(text.contains(#"switchboard_http_requests_total{route="/health",method="GET",status="200"}"#) || text.contains("switchboard_http_requests_total{") && text.contains(#"route="/health""#), "\(service) counts its requests")
                 #expect(text.contains("switchboard_http_request_duration_seconds_bucket{"), "\(service) times its requests")
+                // Buckets reach 5 minutes (model calls, long polls): above the library's 10 s.
+                #expect(text.contains(#"le="300.0""#) || text.contains(#"le="300""#), "\(service)'s histograms reach 300 s")
             }
             // What the turn made the services measure.
             func metrics(_ service: String) async throws -> String {

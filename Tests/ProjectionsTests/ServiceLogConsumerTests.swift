@@ -16,7 +16,7 @@ import Testing
 struct CountingProjection: Projection {
     let name: String
     let schema: String
-    let interestedIn: Set<String>? = [MessageReceived.eventType]
+    var interestedIn: Set<String>? = [MessageReceived.eventType]
     var version = 1
     var isArchive = false
     let tables = ["applied"]
@@ -222,6 +222,23 @@ struct ServiceLogConsumerTests {
         #expect(rows.count == 20, "exactly the log's events, re-applied once, nothing left from version 1")
         #expect(try rows.allSatisfy { try $0.decode("n", as: Int.self) == 1 })
         #expect(bed.reacted.withLock { $0.count } == 20, "the consumer went back for the projection; the reaction skipped what it had done")
+        try await bed.close()
+    }
+
+    /// A placeholder the dev broker writes where a restored topic has no record: not handed to
+    /// a read model that takes every type, not dead-lettered, and the offsets move past it.
+    @Test func aRestoredLogsPlaceholderIsSkippedNotDeadLettered() async throws {
+        let bed = try await LogConsumerTestBed(partitions: 1)
+        _ = try await bed.producer.send(topic: "events", partition: 0, key: nil, value: [], headers: [KafkaHeader(key: EventHeaders.type, value: Array(EventHeaders.logGapType.utf8))])
+        try await bed.publish(["after-0", "after-1", "after-2"])
+        var everything = CountingProjection(name: "everything", schema: bed.schema)
+        everything.interestedIn = nil
+        try await bed.run([everything], until: "SELECT count(*) >= 3 AS ok FROM \(bed.schema).applied")
+        #expect(try await bed.count() == 3)
+        let dead = try await bed.deadLetters(atLeast: 0)
+        #expect(dead.isEmpty, "the placeholder is not dead-lettered: \(dead.map { $0.header(EventHeaders.type) ?? "?" })")
+        let next = try await bed.pool.query("SELECT next_offset FROM \(identifier: bed.schema).projection_offsets WHERE projection = 'everything'").first?.decode("next_offset", as: Int64.self)
+        #expect(next == 4, "offsets moved past the placeholder and the three events")
         try await bed.close()
     }
 
