@@ -70,10 +70,21 @@ struct ArchiveTests {
             let ingested = try runCLI(p, ["kb", "ingest", Platform.repoRoot.appendingPathComponent("deploy/knowledge/retail").path])
             #expect(ingested.status == 0, "\(ingested.stderr)")
             let indexed = try await Self.liveDocuments(p, atLeast: 1)
-            let knowledgeRecords = try await p.pool.query("""
-                SELECT coalesce(sum(n), 0)::bigint AS n FROM (SELECT partition, max(next_offset) AS n FROM knowledge.projection_offsets
-                WHERE topic = 'switchboard.knowledge.v1' GROUP BY partition) AS per_partition
-                """).first?.decode("n", as: Int64.self) ?? 0
+            // The restore pads the topic to the highest offsets its consumers stored: wait until
+            // the knowledge index has read to the topic's end, so that is the end.
+            let knowledgeAdmin = try KafkaAdmin(config: KafkaConfig(bootstrapServers: bootstrap, clientID: "e2e-archive-admin"), logger: Logger(label: "e2e.archive"))
+            var knowledgeEnds: [Int: Int64] = [:]
+            for partition in 0..<(try await knowledgeAdmin.partitionCount(topic: Topics.knowledge, timeout: .seconds(10))) {
+                knowledgeEnds[partition] = try await knowledgeAdmin.watermarks(TopicPartition(topic: Topics.knowledge, partition: Int32(partition)), timeout: .seconds(10)).high
+            }
+            await knowledgeAdmin.close()
+            let ends = knowledgeEnds
+            _ = try await p.eventually("the knowledge index read to the topic's end") { () -> Bool? in
+                let rows = try await p.pool.query("SELECT partition, next_offset FROM knowledge.projection_offsets WHERE topic = \(Topics.knowledge)")
+                let stored = Dictionary(try rows.map { (try $0.decode("partition", as: Int.self), try $0.decode("next_offset", as: Int64.self)) }, uniquingKeysWith: max)
+                return ends.allSatisfy { $0.value == 0 || stored[$0.key] == $0.value } ? true : nil
+            }
+            let knowledgeRecords = ends.values.reduce(0, +)
             #expect(knowledgeRecords > 0)
 
             // Ctrl-C and `make up` again: the new broker restores the topic from the archive.
